@@ -1,0 +1,64 @@
+/**
+ * Round-trip statistics shared by the TCP and UDP ping tools.
+ *
+ * @module
+ */
+
+/** One probe's outcome. */
+export interface PingProbe {
+  /** Sequence number, from 1. */
+  seq: number;
+  /** Round-trip time in milliseconds, or `null` when the probe was lost. */
+  rttMs: number | null;
+  /** Payload size in bytes. */
+  bytes: number;
+}
+
+/** The ping(8)-style summary of a run. */
+export interface PingSummary {
+  /** Probes sent. */
+  sent: number;
+  /** Replies received intact. */
+  received: number;
+  /** Lost probes as a percentage of those sent. */
+  lossPercent: number;
+  /** Smallest RTT in ms (`null` when nothing came back). */
+  minMs: number | null;
+  /** Mean RTT in ms. */
+  avgMs: number | null;
+  /** Largest RTT in ms. */
+  maxMs: number | null;
+  /** 99th percentile RTT in ms (nearest rank). */
+  p99Ms: number | null;
+}
+
+/**
+ * Summarises probes into sent, received, loss and min/avg/max/p99.
+ *
+ * @example
+ * ```ts
+ * import { summarizePings } from "@netkit/netkit";
+ *
+ * const s = summarizePings([
+ *   { seq: 1, rttMs: 1, bytes: 8 },
+ *   { seq: 2, rttMs: null, bytes: 8 },
+ * ]);
+ * console.assert(s.lossPercent === 50 && s.maxMs === 1);
+ * ```
+ */
+export function summarizePings(probes: readonly PingProbe[]): PingSummary {
+  const rtts = probes.flatMap((p) => p.rttMs === null ? [] : [p.rttMs]);
+  rtts.sort((a, b) => a - b);
+  const sent = probes.length;
+  const received = rtts.length;
+  const none = received === 0;
+  return {
+    sent,
+    received,
+    lossPercent: sent === 0 ? 0 : ((sent - received) / sent) * 100,
+    minMs: none ? null : rtts[0]!,
+    avgMs: none ? null : rtts.reduce((a, b) => a + b, 0) / received,
+    maxMs: none ? null : rtts[received - 1]!,
+    p99Ms: none ? null : rtts[Math.ceil(0.99 * received) - 1]!,
+  };
+}

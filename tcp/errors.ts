@@ -1,0 +1,45 @@
+import { NetkitError } from "../errors.ts";
+
+/**
+ * Stable codes of {@linkcode TcpError}:
+ * - `accept_backoff`: `accept()` failed with a temporary error (EMFILE,
+ *   ENFILE, …); the server waits and retries.
+ * - `connect_failed`: no server answered at the address.
+ * - `timeout`: a peer did not answer in time.
+ * - `proc_unavailable`: a `/proc` file could not be read.
+ * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
+ * - `unsupported_os`: the feature needs Linux.
+ */
+export type TcpErrorCode =
+  | "accept_backoff"
+  | "connect_failed"
+  | "timeout"
+  | "proc_unavailable"
+  | "proc_parse"
+  | "unsupported_os";
+
+/**
+ * The error class of the `tcp/` module family.
+ *
+ * @example
+ * ```ts
+ * import { TcpError } from "@netkit/netkit/tcp";
+ *
+ * const error = new TcpError("timeout", "no reply within 1000 ms");
+ * console.assert(error.code === "timeout");
+ * ```
+ */
+export class TcpError extends NetkitError {
+  /** What went wrong, stable across releases. */
+  declare readonly code: TcpErrorCode;
+
+  /**
+   * @param code What went wrong.
+   * @param message One line a user can act on.
+   * @param options The underlying cause, if any.
+   */
+  constructor(code: TcpErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = "TcpError";
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The one TCP accept loop every netkit TCP server stands on.
+ *
+ * It owns the listener, the back-off on "too many open files",
+ * `maxConnections`, idle timeouts, graceful shutdown and the counters, and
+ * hands each connection to a handler. Echo and file receive are handlers.
+ *
+ * @module
+ */
+
+import type { NetkitServer, ServerStats } from "../types.ts";
+import { TcpError } from "./errors.ts";
+import { closeQuietly, errorMessage, isDisconnect } from "../_io.ts";
+
+/** Counters of a TCP server. */
+export interface TcpServerStats extends ServerStats {
+  /** Times `accept()` failed temporarily (EMFILE, ENFILE, …) and the loop backed off. */
+  acceptBackoffs: number;
+  /** Connections closed by the idle timeout. */
+  idleClosed: number;
+  /** Handler failures other than the peer going away. */
+  errors: number;
+}
+
+/** TLS settings for {@linkcode serveTcp}: PEM text, not paths. */
+export interface TcpTlsOptions {
+  /** Certificate chain in PEM format. */
+  cert: string;
+  /** Private key in PEM format. */
+  key: string;
+}
+
+/** Options shared by every TCP server. */
+export interface TcpServerOptions {
+  /** Address to bind. Default `127.0.0.1`: nothing is exposed unless asked. */
+  hostname?: string;
+  /** Port to bind; 0 picks a free one. Default 0. */
+  port?: number;
+  /** The listen(2) backlog (Deno's `tcpBacklog`). Default 511. */
+  backlog?: number;
+  /** Aborting it shuts the server down, like calling `shutdown()`. */
+  signal?: AbortSignal;
+  /** Connections open at once; further ones are closed at accept and counted as refused. */
+  maxConnections?: number;
+  /** Milliseconds without any read or write before a connection is closed. 0 disables. */
+  idleTimeout?: number;
+  /** Milliseconds `shutdown()` lets open connections finish before closing them. Default 5000. */
+  gracePeriod?: number;
+  /** Serve TLS instead of plain TCP. */
+  tls?: TcpTlsOptions;
+  /** Called with errors the server survives (accept back-offs, handler failures). */
+  onError?: (error: unknown) => void;
+}
+
+/** What a handler may use besides the connection itself. */
+export interface ConnectionContext {
+  /** Aborted when the server starts shutting down. */
+  readonly signal: AbortSignal;
+  /** Records traffic: resets the idle timer and adds to the byte counters. */
+  record(bytesIn: number, bytesOut: number): void;
+}
+
+/** Serves one connection; the loop closes the connection when it settles. */
+export type ConnectionHandler = (
+  conn: Deno.Conn,
+  context: ConnectionContext,
+) => Promise<void>;
+
+/** A running TCP server. */
+export type TcpServer = NetkitServer<TcpServerStats>;
+
+const BACKOFF_START_MS = 5;
+const BACKOFF_MAX_MS = 1000;
+
+interface Tracked {
+  conn: Deno.Conn;
+  lastActive: number;
+  expired: boolean;
+}
+
+/**
+ * Starts a TCP (or TLS) server that runs `handler` for every connection.
+ *
+ * Binding errors (port in use, permission) throw synchronously; everything
+ * after that is survived and reported through `onError` and `stats()`.
+ *
+ * @example A server that greets and hangs up
+ * ```ts
+ * import { serveTcp } from "@netkit/netkit/tcp";
+ *
+ * await using server = serveTcp(async (conn) => {
+ *   await conn.write(new TextEncoder().encode("hi\n"));
+ * }, { port: 0 });
+ * console.assert(server.addr.port > 0);
+ * ```
+ */
+export function serveTcp(
+  handler: ConnectionHandler,
+  options: TcpServerOptions = {},
+): TcpServer {
+  const listener = listen(options);
+  const stats: TcpServerStats = {
+    served: 0,
+    active: 0,
+    refused: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    acceptBackoffs: 0,
+    idleClosed: 0,
+    errors: 0,
+  };
+  const onError = options.onError ?? (() => {});
+  const open = new Set<Tracked>();
+  const closing = new AbortController();
+  const finished = Promise.withResolvers<void>();
+  let backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  let acceptDone = false;
+
+  const idleSweep = startIdleSweep(options.idleTimeout ?? 0, open, (t) => {
+    stats.idleClosed++;
+    closeQuietly(t.conn);
+  });
+
+  function maybeFinish() {
+    if (!acceptDone || open.size > 0) return;
+    clearTimeout(graceTimer);
+    clearInterval(idleSweep);
+    finished.resolve();
+  }
+
+  function serve(conn: Deno.Conn) {
+    const tracked: Tracked = {
+      conn,
+      lastActive: performance.now(),
+      expired: false,
+    };
+    open.add(tracked);
+    stats.served++;
+    stats.active = open.size;
+    const context: ConnectionContext = {
+      signal: closing.signal,
+      record(bytesIn, bytesOut) {
+        tracked.lastActive = performance.now();
+        stats.bytesIn += bytesIn;
+        stats.bytesOut += bytesOut;
+      },
+    };
+    handler(conn, context)
+      .catch((error) => {
+        if (isDisconnect(error)) return;
+        stats.errors++;
+        onError(error);
+      })
+      .finally(() => {
+        closeQuietly(conn);
+        open.delete(tracked);
+        stats.active = open.size;
+        maybeFinish();
+      });
+  }
+
+  async function acceptLoop() {
+    let delay = 0;
+    while (!closing.signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+        delay = 0;
+      } catch (error) {
+        if (
+          closing.signal.aborted || error instanceof Deno.errors.BadResource
+        ) {
+          break;
+        }
+        // Go's net/http answer to EMFILE: wait 5 ms, doubling to 1 s, retry.
+        // Deno's own `for await` would end the loop for good here.
+        stats.acceptBackoffs++;
+        if (delay === 0) {
+          onError(
+            new TcpError(
+              "accept_backoff",
+              `accept failed: ${errorMessage(error)}; backing off`,
+              {
+                cause: error,
+              },
+            ),
+          );
+        }
+        delay = delay === 0
+          ? BACKOFF_START_MS
+          : Math.min(delay * 2, BACKOFF_MAX_MS);
+        await new Promise<void>((resolve) => {
+          backoffTimer = setTimeout(resolve, delay);
+          closing.signal.addEventListener("abort", () => {
+            clearTimeout(backoffTimer);
+            resolve();
+          }, { once: true });
+        });
+        continue;
+      }
+      if (
+        options.maxConnections !== undefined &&
+        open.size >= options.maxConnections
+      ) {
+        stats.refused++;
+        closeQuietly(conn);
+        continue;
+      }
+      serve(conn);
+    }
+    acceptDone = true;
+    maybeFinish();
+  }
+
+  function shutdown(): Promise<void> {
+    if (!closing.signal.aborted) {
+      closing.abort();
+      closeQuietly(listener);
+      const grace = options.gracePeriod ?? 5000;
+      graceTimer = setTimeout(() => {
+        for (const t of open) closeQuietly(t.conn);
+      }, grace);
+      maybeFinish();
+    }
+    return finished.promise;
+  }
+
+  options.signal?.addEventListener("abort", () => void shutdown(), {
+    once: true,
+  });
+  if (options.signal?.aborted) void shutdown();
+  void acceptLoop();
+
+  return {
+    addr: listener.addr,
+    finished: finished.promise,
+    stats: () => ({ ...stats }),
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+function listen(
+  options: TcpServerOptions,
+): Deno.Listener<Deno.Conn, Deno.NetAddr> {
+  const base = {
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    tcpBacklog: options.backlog,
+  };
+  if (options.tls) {
+    return Deno.listenTls({
+      ...base,
+      cert: options.tls.cert,
+      key: options.tls.key,
+    });
+  }
+  return Deno.listen({ ...base, transport: "tcp" });
+}
+
+function startIdleSweep(
+  idleTimeout: number,
+  open: Set<Tracked>,
+  expire: (t: Tracked) => void,
+): ReturnType<typeof setInterval> | undefined {
+  if (!(idleTimeout > 0)) return undefined;
+  // One timer for all connections instead of a timer reset on every read.
+  const every = Math.max(5, Math.min(idleTimeout / 4, 1000));
+  return setInterval(() => {
+    const now = performance.now();
+    for (const t of open) {
+      if (!t.expired && now - t.lastActive >= idleTimeout) {
+        t.expired = true;
+        expire(t);
+      }
+    }
+  }, every);
+}

@@ -1,0 +1,210 @@
+// Helpers shared by the tests: run the CLI as users do, find peers.
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** True in CI, where a missing peer is a failure, never a skip. */
+export const IN_CI = Deno.env.get("CI") === "true";
+
+/** The command that runs the CLI: `dist/netkit` when NETKIT_BIN is set, else `deno task netkit`. */
+export function cliCommand(args: string[]): { cmd: string; args: string[] } {
+  const bin = Deno.env.get("NETKIT_BIN");
+  if (bin) return { cmd: bin, args };
+  return { cmd: Deno.execPath(), args: ["task", "-q", "netkit", ...args] };
+}
+
+/** The result of a finished CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion, optionally feeding stdin. */
+export async function runCli(
+  args: string[],
+  options: {
+    stdin?: Uint8Array | string;
+    cwd?: string;
+    env?: Record<string, string>;
+  } = {},
+): Promise<CliResult> {
+  const { cmd, args: full } = cliCommand(args);
+  const child = new Deno.Command(cmd, {
+    args: full,
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const data = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    const writer = child.stdin.getWriter();
+    await writer.write(data).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+  const result = await child.output();
+  const dec = new TextDecoder();
+  return {
+    code: result.code,
+    stdout: dec.decode(result.stdout),
+    stderr: dec.decode(result.stderr),
+  };
+}
+
+/** A CLI server running in a subprocess. */
+export interface CliServer {
+  /** Ports from the `listening <kind> host:port` lines, by kind (first of each kind). */
+  ports: Record<string, number>;
+  /** Every `listening` line in order. */
+  listening: string[];
+  /** Lines printed to stdout after the `listening` lines (the rest stays readable here). */
+  process: Deno.ChildProcess;
+  /** Stdout lines after the listening lines, as they arrive. */
+  lines: AsyncIterator<string>;
+  /** Sends a signal and collects the exit code and the whole of stderr. */
+  stop(signal?: Deno.Signal): Promise<CliResult>;
+}
+
+/**
+ * Starts a CLI server and resolves once it has printed `expect` listening
+ * lines (the first line that is not `listening …` ends the wait too).
+ */
+export async function startCli(
+  args: string[],
+  options: { expect?: number; cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliServer> {
+  const { cmd, args: full } = cliCommand(args);
+  const process = new Deno.Command(cmd, {
+    args: full,
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderrText = new Response(process.stderr).text();
+  const lines = process.stdout
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
+  const listening: string[] = [];
+  const ports: Record<string, number> = {};
+  const expect = options.expect ?? 1;
+  while (listening.length < expect) {
+    const next = await lines.next();
+    if (next.done) {
+      const status = await process.status;
+      throw new Error(
+        `server exited (${status.code}) before listening: ${await stderrText}`,
+      );
+    }
+    const m = /^listening (\w+) (.+):(\d+)$/.exec(next.value);
+    if (!m) throw new Error(`unexpected line before listening: ${next.value}`);
+    listening.push(next.value);
+    ports[m[1]!] ??= Number(m[3]);
+  }
+  return {
+    ports,
+    listening,
+    process,
+    lines,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        process.kill(signal);
+      } catch {
+        // Already exited.
+      }
+      const rest: string[] = [];
+      for (let n = await lines.next(); !n.done; n = await lines.next()) {
+        rest.push(n.value);
+      }
+      const status = await process.status;
+      return {
+        code: status.code,
+        stdout: rest.join("\n"),
+        stderr: await stderrText,
+      };
+    },
+  };
+}
+
+/** Splits a text stream into lines (without the newline). */
+export class LineSplitter extends TransformStream<string, string> {
+  constructor() {
+    let buffer = "";
+    super({
+      transform(chunk, controller) {
+        buffer += chunk;
+        const parts = buffer.split("\n");
+        buffer = parts.pop()!;
+        for (const p of parts) controller.enqueue(p);
+      },
+      flush(controller) {
+        if (buffer) controller.enqueue(buffer);
+      },
+    });
+  }
+}
+
+/**
+ * Whether an external peer program is installed. In CI a missing peer
+ * throws (a failure); locally the test is skipped with a visible reason.
+ */
+export function hasPeer(program: string): boolean {
+  const found = ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/sbin"]
+    .some((dir) => {
+      try {
+        return Deno.statSync(`${dir}/${program}`).isFile;
+      } catch {
+        return false;
+      }
+    });
+  if (found) return true;
+  if (IN_CI) {
+    throw new Error(
+      `peer '${program}' is missing in CI: .ci/run must install it`,
+    );
+  }
+  console.warn(
+    `SKIP: peer '${program}' is not installed (apt-get install it to run this test)`,
+  );
+  return false;
+}
+
+/** Reads from a connection until EOF. */
+export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  let total = 0;
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function seededBytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** The project root, with a trailing slash. */
+export const PROJECT_ROOT: string = ROOT;

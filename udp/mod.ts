@@ -1,0 +1,6 @@
+/**
+ * UDP tools on `Deno.listenDatagram` (needs `--unstable-net`): echo server,
+ * client with timeout and retries, ping.
+ *
+ * @module
+ */

@@ -1,0 +1,6 @@
+/**
+ * WebSocket tools: RFC 6455 handshake checks and frame codec, a server on
+ * `Deno.upgradeWebSocket`, a client, a verifier and a conformance suite.
+ *
+ * @module
+ */
