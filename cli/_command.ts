@@ -22,7 +22,10 @@ export interface CliContext {
 export async function dispatch(
   family: string,
   argv: string[],
-  table: Record<string, (argv: string[], context: CliContext) => Promise<number>>,
+  table: Record<
+    string,
+    (argv: string[], context: CliContext) => Promise<number>
+  >,
   help: string,
   context: CliContext,
 ): Promise<number> {
@@ -36,7 +39,9 @@ export async function dispatch(
   if (!run) {
     const { UsageError } = await import("./_args.ts");
     throw new UsageError(
-      `unknown command '${family} ${sub}' (try: ${Object.keys(table).join(", ")})`,
+      `unknown command '${family} ${sub}' (try: ${
+        Object.keys(table).join(", ")
+      })`,
       family,
     );
   }

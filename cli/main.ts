@@ -12,7 +12,7 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import type { Command, CliContext } from "./_command.ts";
+import type { CliContext, Command } from "./_command.ts";
 import { log, out, reportError } from "./_output.ts";
 import { UsageError } from "./_args.ts";
 import { echoCommand } from "./echo.ts";
@@ -21,7 +21,13 @@ import { wsCommand } from "./ws.ts";
 import { tcpCommand } from "./tcp.ts";
 import { serveCommand } from "./serve.ts";
 
-const COMMANDS: Command[] = [echoCommand, fileCommand, wsCommand, tcpCommand, serveCommand];
+const COMMANDS: Command[] = [
+  echoCommand,
+  fileCommand,
+  wsCommand,
+  tcpCommand,
+  serveCommand,
+];
 
 /** The version from deno.json and how this copy runs. */
 export function versionText(): string {
@@ -79,10 +85,16 @@ export async function main(args: string[]): Promise<number> {
       out(versionText());
       return 0;
     }
-    const command = COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+    const command = COMMANDS.find((c) =>
+      c.name === name || c.aliases?.includes(name)
+    );
     if (!command) {
-      const hint = name.startsWith("-") ? `unknown option '${name}'` : `unknown command '${name}'`;
-      throw new UsageError(`${hint} (commands: ${COMMANDS.map((c) => c.name).join(", ")})`);
+      const hint = name.startsWith("-")
+        ? `unknown option '${name}'`
+        : `unknown command '${name}'`;
+      throw new UsageError(
+        `${hint} (commands: ${COMMANDS.map((c) => c.name).join(", ")})`,
+      );
     }
     return await command.run(rest, context);
   } catch (error) {
@@ -91,5 +103,5 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  Deno.exit(await main(Deno.args));
 }

@@ -15,3 +15,4 @@
 
 export * from "./errors.ts";
 export * from "./server.ts";
+export * from "./echo.ts";

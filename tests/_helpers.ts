@@ -66,6 +66,10 @@ export interface CliServer {
   lines: AsyncIterator<string>;
   /** Sends a signal and collects the exit code and the whole of stderr. */
   stop(signal?: Deno.Signal): Promise<CliResult>;
+  /** Resolves once stderr (so far) matches `pattern`; rejects if the process ends first. */
+  waitForStderr(pattern: RegExp): Promise<string>;
+  /** Stderr received so far. */
+  stderr(): string;
 }
 
 /**
@@ -74,9 +78,15 @@ export interface CliServer {
  */
 export async function startCli(
   args: string[],
-  options: { expect?: number; cwd?: string; env?: Record<string, string> } = {},
+  options: {
+    expect?: number;
+    cwd?: string;
+    env?: Record<string, string>;
+    /** Run this instead of the CLI (e.g. the CLI wrapped in prlimit). */
+    command?: { cmd: string; args: string[] };
+  } = {},
 ): Promise<CliServer> {
-  const { cmd, args: full } = cliCommand(args);
+  const { cmd, args: full } = options.command ?? cliCommand(args);
   const process = new Deno.Command(cmd, {
     args: full,
     cwd: options.cwd ?? ROOT,
@@ -85,7 +95,21 @@ export async function startCli(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderrText = new Response(process.stderr).text();
+  let errText = "";
+  let errChanged = Promise.withResolvers<void>();
+  const stderrText = (async () => {
+    for await (
+      const chunk of process.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      errText += chunk;
+      errChanged.resolve();
+      errChanged = Promise.withResolvers<void>();
+    }
+    errChanged.resolve();
+    return errText;
+  })();
+  let ended = false;
+  stderrText.then(() => ended = true);
   const lines = process.stdout
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
@@ -127,6 +151,17 @@ export async function startCli(
         stderr: await stderrText,
       };
     },
+    async waitForStderr(pattern: RegExp) {
+      for (;;) {
+        const m = pattern.exec(errText);
+        if (m) return m[0];
+        if (ended) {
+          throw new Error(`stderr ended without ${pattern}: ${errText}`);
+        }
+        await errChanged.promise;
+      }
+    },
+    stderr: () => errText,
   };
 }
 
@@ -208,3 +243,12 @@ export function seededBytes(length: number, seed = 1): Uint8Array {
 
 /** The project root, with a trailing slash. */
 export const PROJECT_ROOT: string = ROOT;
+
+/** Connects to a server's address over TCP. */
+export function connectTo(addr: Deno.NetAddr): Promise<Deno.TcpConn> {
+  return Deno.connect({
+    hostname: addr.hostname,
+    port: addr.port,
+    transport: "tcp",
+  });
+}

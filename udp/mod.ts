@@ -4,3 +4,8 @@
  *
  * @module
  */
+
+export * from "./errors.ts";
+export * from "./echo.ts";
+export * from "./client.ts";
+export { MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";

@@ -1,0 +1,280 @@
+import assert from "node:assert/strict";
+import {
+  cliCommand,
+  connectTo,
+  hasPeer,
+  readAll,
+  runCli,
+  startCli,
+} from "../_helpers.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function run(
+  cmd: string,
+  args: string[],
+  stdin: string,
+): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const w = child.stdin.getWriter();
+  await w.write(enc.encode(stdin));
+  await w.close();
+  const r = await child.output();
+  return { code: r.code, out: dec.decode(r.stdout) };
+}
+
+Deno.test("echo serve: both transports on one port, listening lines first, summary on SIGTERM", async () => {
+  const server = await startCli(["echo", "serve", "--port", "0"], {
+    expect: 2,
+  });
+  assert.match(server.listening[0]!, /^listening tcp 127\.0\.0\.1:\d+$/);
+  assert.match(server.listening[1]!, /^listening udp 127\.0\.0\.1:\d+$/);
+  assert.equal(server.ports.tcp, server.ports.udp);
+  const conn = await connectTo({
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: server.ports.tcp!,
+  });
+  await conn.write(enc.encode("abc"));
+  await conn.closeWrite();
+  assert.equal(dec.decode(await readAll(conn)), "abc");
+  conn.close();
+  const r = await server.stop("SIGTERM");
+  assert.equal(r.code, 0);
+  assert.match(
+    r.stderr,
+    /^echo\/tcp: served 1, refused 0, 3 bytes in, 3 bytes out, 0 accept back-offs/m,
+  );
+  assert.match(r.stderr, /^echo\/udp: served 0/m);
+});
+
+Deno.test("echo serve: SIGINT also stops gracefully", async () => {
+  const server = await startCli(["echo", "serve", "--tcp", "--port", "0"]);
+  const r = await server.stop("SIGINT");
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /echo\/tcp: served 0/);
+});
+
+Deno.test("echo serve: a port in use is one clear line, exit 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const r = await runCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    String(listener.addr.port),
+  ]);
+  listener.close();
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr.trim(),
+    `netkit: cannot listen on 127.0.0.1:${listener.addr.port}: address already in use`,
+  );
+});
+
+Deno.test("echo serve: nc -N and socat are served (TCP and UDP)", async () => {
+  if (!hasPeer("nc") || !hasPeer("socat")) return;
+  const server = await startCli(["echo", "serve", "--port", "0"], {
+    expect: 2,
+  });
+  const port = String(server.ports.tcp);
+  try {
+    const nc = await run("nc", ["-N", "127.0.0.1", port], "hello");
+    assert.equal(nc.out, "hello");
+    const socat = await run(
+      "socat",
+      ["-", `TCP:127.0.0.1:${port}`],
+      "via socat\n",
+    );
+    assert.equal(socat.out, "via socat\n");
+    const udp = await run(
+      "socat",
+      ["-T", "2", "-", `UDP:127.0.0.1:${port}`],
+      "udp hi\n",
+    );
+    assert.equal(udp.out, "udp hi\n");
+    const ncu = await run(
+      "nc",
+      ["-u", "-w", "1", "127.0.0.1", port],
+      "nc udp\n",
+    );
+    assert.equal(ncu.out, "nc udp\n");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("echo connect: pipes stdin through a socat echo server and exits after the reply", async () => {
+  if (!hasPeer("socat")) return;
+  const socat = await startSocat("TCP-LISTEN", "fork");
+  try {
+    const data = "line one\nline two\n".repeat(1000);
+    const r = await runCli(["echo", "connect", `127.0.0.1:${socat.port}`], {
+      stdin: data,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, data);
+  } finally {
+    await socat.stop();
+  }
+});
+
+Deno.test("echo connect --udp: each line is a datagram answered by socat", async () => {
+  if (!hasPeer("socat")) return;
+  const socat = await startSocat("UDP-LISTEN");
+  try {
+    const r = await runCli([
+      "echo",
+      "connect",
+      `127.0.0.1:${socat.port}`,
+      "--udp",
+    ], {
+      stdin: "one\ntwo\n",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "one\ntwo\n");
+  } finally {
+    await socat.stop();
+  }
+});
+
+Deno.test("echo connect: refused and no-UDP-server are one line, exit 1", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const tcp = await runCli(["echo", "connect", `127.0.0.1:${port}`], {
+    stdin: "x",
+  });
+  assert.equal(tcp.code, 1);
+  assert.match(tcp.stderr, /^netkit: connection refused by 127\.0\.0\.1:\d+/);
+  const udp = await runCli([
+    "echo",
+    "connect",
+    `127.0.0.1:${port}`,
+    "--udp",
+    "--timeout",
+    "200",
+  ], {
+    stdin: "x\n",
+  });
+  assert.equal(udp.code, 1);
+  assert.equal(
+    udp.stderr.trim(),
+    `netkit: no UDP echo server at 127.0.0.1:${port}`,
+  );
+});
+
+Deno.test("echo ping: per-probe lines and a summary, TCP and UDP, human and JSON", async () => {
+  const server = await startCli(["echo", "serve", "--port", "0"], {
+    expect: 2,
+  });
+  const target = `127.0.0.1:${server.ports.tcp}`;
+  try {
+    const tcp = await runCli(["echo", "ping", target, "-c", "3", "-i", "0"]);
+    assert.equal(tcp.code, 0, tcp.stderr);
+    assert.equal(
+      tcp.stdout.match(/^64 bytes from .* seq=\d time=/gm)?.length,
+      3,
+    );
+    assert.match(tcp.stdout, /3 probes sent, 3 received, 0\.0% loss/);
+    assert.match(tcp.stdout, /rtt min\/avg\/max\/p99 = /);
+    const udp = await runCli([
+      "echo",
+      "ping",
+      target,
+      "--udp",
+      "-c",
+      "3",
+      "-i",
+      "0",
+      "--json",
+    ]);
+    assert.equal(udp.code, 0, udp.stderr);
+    const lines = udp.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.filter((l) => l.type === "probe").length, 3);
+    const summary = lines.at(-1);
+    assert.equal(summary.type, "summary");
+    assert.equal(summary.transport, "udp");
+    assert.equal(summary.received, 3);
+    const big = await runCli([
+      "echo",
+      "ping",
+      target,
+      "--udp",
+      "-s",
+      "65508",
+      "-c",
+      "1",
+    ]);
+    assert.equal(big.code, 2);
+    assert.match(big.stderr, /at most 65507 bytes; 65508 refused/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", async () => {
+  if (!hasPeer("prlimit")) return;
+  const { cmd, args } = cliCommand(["echo", "serve", "--tcp", "--port", "0"]);
+  const server = await startCli([], {
+    command: { cmd: "prlimit", args: ["--nofile=64:64", cmd, ...args] },
+  });
+  const port = server.ports.tcp!;
+  const addr = { transport: "tcp" as const, hostname: "127.0.0.1", port };
+  const conns = await Promise.all(
+    Array.from({ length: 120 }, () => connectTo(addr)),
+  );
+  // Wait (by condition, not time) until the server reports the back-off.
+  await server.waitForStderr(
+    /accept failed: .*[Tt]oo many open files.*backing off/,
+  );
+  for (const c of conns) c.close();
+  const fresh = await connectTo(addr);
+  await fresh.write(enc.encode("still here"));
+  await fresh.closeWrite();
+  assert.equal(dec.decode(await readAll(fresh)), "still here");
+  fresh.close();
+  const r = await server.stop();
+  assert.equal(r.code, 0);
+  const backoffs = Number(/(\d+) accept back-offs/.exec(r.stderr)?.[1]);
+  assert.ok(backoffs > 0, r.stderr);
+});
+
+async function startSocat(kind: "TCP-LISTEN" | "UDP-LISTEN", fork?: "fork") {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const opts = [
+    `${kind}:${port}`,
+    "bind=127.0.0.1",
+    "reuseaddr",
+    ...(fork ? [fork] : []),
+  ].join(",");
+  const child = new Deno.Command("socat", {
+    args: [opts, "PIPE"],
+    stdout: "null",
+    stderr: "null",
+  })
+    .spawn();
+  // Wait until socat is bound: the kernel lists the port.
+  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  for (let i = 0; i < 500; i++) {
+    if ((await Deno.readTextFile(table)).includes(hex)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}

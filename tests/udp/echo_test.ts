@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import {
+  MAX_UDP_PAYLOAD_V4,
+  pingUdp,
+  serveUdpEcho,
+  UdpError,
+  udpRequest,
+} from "../../udp/mod.ts";
+import { seededBytes } from "../_helpers.ts";
+
+Deno.test("udp echo: a datagram comes back unchanged", async () => {
+  await using server = serveUdpEcho({ port: 0 });
+  const data = seededBytes(1200, 3);
+  const reply = await udpRequest(server.addr, data);
+  assert.deepEqual(reply, data);
+  assert.equal(server.stats().datagramsOut, 1);
+});
+
+Deno.test("udp echo: 100 concurrent clients each get their own reply", async () => {
+  await using server = serveUdpEcho({ port: 0 });
+  const replies = await Promise.all(
+    Array.from({ length: 100 }, async (_, i) => {
+      const data = seededBytes(64 + i, i + 1);
+      const reply = await udpRequest(server.addr, data, { retries: 3 });
+      return reply.every((b, j) => b === data[j]) &&
+        reply.length === data.length;
+    }),
+  );
+  assert.equal(replies.filter(Boolean).length, 100);
+});
+
+Deno.test("udp echo: 65,507 bytes are accepted, 65,508 refused without truncation", async () => {
+  await using server = serveUdpEcho({ port: 0 });
+  const largest = seededBytes(MAX_UDP_PAYLOAD_V4, 5);
+  assert.deepEqual(await udpRequest(server.addr, largest), largest);
+  await assert.rejects(
+    udpRequest(server.addr, new Uint8Array(MAX_UDP_PAYLOAD_V4 + 1)),
+    (e) =>
+      e instanceof UdpError && e.code === "payload_too_large" &&
+      /65507/.test(e.message),
+  );
+});
+
+Deno.test("udp client: no server at the port is a clear no_server error", async () => {
+  const probe = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await assert.rejects(
+    udpRequest({ hostname: "127.0.0.1", port }, new Uint8Array(4), {
+      timeout: 100,
+      retries: 0,
+    }),
+    (e) =>
+      e instanceof UdpError && e.code === "no_server" &&
+      e.message === `no UDP echo server at 127.0.0.1:${port}`,
+  );
+});
+
+Deno.test("pingUdp: no loss against a live server", async () => {
+  await using server = serveUdpEcho({ port: 0 });
+  const result = await pingUdp(server.addr, { count: 5, interval: 0 });
+  assert.equal(result.received, 5);
+  assert.equal(result.probes.length, 5);
+  assert.equal(result.lossPercent, 0);
+});
+
+Deno.test("udp echo: shutdown ends the server", async () => {
+  const server = serveUdpEcho({ port: 0 });
+  await server.shutdown();
+  await server.finished;
+  assert.equal(server.stats().errors, 0);
+});
