@@ -24,6 +24,8 @@ export class NetkitError extends Error {
   readonly code: string;
 
   /**
+   * Creates the error.
+   *
    * @param code A stable identifier for the kind of failure.
    * @param message One line a user can act on.
    * @param options The underlying cause, if any.

@@ -34,6 +34,8 @@ export class TcpError extends NetkitError {
   declare readonly code: TcpErrorCode;
 
   /**
+   * Creates the error.
+   *
    * @param code What went wrong.
    * @param message One line a user can act on.
    * @param options The underlying cause, if any.

@@ -30,6 +30,8 @@ export class UdpError extends NetkitError {
   declare readonly code: UdpErrorCode;
 
   /**
+   * Creates the error.
+   *
    * @param code What went wrong.
    * @param message One line a user can act on.
    * @param options The underlying cause, if any.

@@ -25,7 +25,7 @@ Deno.test("cli: an unknown command is one line naming it, exit 2", async () => {
   const r = await runCli(["frobnicate"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^netkit: unknown command 'frobnicate'/);
-  assert.doesNotMatch(r.stderr, /    at /, "no stack trace");
+  assert.doesNotMatch(r.stderr, / {4}at /, "no stack trace");
 });
 
 Deno.test("cli: an unknown option is named with a hint, exit 2", async () => {
@@ -67,5 +67,5 @@ Deno.test("cli: --debug adds a stack trace to a runtime failure", async () => {
   assert.equal(plain.code, 1);
   assert.equal(plain.stderr.trim().split("\n").length, 1, plain.stderr);
   assert.equal(debug.code, 1);
-  assert.match(debug.stderr, /    at /);
+  assert.match(debug.stderr, / {4}at /);
 });
