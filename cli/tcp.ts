@@ -1,11 +1,402 @@
-// Placeholder until the tcp command lands.
-import type { Command } from "./_command.ts";
-import { NetkitError } from "../errors.ts";
+// `netkit tcp states|limits`: Linux TCP diagnostics from /proc.
 
+import type { CliContext, Command } from "./_command.ts";
+import { dispatch } from "./_command.ts";
+import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
+import { out, outJson } from "./_output.ts";
+import { formatAddress, type HostPort } from "../address.ts";
+import { delay } from "../_io.ts";
+import {
+  countStates,
+  parseTcpState,
+  readTcpSockets,
+  TCP_STATES,
+  type TcpSocketRecord,
+  type TcpStateCounts,
+  type TcpStateName,
+} from "../tcp/proc_sockets.ts";
+import {
+  readTcpLimits,
+  type TcpLimits,
+  type TcpReading,
+} from "../tcp/proc_limits.ts";
+
+const HELP = `netkit tcp: TCP diagnostics from /proc (Linux)
+
+Usage: netkit tcp <command> [options]
+
+Commands:
+  states   every TCP socket with its state, queues and timer; --watch to follow
+  limits   open-file limits, TCP sysctls and counters, each with what to do
+
+Run 'netkit tcp <command> --help' for its options.`;
+
+const STATES_HELP =
+  `Usage: netkit tcp states [--port P] [--state NAME] [--watch [SECONDS]] [--json]
+
+Lists every TCP socket from /proc/net/tcp and /proc/net/tcp6: local and
+remote address, state, send and receive queue, timer. For a LISTEN socket
+the timer column shows the accept queue: connections waiting for accept().
+
+Options:
+  --port P            only sockets whose local or remote port is P
+  --state NAME        only sockets in this state: ESTABLISHED (or ESTAB), SYN_SENT,
+                      SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT,
+                      LAST_ACK, LISTEN, CLOSING (any case, '-' or '_': fin-wait-1)
+  --watch [SECONDS]   redraw every SECONDS (default 1) until Ctrl-C, marking
+                      sockets whose state changed (*), new (+) and gone (-)
+  --count N           with --watch: stop after N frames
+  --json              one JSON object ({sockets, counts}); with --watch one per line
+  -h, --help          show this help
+
+Example: watch a connection close, FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT:
+  netkit tcp states --port 8080 --watch`;
+
+const LIMITS_HELP = `Usage: netkit tcp limits [--pid PID] [--json]
+
+Shows what limits a TCP server on this host: the open-file limit and
+descriptors in use, the kernel's backlog and handshake settings, and the
+TCP counters since boot, each with what it means and what to do about it.
+Values that cannot be read (e.g. in a container) say why.
+
+Options:
+  --pid PID   read the open-file limit and descriptors of this process
+              (default: netkit itself)
+  --json      print everything as one JSON object
+  -h, --help  show this help`;
+
+/** The `tcp` command family. */
 export const tcpCommand: Command = {
   name: "tcp",
-  summary: "(tcp: not built yet)",
-  run() {
-    return Promise.reject(new NetkitError("not_implemented", "'tcp' is not built yet"));
+  summary:
+    "TCP diagnostics (Linux): socket states and the limits behind resets",
+  run(argv: string[], context: CliContext): Promise<number> {
+    return dispatch(
+      "tcp",
+      argv,
+      { states: runStates, limits: runLimits },
+      HELP,
+      context,
+    );
   },
 };
+
+/** parseArgs has no optional values: turn `--watch 2` and `--watch=2` into `--watch --interval 2`. */
+function splitWatch(argv: string[]): string[] {
+  const outArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") {
+      outArgs.push(...argv.slice(i));
+      break;
+    }
+    if (a.startsWith("--watch=")) {
+      outArgs.push("--watch", "--interval", a.slice("--watch=".length));
+    } else if (a === "--watch" && /^\d+(\.\d+)?$/.test(argv[i + 1] ?? "")) {
+      outArgs.push("--watch", "--interval", argv[++i]!);
+    } else {
+      outArgs.push(a);
+    }
+  }
+  return outArgs;
+}
+
+async function runStates(argv: string[]): Promise<number> {
+  const name = "tcp states";
+  const { values } = parseCommand(name, splitWatch(argv), {
+    port: { type: "string" },
+    state: { type: "string" },
+    watch: { type: "boolean" },
+    interval: { type: "string" },
+    count: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (values.help) {
+    out(STATES_HELP);
+    return 0;
+  }
+  const port = intFlag(name, "port", values.port, { min: 1, max: 65535 });
+  let state: TcpStateName | undefined;
+  if (values.state !== undefined) {
+    state = parseTcpState(values.state);
+    if (!state) {
+      throw new UsageError(
+        `unknown state '${values.state}' (states: ${
+          Object.values(TCP_STATES).join(", ")
+        })`,
+        name,
+      );
+    }
+  }
+  const intervalMs = secondsFlag(name, "watch", values.interval) ?? 1000;
+  if (intervalMs < 100) {
+    throw new UsageError("--watch takes at least 0.1 seconds", name);
+  }
+  const count = intFlag(name, "count", values.count, { min: 1 });
+  if (!values.watch && (values.interval !== undefined || count !== undefined)) {
+    throw new UsageError("--count and a watch interval need --watch", name);
+  }
+  const filter = { port, state };
+  if (!values.watch) {
+    const sockets = await readTcpSockets(filter);
+    const counts = countStates(sockets);
+    if (values.json) outJson({ sockets, counts });
+    else out(renderStates(sockets, counts, filter).join("\n"));
+    return 0;
+  }
+  return await watchStates(filter, intervalMs, count, values.json === true);
+}
+
+interface Filter {
+  port?: number;
+  state?: TcpStateName;
+}
+
+/** How a socket is matched across frames. */
+function socketKey(
+  s: Pick<TcpSocketRecord, "proto" | "local" | "remote">,
+): string {
+  return `${s.proto} ${formatAddress(s.local)} ${formatAddress(s.remote)}`;
+}
+
+/** One state change between frames; `null` means the socket was not there. */
+interface Change {
+  proto: "tcp" | "tcp6";
+  local: HostPort;
+  remote: HostPort;
+  from: TcpStateName | null;
+  to: TcpStateName | null;
+}
+
+function diff(
+  previous: Map<string, TcpSocketRecord>,
+  sockets: TcpSocketRecord[],
+): Change[] {
+  const changes: Change[] = [];
+  const seen = new Set<string>();
+  for (const s of sockets) {
+    const key = socketKey(s);
+    seen.add(key);
+    const before = previous.get(key);
+    if (before?.state !== s.state) {
+      changes.push({
+        proto: s.proto,
+        local: s.local,
+        remote: s.remote,
+        from: before?.state ?? null,
+        to: s.state,
+      });
+    }
+  }
+  for (const [key, s] of previous) {
+    if (!seen.has(key)) {
+      changes.push({
+        proto: s.proto,
+        local: s.local,
+        remote: s.remote,
+        from: s.state,
+        to: null,
+      });
+    }
+  }
+  return changes;
+}
+
+async function watchStates(
+  filter: Filter,
+  intervalMs: number,
+  count: number | undefined,
+  json: boolean,
+): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  const terminal = Deno.stdout.isTerminal() && !json;
+  let previous: Map<string, TcpSocketRecord> | undefined;
+  try {
+    for (let frame = 1; !stop.signal.aborted; frame++) {
+      const sockets = await readTcpSockets(filter);
+      const counts = countStates(sockets);
+      const changes = previous ? diff(previous, sockets) : [];
+      const time = new Date();
+      if (json) {
+        outJson({ frame, time: time.toISOString(), sockets, counts, changes });
+      } else {
+        const header =
+          `netkit tcp states, every ${intervalMs / 1000} s, ${
+            time.toTimeString().slice(0, 8)
+          }` +
+          (terminal ? " (Ctrl-C to stop)" : ` (frame ${frame})`);
+        const body = renderStates(sockets, counts, filter, changes, true);
+        // Home + clear, then the frame, in one write so the redraw does not flicker.
+        out(
+          (terminal ? "\x1b[H\x1b[2J" : "") +
+            [`=== ${header} ===`, ...body].join("\n"),
+        );
+      }
+      previous = new Map(sockets.map((s) => [socketKey(s), s]));
+      if (count !== undefined && frame >= count) break;
+      await delay(intervalMs, stop.signal);
+    }
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  }
+  return 0;
+}
+
+function endpoint(addr: HostPort): string {
+  const text = formatAddress(addr);
+  return addr.port === 0 ? text.slice(0, text.lastIndexOf(":")) + ":*" : text;
+}
+
+function timerText(s: TcpSocketRecord): string {
+  if (s.state === "LISTEN") return `accept queue ${s.acceptQueue ?? s.rxQueue}`;
+  if (s.timer.kind === "none") return "";
+  const secs = s.timer.seconds < 10
+    ? s.timer.seconds.toFixed(1)
+    : String(Math.round(s.timer.seconds));
+  const kind = s.timer.kind.replaceAll("_", " ");
+  const retries = s.retransmits > 0 ? ` (${s.retransmits} unanswered)` : "";
+  return `${kind} ${secs}s${retries}`;
+}
+
+function renderStates(
+  sockets: TcpSocketRecord[],
+  counts: TcpStateCounts,
+  filter: Filter,
+  changes: Change[] = [],
+  marks = false,
+): string[] {
+  const byKey = new Map<string, Change>();
+  for (const c of changes) byKey.set(socketKey(c), c);
+  const rows: string[][] = [];
+  for (const s of sockets) {
+    const change = byKey.get(socketKey(s));
+    const mark = !change ? " " : change.from === null ? "+" : "*";
+    const stateText = change?.from ? `${change.from} → ${s.state}` : s.state;
+    rows.push([
+      mark,
+      s.proto,
+      endpoint(s.local),
+      endpoint(s.remote),
+      stateText,
+      String(s.txQueue),
+      String(s.rxQueue),
+      timerText(s),
+    ]);
+  }
+  for (const c of changes) {
+    if (c.to !== null) continue;
+    rows.push([
+      "-",
+      c.proto,
+      endpoint(c.local),
+      endpoint(c.remote),
+      `${c.from} → gone`,
+      "",
+      "",
+      "",
+    ]);
+  }
+  const header = [
+    "",
+    "proto",
+    "local",
+    "remote",
+    "state",
+    "send-Q",
+    "recv-Q",
+    "timer",
+  ];
+  const lines: string[] = [];
+  if (rows.length > 0) {
+    const table = [header, ...rows];
+    const widths = header.map((_, i) =>
+      Math.max(...table.map((r) => [...r[i]!].length))
+    );
+    const right = new Set([5, 6]);
+    for (const r of table) {
+      const cells = r.map((cell, i) => {
+        const pad = widths[i]! - [...cell].length;
+        return right.has(i) ? " ".repeat(pad) + cell : cell + " ".repeat(pad);
+      });
+      const line = (marks ? cells : cells.slice(1)).join("  ").trimEnd();
+      lines.push(line);
+    }
+  }
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([st, n]) => `${st} ${n}`);
+  if (lines.length) lines.push("");
+  lines.push(
+    `${sockets.length} socket${sockets.length === 1 ? "" : "s"}${
+      describeFilter(filter)
+    }` +
+      (parts.length ? `: ${parts.join(", ")}` : ""),
+  );
+  return lines;
+}
+
+function describeFilter(filter: Filter): string {
+  const words: string[] = [];
+  if (filter.state) words.push(`in ${filter.state}`);
+  if (filter.port !== undefined) words.push(`on port ${filter.port}`);
+  return words.length ? " " + words.join(" ") : "";
+}
+
+async function runLimits(argv: string[]): Promise<number> {
+  const name = "tcp limits";
+  const { values } = parseCommand(name, argv, {
+    pid: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (values.help) {
+    out(LIMITS_HELP);
+    return 0;
+  }
+  const pid = intFlag(name, "pid", values.pid, { min: 1 });
+  const limits = await readTcpLimits({ pid });
+  if (values.json) outJson(limits);
+  else out(renderLimits(limits, pid === undefined).join("\n"));
+  return 0;
+}
+
+function renderLimits(limits: TcpLimits, self: boolean): string[] {
+  const sections: [string, TcpReading<unknown>[]][] = [
+    [
+      `Process ${limits.pid}${
+        self ? " (this netkit; use --pid for a server)" : ""
+      }`,
+      Object.values(limits.process),
+    ],
+    ["Kernel settings (sysctl)", Object.values(limits.sysctl)],
+    [
+      "Counters since boot: TcpExt (/proc/net/netstat)",
+      Object.values(limits.tcpExt),
+    ],
+    ["Counters since boot: Tcp (/proc/net/snmp)", Object.values(limits.tcp)],
+  ];
+  const all = sections.flatMap(([, items]) => items);
+  const valueText = (r: TcpReading<unknown>) =>
+    r.available ? `${r.value}${r.unit ? " " + r.unit : ""}` : "n/a";
+  const nameWidth = Math.max(...all.map((r) => r.name.length));
+  const valueWidth = Math.max(...all.map((r) => valueText(r).length));
+  const indent = " ".repeat(2 + nameWidth + 2 + valueWidth + 2);
+  const lines: string[] = [];
+  for (const [title, items] of sections) {
+    if (lines.length) lines.push("");
+    lines.push(title);
+    for (const r of items) {
+      lines.push(
+        `  ${r.name.padEnd(nameWidth)}  ${
+          valueText(r).padStart(valueWidth)
+        }  ${r.meaning}`,
+      );
+      lines.push(
+        `${indent}→ ${r.available ? r.hint : `unavailable: ${r.reason}`}`,
+      );
+    }
+  }
+  return lines;
+}

@@ -16,3 +16,5 @@
 export * from "./errors.ts";
 export * from "./server.ts";
 export * from "./echo.ts";
+export * from "./proc_sockets.ts";
+export * from "./proc_limits.ts";
