@@ -1,0 +1,307 @@
+// A raw RFC 6455 client over Deno.connect/connectTls, for `ws verify` and
+// the conformance suite: it sends exactly the bytes it is told to and
+// reports exactly what came back, enforcing nothing beyond frame decoding.
+
+import { closeQuietly, errorMessage, writeAll } from "../_io.ts";
+import {
+  buildClientRequest,
+  generateKey,
+  type HttpResponseHead,
+  parseResponseHead,
+} from "./handshake.ts";
+import {
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  type FrameInit,
+  type ProtocolError,
+} from "./frame.ts";
+import { WsError } from "./errors.ts";
+
+/** What {@linkcode RawConnection.next} yields. */
+export type RawEvent =
+  | Frame
+  | ProtocolError
+  | { kind: "eof" }
+  | { kind: "timeout" };
+
+/** An open connection after the handshake response (any status). */
+export interface RawConnection {
+  /** The TCP or TLS connection. */
+  conn: Deno.Conn;
+  /** The server's response head. */
+  response: HttpResponseHead;
+  /** The `Sec-WebSocket-Key` that was sent. */
+  key: string;
+  /** Encodes and sends one frame; masked with a random key unless `mask` is given. */
+  send(frame: FrameInit): Promise<void>;
+  /** Sends bytes as they are. */
+  sendRaw(bytes: Uint8Array): Promise<void>;
+  /**
+   * The next frame from the server (decoded as a client: masked frames are
+   * protocol errors), `eof` when the server closed TCP, or `timeout` when
+   * nothing complete arrived within `timeoutMs` (the connection stays open).
+   */
+  next(timeoutMs: number): Promise<RawEvent>;
+  /** Closes the connection (idempotent). */
+  close(): void;
+}
+
+/** Options of {@linkcode openRaw}. */
+export interface OpenRawOptions {
+  /** Extra request headers (replace defaults of the same name). */
+  headers?: HeadersInit;
+  /** Subprotocols to offer. */
+  protocols?: string[];
+  /** Time allowed to connect and receive the response head. */
+  timeoutMs: number;
+  /** Extra PEM root certificates for wss://. */
+  caCerts?: string[];
+  /** wss:// only: skip the hostname check (the chain is still verified). */
+  insecure?: boolean;
+}
+
+/**
+ * Connects, sends a handshake with a fresh key and reads the response head.
+ * Does not require 101: the caller checks with checkServerHandshake.
+ */
+export async function openRaw(
+  url: URL,
+  options: OpenRawOptions,
+): Promise<RawConnection> {
+  const key = generateKey();
+  const head = buildClientRequest(url, key, {
+    headers: options.headers,
+    protocols: options.protocols,
+  });
+  const { conn, response, leftover } = await sendRequestHead(
+    url,
+    head,
+    options.timeoutMs,
+    { caCerts: options.caCerts, insecure: options.insecure },
+  );
+  return rawConnection(conn, response, key, leftover);
+}
+
+/** TLS settings for {@linkcode sendRequestHead}. */
+export interface SendRequestHeadOptions {
+  /** Extra PEM root certificates for wss://. */
+  caCerts?: string[];
+  /** wss:// only: skip the hostname check. */
+  insecure?: boolean;
+}
+
+/**
+ * Connects (TLS for wss://), writes `head` verbatim and reads the response
+ * head within `timeoutMs`. The connection is closed on every failure.
+ */
+export async function sendRequestHead(
+  url: URL,
+  head: string,
+  timeoutMs: number,
+  options: SendRequestHeadOptions = {},
+): Promise<
+  { conn: Deno.Conn; response: HttpResponseHead; leftover: Uint8Array }
+> {
+  const deadline = Date.now() + timeoutMs;
+  const conn = await connect(url, timeoutMs, options);
+  try {
+    await withDeadline(
+      writeAll(conn, new TextEncoder().encode(head)),
+      deadline,
+      conn,
+      `sending the handshake to ${url.host}`,
+    );
+    const buf = new Uint8Array(64 * 1024);
+    let filled = 0;
+    for (;;) {
+      const n = await withDeadline(
+        conn.read(buf.subarray(filled)),
+        deadline,
+        conn,
+        `waiting ${timeoutMs} ms for a handshake response from ${url.host}`,
+      );
+      if (n === null) {
+        throw new WsError(
+          "bad_http",
+          filled === 0
+            ? "server closed the connection without a handshake response"
+            : `server closed the connection after ${filled} bytes of an incomplete response head`,
+        );
+      }
+      filled += n;
+      // parseResponseHead throws head_too_large long before buf is full.
+      const parsed = parseResponseHead(buf.subarray(0, filled));
+      if (parsed) {
+        return {
+          conn,
+          response: parsed.head,
+          leftover: buf.slice(parsed.bodyOffset, filled),
+        };
+      }
+    }
+  } catch (error) {
+    closeQuietly(conn);
+    if (error instanceof WsError) throw error;
+    throw new WsError(
+      "connect_failed",
+      `connection to ${url.host} failed: ${describeConnectError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+async function connect(
+  url: URL,
+  timeoutMs: number,
+  options: SendRequestHeadOptions,
+): Promise<Deno.Conn> {
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new WsError(
+      "bad_url",
+      `not a WebSocket URL (ws:// or wss://): ${url.href}`,
+    );
+  }
+  const tls = url.protocol === "wss:";
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port ? Number(url.port) : tls ? 443 : 80;
+  const pending: Promise<Deno.Conn> = tls
+    ? Deno.connectTls({
+      hostname,
+      port,
+      caCerts: options.caCerts,
+      unsafelyDisableHostnameVerification: options.insecure,
+    }).then(async (conn) => {
+      // Handshake now, so certificate problems read as connect failures.
+      try {
+        await conn.handshake();
+        return conn;
+      } catch (error) {
+        closeQuietly(conn);
+        throw error;
+      }
+    })
+    : Deno.connect({ hostname, port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  try {
+    const result = await Promise.race([pending, timeout]);
+    if (result === "timeout") {
+      // The connect may still succeed later: close it then.
+      pending.then(closeQuietly, () => {});
+      throw new WsError(
+        "timeout",
+        `no connection to ${url.host} within ${timeoutMs} ms`,
+      );
+    }
+    return result;
+  } catch (error) {
+    if (error instanceof WsError) throw error;
+    throw new WsError(
+      "connect_failed",
+      `cannot connect to ${url.host}: ${describeConnectError(error)}`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Awaits `promise` until `deadline`; past it, closes `conn` (which settles
+ * the pending operation) and throws a timeout.
+ */
+async function withDeadline<T>(
+  promise: Promise<T>,
+  deadline: number,
+  conn: Deno.Conn,
+  what: string,
+): Promise<T> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    closeQuietly(conn);
+  }, Math.max(0, deadline - Date.now()));
+  try {
+    return await promise;
+  } catch (error) {
+    if (timedOut) {
+      throw new WsError("timeout", `timed out ${what}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeConnectError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return "connection refused";
+  }
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  return errorMessage(error).replace(/ \(os error \d+\)$/, "");
+}
+
+type ReadResult = { n: number | null } | { error: unknown };
+
+function rawConnection(
+  conn: Deno.Conn,
+  response: HttpResponseHead,
+  key: string,
+  leftover: Uint8Array,
+): RawConnection {
+  const decoder = new FrameDecoder({ expectMasked: false });
+  const queue: Array<Frame | ProtocolError> = decoder.push(leftover);
+  const buf = new Uint8Array(64 * 1024);
+  // A read that outlived a timed-out next() is kept for the following call.
+  let pending: Promise<ReadResult> | null = null;
+  let eof = false;
+  let closed = false;
+
+  const read = (): Promise<ReadResult> =>
+    pending ??= conn.read(buf).then((n) => ({ n }), (error) => ({ error }));
+
+  return {
+    conn,
+    response,
+    key,
+    async send(frame) {
+      await writeAll(conn, encodeFrame({ ...frame, mask: frame.mask ?? true }));
+    },
+    async sendRaw(bytes) {
+      await writeAll(conn, bytes);
+    },
+    async next(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const queued = queue.shift();
+        if (queued) return queued;
+        if (eof || closed) return { kind: "eof" };
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(
+            () => resolve("timeout"),
+            Math.max(0, deadline - Date.now()),
+          );
+        });
+        const result = await Promise.race([read(), timeout]);
+        clearTimeout(timer);
+        if (result === "timeout") return { kind: "timeout" };
+        pending = null;
+        if ("error" in result || result.n === null) {
+          eof = true;
+          continue;
+        }
+        queue.push(...decoder.push(buf.subarray(0, result.n)));
+      }
+    },
+    close() {
+      closed = true;
+      closeQuietly(conn);
+    },
+  };
+}

@@ -1,0 +1,448 @@
+/**
+ * WebSocket frame opcodes (RFC 6455 §5.2). 3–7 and 11–15 are reserved.
+ *
+ * @example
+ * ```ts
+ * import { OPCODE } from "@netkit/netkit/ws";
+ *
+ * console.assert(OPCODE.close === 0x8);
+ * ```
+ */
+export const OPCODE = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa,
+} as const;
+
+/**
+ * One decoded frame.
+ *
+ * @example
+ * ```ts
+ * import { type Frame, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const frame: Frame = {
+ *   fin: true,
+ *   rsv: 0,
+ *   opcode: OPCODE.ping,
+ *   masked: false,
+ *   payload: new Uint8Array(),
+ * };
+ * console.assert(frame.opcode === 0x9);
+ * ```
+ */
+export interface Frame {
+  /** Final fragment of a message. */
+  fin: boolean;
+  /** The three reserved bits RSV1..RSV3 as a number 0..7 (RSV1 = 4). */
+  rsv: number;
+  /** The opcode, 0..15. */
+  opcode: number;
+  /** Whether the frame was masked on the wire. */
+  masked: boolean;
+  /** The payload, already unmasked. */
+  payload: Uint8Array;
+}
+
+/**
+ * What {@linkcode encodeFrame} sends. Nothing is validated, so reserved
+ * opcodes, RSV bits and over-long control frames can be produced on purpose.
+ *
+ * @example
+ * ```ts
+ * import { type FrameInit, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const init: FrameInit = { opcode: OPCODE.text, mask: true };
+ * console.assert(init.fin === undefined);
+ * ```
+ */
+export interface FrameInit {
+  /** Final fragment. Default `true`. */
+  fin?: boolean;
+  /** The RSV bits as 0..7 (RSV1 = 4). Default 0. */
+  rsv?: number;
+  /** The opcode; only the low 4 bits are sent. */
+  opcode: number;
+  /** The payload, unmasked. Default empty. */
+  payload?: Uint8Array;
+  /** A 4-byte masking key, `true` for a random one, or absent/`false` for none. */
+  mask?: Uint8Array | boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Encodes one frame (RFC 6455 §5.2) with a 7-, 16- or 64-bit length,
+ * masking the payload if asked. Performs no validation.
+ *
+ * @example A masked text frame
+ * ```ts
+ * import { encodeFrame, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const bytes = encodeFrame({
+ *   opcode: OPCODE.text,
+ *   payload: new TextEncoder().encode("hi"),
+ *   mask: new Uint8Array([1, 2, 3, 4]),
+ * });
+ * console.assert(bytes.length === 2 + 4 + 2);
+ * console.assert(bytes[0] === 0x81 && bytes[1] === 0x82);
+ * console.assert(bytes[6] === (0x68 ^ 1) && bytes[7] === (0x69 ^ 2));
+ * ```
+ */
+export function encodeFrame(frame: FrameInit): Uint8Array {
+  const payload = frame.payload ?? EMPTY;
+  const length = payload.length;
+  let key: Uint8Array | null = null;
+  if (frame.mask === true) key = crypto.getRandomValues(new Uint8Array(4));
+  else if (frame.mask instanceof Uint8Array) key = frame.mask;
+  const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
+  const headerLength = 2 + lengthBytes + (key ? 4 : 0);
+  // Pad in front so the payload starts on a 4-byte boundary of the buffer,
+  // which lets masking run a word at a time.
+  const pad = key ? (4 - (headerLength & 3)) & 3 : 0;
+  const out = new Uint8Array(pad + headerLength + length).subarray(pad);
+  out[0] = (frame.fin === false ? 0 : 0x80) | ((frame.rsv ?? 0) & 7) << 4 |
+    (frame.opcode & 0x0f);
+  const maskBit = key ? 0x80 : 0;
+  if (lengthBytes === 0) {
+    out[1] = maskBit | length;
+  } else if (lengthBytes === 2) {
+    out[1] = maskBit | 126;
+    out[2] = length >>> 8;
+    out[3] = length & 0xff;
+  } else {
+    out[1] = maskBit | 127;
+    const view = new DataView(out.buffer, out.byteOffset + 2, 8);
+    view.setUint32(0, Math.floor(length / TWO_32));
+    view.setUint32(4, length >>> 0);
+  }
+  out.set(payload, headerLength);
+  if (key) {
+    const at = headerLength - 4;
+    for (let i = 0; i < 4; i++) out[at + i] = key[i] ?? 0;
+    maskInPlace(out.subarray(headerLength), out, at);
+  }
+  return out;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * XORs `data` with the 4-byte key at `key[at..at+4]` in place. When `data`
+ * starts on a 4-byte boundary of its buffer the bulk runs on 32-bit words.
+ */
+function maskInPlace(data: Uint8Array, key: Uint8Array, at = 0): void {
+  const k0 = key[at]!, k1 = key[at + 1]!, k2 = key[at + 2]!, k3 = key[at + 3]!;
+  const length = data.length;
+  let i = 0;
+  if ((data.byteOffset & 3) === 0 && length >= 16) {
+    const words = length >>> 2;
+    const view = new Uint32Array(data.buffer, data.byteOffset, words);
+    // The key as one word in platform byte order, matching the view.
+    const word = LITTLE_ENDIAN
+      ? (k0 | k1 << 8 | k2 << 16 | k3 << 24)
+      : (k0 << 24 | k1 << 16 | k2 << 8 | k3);
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i = words << 2;
+  }
+  for (; i < length; i++) {
+    data[i]! ^= (i & 3) === 0
+      ? k0
+      : (i & 3) === 1
+      ? k1
+      : (i & 3) === 2
+      ? k2
+      : k3;
+  }
+}
+
+/**
+ * The payload of a Close frame: the 2-byte status code then the UTF-8
+ * reason. No code gives an empty payload.
+ *
+ * @example
+ * ```ts
+ * import { encodeClose, encodeFrame, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const payload = encodeClose(1000, "bye");
+ * console.assert(payload.length === 5 && payload[0] === 0x03 && payload[1] === 0xe8);
+ * const frame = encodeFrame({ opcode: OPCODE.close, payload, mask: true });
+ * console.assert(frame.length === 2 + 4 + 5);
+ * ```
+ */
+export function encodeClose(code?: number, reason = ""): Uint8Array {
+  if (code === undefined) return new Uint8Array(0);
+  const text = new TextEncoder().encode(reason);
+  const out = new Uint8Array(2 + text.length);
+  out[0] = (code >>> 8) & 0xff;
+  out[1] = code & 0xff;
+  out.set(text, 2);
+  return out;
+}
+
+/**
+ * A protocol violation, returned as a value: the connection must be failed
+ * with `closeCode` (1002 protocol error, 1007 invalid data, 1009 too big).
+ *
+ * @example
+ * ```ts
+ * import type { ProtocolError } from "@netkit/netkit/ws";
+ *
+ * const error: ProtocolError = {
+ *   kind: "protocol_error",
+ *   closeCode: 1002,
+ *   reason: "reserved opcode 3",
+ * };
+ * console.assert(error.closeCode === 1002);
+ * ```
+ */
+export interface ProtocolError {
+  /** Discriminates the error from frames and events. */
+  kind: "protocol_error";
+  /** The close code to send before closing the connection. */
+  closeCode: 1002 | 1007 | 1009;
+  /** A short explanation, short enough for a Close reason (≤ 123 bytes). */
+  reason: string;
+}
+
+/**
+ * Whether `x` is a {@linkcode ProtocolError}.
+ *
+ * @example
+ * ```ts
+ * import { FrameDecoder, isProtocolError } from "@netkit/netkit/ws";
+ *
+ * const [result] = new FrameDecoder().push(new Uint8Array([0x83, 0x00]));
+ * console.assert(isProtocolError(result));
+ * ```
+ */
+export function isProtocolError(x: unknown): x is ProtocolError {
+  return typeof x === "object" && x !== null &&
+    (x as { kind?: unknown }).kind === "protocol_error";
+}
+
+/**
+ * Options of {@linkcode FrameDecoder}.
+ *
+ * @example
+ * ```ts
+ * import type { FrameDecoderOptions } from "@netkit/netkit/ws";
+ *
+ * const serverSide: FrameDecoderOptions = { expectMasked: true, maxPayload: 1 << 20 };
+ * console.assert(serverSide.expectMasked);
+ * ```
+ */
+export interface FrameDecoderOptions {
+  /** Largest payload accepted, checked before allocating. Default 64 MiB; larger is 1009. */
+  maxPayload?: number;
+  /**
+   * `true` on a server (unmasked frames are 1002), `false` on a client
+   * (masked frames are 1002), absent to accept both.
+   */
+  expectMasked?: boolean;
+  /** RSV bits an extension negotiated (RSV1 = 4); others are 1002. Default 0. */
+  allowedRsv?: number;
+}
+
+/**
+ * An incremental RFC 6455 frame decoder. Feed it bytes in chunks of any
+ * size, byte by byte included; it returns each complete frame, unmasked.
+ * Frame-level violations come back as a {@linkcode ProtocolError} (after
+ * which the decoder reports nothing more). It never throws.
+ *
+ * Checked: reserved RSV bits and opcodes, control frames longer than 125
+ * bytes or fragmented, masking direction, a 64-bit length with the top bit
+ * set, and `maxPayload` (before allocating the payload).
+ *
+ * @example Decode a frame split across two reads
+ * ```ts
+ * import { encodeFrame, FrameDecoder, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const bytes = encodeFrame({
+ *   opcode: OPCODE.text,
+ *   payload: new TextEncoder().encode("hello"),
+ *   mask: true,
+ * });
+ * const decoder = new FrameDecoder({ expectMasked: true });
+ * console.assert(decoder.push(bytes.subarray(0, 3)).length === 0);
+ * const [frame] = decoder.push(bytes.subarray(3));
+ * console.assert(
+ *   "payload" in frame! && new TextDecoder().decode(frame.payload) === "hello",
+ * );
+ * ```
+ */
+export class FrameDecoder {
+  #maxPayload: number;
+  #expectMasked: boolean | undefined;
+  #allowedRsv: number;
+  #failed = false;
+  // Header under construction (at most 14 bytes).
+  #header = new Uint8Array(14);
+  #headerLength = 0;
+  #headerNeeded = 2;
+  #lengthEnd = 2;
+  #length = 0;
+  #masked = false;
+  // Payload under construction, masked until complete.
+  #payload: Uint8Array | null = null;
+  #filled = 0;
+
+  /**
+   * Creates a decoder expecting the first byte of a frame.
+   *
+   * @param options Limits and which side of the connection this is.
+   */
+  constructor(options: FrameDecoderOptions = {}) {
+    this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
+    this.#expectMasked = options.expectMasked;
+    this.#allowedRsv = options.allowedRsv ?? 0;
+  }
+
+  /**
+   * Consumes `chunk` (the decoder copies what it keeps, so the caller may
+   * reuse the buffer) and returns the frames it completed, or a protocol
+   * error as the last element.
+   */
+  push(chunk: Uint8Array): Array<Frame | ProtocolError> {
+    const out: Array<Frame | ProtocolError> = [];
+    if (this.#failed) return out;
+    const n = chunk.length;
+    let i = 0;
+    for (;;) {
+      if (this.#payload === null) {
+        while (this.#headerLength < this.#headerNeeded) {
+          if (i >= n) return out;
+          this.#header[this.#headerLength++] = chunk[i++]!;
+          const error = this.#checkHeader();
+          if (error) return this.#fail(out, error);
+        }
+        if (this.#length === 0) {
+          out.push(this.#frame(EMPTY));
+          continue;
+        }
+        try {
+          this.#payload = new Uint8Array(this.#length);
+        } catch {
+          // Only reachable with a huge maxPayload: out of memory is 1009 too.
+          return this.#fail(
+            out,
+            protocolError(1009, `cannot allocate ${this.#length} bytes`),
+          );
+        }
+        this.#filled = 0;
+      }
+      if (i >= n) return out;
+      const take = Math.min(n - i, this.#length - this.#filled);
+      this.#payload.set(chunk.subarray(i, i + take), this.#filled);
+      this.#filled += take;
+      i += take;
+      if (this.#filled === this.#length) {
+        const payload = this.#payload;
+        if (this.#masked) {
+          maskInPlace(payload, this.#header, this.#headerNeeded - 4);
+        }
+        out.push(this.#frame(payload));
+      }
+    }
+  }
+
+  /** Validates the header byte just added; sets what else to read. */
+  #checkHeader(): ProtocolError | null {
+    const h = this.#header;
+    const at = this.#headerLength;
+    if (at === 1) {
+      const b0 = h[0]!;
+      const rsv = (b0 >>> 4) & 7;
+      if (rsv & ~this.#allowedRsv) {
+        return protocolError(1002, `reserved bits set (RSV ${rsv})`);
+      }
+      const opcode = b0 & 0x0f;
+      if ((opcode > 2 && opcode < 8) || opcode > 10) {
+        return protocolError(1002, `reserved opcode ${opcode}`);
+      }
+      if (opcode >= 8 && !(b0 & 0x80)) {
+        return protocolError(1002, "fragmented control frame");
+      }
+      return null;
+    }
+    if (at === 2) {
+      const b1 = h[1]!;
+      this.#masked = (b1 & 0x80) !== 0;
+      if (this.#expectMasked === true && !this.#masked) {
+        return protocolError(1002, "unmasked frame from a client");
+      }
+      if (this.#expectMasked === false && this.#masked) {
+        return protocolError(1002, "masked frame from a server");
+      }
+      const length7 = b1 & 0x7f;
+      if ((h[0]! & 0x0f) >= 8 && length7 > 125) {
+        return protocolError(1002, "control frame longer than 125 bytes");
+      }
+      const lengthBytes = length7 === 126 ? 2 : length7 === 127 ? 8 : 0;
+      this.#lengthEnd = 2 + lengthBytes;
+      this.#headerNeeded = this.#lengthEnd + (this.#masked ? 4 : 0);
+      if (lengthBytes === 0) return this.#setLength(length7);
+      return null;
+    }
+    if (at !== this.#lengthEnd) return null;
+    if (this.#lengthEnd === 4) return this.#setLength(h[2]! << 8 | h[3]!);
+    if (h[2]! & 0x80) {
+      return protocolError(1002, "64-bit payload length with the top bit set");
+    }
+    const high = (h[2]! << 24 | h[3]! << 16 | h[4]! << 8 | h[5]!) >>> 0;
+    const low = (h[6]! << 24 | h[7]! << 16 | h[8]! << 8 | h[9]!) >>> 0;
+    return this.#setLength(high * TWO_32 + low);
+  }
+
+  #setLength(length: number): ProtocolError | null {
+    if (length > this.#maxPayload) {
+      return protocolError(
+        1009,
+        `frame of ${length} bytes exceeds the ${this.#maxPayload}-byte limit`,
+      );
+    }
+    this.#length = length;
+    return null;
+  }
+
+  /** Builds the finished frame and resets for the next header. */
+  #frame(payload: Uint8Array): Frame {
+    const b0 = this.#header[0]!;
+    const frame: Frame = {
+      fin: (b0 & 0x80) !== 0,
+      rsv: (b0 >>> 4) & 7,
+      opcode: b0 & 0x0f,
+      masked: this.#masked,
+      payload,
+    };
+    this.#payload = null;
+    this.#filled = 0;
+    this.#headerLength = 0;
+    this.#headerNeeded = 2;
+    this.#lengthEnd = 2;
+    this.#length = 0;
+    return frame;
+  }
+
+  #fail(
+    out: Array<Frame | ProtocolError>,
+    error: ProtocolError,
+  ): Array<Frame | ProtocolError> {
+    this.#failed = true;
+    this.#payload = null;
+    out.push(error);
+    return out;
+  }
+}
+
+/** Builds a {@linkcode ProtocolError}. */
+function protocolError(
+  closeCode: ProtocolError["closeCode"],
+  reason: string,
+): ProtocolError {
+  return { kind: "protocol_error", closeCode, reason };
+}

@@ -1,0 +1,244 @@
+import { type Frame, OPCODE, type ProtocolError } from "./frame.ts";
+
+/**
+ * What a {@linkcode MessageAssembler} makes of frames: whole messages,
+ * control frames, or the protocol error that must fail the connection.
+ *
+ * @example
+ * ```ts
+ * import type { WsEvent } from "@netkit/netkit/ws";
+ *
+ * const event: WsEvent = { type: "close", code: 1000, reason: "bye" };
+ * console.assert("type" in event && event.type === "close");
+ * ```
+ */
+export type WsEvent =
+  | { type: "text"; data: string }
+  | { type: "binary"; data: Uint8Array }
+  | { type: "ping"; payload: Uint8Array }
+  | { type: "pong"; payload: Uint8Array }
+  | { type: "close"; code: number | null; reason: string }
+  | ProtocolError;
+
+/**
+ * Options of {@linkcode MessageAssembler}.
+ *
+ * @example
+ * ```ts
+ * import type { MessageAssemblerOptions } from "@netkit/netkit/ws";
+ *
+ * const options: MessageAssemblerOptions = { maxMessageSize: 1 << 20 };
+ * console.assert(options.maxMessageSize === 1048576);
+ * ```
+ */
+export interface MessageAssemblerOptions {
+  /** Largest message, all fragments together. Default 64 MiB; larger is 1009. */
+  maxMessageSize?: number;
+}
+
+/**
+ * Whether `code` may appear in a Close frame on the wire (RFC 6455 §7.4):
+ * 1000–1003, 1007–1014 and 3000–4999. 1004, 1005, 1006 and 1015 are
+ * reserved and never sent.
+ *
+ * @example
+ * ```ts
+ * import { isValidCloseCode } from "@netkit/netkit/ws";
+ *
+ * console.assert(isValidCloseCode(1000));
+ * console.assert(!isValidCloseCode(1005));
+ * console.assert(isValidCloseCode(4999));
+ * ```
+ */
+export function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+const CLOSE_NAMES: Record<number, string> = {
+  1000: "normal closure",
+  1001: "going away",
+  1002: "protocol error",
+  1003: "unsupported data",
+  1004: "reserved",
+  1005: "no status code",
+  1006: "abnormal closure (no close frame)",
+  1007: "invalid payload data",
+  1008: "policy violation",
+  1009: "message too big",
+  1010: "mandatory extension missing",
+  1011: "internal error",
+  1012: "service restart",
+  1013: "try again later",
+  1014: "bad gateway",
+  1015: "TLS handshake failure",
+};
+
+/**
+ * A close code with its meaning, for logs and terminal output.
+ *
+ * @example
+ * ```ts
+ * import { describeCloseCode } from "@netkit/netkit/ws";
+ *
+ * console.assert(describeCloseCode(1000) === "1000 normal closure");
+ * console.assert(describeCloseCode(null) === "no status code");
+ * ```
+ */
+export function describeCloseCode(code: number | null): string {
+  if (code === null) return "no status code";
+  const name = CLOSE_NAMES[code];
+  if (name) return `${code} ${name}`;
+  if (code >= 3000 && code <= 3999) return `${code} (registered)`;
+  if (code >= 4000 && code <= 4999) return `${code} (private use)`;
+  return `${code} (invalid)`;
+}
+
+/**
+ * Turns decoded frames into messages: joins fragments (continuation
+ * sequencing is enforced), validates text as UTF-8 fragment by fragment
+ * (so the error comes with the fragment that breaks it), parses Close
+ * payloads, and enforces `maxMessageSize` before buffering more. Violations
+ * come back as a {@linkcode ProtocolError} event, after which the assembler
+ * reports nothing more.
+ *
+ * @example Reassemble a fragmented text message
+ * ```ts
+ * import { MessageAssembler, OPCODE } from "@netkit/netkit/ws";
+ *
+ * const bytes = new TextEncoder().encode("héllo");
+ * const assembler = new MessageAssembler();
+ * const frame = (opcode: number, fin: boolean, payload: Uint8Array) =>
+ *   ({ fin, rsv: 0, opcode, masked: false, payload });
+ * console.assert(
+ *   assembler.push(frame(OPCODE.text, false, bytes.subarray(0, 2))).length === 0,
+ * );
+ * const [event] = assembler.push(frame(OPCODE.continuation, true, bytes.subarray(2)));
+ * if (!event || !("type" in event) || event.type !== "text") throw new Error();
+ * console.assert(event.data === "héllo");
+ * ```
+ */
+export class MessageAssembler {
+  #maxMessageSize: number;
+  #failed = false;
+  // The data message in progress: its opcode (0 when none) and fragments.
+  #opcode = 0;
+  #size = 0;
+  #binary: Uint8Array[] = [];
+  #text: string[] = [];
+  #decoder = new TextDecoder("utf-8", { fatal: true });
+
+  /**
+   * Creates an assembler with no message in progress.
+   *
+   * @param options The message size limit.
+   */
+  constructor(options: MessageAssemblerOptions = {}) {
+    this.#maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
+  }
+
+  /** Consumes one frame and returns the events it completes (zero or one). */
+  push(frame: Frame): WsEvent[] {
+    if (this.#failed) return [];
+    const event = this.#handle(frame);
+    if (event === null) return [];
+    if ("kind" in event) this.#failed = true;
+    return [event];
+  }
+
+  #handle(frame: Frame): WsEvent | null {
+    const { opcode, payload } = frame;
+    switch (opcode) {
+      case OPCODE.ping:
+        return { type: "ping", payload };
+      case OPCODE.pong:
+        return { type: "pong", payload };
+      case OPCODE.close:
+        return parseClose(payload);
+      case OPCODE.continuation:
+        if (this.#opcode === 0) {
+          return fail(1002, "continuation frame with nothing to continue");
+        }
+        return this.#data(frame);
+      case OPCODE.text:
+      case OPCODE.binary:
+        if (this.#opcode !== 0) {
+          return fail(1002, "new data frame inside a fragmented message");
+        }
+        this.#opcode = opcode;
+        return this.#data(frame);
+      default:
+        return fail(1002, `reserved opcode ${opcode}`);
+    }
+  }
+
+  #data(frame: Frame): WsEvent | null {
+    const { payload, fin } = frame;
+    if (this.#size + payload.length > this.#maxMessageSize) {
+      return fail(
+        1009,
+        `message exceeds the ${this.#maxMessageSize}-byte limit`,
+      );
+    }
+    this.#size += payload.length;
+    if (this.#opcode === OPCODE.text) {
+      try {
+        this.#text.push(this.#decoder.decode(payload, { stream: !fin }));
+      } catch {
+        return fail(1007, "invalid UTF-8 in a text message");
+      }
+      if (!fin) return null;
+      const data = this.#text.length === 1
+        ? this.#text[0]!
+        : this.#text.join("");
+      this.#reset();
+      return { type: "text", data };
+    }
+    this.#binary.push(payload);
+    if (!fin) return null;
+    const data = this.#binary.length === 1
+      ? this.#binary[0]!
+      : concat(this.#binary, this.#size);
+    this.#reset();
+    return { type: "binary", data };
+  }
+
+  #reset(): void {
+    this.#opcode = 0;
+    this.#size = 0;
+    this.#binary = [];
+    this.#text = [];
+  }
+}
+
+function parseClose(payload: Uint8Array): WsEvent {
+  if (payload.length === 0) return { type: "close", code: null, reason: "" };
+  if (payload.length === 1) return fail(1002, "close payload of 1 byte");
+  const code = payload[0]! << 8 | payload[1]!;
+  if (!isValidCloseCode(code)) return fail(1002, `invalid close code ${code}`);
+  try {
+    const reason = new TextDecoder("utf-8", { fatal: true }).decode(
+      payload.subarray(2),
+    );
+    return { type: "close", code, reason };
+  } catch {
+    return fail(1007, "invalid UTF-8 in the close reason");
+  }
+}
+
+function fail(
+  closeCode: ProtocolError["closeCode"],
+  reason: string,
+): ProtocolError {
+  return { kind: "protocol_error", closeCode, reason };
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
