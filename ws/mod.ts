@@ -4,3 +4,8 @@
  *
  * @module
  */
+export * from "./errors.ts";
+export * from "./handshake.ts";
+export * from "./frame.ts";
+export * from "./message.ts";
+export * from "./verify.ts";
