@@ -1,8 +1,230 @@
-// `netkit ws check` (placeholder until it lands).
+// `netkit ws check URL`: runs the conformance catalogue against an echo
+// server and prints one table row per case as it finishes.
+
 import type { CliContext } from "./_command.ts";
-import { NetkitError } from "../errors.ts";
+import { intFlag, parseCommand, UsageError } from "./_args.ts";
+import { out, outJson } from "./_output.ts";
+import {
+  type CaseResult,
+  checkServer,
+  type CheckVerdict,
+  listCases,
+} from "../ws/check.ts";
+import { CATEGORIES, selectCases } from "../ws/check_cases.ts";
+import { errorMessage } from "../_io.ts";
+
+const COMMAND = "ws check";
+
+const HELP = `Usage: netkit ws check URL [options]
+       netkit ws check --list
+
+Runs a catalogue of RFC 6455 cases against a WebSocket echo server, each on
+its own raw connection (TLS for wss://) with netkit's codec: handshake (0),
+framing (1), ping/pong (2), reserved bits (3) and opcodes (4),
+fragmentation (5), UTF-8 (6), close (7), client masking (8) and limits (9).
+One row per case: what it sends, what the RFC requires, what the server did,
+and the verdict:
+  PASS        the server did what the RFC requires
+  NON-STRICT  acceptable, not the best (e.g. no echo of the message before a
+              bad frame, invalid UTF-8 found only at the end of the message)
+  INFO        reported, not judged (timings, behaviour the RFC leaves open)
+  FAIL        a requirement broken, or no answer within the timeout
+The last line is 'N passed, N failed'; NON-STRICT and INFO count as passed
+(as in Autobahn|Testsuite). Exit 1 when any case fails.
+
+Options:
+      --case GLOB   only these cases: comma-separated globs over ids, e.g.
+                    "1.*", "6.4.*,7.9", "2.5" (a bare id selects the ids
+                    under it too)
+      --timeout MS  time allowed per case (default 5000; category 9 gets 4x)
+      --ca FILE     trust this PEM certificate for wss://
+      --json        print the report as one JSON object, nothing else
+      --list        list the cases and exit
+  -h, --help        show this help
+
+Example:
+  netkit ws check ws://127.0.0.1:8080/ws --case "1.*,7.*"`;
 
 /** Runs `netkit ws check` with the arguments after `check`. */
-export function runWsCheck(_argv: string[], _context: CliContext): Promise<number> {
-  return Promise.reject(new NetkitError("not_implemented", "'ws check' is not built yet"));
+export async function runWsCheck(
+  argv: string[],
+  _context: CliContext,
+): Promise<number> {
+  const { values, positionals } = parseCommand(COMMAND, argv, {
+    case: { type: "string" },
+    timeout: { type: "string" },
+    ca: { type: "string" },
+    json: { type: "boolean" },
+    list: { type: "boolean" },
+  }, { min: 0, max: 1, names: "URL" });
+  if (values.help) {
+    out(HELP);
+    return 0;
+  }
+  const width = tableWidth();
+  if (values.list) {
+    printList(width, values.json === true);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError("missing URL", COMMAND);
+  const url = parseUrl(positionals[0]!);
+  const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
+  const caCerts = values.ca === undefined
+    ? undefined
+    : [await Deno.readTextFile(values.ca)];
+  try {
+    selectCases(values.case);
+  } catch (error) {
+    throw new UsageError(`--case: ${errorMessage(error)}`, COMMAND);
+  }
+  const table = values.json ? undefined : new Table(width, useColor());
+  const report = await checkServer(url, {
+    cases: values.case,
+    timeoutMs,
+    caCerts,
+    onCase: table && ((result) => table.row(result)),
+  });
+  if (values.json) {
+    outJson(report);
+  } else {
+    const counted = report.passed + report.nonStrict + report.info;
+    out("");
+    out(
+      `${report.passed} PASS, ${report.nonStrict} NON-STRICT, ${report.info} INFO, ` +
+        `${report.failed} FAIL (NON-STRICT and INFO count as passed)`,
+    );
+    out(`${counted} passed, ${report.failed} failed`);
+  }
+  return report.failed > 0 ? 1 : 0;
+}
+
+function parseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`not a URL: '${text}'`, COMMAND);
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new UsageError(
+      `URL must start with ws:// or wss://, not '${url.protocol}//'`,
+      COMMAND,
+    );
+  }
+  return url;
+}
+
+/** The terminal's width kept within 80–120 columns; 100 when piped. */
+function tableWidth(): number {
+  if (!Deno.stdout.isTerminal()) return 100;
+  try {
+    return Math.min(120, Math.max(80, Deno.consoleSize().columns));
+  } catch {
+    return 100;
+  }
+}
+
+function useColor(): boolean {
+  return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+}
+
+function printList(width: number, json: boolean): void {
+  const cases = listCases();
+  if (json) {
+    outJson({ cases });
+    return;
+  }
+  const titleWidth = width - 9;
+  let category = "";
+  for (const c of cases) {
+    const head = c.id.split(".")[0]!;
+    if (head !== category) {
+      category = head;
+      out(`${category} ${CATEGORIES[category] ?? ""}`);
+    }
+    wrap(c.title, titleWidth).forEach((line, i) => {
+      out(`${(i === 0 ? c.id : "").padEnd(8)} ${line}`.trimEnd());
+    });
+  }
+}
+
+const COLORS: Record<CheckVerdict, string> = {
+  "PASS": "\x1b[32m",
+  "NON-STRICT": "\x1b[33m",
+  "INFO": "\x1b[36m",
+  "FAIL": "\x1b[31m",
+};
+
+/** Prints results as table rows, wrapping long cells onto more lines. */
+class Table {
+  readonly #widths: number[];
+  readonly #color: boolean;
+  #category = "";
+
+  constructor(width: number, color: boolean) {
+    // id, sends, requires, observed, verdict; two spaces between columns.
+    const fixed = 7 + 10 + 4 * 2;
+    const flexible = width - fixed;
+    const sends = Math.floor(flexible * 0.24);
+    const requires = Math.floor(flexible * 0.22);
+    this.#widths = [7, sends, requires, flexible - sends - requires, 10];
+    this.#color = color;
+  }
+
+  row(result: CaseResult): void {
+    // The header waits for the first row: a server that cannot be reached
+    // gets one error line, not an empty table.
+    if (this.#category === "") {
+      this.#print(["CASE", "SENDS", "REQUIRES", "OBSERVED", "VERDICT"]);
+    }
+    const category = result.id.split(".")[0]!;
+    if (category !== this.#category) {
+      this.#category = category;
+      out(`-- ${category} ${CATEGORIES[category] ?? ""}`);
+    }
+    this.#print(
+      [result.id, result.sends, result.requires, result.observed],
+      result.verdict,
+    );
+  }
+
+  #print(cells: string[], verdict?: CheckVerdict): void {
+    const columns = cells.map((cell, i) => wrap(cell, this.#widths[i]!));
+    const height = Math.max(...columns.map((c) => c.length));
+    for (let line = 0; line < height; line++) {
+      const parts = columns.map((c, i) =>
+        (c[line] ?? "").padEnd(this.#widths[i]!)
+      );
+      let text = parts.join("  ");
+      if (verdict && line === 0) {
+        text += "  " +
+          (this.#color ? `${COLORS[verdict]}${verdict}\x1b[0m` : verdict);
+      }
+      out(text.trimEnd());
+    }
+  }
+}
+
+/** Splits text into lines of at most `width` characters, at spaces when possible. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (let word of text.split(" ")) {
+    while (word.length > width) {
+      if (line) {
+        lines.push(line);
+        line = "";
+      }
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += " " + word;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line || lines.length === 0) lines.push(line);
+  return lines;
 }

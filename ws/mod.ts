@@ -9,3 +9,4 @@ export * from "./handshake.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
 export * from "./verify.ts";
+export * from "./check.ts";
