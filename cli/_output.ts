@@ -119,10 +119,19 @@ export async function runServers(services: RunningService[]): Promise<number> {
   return 0;
 }
 
-/** `echo/tcp: served 3 connections, refused 0, 10 B in, 10 B out`. */
+/** `echo/tcp: served 3, refused 0, 10 bytes in, 10 bytes out, 0 accept back-offs, …`. */
 export function summaryLine(service: RunningService): string {
   const st = service.server.stats();
-  const extra = service.summary ? `, ${service.summary(st)}` : "";
-  return `${service.name}/${service.kind}: served ${st.served}, refused ${st.refused}, ` +
-    `${st.bytesIn} bytes in, ${st.bytesOut} bytes out${extra}`;
+  const parts = [
+    `served ${st.served}`,
+    `refused ${st.refused}`,
+    `${st.bytesIn} bytes in`,
+    `${st.bytesOut} bytes out`,
+  ];
+  // Every server on the shared TCP accept loop counts EMFILE back-offs.
+  if ("acceptBackoffs" in st) {
+    parts.push(`${st.acceptBackoffs} accept back-offs`);
+  }
+  if (service.summary) parts.push(service.summary(st));
+  return `${service.name}/${service.kind}: ${parts.join(", ")}`;
 }

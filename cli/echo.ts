@@ -149,7 +149,7 @@ export function startEchoServices(
 
 function tcpSummary(stats: object): string {
   const s = stats as TcpServerStats;
-  return `${s.acceptBackoffs} accept back-offs, ${s.idleClosed} idle closed`;
+  return `${s.idleClosed} idle closed`;
 }
 
 function describe(error: unknown): string {

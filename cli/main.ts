@@ -103,5 +103,9 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // `deno task` runs in the project folder; relative paths (file send/recv)
+  // must mean what they meant where the user typed the command.
+  const initCwd = Deno.build.standalone ? undefined : Deno.env.get("INIT_CWD");
+  if (initCwd) Deno.chdir(initCwd);
   Deno.exit(await main(Deno.args));
 }

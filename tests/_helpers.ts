@@ -37,15 +37,19 @@ export async function runCli(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (options.stdin !== undefined) {
-    const data = typeof options.stdin === "string"
-      ? new TextEncoder().encode(options.stdin)
-      : options.stdin;
-    const writer = child.stdin.getWriter();
-    await writer.write(data).catch(() => {});
-    await writer.close().catch(() => {});
-  }
-  const result = await child.output();
+  // Feed stdin while the output is read, or large transfers deadlock once
+  // the pipes fill.
+  const feeding = options.stdin === undefined
+    ? Promise.resolve()
+    : (async () => {
+      const data = typeof options.stdin === "string"
+        ? new TextEncoder().encode(options.stdin)
+        : options.stdin!;
+      const writer = child.stdin.getWriter();
+      await writer.write(data).catch(() => {});
+      await writer.close().catch(() => {});
+    })();
+  const [result] = await Promise.all([child.output(), feeding]);
   const dec = new TextDecoder();
   return {
     code: result.code,

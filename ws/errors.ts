@@ -10,6 +10,7 @@ import { NetkitError } from "../errors.ts";
  * - `protocol_error`: the peer broke RFC 6455 framing rules.
  * - `message_too_large`: a frame or message exceeded the configured limit.
  * - `closed`: the connection is already closed.
+ * - `queue_full`: received messages piled up unread past the limit.
  * - `bad_url`: the URL is not a `ws://` or `wss://` URL.
  */
 export type WsErrorCode =
@@ -21,6 +22,7 @@ export type WsErrorCode =
   | "protocol_error"
   | "message_too_large"
   | "closed"
+  | "queue_full"
   | "bad_url";
 
 /**

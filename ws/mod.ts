@@ -10,3 +10,6 @@ export * from "./frame.ts";
 export * from "./message.ts";
 export * from "./verify.ts";
 export * from "./check.ts";
+export * from "./server.ts";
+export * from "./client.ts";
+export * from "./page.ts";
