@@ -1,11 +1,524 @@
-// Placeholder until the file command lands.
-import type { Command } from "./_command.ts";
+// `netkit file send` / `netkit file recv` (alias `file-transfer`): the CLI
+// around tcp/file_receiver.ts and tcp/file_sender.ts.
+
+import type { CliContext, Command } from "./_command.ts";
+import { dispatch } from "./_command.ts";
+import {
+  addressArg,
+  bytesFlag,
+  intFlag,
+  parseCommand,
+  secondsFlag,
+  UsageError,
+} from "./_args.ts";
+import {
+  announce,
+  bindError,
+  log,
+  out,
+  outJson,
+  type RunningService,
+  runServers,
+} from "./_output.ts";
+import { createProgressBar, formatBytes } from "./_progress.ts";
+import { formatAddress } from "../address.ts";
+import type { ServerStats } from "../types.ts";
+import {
+  type FileReceiver,
+  type FileReceiverStats,
+  generateToken,
+  type ReceivedFile,
+  type ReceiveSession,
+  serveFileReceiver,
+} from "../tcp/file_receiver.ts";
+import {
+  type SenderTlsOptions,
+  sendFiles,
+  type SendReport,
+  type SentFile,
+} from "../tcp/file_sender.ts";
+import { FILE_DEFAULT_PORT } from "../tcp/file_protocol.ts";
 import { NetkitError } from "../errors.ts";
 
+const HELP =
+  `Usage: netkit file <command> [options]   (alias: netkit file-transfer)
+
+Move files over TCP with authentication, SHA-256 verification, atomic
+writes and resume.
+
+Commands:
+  recv   receive files into a folder (prints a token and the send command)
+  send   send files and folders to a receiver
+
+Run 'netkit file <command> --help' for its options.`;
+
+const RECV_HELP = `Usage: netkit file recv [options]
+
+Receive files from 'netkit file send'. Prints 'listening tcp HOST:PORT' on
+stdout, then the token and the exact send command on stderr. Files are
+written to '.<name>.netkit-part', fsynced, checked (size and SHA-256) and
+only then renamed into place.
+
+Options:
+      --host H            address to bind (default 127.0.0.1)
+      --port P            port to bind; 0 picks a free one (default ${FILE_DEFAULT_PORT})
+      --dir DIR           folder to store into, created if missing (default: current)
+      --token T           token senders must know (default: a fresh random one)
+      --overwrite         replace existing files
+      --rename            keep existing files, store the new one as 'name (1).ext'
+      --max-size BYTES    refuse larger files (e.g. 500M, 4G)
+      --max-files N       most files and folders per session (default 100000)
+      --once              serve one session, exit 0 if it succeeded, 1 if not
+      --tls-cert F        serve TLS with this certificate (PEM); needs --tls-key
+      --tls-key F         private key (PEM) for --tls-cert
+      --basic             classic flow: name line, 'ok', bytes until EOF.
+                          No authentication, cannot detect truncation.
+      --idle-timeout S    drop a connection silent for S seconds (default 30)
+      --grace S           seconds to let transfers finish on shutdown (default 5)
+      --json              one JSON object per session on stdout
+      --quiet             no per-file log lines
+  -h, --help              show this help`;
+
+const SEND_HELP = `Usage: netkit file send HOST:PORT PATH... [options]
+
+Send files and folders (recursively; empty folders kept, symlinks skipped)
+in one session. Exits 0 only when the receiver stored and verified every
+file. An interrupted transfer resumes from the receiver's verified prefix.
+
+Options:
+      --token T           the receiver's token (default: $NETKIT_FILE_TOKEN)
+      --tls-ca F          use TLS and trust this CA certificate (PEM)
+      --tls               use TLS with the system's trusted roots
+      --tls-insecure      use TLS without checking the certificate
+      --no-resume         send every file from its first byte
+      --basic             classic flow (one connection per file; nothing verified)
+      --timeout S         give up after S seconds without progress (default 60)
+      --json              one JSON summary on stdout
+      --quiet             no per-file log lines
+  -h, --help              show this help`;
+
+const BASIC_WARNING =
+  "warning: --basic mode has no authentication (anyone who can connect can " +
+  "write files) and cannot detect truncation (a cut connection looks like a complete file)";
+
+/** The `file` command: `send` and `recv`. */
 export const fileCommand: Command = {
   name: "file",
-  summary: "(file: not built yet)",
-  run() {
-    return Promise.reject(new NetkitError("not_implemented", "'file' is not built yet"));
+  aliases: ["file-transfer"],
+  summary: "send and receive files: authenticated, verified, resumable",
+  run(argv: string[], context: CliContext): Promise<number> {
+    return dispatch("file", argv, { recv, send, receive: recv }, HELP, context);
   },
 };
+
+async function recv(argv: string[]): Promise<number> {
+  const cmd = "file recv";
+  const { values } = parseCommand(cmd, argv, {
+    host: { type: "string" },
+    port: { type: "string" },
+    dir: { type: "string" },
+    token: { type: "string" },
+    overwrite: { type: "boolean" },
+    rename: { type: "boolean" },
+    "max-size": { type: "string" },
+    "max-files": { type: "string" },
+    once: { type: "boolean" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    basic: { type: "boolean" },
+    "idle-timeout": { type: "string" },
+    grace: { type: "string" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean" },
+  });
+  if (values.help) {
+    out(RECV_HELP);
+    return 0;
+  }
+  if (values.overwrite && values.rename) {
+    throw new UsageError("--overwrite and --rename exclude each other", cmd);
+  }
+  if (values.basic && values.token !== undefined) {
+    throw new UsageError(
+      "--basic has no authentication, so --token does not apply",
+      cmd,
+    );
+  }
+  const tls = await readServerTls(cmd, values["tls-cert"], values["tls-key"]);
+  const hostname: string = values.host ?? "127.0.0.1";
+  const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
+    FILE_DEFAULT_PORT;
+  const dir: string = values.dir ?? ".";
+  await Deno.mkdir(dir, { recursive: true });
+  const token: string | undefined = values.basic
+    ? undefined
+    : values.token ?? generateToken();
+  const quiet = Boolean(values.quiet);
+  const json = Boolean(values.json);
+  const progress = createProgressBar({ quiet });
+  const say = (line: string) => {
+    progress.clear();
+    log(line);
+  };
+  let server: FileReceiver;
+  try {
+    server = serveFileReceiver({
+      hostname,
+      port,
+      dir,
+      token,
+      basic: Boolean(values.basic),
+      existing: values.overwrite
+        ? "overwrite"
+        : values.rename
+        ? "rename"
+        : "refuse",
+      maxSize: bytesFlag(cmd, "max-size", values["max-size"]),
+      maxFiles: intFlag(cmd, "max-files", values["max-files"], { min: 1 }),
+      once: Boolean(values.once),
+      tls: tls?.pem,
+      idleTimeout: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
+      gracePeriod: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+      onProgress: (p) =>
+        progress.update(`${p.path} ← ${p.peer}`, p.bytes, p.size),
+      onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
+      onSession: (session) => {
+        if (json) {
+          progress.clear();
+          outJson(sessionJson(session));
+        } else if (!quiet) {
+          say(sessionLine(session));
+        }
+      },
+    });
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof NetkitError) {
+      throw error;
+    }
+    throw bindError(error, hostname, port);
+  }
+  const service = fileService(server);
+  announce(service);
+  if (values.basic) {
+    log(BASIC_WARNING);
+    log(
+      `send with: netkit file send ${formatAddress(server.addr)} PATH --basic`,
+    );
+  } else {
+    log(`token: ${token}`);
+    log(`send with: ${sendHint(server, token!, tls?.certPath)}`);
+  }
+  await runServers([service]);
+  if (values.once) {
+    const st = server.stats();
+    return st.sessions >= 1 && st.sessionsFailed === 0 ? 0 : 1;
+  }
+  return 0;
+}
+
+async function readServerTls(
+  cmd: string,
+  certPath: string | undefined,
+  keyPath: string | undefined,
+): Promise<
+  { pem: { cert: string; key: string }; certPath: string } | undefined
+> {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) {
+    throw new UsageError("--tls-cert and --tls-key go together", cmd);
+  }
+  return {
+    pem: { cert: await readPem(certPath), key: await readPem(keyPath) },
+    certPath,
+  };
+}
+
+async function readPem(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new NetkitError(
+      "tls_file",
+      `cannot read '${path}': ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+function fileService(server: FileReceiver): RunningService {
+  return {
+    kind: "tcp",
+    name: "file",
+    server,
+    summary: (stats: ServerStats) => {
+      const st = stats as FileReceiverStats;
+      return `${st.sessions} sessions (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
+        `${st.filesFailed} refused or failed, ${st.authFailures} wrong tokens`;
+    },
+  };
+}
+
+function sendHint(
+  server: FileReceiver,
+  token: string,
+  certPath?: string,
+): string {
+  const tls = certPath ? ` --tls-ca ${shellWord(certPath)}` : "";
+  return `netkit file send ${
+    formatAddress(server.addr)
+  } PATH --token ${token}${tls}`;
+}
+
+function shellWord(text: string): string {
+  return /^[\w./:@+-]+$/.test(text)
+    ? text
+    : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+function fileLine(file: ReceivedFile, peer: string): string {
+  const name = file.storedAs && file.storedAs !== file.path
+    ? `${file.path} (as ${file.storedAs})`
+    : file.path;
+  if (file.status === "stored") {
+    if (file.kind === "directory") return `stored folder ${name} from ${peer}`;
+    const resumed = file.resumedFrom > 0
+      ? `, resumed at ${file.resumedFrom}`
+      : "";
+    return `stored ${name} from ${peer}: ${file.bytes} bytes${resumed}, sha256 ${file.sha256}`;
+  }
+  return `refused ${
+    name || "(no name)"
+  } from ${peer}: ${file.error?.code}: ${file.error?.message}`;
+}
+
+function sessionLine(session: ReceiveSession): string {
+  const stored = session.files.filter((f) => f.status === "stored").length;
+  const head = `session from ${session.peer}${
+    session.basic ? " (basic)" : ""
+  }: `;
+  const counts =
+    `${stored} of ${session.files.length} stored, ${
+      formatBytes(session.bytes)
+    } in ` +
+    `${session.seconds.toFixed(2)} s (${
+      mbps(session.bytes, session.seconds)
+    } MB/s)`;
+  if (session.ok) return `${head}ok, ${counts}`;
+  const why = session.error
+    ? `${session.error.code}: ${session.error.message}`
+    : "some files were not stored";
+  return `${head}failed (${why}), ${counts}`;
+}
+
+function mbps(bytes: number, seconds: number): number {
+  return seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : 0;
+}
+
+function sessionJson(session: ReceiveSession): unknown {
+  return {
+    peer: session.peer,
+    ok: session.ok,
+    basic: session.basic,
+    files: session.files.map((f) => ({
+      path: f.path,
+      storedAs: f.storedAs,
+      kind: f.kind,
+      bytes: f.bytes,
+      sha256: f.sha256,
+      status: f.status,
+      resumedFrom: f.resumedFrom,
+      error: f.error,
+    })),
+    bytes: session.bytes,
+    seconds: round3(session.seconds),
+    mbps: mbps(session.bytes, session.seconds),
+    error: session.error,
+  };
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+async function send(argv: string[]): Promise<number> {
+  const cmd = "file send";
+  const { values, positionals } = parseCommand(cmd, argv, {
+    token: { type: "string" },
+    "tls-ca": { type: "string" },
+    tls: { type: "boolean" },
+    "tls-insecure": { type: "boolean" },
+    "no-resume": { type: "boolean" },
+    basic: { type: "boolean" },
+    timeout: { type: "string" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean" },
+  }, { min: 2, max: Infinity, names: "HOST:PORT and PATH" });
+  if (values.help) {
+    out(SEND_HELP);
+    return 0;
+  }
+  const address = addressArg(cmd, positionals[0]!, {
+    defaultPort: FILE_DEFAULT_PORT,
+  });
+  const paths = positionals.slice(1);
+  const token: string | undefined = values.token ?? envToken();
+  if (!values.basic && !token) {
+    throw new UsageError(
+      "missing --token (the receiver prints it; or set NETKIT_FILE_TOKEN)",
+      cmd,
+    );
+  }
+  if (values.basic && values.token !== undefined) {
+    throw new UsageError(
+      "--basic has no authentication, so --token does not apply",
+      cmd,
+    );
+  }
+  const tls = await senderTls(
+    cmd,
+    values["tls-ca"],
+    values.tls,
+    values["tls-insecure"],
+  );
+  const quiet = Boolean(values.quiet);
+  const progress = createProgressBar({ quiet });
+  if (values.basic) log(BASIC_WARNING);
+  const report = await sendFiles(address, paths, {
+    token,
+    tls,
+    basic: Boolean(values.basic),
+    resume: !values["no-resume"],
+    timeout: secondsFlag(cmd, "timeout", values.timeout),
+    onProgress: (p) => progress.update(p.path, p.bytes, p.size),
+    onFile: (file) => {
+      progress.clear();
+      if (!quiet) log(sentLine(file));
+    },
+  });
+  progress.clear();
+  if (values.json) outJson(reportJson(report));
+  else if (!quiet || !report.ok) log(reportLine(report));
+  return report.ok ? 0 : 1;
+}
+
+function envToken(): string | undefined {
+  try {
+    return Deno.env.get("NETKIT_FILE_TOKEN") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function senderTls(
+  cmd: string,
+  caPath: string | undefined,
+  system: boolean | undefined,
+  insecure: boolean | undefined,
+): Promise<SenderTlsOptions | undefined> {
+  const chosen =
+    [caPath !== undefined, Boolean(system), Boolean(insecure)].filter(Boolean)
+      .length;
+  if (chosen > 1) {
+    throw new UsageError(
+      "choose one of --tls-ca, --tls and --tls-insecure",
+      cmd,
+    );
+  }
+  if (insecure) return { insecure: true };
+  if (caPath !== undefined) return { caCerts: [await readPem(caPath)] };
+  if (system) return {};
+  return undefined;
+}
+
+function sentLine(file: SentFile): string {
+  const where = file.storedAs && file.storedAs !== file.path
+    ? ` (stored as ${file.storedAs})`
+    : "";
+  switch (file.status) {
+    case "stored":
+      if (file.kind === "directory") {
+        return `stored folder ${file.path}${where}`;
+      }
+      return `stored ${file.path}${where}: ${file.bytes} bytes` +
+        (file.resumedFrom > 0 ? ` (resumed at ${file.resumedFrom})` : "") +
+        `, verified sha256 ${file.sha256}`;
+    case "sent":
+      return `sent ${file.path}: ${file.bytes} bytes, sha256 ${file.sha256} (basic mode: not verified)`;
+    case "skipped":
+      return `skipped ${file.path}: ${file.error?.message}`;
+    default:
+      return `failed ${file.path}: ${file.error?.code}: ${file.error?.message}`;
+  }
+}
+
+function reportLine(report: SendReport): string {
+  const done =
+    report.files.filter((f) => f.status === "stored" || f.status === "sent")
+      .length;
+  const failed = report.files.filter((f) => f.status === "failed").length;
+  const skipped = report.files.filter((f) => f.status === "skipped").length;
+  const base = `${done} of ${report.files.length} entries delivered` +
+    (skipped ? `, ${skipped} skipped` : "") +
+    `, ${formatBytes(report.bytes)} in ${report.seconds.toFixed(2)} s ` +
+    `(${mbps(report.bytes, report.seconds)} MB/s)`;
+  if (report.ok) return base;
+  const why = report.error
+    ? `${report.error.code}: ${report.error.message}`
+    : `${failed} failed`;
+  return `${base}; not complete: ${why}`;
+}
+
+function reportJson(report: SendReport): unknown {
+  return {
+    ok: report.ok,
+    files: report.files.map((f) => ({
+      path: f.path,
+      source: f.source,
+      storedAs: f.storedAs,
+      kind: f.kind,
+      bytes: f.bytes,
+      sha256: f.sha256,
+      status: f.status,
+      resumedFrom: f.resumedFrom,
+      error: f.error,
+    })),
+    bytes: report.bytes,
+    seconds: round3(report.seconds),
+    mbps: mbps(report.bytes, report.seconds),
+    error: report.error,
+  };
+}
+
+/**
+ * Starts the file receiver `netkit serve` runs: into `dir` (created if
+ * missing), with a fresh token; `hint` is the exact send command to print.
+ */
+export async function startFileService(options: {
+  hostname: string;
+  port?: number;
+  dir: string;
+  gracePeriod?: number;
+}): Promise<{ service: RunningService; hint: string }> {
+  await Deno.mkdir(options.dir, { recursive: true });
+  const token = generateToken();
+  const port = options.port ?? FILE_DEFAULT_PORT;
+  let server: FileReceiver;
+  try {
+    server = serveFileReceiver({
+      hostname: options.hostname,
+      port,
+      dir: options.dir,
+      token,
+      gracePeriod: options.gracePeriod,
+      onFile: (file, peer) => log(`file: ${fileLine(file, peer)}`),
+      onSession: (session) => {
+        if (!session.ok) log(`file: ${sessionLine(session)}`);
+      },
+    });
+  } catch (error) {
+    throw bindError(error, options.hostname, port);
+  }
+  return { service: fileService(server), hint: sendHint(server, token) };
+}

@@ -1,6 +1,6 @@
 // `netkit serve`: every server the toolkit has, on default ports.
 
-import { parseCommand } from "./_args.ts";
+import { parseCommand, secondsFlag } from "./_args.ts";
 import type { Command } from "./_command.ts";
 import {
   announce,
@@ -10,47 +10,68 @@ import {
   runServers,
 } from "./_output.ts";
 import { startEchoServices } from "./echo.ts";
+import { startFileService } from "./file.ts";
+import { startWsServices, wsServeHint } from "./ws.ts";
 
 const HELP = `netkit serve: run every netkit server at once
 
-Usage: netkit serve [--host H]
+Usage: netkit serve [--host H] [--dir DIR] [--grace S]
 
 Starts, on 127.0.0.1 unless --host says otherwise:
-  echo       TCP and UDP echo on port 7007
-Prints one 'listening <kind> HOST:PORT' line per socket, then how to try each.
-SIGINT/SIGTERM shut everything down gracefully.`;
+  echo   TCP and UDP echo on port 7007
+  file   file receiver on port 7070, into DIR (default ./received), with a
+         fresh token printed on stderr
+  ws     WebSocket echo on port 8080 (/ws), with a web page at /
+Prints one 'listening <kind> HOST:PORT' line per socket on stdout, then how
+to try each on stderr. SIGINT/SIGTERM shut everything down gracefully.`;
 
 export const serveCommand: Command = {
   name: "serve",
   summary: "run every server (echo, file receiver, WebSocket) on default ports",
-  run(argv) {
-    const { values } = parseCommand("serve", argv, {
+  async run(argv) {
+    const cmd = "serve";
+    const { values } = parseCommand(cmd, argv, {
       host: { type: "string" },
+      dir: { type: "string" },
+      grace: { type: "string" },
     });
     if (values.help) {
       out(HELP);
-      return Promise.resolve(0);
+      return 0;
     }
     const hostname: string = values.host ?? "127.0.0.1";
+    const gracePeriod = secondsFlag(cmd, "grace", values.grace) ?? 5000;
     const services: RunningService[] = [];
     const hints: string[] = [];
     try {
-      const echo = startEchoServices({
-        hostname,
-        port: 7007,
-        tcp: true,
-        udp: true,
-      });
-      services.push(...echo);
-      hints.push(
-        `echo: printf 'hello\\n' | netkit echo connect ${hostname}:7007`,
+      services.push(
+        ...startEchoServices({
+          hostname,
+          port: 7007,
+          tcp: true,
+          udp: true,
+          gracePeriod,
+        }),
       );
+      hints.push(
+        `try: printf 'hello\\n' | netkit echo connect ${hostname}:7007`,
+      );
+      const file = await startFileService({
+        hostname,
+        dir: values.dir ?? "./received",
+        gracePeriod,
+      });
+      services.push(file.service);
+      hints.push(file.hint);
+      const ws = startWsServices({ hostname, gracePeriod });
+      services.push(...ws);
+      hints.push(wsServeHint(ws[0]!.server));
     } catch (error) {
-      for (const s of services) void s.server.shutdown();
+      await Promise.all(services.map((s) => s.server.shutdown()));
       throw error;
     }
     services.forEach(announce);
-    for (const hint of hints) log(`try ${hint}`);
-    return runServers(services);
+    for (const hint of hints) log(hint);
+    return await runServers(services);
   },
 };
