@@ -1,6 +1,7 @@
 // `netkit ws check URL`: runs the conformance catalogue against an echo
 // server and prints one table row per case as it finishes.
 
+import { wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
 import { intFlag, parseCommand, UsageError } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
@@ -67,7 +68,7 @@ export async function runWsCheck(
     return 0;
   }
   if (positionals.length === 0) throw new UsageError("missing URL", COMMAND);
-  const url = parseUrl(positionals[0]!);
+  const url = wsUrlArg(COMMAND, positionals[0]!);
   const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
   const caCerts = values.ca === undefined
     ? undefined
@@ -96,22 +97,6 @@ export async function runWsCheck(
     out(`${counted} passed, ${report.failed} failed`);
   }
   return report.failed > 0 ? 1 : 0;
-}
-
-function parseUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`not a URL: '${text}'`, COMMAND);
-  }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new UsageError(
-      `URL must start with ws:// or wss://, not '${url.protocol}//'`,
-      COMMAND,
-    );
-  }
-  return url;
 }
 
 /** The terminal's width kept within 80–120 columns; 100 when piped. */

@@ -1,8 +1,9 @@
 // `netkit ws verify URL`: checks a WebSocket server against RFC 6455 and
 // prints one ✓/✗ line per check.
 
+import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
-import { intFlag, parseCommand, UsageError } from "./_args.ts";
+import { intFlag, parseCommand } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
 import { verifyServer } from "../ws/verify.ts";
 
@@ -44,8 +45,8 @@ export async function runWsVerify(
     out(HELP);
     return 0;
   }
-  const url = parseUrl(positionals[0]!);
-  const headers = parseHeaders(values.header ?? []);
+  const url = wsUrlArg(COMMAND, positionals[0]!);
+  const headers = headerFlags(COMMAND, values.header ?? []);
   const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
   const caCerts = values.ca === undefined
     ? undefined
@@ -56,45 +57,12 @@ export async function runWsVerify(
     timeoutMs,
     caCerts,
   });
-  if (values.json) outJson(report);
-  else {for (const check of report.checks) {
+  if (values.json) {
+    outJson(report);
+  } else {
+    for (const check of report.checks) {
       out(`${check.ok ? "✓" : "✗"} ${check.message}`);
-    }}
+    }
+  }
   return report.ok ? 0 : 1;
-}
-
-function parseUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`not a URL: '${text}'`, COMMAND);
-  }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new UsageError(
-      `URL must start with ws:// or wss://, not '${url.protocol}//'`,
-      COMMAND,
-    );
-  }
-  return url;
-}
-
-function parseHeaders(lines: string[]): Headers {
-  const headers = new Headers();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    const name = line.slice(0, colon).trim();
-    if (colon < 1 || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
-      throw new UsageError(
-        `--header takes "Name: value", not '${line}'`,
-        COMMAND,
-      );
-    }
-    try {
-      headers.append(name, line.slice(colon + 1).trim());
-    } catch {
-      throw new UsageError(`bad header value in '${line}'`, COMMAND);
-    }
-  }
-  return headers;
 }

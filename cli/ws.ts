@@ -1,6 +1,7 @@
 // `netkit ws serve | connect | verify | check`: WebSocket server, client
 // (like wscat/websocat), handshake verifier and conformance suite.
 
+import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 import { formatAddress } from "../address.ts";
 import {
   connectWebSocket,
@@ -264,8 +265,8 @@ async function runConnect(
     json: { type: "boolean" },
   }, { min: 1, max: 1, names: "URL (e.g. ws://127.0.0.1:8080/ws)" });
   if (values.help) return help();
-  const url = parseUrlArg(cmd, positionals[0]!);
-  const headers = parseHeaders(cmd, values.header ?? []);
+  const url = wsUrlArg(cmd, positionals[0]!);
+  const headers = headerFlags(cmd, values.header ?? []);
   const waitMs = intFlag(cmd, "wait", values.wait) ?? 1000;
   const timeoutMs = intFlag(cmd, "timeout", values.timeout, { min: 1 }) ??
     10_000;
@@ -340,42 +341,6 @@ async function runConnect(
     );
   }
   return info.wasClean && [1000, 1001, 1005].includes(info.code) ? 0 : 1;
-}
-
-function parseUrlArg(cmd: string, text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(
-      `not a URL: '${text}' (expected ws://HOST:PORT/PATH)`,
-      cmd,
-    );
-  }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new UsageError(
-      `not a WebSocket URL: '${text}' (expected ws:// or wss://)`,
-      cmd,
-    );
-  }
-  return url;
-}
-
-function parseHeaders(cmd: string, lines: string[]): Headers {
-  const headers = new Headers();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    const name = line.slice(0, colon).trim();
-    if (colon <= 0 || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
-      throw new UsageError(`--header takes "Name: value", not '${line}'`, cmd);
-    }
-    try {
-      headers.append(name, line.slice(colon + 1).trim());
-    } catch {
-      throw new UsageError(`--header value is not allowed: '${line}'`, cmd);
-    }
-  }
-  return headers;
 }
 
 function printMessage(
