@@ -32,6 +32,28 @@ export interface PingSummary {
   p99Ms: number | null;
 }
 
+/** Options of the TCP and UDP ping functions. */
+export interface PingOptions {
+  /** Probes to send. Default 5. */
+  count?: number;
+  /** Payload bytes per probe (at least 8: run id and sequence number). Default 64. */
+  size?: number;
+  /** Milliseconds between the start of one probe and the next. Default 1000. */
+  interval?: number;
+  /** Milliseconds to wait for a reply before the probe counts as lost. Default 2000. */
+  timeout?: number;
+  /** Stops early; the summary covers the probes sent so far. */
+  signal?: AbortSignal;
+  /** Called after every probe, e.g. to print a line. */
+  onProbe?: (probe: PingProbe) => void;
+}
+
+/** What a ping run resolves to: the summary and every probe in order. */
+export interface PingResult extends PingSummary {
+  /** Every probe in order. */
+  probes: PingProbe[];
+}
+
 /**
  * Summarises probes into sent, received, loss and min/avg/max/p99.
  *

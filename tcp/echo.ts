@@ -7,7 +7,12 @@
 
 import { type HostPort, parseAddress } from "../address.ts";
 import { delay, writeAll } from "../_io.ts";
-import { type PingProbe, type PingSummary, summarizePings } from "../ping.ts";
+import {
+  type PingOptions,
+  type PingProbe,
+  type PingResult,
+  summarizePings,
+} from "../ping.ts";
 import { TcpError } from "./errors.ts";
 import {
   type ConnectionContext,
@@ -63,28 +68,6 @@ async function echoConnection(
   await conn.closeWrite();
 }
 
-/** Options of {@linkcode pingTcp}. */
-export interface TcpPingOptions {
-  /** Probes to send. Default 5. */
-  count?: number;
-  /** Payload bytes per probe (at least 4: the sequence number). Default 64. */
-  size?: number;
-  /** Milliseconds between the start of one probe and the next. Default 1000. */
-  interval?: number;
-  /** Milliseconds to wait for a reply before the probe counts as lost. Default 2000. */
-  timeout?: number;
-  /** Stops early; the summary covers the probes sent so far. */
-  signal?: AbortSignal;
-  /** Called after every probe, e.g. to print a line. */
-  onProbe?: (probe: PingProbe) => void;
-}
-
-/** What {@linkcode pingTcp} resolves to. */
-export interface TcpPingResult extends PingSummary {
-  /** Every probe in order. */
-  probes: PingProbe[];
-}
-
 /**
  * Measures round trips to a TCP echo server over one connection.
  *
@@ -102,11 +85,11 @@ export interface TcpPingResult extends PingSummary {
  */
 export async function pingTcp(
   target: HostPort | string,
-  options: TcpPingOptions = {},
-): Promise<TcpPingResult> {
+  options: PingOptions = {},
+): Promise<PingResult> {
   const addr = typeof target === "string" ? parseAddress(target) : target;
   const count = options.count ?? 5;
-  const size = Math.max(4, options.size ?? 64);
+  const size = Math.max(8, options.size ?? 64);
   const interval = options.interval ?? 1000;
   const timeout = options.timeout ?? 2000;
   const probes: PingProbe[] = [];

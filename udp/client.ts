@@ -6,7 +6,12 @@
 
 import { formatAddress, type HostPort, parseAddress } from "../address.ts";
 import { closeQuietly, delay } from "../_io.ts";
-import { type PingProbe, type PingSummary, summarizePings } from "../ping.ts";
+import {
+  type PingOptions,
+  type PingProbe,
+  type PingResult,
+  summarizePings,
+} from "../ping.ts";
 import { UdpError } from "./errors.ts";
 import { bindUdp, checkPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
 
@@ -56,28 +61,6 @@ export async function udpRequest(
   );
 }
 
-/** Options of {@linkcode pingUdp}. */
-export interface UdpPingOptions {
-  /** Probes to send. Default 5. */
-  count?: number;
-  /** Payload bytes per probe (at least 8). Default 64. */
-  size?: number;
-  /** Milliseconds between probes. Default 1000. */
-  interval?: number;
-  /** Milliseconds to wait for each reply. Default 1000. */
-  timeout?: number;
-  /** Stops early; the summary covers the probes sent so far. */
-  signal?: AbortSignal;
-  /** Called after every probe. */
-  onProbe?: (probe: PingProbe) => void;
-}
-
-/** What {@linkcode pingUdp} resolves to. */
-export interface UdpPingResult extends PingSummary {
-  /** Every probe in order. */
-  probes: PingProbe[];
-}
-
 /**
  * Measures round trips and loss to a UDP echo server.
  *
@@ -95,8 +78,8 @@ export interface UdpPingResult extends PingSummary {
  */
 export async function pingUdp(
   target: HostPort | string,
-  options: UdpPingOptions = {},
-): Promise<UdpPingResult> {
+  options: PingOptions = {},
+): Promise<PingResult> {
   const addr = typeof target === "string" ? parseAddress(target) : target;
   const size = Math.max(8, options.size ?? 64);
   checkPayloadSize(size, addr.hostname);
@@ -111,7 +94,7 @@ export async function pingUdp(
     const started = performance.now();
     view.setUint32(4, seq);
     const reply = await client.request(payload, {
-      timeout: options.timeout,
+      timeout: options.timeout ?? 1000,
       accept: (r) => r.length === size && r.every((b, i) => b === payload[i]),
     });
     const probe: PingProbe = {
