@@ -67,6 +67,7 @@ import {
   type Target,
 } from "./_file_store.ts";
 import { receiveBasic } from "./_file_basic.ts";
+import { startWriteback, type Writeback } from "./_file_writeback.ts";
 import { failureOf, type ReceiverConfig } from "./_file_shared.ts";
 
 /** One entry a receiver handled in a session. */
@@ -615,7 +616,8 @@ async function receiveContent(
   }
   await part.seek(from, Deno.SeekMode.Start);
   file.resumedFrom = from;
-  const end = await receiveData(io, part, hash, file, from, size);
+  await using writeback = await startWriteback(target.partPath, size - from);
+  const end = await receiveData(io, part, writeback, hash, file, from, size);
   const digest = new Uint8Array(hash.digest());
   let failure = end.failure;
   if (!failure && end.received !== size) {
@@ -642,6 +644,7 @@ async function receiveContent(
     return;
   }
   try {
+    await writeback.finish();
     await part.sync();
     await Deno.chmod(target.partPath, entry.mode & 0o777);
     file.storedAs = await commitPart(target, config.existing);
@@ -688,6 +691,7 @@ interface DataEnd {
 async function receiveData(
   io: SessionIo,
   part: Deno.FsFile,
+  writeback: Writeback,
   hash: Hash,
   file: ReceivedFile,
   from: number,
@@ -747,7 +751,10 @@ async function receiveData(
         if (failure) continue;
         hash.update(chunk);
         await settle();
-        if (!failure) pending = writeFileAll(part, chunk);
+        if (!failure) {
+          const n = chunk.length;
+          pending = writeFileAll(part, chunk).then(() => writeback.wrote(n));
+        }
       }
       if (config.onProgress && received - lastReport >= MAX_CONTROL_PAYLOAD) {
         lastReport = received;

@@ -394,3 +394,25 @@ Deno.test("file transfer: a missing local path throws before connecting", async 
     (e: { code: string }) => e.code === "not_found",
   );
 });
+
+Deno.test("file transfer: a file large enough for early writeback (80 MiB) arrives byte-exact", async () => {
+  const { src, dst, cleanup } = await tempDirs();
+  try {
+    // Over two writeback intervals (32 MiB each), so the receiver flushes
+    // on its second handle while the transfer runs.
+    const data = seededBytes(80 * 1024 * 1024, 11);
+    await Deno.writeFile(`${src}/large.bin`, data);
+    const token = generateToken();
+    await using receiver = serveFileReceiver({ dir: dst, token });
+    const report = await sendFiles(receiver.addr, [`${src}/large.bin`], {
+      token,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.error));
+    const stored = await Deno.readFile(`${dst}/large.bin`);
+    assert.equal(stored.length, data.length);
+    assert.ok(stored.every((b, i) => b === data[i]), "stored file differs");
+    assert.deepEqual(await listTree(dst), ["large.bin"]);
+  } finally {
+    await cleanup();
+  }
+});
