@@ -94,15 +94,22 @@ export interface RunningService {
 }
 
 /** Prints the `listening <kind> <host>:<port>` line scripts wait for. */
-export function announce(service: RunningService): void {
+function announce(service: RunningService): void {
   out(`listening ${service.kind} ${formatAddress(service.server.addr)}`);
 }
 
 /**
  * Runs servers until SIGINT/SIGTERM (or until they all finish on their
  * own), shuts them down gracefully and prints one summary line per server.
+ *
+ * The signal handlers are installed before the `listening` lines go out, so
+ * a script that signals as soon as it reads them never kills the process
+ * mid-start. `notes` are logged (stderr) after the `listening` lines.
  */
-export async function runServers(services: RunningService[]): Promise<number> {
+export async function runServers(
+  services: RunningService[],
+  notes: string[] = [],
+): Promise<number> {
   const stop = () => {
     for (const s of services) void s.server.shutdown();
   };
@@ -111,6 +118,8 @@ export async function runServers(services: RunningService[]): Promise<number> {
     : ["SIGINT", "SIGTERM"];
   for (const sig of signals) Deno.addSignalListener(sig, stop);
   try {
+    services.forEach(announce);
+    for (const note of notes) log(note);
     await Promise.all(services.map((s) => s.server.finished));
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, stop);

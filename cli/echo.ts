@@ -21,7 +21,6 @@ import {
 } from "./_args.ts";
 import { type CliContext, type Command, dispatch } from "./_command.ts";
 import {
-  announce,
   bindError,
   log,
   out,
@@ -95,7 +94,6 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     idleTimeout: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
     gracePeriod: secondsFlag(cmd, "grace", values.grace) ?? 5000,
   });
-  services.forEach(announce);
   return runServers(services);
 }
 

@@ -12,7 +12,6 @@ import {
   UsageError,
 } from "./_args.ts";
 import {
-  announce,
   bindError,
   log,
   out,
@@ -198,17 +197,16 @@ async function recv(argv: string[]): Promise<number> {
     throw bindError(error, hostname, port);
   }
   const service = fileService(server);
-  announce(service);
-  if (values.basic) {
-    log(BASIC_WARNING);
-    log(
+  const notes = values.basic
+    ? [
+      BASIC_WARNING,
       `send with: netkit file send ${formatAddress(server.addr)} PATH --basic`,
-    );
-  } else {
-    log(`token: ${token}`);
-    log(`send with: ${sendHint(server, token!, tls?.certPath)}`);
-  }
-  await runServers([service]);
+    ]
+    : [
+      `token: ${token}`,
+      `send with: ${sendHint(server, token!, tls?.certPath)}`,
+    ];
+  await runServers([service], notes);
   if (values.once) {
     const st = server.stats();
     return st.sessions >= 1 && st.sessionsFailed === 0 ? 0 : 1;

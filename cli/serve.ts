@@ -2,26 +2,22 @@
 
 import { parseCommand, secondsFlag } from "./_args.ts";
 import type { Command } from "./_command.ts";
-import {
-  announce,
-  log,
-  out,
-  type RunningService,
-  runServers,
-} from "./_output.ts";
+import { out, type RunningService, runServers } from "./_output.ts";
+import { formatAddress } from "../address.ts";
 import { startEchoServices } from "./echo.ts";
 import { startFileService } from "./file.ts";
 import { startWsServices, wsServeHint } from "./ws.ts";
 
 const HELP = `netkit serve: run every netkit server at once
 
-Usage: netkit serve [--host H] [--dir DIR] [--grace S]
+Usage: netkit serve [--host H] [--dir DIR] [--grace S] [--any-port]
 
 Starts, on 127.0.0.1 unless --host says otherwise:
   echo   TCP and UDP echo on port 7007
   file   file receiver on port 7070, into DIR (default ./received), with a
          fresh token printed on stderr
   ws     WebSocket echo on port 8080 (/ws), with a web page at /
+--any-port puts every server on a free port instead (for scripts and tests).
 Prints one 'listening <kind> HOST:PORT' line per socket on stdout, then how
 to try each on stderr. SIGINT/SIGTERM shut everything down gracefully.`;
 
@@ -34,6 +30,7 @@ export const serveCommand: Command = {
       host: { type: "string" },
       dir: { type: "string" },
       grace: { type: "string" },
+      "any-port": { type: "boolean" },
     });
     if (values.help) {
       out(HELP);
@@ -41,37 +38,43 @@ export const serveCommand: Command = {
     }
     const hostname: string = values.host ?? "127.0.0.1";
     const gracePeriod = secondsFlag(cmd, "grace", values.grace) ?? 5000;
+    const any = values["any-port"] === true;
     const services: RunningService[] = [];
     const hints: string[] = [];
     try {
       services.push(
         ...startEchoServices({
           hostname,
-          port: 7007,
+          port: any ? 0 : 7007,
           tcp: true,
           udp: true,
           gracePeriod,
         }),
       );
       hints.push(
-        `try: printf 'hello\\n' | netkit echo connect ${hostname}:7007`,
+        `try: printf 'hello\\n' | netkit echo connect ${
+          formatAddress(services[0]!.server.addr)
+        }`,
       );
       const file = await startFileService({
+        port: any ? 0 : undefined,
         hostname,
         dir: values.dir ?? "./received",
         gracePeriod,
       });
       services.push(file.service);
-      hints.push(file.hint);
-      const ws = startWsServices({ hostname, gracePeriod });
+      hints.push(`try: ${file.hint}`);
+      const ws = startWsServices({
+        hostname,
+        gracePeriod,
+        port: any ? 0 : undefined,
+      });
       services.push(...ws);
       hints.push(wsServeHint(ws[0]!.server));
     } catch (error) {
       await Promise.all(services.map((s) => s.server.shutdown()));
       throw error;
     }
-    services.forEach(announce);
-    for (const hint of hints) log(hint);
-    return await runServers(services);
+    return await runServers(services, hints);
   },
 };

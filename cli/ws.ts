@@ -24,7 +24,6 @@ import {
 } from "./_args.ts";
 import { type CliContext, type Command, dispatch } from "./_command.ts";
 import {
-  announce,
   bindError,
   log,
   out,
@@ -163,14 +162,12 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     server,
     summary: wsSummary,
   };
-  announce(service);
   const base = browsable(server.addr);
-  log(
+  return runServers([service], [
     values["no-page"]
       ? `WebSocket ${mode} at ws://${base}${path}`
       : `WebSocket ${mode} at ws://${base}${path}; open http://${base}/ in a browser to try it`,
-  );
-  return runServers([service]);
+  ]);
 }
 
 interface StartOptions {
