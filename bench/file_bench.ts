@@ -1,0 +1,277 @@
+// File transfer over loopback: `netkit file send` → `netkit file recv`
+// (SHA-256 on both sides, fsync, atomic rename) against `nc -l > file` /
+// `nc -N < file` followed by `sync file`, in the same run, interleaved.
+//
+//   deno run -A bench/file_bench.ts [--size 1G] [--rounds 3] [--verbose]
+//
+// --verbose prints every round on stderr. Compare only figures of one run:
+// other load on the machine and the VM's memory (first writes into guest
+// pages the host reclaimed cost a fault each) move whole runs by ±30 %.
+
+import denoJson from "../deno.json" with { type: "json" };
+
+/** One line of the benchmark table. */
+export interface BenchRow {
+  name: string;
+  netkit: number;
+  peer: number;
+  peerName: string;
+  unit: string;
+}
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const BLOCK = 1024 * 1024;
+
+/** Runs the file benchmark: median MB/s (10^6 bytes) of netkit and of nc. */
+export async function benchFile(
+  options: {
+    sizeBytes: number;
+    rounds?: number;
+    /** Each round's figure as it is measured (for noisy machines). */
+    onRound?: (tool: "netkit" | "nc", mbps: number) => void;
+  },
+): Promise<BenchRow[]> {
+  const rounds = options.rounds ?? 3;
+  const size = Math.max(BLOCK, Math.floor(options.sizeBytes / BLOCK) * BLOCK);
+  const work = await Deno.makeTempDir({ prefix: "netkit-bench-file-" });
+  try {
+    const src = `${work}/src.bin`;
+    await makeSource(src, size);
+    await warmMemory(work, 2 * size);
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    const hasNc = await which("nc");
+    for (let i = 0; i < rounds; i++) {
+      ours.push(size / 1e6 / await runNetkit(work, src, size));
+      options.onRound?.("netkit", ours.at(-1)!);
+      if (!hasNc) continue;
+      theirs.push(size / 1e6 / await runNc(work, src, size));
+      options.onRound?.("nc", theirs.at(-1)!);
+    }
+    return [{
+      name: `file transfer ${
+        formatSize(size)
+      } over loopback (netkit: sha256 both sides + fsync)`,
+      netkit: round1(median(ours)),
+      peer: hasNc ? round1(median(theirs)) : NaN,
+      peerName: "nc -l > f / nc -N < f; sync f",
+      unit: "MB/s",
+    }];
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+async function makeSource(path: string, size: number): Promise<void> {
+  const block = crypto.getRandomValues(new Uint8Array(65536));
+  const buf = new Uint8Array(BLOCK);
+  for (let off = 0; off < BLOCK; off += block.length) buf.set(block, off);
+  using file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  for (let i = 0; i < size / BLOCK; i++) {
+    new DataView(buf.buffer).setUint32(0, i); // No two blocks alike.
+    let off = 0;
+    while (off < buf.length) off += await file.write(buf.subarray(off));
+  }
+}
+
+// In a VM, the first write into never-used guest memory costs a host page
+// fault per page and can halve a run. Writing and deleting a scratch file
+// first gives every round (netkit's and nc's alike) warm page-cache pages.
+async function warmMemory(work: string, bytes: number): Promise<void> {
+  const scratch = `${work}/warm.bin`;
+  await makeSource(scratch, bytes);
+  await Deno.remove(scratch);
+  await settleDisk();
+}
+
+function netkitCommand(args: string[]): { cmd: string; args: string[] } {
+  const bin = Deno.env.get("NETKIT_BIN");
+  if (bin) return { cmd: bin, args };
+  const task = denoJson.tasks.netkit.split(/\s+/).slice(1);
+  return { cmd: Deno.execPath(), args: [...task, ...args] };
+}
+
+// Seconds from starting the sender until the receiver has verified, fsynced
+// and renamed the file and both processes have exited.
+async function runNetkit(
+  work: string,
+  src: string,
+  size: number,
+): Promise<number> {
+  const dst = `${work}/netkit-dst`;
+  await Deno.remove(dst, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dst);
+  await settleDisk();
+  const token = crypto.randomUUID();
+  const recvCmd = netkitCommand([
+    "file",
+    "recv",
+    "--port",
+    "0",
+    "--dir",
+    dst,
+    "--token",
+    token,
+    "--once",
+    "--quiet",
+  ]);
+  const recv = new Deno.Command(recvCmd.cmd, {
+    args: recvCmd.args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening tcp \S+:(\d+)\n/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("netkit file recv exited before listening");
+    text += value;
+  }
+  const port = /listening tcp \S+:(\d+)/.exec(text)![1]!;
+  const sendCmd = netkitCommand([
+    "file",
+    "send",
+    `127.0.0.1:${port}`,
+    src,
+    "--token",
+    token,
+    "--quiet",
+    "--no-resume",
+  ]);
+  const started = performance.now();
+  const sent = await new Deno.Command(sendCmd.cmd, {
+    args: sendCmd.args,
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  const recvStatus = await recv.status;
+  const seconds = (performance.now() - started) / 1000;
+  await reader.cancel();
+  if (!sent.success || !recvStatus.success) {
+    throw new Error("netkit transfer failed");
+  }
+  const name = src.slice(src.lastIndexOf("/") + 1);
+  if ((await Deno.stat(`${dst}/${name}`)).size !== size) {
+    throw new Error("netkit: wrong size");
+  }
+  await Deno.remove(dst, { recursive: true });
+  return seconds;
+}
+
+// Seconds from starting `nc -N` until `nc -l` has exited and `sync` has
+// flushed the received file.
+async function runNc(work: string, src: string, size: number): Promise<number> {
+  const dst = `${work}/nc-dst.bin`;
+  await Deno.remove(dst).catch(() => {});
+  await settleDisk();
+  const port = freePort();
+  const listener = new Deno.Command("sh", {
+    args: ["-c", `exec nc -l -s 127.0.0.1 -p ${port} > '${dst}'`],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await waitListening(port);
+  const started = performance.now();
+  const sender = await new Deno.Command("sh", {
+    args: ["-c", `exec nc -N 127.0.0.1 ${port} < '${src}'`],
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  await listener.status;
+  await new Deno.Command("sync", { args: [dst] }).output();
+  const seconds = (performance.now() - started) / 1000;
+  if (!sender.success) throw new Error("nc -N failed");
+  if ((await Deno.stat(dst)).size !== size) throw new Error("nc: wrong size");
+  await Deno.remove(dst);
+  return seconds;
+}
+
+// Flushes earlier rounds' dirty pages so they do not slow this one.
+async function settleDisk(): Promise<void> {
+  await new Deno.Command("sync").output();
+}
+
+function freePort(): number {
+  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return l.addr.port;
+}
+
+// Polls `ss` (bounded) until nc listens; connecting to check would use up
+// nc's single accept.
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const out = await new Deno.Command("ss", {
+      args: ["-Hltn", `sport = :${port}`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (new TextDecoder().decode(out.stdout).includes(`:${port}`)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`nc did not listen on ${port}`);
+}
+
+async function which(program: string): Promise<boolean> {
+  for (const dir of ["/usr/bin", "/bin", "/usr/local/bin"]) {
+    try {
+      if ((await Deno.stat(`${dir}/${program}`)).isFile) return true;
+    } catch {
+      // Not there.
+    }
+  }
+  return false;
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+function formatSize(n: number): string {
+  return n % 1024 ** 3 === 0
+    ? `${n / 1024 ** 3} GiB`
+    : `${Math.round(n / 1024 ** 2)} MiB`;
+}
+
+if (import.meta.main) {
+  const arg = (name: string) => {
+    const i = Deno.args.indexOf(name);
+    return i === -1 ? undefined : Deno.args[i + 1];
+  };
+  const sizeText = arg("--size") ?? "1G";
+  const m = /^(\d+)([KMG]?)$/i.exec(sizeText);
+  if (!m) throw new Error(`--size takes e.g. 1G or 256M, not ${sizeText}`);
+  const scale = {
+    "": 1,
+    K: 1024,
+    M: 1024 ** 2,
+    G: 1024 ** 3,
+  }[m[2]!.toUpperCase()]!;
+  const rows = await benchFile({
+    sizeBytes: Number(m[1]) * scale,
+    rounds: Number(arg("--rounds") ?? 3),
+    onRound: Deno.args.includes("--verbose")
+      ? (tool, mbps) => console.error(`  ${tool} ${mbps.toFixed(0)} MB/s`)
+      : undefined,
+  });
+  for (const row of rows) {
+    console.log(
+      `${row.name}: netkit ${row.netkit} ${row.unit}, ${row.peerName} ${row.peer} ${row.unit}, ` +
+        `ratio ${(row.netkit / row.peer).toFixed(2)}×`,
+    );
+  }
+}
