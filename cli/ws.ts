@@ -59,7 +59,8 @@ serve    echo each message back (default), or with --mode broadcast send it to
                              get 403
          --max-message B     close clients sending more with 1009 (default 16M)
          --max-buffered B    close clients that let more than B bytes queue
-                             up unread with 1008 (default 4M)
+                             up unread with 1008 (default: twice
+                             --max-message)
          --max-conns N       answer 503 beyond N connections
          --idle-timeout S    ping after S/2 silent seconds, close with 1001
                              after S (default 30, 0 disables)

@@ -116,7 +116,9 @@ export interface WsServerOptions {
   /**
    * Bytes the server may have queued for one client before it is deemed
    * too slow and closed with 1008 (counted in `slowClientsDropped`), so
-   * memory stays bounded whatever a client does. Default 4 MiB.
+   * memory stays bounded whatever a client does. Default: twice
+   * `maxMessageSize` (32 MiB), so a client that pipelines a few maximal
+   * messages is not mistaken for a slow one.
    */
   maxBufferedAmount?: number;
   /** Milliseconds `shutdown()` waits for clients to answer the 1001 close. Default 5000. */
@@ -143,7 +145,6 @@ export interface WsServerOptions {
 export type WsServer = NetkitServer<WsServerStats>;
 
 const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
-const DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024;
 const WS_OPEN = 1;
 const DISCONNECT = /eof|reset|broken pipe|connection closed/i;
 
@@ -177,7 +178,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   const path = options.path ?? "/ws";
   const mode = options.mode ?? "echo";
   const maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
-  const maxBuffered = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED;
+  const maxBuffered = options.maxBufferedAmount ?? 2 * maxMessage;
   const accepted = options.protocols ?? [];
   const origins = options.allowedOrigins
     ? new Set(options.allowedOrigins.map((o) => o.toLowerCase()))
