@@ -256,3 +256,19 @@ export function connectTo(addr: Deno.NetAddr): Promise<Deno.TcpConn> {
     transport: "tcp",
   });
 }
+
+/**
+ * The test certificate for 127.0.0.1 and localhost (self-signed,
+ * `CA:FALSE`: rustls refuses a CA certificate as a server's own), its key,
+ * and the path to pass where a CA file is wanted.
+ */
+export async function testTls(): Promise<
+  { caPath: string; cert: string; key: string }
+> {
+  const dir = `${ROOT}tests/fixtures/tls/`;
+  return {
+    caPath: `${dir}cert.pem`,
+    cert: await Deno.readTextFile(`${dir}cert.pem`),
+    key: await Deno.readTextFile(`${dir}key.pem`),
+  };
+}

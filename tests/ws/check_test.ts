@@ -7,7 +7,7 @@ import {
   WsError,
 } from "../../ws/mod.ts";
 import { serveWebSocket } from "../../ws/server.ts";
-import { hasPeer, runCli } from "../_helpers.ts";
+import { hasPeer, runCli, testTls } from "../_helpers.ts";
 import { startRawEchoServer } from "./_check_servers.ts";
 import { startBrokenServer } from "./_broken_servers.ts";
 
@@ -266,10 +266,8 @@ Deno.test("ws check: bad arguments are typed errors", async () => {
 });
 
 Deno.test("ws check: runs over wss:// with extra CA certificates", async () => {
-  if (!hasPeer("openssl")) return;
-  const dir = await Deno.makeTempDir({ prefix: "netkit_check_tls_" });
-  try {
-    const { ca, cert, key } = await makeTlsPair(dir);
+  const { cert, key } = await testTls();
+  {
     await using server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
       (request) => {
@@ -280,77 +278,11 @@ Deno.test("ws check: runs over wss:// with extra CA certificates", async () => {
     );
     const report = await checkServer(`wss://127.0.0.1:${server.addr.port}/`, {
       cases: "0.1,1.1.8,1.3.8,2.5",
-      caCerts: [ca],
+      caCerts: [cert],
     });
     assert.deepEqual(ids(report, "PASS"), ["0.1", "1.1.8", "1.3.8", "2.5"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
-
-async function makeTlsPair(dir: string) {
-  const openssl = async (args: string[]) => {
-    const { code, stderr } = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-  await openssl([
-    "req",
-    "-x509",
-    ...ec,
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=netkit check CA",
-  ]);
-  await openssl([
-    "req",
-    ...ec,
-    "-nodes",
-    "-keyout",
-    "leaf.key",
-    "-out",
-    "leaf.csr",
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-  );
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "leaf.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-  ]);
-  return {
-    ca: await Deno.readTextFile(`${dir}/ca.pem`),
-    cert: await Deno.readTextFile(`${dir}/leaf.pem`),
-    key: await Deno.readTextFile(`${dir}/leaf.key`),
-  };
-}
 
 /** The table's last line, as numbers. */
 function finalLine(stdout: string): { passed: number; failed: number } {

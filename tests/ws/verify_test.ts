@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type VerifyReport, verifyServer } from "../../ws/mod.ts";
 import { serveWebSocket } from "../../ws/server.ts";
 import { type Breakage, startBrokenServer } from "./_broken_servers.ts";
-import { hasPeer, runCli } from "../_helpers.ts";
+import { hasPeer, runCli, testTls } from "../_helpers.ts";
 import { openRaw } from "../../ws/_raw_client.ts";
 import { OPCODE } from "../../ws/mod.ts";
 
@@ -327,83 +327,9 @@ Deno.test("raw client: bytes after the response head are the first frames", asyn
   }
 });
 
-/** A throwaway CA and a 127.0.0.1 leaf signed by it (rustls refuses a self-signed CA as the server cert). */
-async function makeTlsPair(
-  dir: string,
-): Promise<{ ca: string; cert: string; key: string }> {
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  };
-  const ec = [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-  ];
-  await run([
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=netkit test CA",
-  ]);
-  await run([
-    "req",
-    ...ec,
-    "-keyout",
-    "leaf.key",
-    "-out",
-    "leaf.csr",
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-  );
-  await run([
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "leaf.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-  ]);
-  return {
-    ca: `${dir}/ca.pem`,
-    cert: await Deno.readTextFile(`${dir}/leaf.pem`),
-    key: await Deno.readTextFile(`${dir}/leaf.key`),
-  };
-}
-
 Deno.test("ws verify: wss:// with --ca against Deno.serve over TLS", async () => {
-  if (!hasPeer("openssl")) return;
-  const dir = await Deno.makeTempDir({ prefix: "netkit_wss_" });
-  try {
-    const { ca, cert, key } = await makeTlsPair(dir);
+  const { caPath: ca, cert, key } = await testTls();
+  {
     await using server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
       (request) => {
@@ -425,7 +351,5 @@ Deno.test("ws verify: wss:// with --ca against Deno.serve over TLS", async () =>
     assert.equal(untrusted.code, 1);
     assert.equal(lines(untrusted.stdout).length, 1);
     assert.match(untrusted.stdout, /^✗ .*certificate/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
