@@ -24,6 +24,7 @@ import {
 /** Options of {@linkcode serveEcho}: those of every TCP server. */
 export type EchoServerOptions = TcpServerOptions;
 
+const SMALL_BUFFER = 4 * 1024;
 const BUFFER_SIZE = 64 * 1024;
 
 /**
@@ -56,14 +57,20 @@ async function echoConnection(
   context: ConnectionContext,
 ): Promise<void> {
   // Plain reads, not conn.readable: the stream closes the whole socket at
-  // EOF, which would make the final half-close impossible.
-  const buf = new Uint8Array(BUFFER_SIZE);
+  // EOF, which would make the final half-close impossible. Buffers start
+  // small, so thousands of chatty connections stay in cache, and grow once
+  // a read fills them (bulk traffic).
+  let buf = new Uint8Array(SMALL_BUFFER);
   for (;;) {
     const n = await conn.read(buf);
     if (n === null) break;
-    context.record(n, 0);
-    await writeAll(conn, buf.subarray(0, n));
-    context.record(0, n);
+    const chunk = n === buf.length ? buf : buf.subarray(0, n);
+    let written = await conn.write(chunk);
+    while (written < n) written += await conn.write(chunk.subarray(written));
+    context.record(n, n);
+    if (n === buf.length && buf.length < BUFFER_SIZE) {
+      buf = new Uint8Array(BUFFER_SIZE);
+    }
   }
   await conn.closeWrite();
 }
