@@ -2,6 +2,15 @@
  * UDP tools on `Deno.listenDatagram` (needs `--unstable-net`): echo server,
  * client with timeout and retries, ping.
  *
+ * @example
+ * ```ts
+ * import { pingUdp, serveUdpEcho } from "@netkit/netkit/udp";
+ *
+ * await using server = serveUdpEcho({ port: 0 });
+ * const { received } = await pingUdp(server.addr, { count: 2, interval: 0 });
+ * console.assert(received === 2);
+ * ```
+ *
  * @module
  */
 

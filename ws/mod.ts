@@ -2,8 +2,17 @@
  * WebSocket tools: RFC 6455 handshake checks and frame codec, a server on
  * `Deno.upgradeWebSocket`, a client, a verifier and a conformance suite.
  *
+ * @example
+ * ```ts
+ * import { acceptKey } from "@netkit/netkit/ws";
+ *
+ * // RFC 6455 §1.3
+ * console.assert(acceptKey("dGhlIHNhbXBsZSBub25jZQ==") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * ```
+ *
  * @module
  */
+
 export * from "./errors.ts";
 export * from "./handshake.ts";
 export * from "./frame.ts";
