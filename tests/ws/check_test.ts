@@ -7,11 +7,11 @@ import {
   WsError,
 } from "../../ws/mod.ts";
 import { serveWebSocket } from "../../ws/server.ts";
-import { hasPeer, runCli, testTls } from "../_helpers.ts";
+import { runCli, testTls } from "../_helpers.ts";
+import { hasPythonWebsockets, startPythonEcho } from "./_python.ts";
 import { startRawEchoServer } from "./_check_servers.ts";
 import { startBrokenServer } from "./_broken_servers.ts";
 
-const PYTHON = "/usr/bin/python3";
 /** Everything but category 9 (limits), which has its own test. */
 const CONFORMANCE = "0,1,2,3,4,5,6,7,8";
 
@@ -113,60 +113,21 @@ Deno.test("ws check: limits against netkit's server are timed INFO", async () =>
 });
 
 Deno.test("ws check: python3-websockets fails nothing but the version header", async () => {
-  if (!hasPeer("python3")) return;
-  const script = [
-    "import asyncio",
-    "try:",
-    "    from websockets.asyncio.server import serve",
-    "except ImportError:",
-    "    from websockets import serve",
-    "async def echo(ws, *_):",
-    "    try:",
-    "        async for message in ws:",
-    "            await ws.send(message)",
-    "    except Exception:",
-    "        pass",
-    "async def main():",
-    "    async with serve(echo, '127.0.0.1', 0, max_size=2**25,",
-    "                     compression=None) as server:",
-    "        print(server.sockets[0].getsockname()[1], flush=True)",
-    "        await asyncio.Future()",
-    "asyncio.run(main())",
-  ].join("\n");
-  const child = new Deno.Command(PYTHON, {
-    args: ["-c", script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("python3 server exited before its port");
-      text += value;
-    }
-    await reader.cancel();
-    const url = `ws://127.0.0.1:${Number(text.trim())}/`;
-    const report = await checkServer(url, { cases: CONFORMANCE });
-    // Documented in docs/ws-check.md: a version refusal without
-    // Sec-WebSocket-Version (§4.4).
-    assert.deepEqual(ids(report, "FAIL"), ["0.7"], summary(report));
-    // Where python closes before echoing the earlier message (3.x, 4.x,
-    // 5.12, 7.1.1, 8.2) it races its own handler: PASS or NON-STRICT.
-    const racy = /^(3\.\d|4\.\d\.\d|5\.12|7\.1\.1|8\.2)$/;
-    for (const id of ids(report, "NON-STRICT")) {
-      assert.ok(racy.test(id) || id === "6.4.4", `${id}\n${summary(report)}`);
-    }
-    assert.match(result(report, "6.4.4").verdict, /^NON-STRICT$/);
-    assert.match(result(report, "6.3.1").observed, /^close 1007/);
-    assert.match(result(report, "2.5").observed, /^close 1002/);
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
+  if (!hasPythonWebsockets()) return;
+  await using python = await startPythonEcho();
+  const report = await checkServer(python.url, { cases: CONFORMANCE });
+  // Documented in docs/ws-check.md: a version refusal without
+  // Sec-WebSocket-Version (§4.4).
+  assert.deepEqual(ids(report, "FAIL"), ["0.7"], summary(report));
+  // Where python closes before echoing the earlier message (3.x, 4.x,
+  // 5.12, 7.1.1, 8.2) it races its own handler: PASS or NON-STRICT.
+  const racy = /^(3\.\d|4\.\d\.\d|5\.12|7\.1\.1|8\.2)$/;
+  for (const id of ids(report, "NON-STRICT")) {
+    assert.ok(racy.test(id) || id === "6.4.4", `${id}\n${summary(report)}`);
   }
+  assert.match(result(report, "6.4.4").verdict, /^NON-STRICT$/);
+  assert.match(result(report, "6.3.1").observed, /^close 1007/);
+  assert.match(result(report, "2.5").observed, /^close 1002/);
 });
 
 Deno.test("ws check: a server that accepts unmasked frames fails category 8 only", async () => {

@@ -2,26 +2,8 @@
 // `netkit ws serve`, and `netkit ws connect` against its server.
 
 import assert from "node:assert/strict";
-import { hasPeer, LineSplitter, runCli, startCli } from "../_helpers.ts";
-
-const PYTHON = "/usr/bin/python3";
-
-function hasWebsockets(): boolean {
-  if (!hasPeer("python3")) return false;
-  const probe = new Deno.Command(PYTHON, {
-    args: ["-c", "import websockets"],
-    stdout: "null",
-    stderr: "null",
-  }).outputSync();
-  if (probe.success) return true;
-  if (Deno.env.get("CI") === "true") {
-    throw new Error(
-      "python3-websockets is missing in CI: .ci/run must install it",
-    );
-  }
-  console.warn("SKIP: python3-websockets is not installed");
-  return false;
-}
+import { runCli, startCli } from "../_helpers.ts";
+import { hasPythonWebsockets, PYTHON, startPythonEcho } from "./_python.ts";
 
 const PY_CLIENT = `
 import asyncio, sys, websockets
@@ -42,7 +24,7 @@ asyncio.run(main(sys.argv[1]))
 `;
 
 Deno.test("interop: python websockets client against netkit ws serve", async () => {
-  if (!hasWebsockets()) return;
+  if (!hasPythonWebsockets()) return;
   const server = await startCli([
     "ws",
     "serve",
@@ -76,56 +58,18 @@ Deno.test("interop: python websockets client against netkit ws serve", async () 
   }
 });
 
-const PY_SERVER = `
-import asyncio, websockets
-
-async def echo(ws, path=None):
-    async for message in ws:
-        await ws.send(message)
-
-async def main():
-    async with websockets.serve(echo, "127.0.0.1", 0) as server:
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Future()
-
-asyncio.run(main())
-`;
-
 Deno.test("interop: netkit ws connect against a python websockets echo server", async () => {
-  if (!hasWebsockets()) return;
-  const python = new Deno.Command(PYTHON, {
-    args: ["-c", PY_SERVER],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const lines = python.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
-    new LineSplitter(),
-  );
-  const reader = lines.getReader();
-  try {
-    const first = await reader.read();
-    const port = Number(first.value);
-    assert.ok(port > 0, `python printed '${first.value}' instead of a port`);
-    const text = await runCli(["ws", "connect", `ws://127.0.0.1:${port}/`], {
-      stdin: "one\ntwo\nthree\n",
-    });
-    assert.equal(text.code, 0, text.stderr);
-    assert.equal(text.stdout, "one\ntwo\nthree\n");
-    assert.match(text.stderr, /closed 1000 normal closure/);
-    const binary = await runCli([
-      "ws",
-      "connect",
-      `ws://127.0.0.1:${port}/`,
-      "--binary",
-    ], {
-      stdin: "hi\n",
-    });
-    assert.equal(binary.code, 0, binary.stderr);
-    assert.equal(binary.stdout, "6869\n");
-  } finally {
-    python.kill("SIGTERM");
-    await reader.cancel();
-    await python.status;
-  }
+  if (!hasPythonWebsockets()) return;
+  await using python = await startPythonEcho();
+  const text = await runCli(["ws", "connect", python.url], {
+    stdin: "one\ntwo\nthree\n",
+  });
+  assert.equal(text.code, 0, text.stderr);
+  assert.equal(text.stdout, "one\ntwo\nthree\n");
+  assert.match(text.stderr, /closed 1000 normal closure/);
+  const binary = await runCli(["ws", "connect", python.url, "--binary"], {
+    stdin: "hi\n",
+  });
+  assert.equal(binary.code, 0, binary.stderr);
+  assert.equal(binary.stdout, "6869\n");
 });

@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import { type VerifyReport, verifyServer } from "../../ws/mod.ts";
 import { serveWebSocket } from "../../ws/server.ts";
 import { type Breakage, startBrokenServer } from "./_broken_servers.ts";
-import { hasPeer, runCli, testTls } from "../_helpers.ts";
+import { runCli, testTls } from "../_helpers.ts";
+import { hasPythonWebsockets, startPythonEcho } from "./_python.ts";
 import { openRaw } from "../../ws/_raw_client.ts";
 import { OPCODE } from "../../ws/mod.ts";
-
-const PYTHON = "/usr/bin/python3";
 
 /** The accept value for `key`, computed with WebCrypto (not acceptKey). */
 async function acceptFor(key: string): Promise<string> {
@@ -126,46 +125,11 @@ Deno.test("ws verify: every check passes against netkit's serveWebSocket", async
 });
 
 Deno.test("ws verify: every check passes against python3-websockets", async () => {
-  if (!hasPeer("python3")) return;
-  const script = [
-    "import asyncio, websockets",
-    "async def echo(ws, *_):",
-    "    async for message in ws:",
-    "        await ws.send(message)",
-    "async def main():",
-    "    async with websockets.serve(echo, '127.0.0.1', 0) as server:",
-    "        print(server.sockets[0].getsockname()[1], flush=True)",
-    "        await asyncio.Future()",
-    "asyncio.run(main())",
-  ].join("\n");
-  const child = new Deno.Command(PYTHON, {
-    args: ["-c", script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) {
-        throw new Error(
-          "python3 websockets server exited before printing its port",
-        );
-      }
-      text += value;
-    }
-    await reader.cancel();
-    const url = `ws://127.0.0.1:${Number(text.trim())}/`;
-    const result = await runCli(["ws", "verify", url]);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
-    assertAllPassed(result.stdout);
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-  }
+  if (!hasPythonWebsockets()) return;
+  await using python = await startPythonEcho();
+  const result = await runCli(["ws", "verify", python.url]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assertAllPassed(result.stdout);
 });
 
 Deno.test("ws verify: --no-echo skips the echo check", async () => {
