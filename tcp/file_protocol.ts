@@ -616,6 +616,28 @@ export function deriveKeys(
   };
 }
 
+/** What an `END` MAC covers. */
+export interface EndMacFields {
+  /** The file's index in the session, from 0. */
+  index: number;
+  /** The file's size in bytes. */
+  size: number;
+  /** The relative path as sent (UTF-8). */
+  path: Uint8Array;
+  /** The SHA-256 of the content. */
+  sha256: Uint8Array;
+}
+
+/** What a `STATUS` MAC covers. */
+export interface StatusMacFields {
+  /** The file's index in the session, from 0. */
+  index: number;
+  /** The status code on the wire. */
+  code: number;
+  /** The SHA-256 the receiver computed. */
+  sha256: Uint8Array;
+}
+
 /**
  * The MAC of an `END`: `HMAC-SHA-256(sessionKey, "end" || index (u32) ||
  * size (u64) || path || sha256)`. It binds the digest to this file of this
@@ -627,16 +649,16 @@ export function deriveKeys(
  * const { endMac } = fileProtocol;
  *
  * const z = new Uint8Array(32);
- * console.assert(endMac(z, 0, 0, new Uint8Array(0), z).length === 32);
+ * console.assert(
+ *   endMac(z, { index: 0, size: 0, path: new Uint8Array(0), sha256: z }).length === 32,
+ * );
  * ```
  */
 export function endMac(
   sessionKey: Uint8Array,
-  index: number,
-  size: number,
-  path: Uint8Array,
-  sha256: Uint8Array,
+  fields: EndMacFields,
 ): Uint8Array {
+  const { index, size, path, sha256 } = fields;
   const fixed = new Uint8Array(12);
   viewOf(fixed).setUint32(0, index);
   viewOf(fixed).setBigUint64(4, BigInt(size));
@@ -656,15 +678,14 @@ export function endMac(
  * const { statusMac } = fileProtocol;
  *
  * const z = new Uint8Array(32);
- * console.assert(statusMac(z, 0, 0, z).length === 32);
+ * console.assert(statusMac(z, { index: 0, code: 0, sha256: z }).length === 32);
  * ```
  */
 export function statusMac(
   sessionKey: Uint8Array,
-  index: number,
-  code: number,
-  sha256: Uint8Array,
+  fields: StatusMacFields,
 ): Uint8Array {
+  const { index, code, sha256 } = fields;
   const fixed = new Uint8Array(6);
   viewOf(fixed).setUint32(0, index);
   viewOf(fixed).setUint16(4, code);

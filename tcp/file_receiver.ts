@@ -632,7 +632,12 @@ async function receiveContent(
       `'${file.path}': the SHA-256 of the received bytes is not the sender's`,
     );
   }
-  const mac = endMac(io.keys.sessionKey, index, size, entry.path, end.sha256);
+  const mac = endMac(io.keys.sessionKey, {
+    index,
+    size,
+    path: entry.path,
+    sha256: end.sha256,
+  });
   if (!failure && !timingSafeEqual(mac, end.mac)) {
     failure = new FileTransferError(
       "integrity_failed",
@@ -796,7 +801,7 @@ async function sendStatus(
     encodeStatus({
       code,
       sha256,
-      mac: statusMac(io.keys.sessionKey, index, code, sha256),
+      mac: statusMac(io.keys.sessionKey, { index, code, sha256 }),
       storedPath: file.storedAs ?? "",
       message: file.error?.message ?? "stored",
     }),

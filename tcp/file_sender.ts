@@ -406,7 +406,11 @@ function applyStatus(
 ): void {
   if (reply.type !== MessageType.STATUS) unexpected(reply, "STATUS");
   const status = decodeStatus(reply.payload);
-  const mac = statusMac(s.keys.sessionKey, s.index, status.code, status.sha256);
+  const mac = statusMac(s.keys.sessionKey, {
+    index: s.index,
+    code: status.code,
+    sha256: status.sha256,
+  });
   s.index++;
   if (!timingSafeEqual(mac, status.mac)) {
     throw new FileTransferError(
@@ -602,13 +606,12 @@ function endFrame(
 ): Uint8Array {
   const digest = new Uint8Array(hash.digest());
   file.sha256 = digest.toHex();
-  const mac = endMac(
-    s.keys.sessionKey,
-    s.index,
+  const mac = endMac(s.keys.sessionKey, {
+    index: s.index,
     size,
-    new TextEncoder().encode(file.path),
-    digest,
-  );
+    path: new TextEncoder().encode(file.path),
+    sha256: digest,
+  });
   const end = new Uint8Array(2 * DIGEST_BYTES);
   end.set(digest, 0);
   end.set(mac, DIGEST_BYTES);

@@ -152,13 +152,12 @@ class RawClient {
   }
 
   end(path: string, size: number, sha: Uint8Array): Promise<void> {
-    const mac = endMac(
-      this.keys!.sessionKey,
-      this.index,
+    const mac = endMac(this.keys!.sessionKey, {
+      index: this.index,
       size,
-      enc.encode(path),
-      sha,
-    );
+      path: enc.encode(path),
+      sha256: sha,
+    });
     const payload = new Uint8Array(64);
     payload.set(sha, 0);
     payload.set(mac, 32);
