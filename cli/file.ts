@@ -68,6 +68,7 @@ Options:
       --max-size BYTES    refuse larger files (e.g. 500M, 4G)
       --max-files N       most files and folders per session (default 100000)
       --once              serve one session, exit 0 if it succeeded, 1 if not
+                          (a wrong token does not count: it keeps waiting)
       --tls-cert F        serve TLS with this certificate (PEM); needs --tls-key
       --tls-key F         private key (PEM) for --tls-cert
       --basic             classic flow: name line, 'ok', bytes until EOF.
@@ -160,6 +161,7 @@ async function recv(argv: string[]): Promise<number> {
     log(line);
   };
   let server: FileReceiver;
+  let lastSession: ReceiveSession | undefined;
   try {
     server = serveFileReceiver({
       hostname,
@@ -182,6 +184,7 @@ async function recv(argv: string[]): Promise<number> {
         progress.update(`${p.path} ← ${p.peer}`, p.bytes, p.size),
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
       onSession: (session) => {
+        lastSession = session;
         if (json) {
           progress.clear();
           outJson(sessionJson(session));
@@ -207,11 +210,8 @@ async function recv(argv: string[]): Promise<number> {
       `send with: ${sendHint(server, token!, tls?.certPath)}`,
     ];
   await runServers([service], notes);
-  if (values.once) {
-    const st = server.stats();
-    return st.sessions >= 1 && st.sessionsFailed === 0 ? 0 : 1;
-  }
-  return 0;
+  // With --once the last session is the one that ended the receiver.
+  return values.once && !lastSession?.ok ? 1 : 0;
 }
 
 async function readServerTls(

@@ -155,7 +155,11 @@ export interface FileReceiverOptions extends TcpServerOptions {
   maxSize?: number;
   /** Most entries (files and directories) per session. Default 100 000. */
   maxFiles?: number;
-  /** Serve one session, then shut down. */
+  /**
+   * Serve one session, then shut down. A peer that never authenticates (wrong
+   * token, garbage, other version) does not count: it is refused and logged,
+   * and the receiver keeps waiting, so a stranger cannot end it.
+   */
   once?: boolean;
   /** Progress of each file as bytes arrive. */
   onProgress?: (progress: FileProgress) => void;
@@ -166,6 +170,8 @@ export interface FileReceiverOptions extends TcpServerOptions {
 }
 
 const DEFAULT_IDLE_MS = 30_000;
+// Sessions that end before authentication: they never end a `once` receiver.
+const STRANGER = new Set(["auth_failed", "bad_hello", "version_mismatch"]);
 const DEFAULT_MAX_FILES = 100_000;
 // Control messages fit the small buffers every connection starts with;
 // a big file switches its session to large ones (two, see FrameReader).
@@ -257,7 +263,7 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
     options.onSession?.(session);
-    shutdownOnce?.();
+    if (!STRANGER.has(session.error?.code ?? "")) shutdownOnce?.();
   }, {
     ...options,
     idleTimeout,

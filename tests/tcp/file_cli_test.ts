@@ -106,7 +106,7 @@ Deno.test("file cli: recv --once --json and send --json move a folder and report
   });
 });
 
-Deno.test("file cli: a wrong token fails both sides with exit 1 and writes nothing", async () => {
+Deno.test("file cli: a wrong token is refused, writes nothing, and does not end a --once receiver", async () => {
   await withDirs(async (src, dst) => {
     await Deno.writeTextFile(`${src}/x.txt`, "x");
     const recv = await startCli([
@@ -120,20 +120,32 @@ Deno.test("file cli: a wrong token fails both sides with exit 1 and writes nothi
       "right",
       "--once",
     ]);
-    const sent = await runCli([
+    const target = `127.0.0.1:${recv.ports.tcp}`;
+    const wrong = await runCli([
       "file",
       "send",
-      `127.0.0.1:${recv.ports.tcp}`,
+      target,
       `${src}/x.txt`,
       "--token",
       "wrong",
     ]);
-    assert.equal(sent.code, 1);
-    assert.match(sent.stderr, /wrong token/);
-    const done = await finished(recv);
-    assert.equal(done.code, 1);
-    assert.match(done.stderr, /auth_failed: wrong token/);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /wrong token/);
+    await recv.waitForStderr(/auth_failed: wrong token/);
     assert.deepEqual([...Deno.readDirSync(dst)], []);
+    // The stranger did not end the --once receiver: the real sender is served.
+    const right = await runCli([
+      "file",
+      "send",
+      target,
+      `${src}/x.txt`,
+      "--token",
+      "right",
+    ]);
+    assert.equal(right.code, 0, right.stderr);
+    const done = await finished(recv);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(await Deno.readTextFile(`${dst}/x.txt`), "x");
   });
 });
 
