@@ -282,3 +282,37 @@ async function startSocat(kind: "TCP-LISTEN" | "UDP-LISTEN", fork?: "fork") {
     },
   };
 }
+
+Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", async () => {
+  const server = await startCli([
+    "echo",
+    "serve",
+    "--host",
+    "::1",
+    "--port",
+    "0",
+  ], { expect: 2 });
+  try {
+    assert.match(server.listening[0]!, /^listening tcp \[::1\]:\d+$/);
+    const target = `[::1]:${server.ports.tcp}`;
+    const tcp = await runCli(["echo", "connect", target], {
+      stdin: "over ipv6\n",
+    });
+    assert.equal(tcp.stdout, "over ipv6\n");
+    const udp = await runCli([
+      "echo",
+      "ping",
+      target,
+      "--udp",
+      "-c",
+      "2",
+      "-i",
+      "0",
+      "--json",
+    ]);
+    assert.equal(udp.code, 0, udp.stderr);
+    assert.equal(JSON.parse(udp.stdout.trim().split("\n").at(-1)!).received, 2);
+  } finally {
+    await server.stop();
+  }
+});
