@@ -9,17 +9,7 @@
 // pages the host reclaimed cost a fault each) move whole runs by ±30 %.
 
 import denoJson from "../deno.json" with { type: "json" };
-
-/** One line of the benchmark table. */
-export interface BenchRow {
-  name: string;
-  netkit: number;
-  peer: number;
-  peerName: string;
-  unit: string;
-  /** The ratio netkit/peer the issue asks for. */
-  target?: number;
-}
+import type { BenchRow } from "./_table.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BLOCK = 1024 * 1024;

@@ -6,15 +6,10 @@
 import { createHash } from "node:crypto";
 import type { ConnectionContext } from "./server.ts";
 import type { HostPort } from "../address.ts";
-import { closeQuietly } from "../_io.ts";
+import { closeQuietly, writeAll } from "../_io.ts";
 import { FileTransferError } from "./file_errors.ts";
 import type { TransferFailure } from "./file_types.ts";
-import {
-  FrameReader,
-  readFileFull,
-  writeFileAll,
-  writeRecorded,
-} from "./_file_io.ts";
+import { FrameReader, readFileFull, writeRecorded } from "./_file_io.ts";
 import { decodePath, MAX_PATH_BYTES } from "./_safe_path.ts";
 import {
   commitPart,
@@ -163,7 +158,7 @@ async function receiveBasicContent(
         }
         hash.update(chunk);
         await pending;
-        pending = writeFileAll(part, chunk);
+        pending = writeAll(part, chunk);
         config.onProgress?.({
           path: file.path,
           bytes: file.bytes,

@@ -163,15 +163,6 @@ export async function writeRecorded(
   }
 }
 
-/** Writes all of `data` to a file. */
-export async function writeFileAll(
-  file: Deno.FsFile,
-  data: Uint8Array,
-): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await file.write(data.subarray(off));
-}
-
 /** Reads up to `into.length` bytes from a file, stopping early only at EOF. */
 export async function readFileFull(
   file: Deno.FsFile,
@@ -184,4 +175,33 @@ export async function readFileFull(
     off += n;
   }
   return off;
+}
+
+/**
+ * Feeds the first `length` bytes of `file` (read from the start) into
+ * `hash`, through `buf`; `onChunk` runs after each chunk (to keep an idle
+ * timer from firing while a big prefix is hashed).
+ */
+export async function hashFilePrefix(
+  file: Deno.FsFile,
+  length: number,
+  into: {
+    hash: { update(data: Uint8Array): unknown };
+    buf: Uint8Array;
+    onChunk(): void;
+  },
+): Promise<void> {
+  const { hash, buf } = into;
+  await file.seek(0, Deno.SeekMode.Start);
+  let left = length;
+  while (left > 0) {
+    const n = await readFileFull(
+      file,
+      buf.subarray(0, Math.min(left, buf.length)),
+    );
+    if (n === 0) break;
+    hash.update(buf.subarray(0, n));
+    left -= n;
+    into.onChunk();
+  }
 }

@@ -15,7 +15,7 @@ import {
   type TcpServerStats,
 } from "./server.ts";
 import type { NetkitServer } from "../types.ts";
-import { errorMessage } from "../_io.ts";
+import { errorMessage, writeAll } from "../_io.ts";
 import {
   FileTransferError,
   type FileTransferErrorCode,
@@ -48,9 +48,8 @@ import {
 } from "./file_protocol.ts";
 import {
   FrameReader,
-  readFileFull,
+  hashFilePrefix,
   type Stream,
-  writeFileAll,
   writeRecorded,
 } from "./_file_io.ts";
 import {
@@ -591,7 +590,12 @@ async function receiveContent(
   if (
     (entry.flags & FLAG_NO_RESUME) === 0 && existing > 0 && existing <= size
   ) {
-    await hashPrefix(part, existing, hash, context);
+    // Hashing a big prefix is work for this connection, not idleness.
+    await hashFilePrefix(part, existing, {
+      hash,
+      buf: new Uint8Array(MAX_DATA_PAYLOAD),
+      onChunk: () => context.record(0, 0),
+    });
     offer = existing;
     prefixSha = new Uint8Array(hash.copy().digest());
   }
@@ -668,28 +672,6 @@ async function receiveContent(
   config.stats.bytesStored += size;
 }
 
-async function hashPrefix(
-  part: Deno.FsFile,
-  length: number,
-  hash: Hash,
-  context: ConnectionContext,
-): Promise<void> {
-  const buf = new Uint8Array(MAX_DATA_PAYLOAD);
-  await part.seek(0, Deno.SeekMode.Start);
-  let left = length;
-  while (left > 0) {
-    const n = await readFileFull(
-      part,
-      buf.subarray(0, Math.min(left, buf.length)),
-    );
-    if (n === 0) break;
-    hash.update(buf.subarray(0, n));
-    left -= n;
-    // Hashing a big prefix is work on behalf of this connection, not idleness.
-    context.record(0, 0);
-  }
-}
-
 interface DataEnd {
   received: number;
   sha256: Uint8Array;
@@ -764,7 +746,7 @@ async function receiveData(
         await settle();
         if (!failure) {
           const n = chunk.length;
-          pending = writeFileAll(part, chunk).then(() => writeback.wrote(n));
+          pending = writeAll(part, chunk).then(() => writeback.wrote(n));
         }
       }
       if (config.onProgress && received - lastReport >= MAX_CONTROL_PAYLOAD) {

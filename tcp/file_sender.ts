@@ -39,6 +39,7 @@ import {
 } from "./file_protocol.ts";
 import {
   FrameReader,
+  hashFilePrefix,
   readFileFull,
   type Stream,
   writeRecorded,
@@ -472,7 +473,11 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
     let hash = createHash("sha256");
     let from = 0;
     if (resume && accept.offset > 0 && accept.offset <= size) {
-      await hashPrefix(s, handle, accept.offset, hash);
+      await hashFilePrefix(handle, accept.offset, {
+        hash,
+        buf: s.bufs[0]!,
+        onChunk: () => s.dog.touch(),
+      });
       if (
         timingSafeEqual(new Uint8Array(hash.copy().digest()), accept.prefixSha)
       ) {
@@ -492,26 +497,6 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
     );
   } finally {
     handle.close();
-  }
-}
-
-async function hashPrefix(
-  s: Session,
-  handle: Deno.FsFile,
-  length: number,
-  hash: Hash,
-): Promise<void> {
-  const buf = s.bufs[0]!;
-  let left = length;
-  while (left > 0) {
-    const n = await readFileFull(
-      handle,
-      buf.subarray(0, Math.min(left, buf.length)),
-    );
-    if (n === 0) break;
-    hash.update(buf.subarray(0, n));
-    left -= n;
-    s.dog.touch();
   }
 }
 

@@ -305,3 +305,20 @@ function rawConnection(
     },
   };
 }
+
+/** Parses a `ws://` or `wss://` URL; anything else is a `bad_url` WsError. */
+export function toWsUrl(url: string | URL): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new WsError("bad_url", `not a URL: ${String(url)}`);
+  }
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new WsError(
+      "bad_url",
+      `not a WebSocket URL (ws:// or wss://): ${parsed.href}`,
+    );
+  }
+  return parsed;
+}

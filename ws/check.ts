@@ -9,8 +9,7 @@
 
 import { closeQuietly, errorMessage } from "../_io.ts";
 import { buildClientRequest, generateKey } from "./handshake.ts";
-import { sendRequestHead } from "./_raw_client.ts";
-import { WsError } from "./errors.ts";
+import { sendRequestHead, toWsUrl } from "./_raw_client.ts";
 import {
   CaseContext,
   CaseFailure,
@@ -233,22 +232,6 @@ export async function checkServer(
     options.onCase?.(result);
   }
   return report;
-}
-
-function toWsUrl(url: string | URL): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new WsError("bad_url", `not a URL: ${String(url)}`);
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new WsError(
-      "bad_url",
-      `not a WebSocket URL (ws:// or wss://): ${parsed.href}`,
-    );
-  }
-  return parsed;
 }
 
 /** One handshake before the cases, so an unreachable server is one error, not a table of failures. */

@@ -243,14 +243,22 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
 
   // The per-message paths do counters and one bufferedAmount check, and
   // send `event.data` as received: nothing is copied or re-encoded.
-  function echo(this: WebSocket, event: MessageEvent) {
-    const data = event.data as string | ArrayBuffer;
+  // Counts a message in; -1 when it was over the limit (the socket is closed).
+  function intake(socket: WebSocket, data: string | ArrayBuffer): number {
     const size = typeof data === "string" ? data.length : data.byteLength;
     stats.messagesIn++;
     stats.bytesIn += size;
     if (size > maxMessage / 3 && byteLength(data) > maxMessage) {
-      return tooLarge(this, byteLength(data));
+      tooLarge(socket, byteLength(data));
+      return -1;
     }
+    return size;
+  }
+
+  function echo(this: WebSocket, event: MessageEvent) {
+    const data = event.data as string | ArrayBuffer;
+    const size = intake(this, data);
+    if (size < 0) return;
     if (this.bufferedAmount > maxBuffered) return dropSlow(this);
     this.send(data);
     stats.messagesOut++;
@@ -259,12 +267,8 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
 
   function broadcast(this: WebSocket, event: MessageEvent) {
     const data = event.data as string | ArrayBuffer;
-    const size = typeof data === "string" ? data.length : data.byteLength;
-    stats.messagesIn++;
-    stats.bytesIn += size;
-    if (size > maxMessage / 3 && byteLength(data) > maxMessage) {
-      return tooLarge(this, byteLength(data));
-    }
+    const size = intake(this, data);
+    if (size < 0) return;
     for (const peer of peers) {
       if (peer === this) continue;
       if (peer.readyState !== WS_OPEN) continue;

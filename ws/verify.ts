@@ -1,4 +1,9 @@
-import { openRaw, type RawConnection, type RawEvent } from "./_raw_client.ts";
+import {
+  openRaw,
+  type RawConnection,
+  type RawEvent,
+  toWsUrl,
+} from "./_raw_client.ts";
 import { checkServerHandshake, type HandshakeProblem } from "./handshake.ts";
 import { encodeClose, isProtocolError, OPCODE } from "./frame.ts";
 import { describeCloseCode, MessageAssembler } from "./message.ts";
@@ -175,22 +180,6 @@ export async function verifyServer(
   } finally {
     raw.close();
   }
-}
-
-function toWsUrl(url: string | URL): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new WsError("bad_url", `not a URL: ${String(url)}`);
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new WsError(
-      "bad_url",
-      `not a WebSocket URL (ws:// or wss://): ${parsed.href}`,
-    );
-  }
-  return parsed;
 }
 
 function list(value: string | null): string[] {
