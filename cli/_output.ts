@@ -9,6 +9,16 @@ import { UsageError } from "./_args.ts";
 const encoder = new TextEncoder();
 
 /** Writes a line of data to stdout. */
+/** Writes all of `data` (a writer may take less than asked). */
+export async function writeFully(
+  w: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    off += await w.write(data.subarray(off));
+  }
+}
+
 export function out(line: string): void {
   writeSync(Deno.stdout, line + "\n");
 }

@@ -7,12 +7,11 @@ import { intFlag, parseCommand, UsageError } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
 import {
   type CaseResult,
+  CHECK_CATEGORIES,
   checkServer,
   type CheckVerdict,
   listCases,
-} from "../ws/check.ts";
-import { CATEGORIES, selectCases } from "../ws/check_cases.ts";
-import { errorMessage } from "../_io.ts";
+} from "../ws/check/mod.ts";
 
 const COMMAND = "ws check";
 
@@ -74,9 +73,12 @@ export async function runWsCheck(
     ? undefined
     : [await Deno.readTextFile(values.ca)];
   try {
-    selectCases(values.case);
+    listCases(values.case);
   } catch (error) {
-    throw new UsageError(`--case: ${errorMessage(error)}`, COMMAND);
+    throw new UsageError(
+      `--case: ${error instanceof Error ? error.message : String(error)}`,
+      COMMAND,
+    );
   }
   const table = values.json ? undefined : new Table(width, useColor());
   const report = await checkServer(url, {
@@ -125,7 +127,7 @@ function printList(width: number, json: boolean): void {
     const head = c.id.split(".")[0]!;
     if (head !== category) {
       category = head;
-      out(`${category} ${CATEGORIES[category] ?? ""}`);
+      out(`${category} ${CHECK_CATEGORIES[category] ?? ""}`);
     }
     wrap(c.title, titleWidth).forEach((line, i) => {
       out(`${(i === 0 ? c.id : "").padEnd(8)} ${line}`.trimEnd());
@@ -165,7 +167,7 @@ class Table {
     const category = result.id.split(".")[0]!;
     if (category !== this.#category) {
       this.#category = category;
-      out(`-- ${category} ${CATEGORIES[category] ?? ""}`);
+      out(`-- ${category} ${CHECK_CATEGORIES[category] ?? ""}`);
     }
     this.#print(
       [result.id, result.sends, result.requires, result.observed],

@@ -5,7 +5,7 @@ import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
 import { intFlag, parseCommand } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
-import { verifyServer } from "../ws/verify.ts";
+import { verifyServer } from "../ws/mod.ts";
 
 const COMMAND = "ws verify";
 

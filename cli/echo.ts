@@ -1,17 +1,20 @@
 // `netkit echo serve | connect | ping`: TCP and UDP echo.
 
 import { formatAddress, type HostPort } from "../address.ts";
-import { writeAll } from "../_io.ts";
 import type { PingProbe, PingSummary } from "../ping.ts";
-import { connectTcp, pingTcp, serveEcho } from "../tcp/echo.ts";
-import type { TcpServerStats } from "../tcp/server.ts";
 import {
+  connectTcp,
+  pingTcp,
+  serveEcho,
+  type TcpServerStats,
+} from "../tcp/mod.ts";
+import {
+  checkUdpPayloadSize,
   connectUdp as connectUdpClient,
   explainNoReply,
   pingUdp,
   serveUdpEcho,
 } from "../udp/mod.ts";
-import { checkPayloadSize } from "../udp/_socket.ts";
 import {
   addressArg,
   intFlag,
@@ -27,6 +30,7 @@ import {
   outJson,
   type RunningService,
   runServers,
+  writeFully,
 } from "./_output.ts";
 
 const DEFAULT_PORT = 7007;
@@ -181,7 +185,7 @@ async function connectTcpStdio(addr: HostPort): Promise<number> {
     for (;;) {
       const n = await conn.read(buf);
       if (n === null) break;
-      await writeAll(Deno.stdout, buf.subarray(0, n));
+      await writeFully(Deno.stdout, buf.subarray(0, n));
     }
     return 0;
   } finally {
@@ -195,7 +199,7 @@ async function pumpStdin(conn: Deno.Conn): Promise<void> {
     for (;;) {
       const n = await Deno.stdin.read(buf);
       if (n === null) break;
-      await writeAll(conn, buf.subarray(0, n));
+      await writeFully(conn, buf.subarray(0, n));
     }
     await conn.closeWrite();
   } catch {
@@ -214,7 +218,7 @@ async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
         `no reply from ${formatAddress(addr)} within ${timeout} ms`,
       );
     }
-    await writeAll(Deno.stdout, reply);
+    await writeFully(Deno.stdout, reply);
   };
   let pending = "";
   for await (
@@ -254,7 +258,7 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
   const transport = values.udp ? "udp" : "tcp";
   if (values.udp) {
     try {
-      checkPayloadSize(options.size, addr.hostname);
+      checkUdpPayloadSize(options.size, addr.hostname);
     } catch (error) {
       throw new UsageError(describe(error), cmd);
     }

@@ -23,20 +23,18 @@ import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatAddress } from "../address.ts";
 import type { ServerStats } from "../types.ts";
 import {
+  fileProtocol,
   type FileReceiver,
   type FileReceiverStats,
   generateToken,
   type ReceivedFile,
   type ReceiveSession,
-  serveFileReceiver,
-} from "../tcp/file_receiver.ts";
-import {
   type SenderTlsOptions,
   sendFiles,
   type SendReport,
   type SentFile,
-} from "../tcp/file_sender.ts";
-import { FILE_DEFAULT_PORT } from "../tcp/file_protocol.ts";
+  serveFileReceiver,
+} from "../tcp/file/mod.ts";
 import { NetkitError } from "../errors.ts";
 
 const HELP =
@@ -60,7 +58,7 @@ only then renamed into place.
 
 Options:
       --host H            address to bind (default 127.0.0.1)
-      --port P            port to bind; 0 picks a free one (default ${FILE_DEFAULT_PORT})
+      --port P            port to bind; 0 picks a free one (default ${fileProtocol.FILE_DEFAULT_PORT})
       --dir DIR           folder to store into, created if missing (default: current)
       --token T           token senders must know (default: a fresh random one)
       --overwrite         replace existing files
@@ -147,7 +145,7 @@ async function recv(argv: string[]): Promise<number> {
   const tls = await readServerTls(cmd, values["tls-cert"], values["tls-key"]);
   const hostname: string = values.host ?? "127.0.0.1";
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
-    FILE_DEFAULT_PORT;
+    fileProtocol.FILE_DEFAULT_PORT;
   const dir: string = values.dir ?? ".";
   await Deno.mkdir(dir, { recursive: true });
   const token: string | undefined = values.basic
@@ -358,7 +356,7 @@ async function send(argv: string[]): Promise<number> {
     return 0;
   }
   const address = addressArg(cmd, positionals[0]!, {
-    defaultPort: FILE_DEFAULT_PORT,
+    defaultPort: fileProtocol.FILE_DEFAULT_PORT,
   });
   const paths = positionals.slice(1);
   const token: string | undefined = values.token ?? envToken();
@@ -501,7 +499,7 @@ export async function startFileService(options: {
 }): Promise<{ service: RunningService; hint: string }> {
   await Deno.mkdir(options.dir, { recursive: true });
   const token = generateToken();
-  const port = options.port ?? FILE_DEFAULT_PORT;
+  const port = options.port ?? fileProtocol.FILE_DEFAULT_PORT;
   let server: FileReceiver;
   try {
     server = serveFileReceiver({

@@ -5,7 +5,7 @@ import { dispatch } from "./_command.ts";
 import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
 import { formatAddress, type HostPort } from "../address.ts";
-import { delay } from "../_io.ts";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   countStates,
   parseTcpState,
@@ -14,12 +14,12 @@ import {
   type TcpSocketRecord,
   type TcpStateCounts,
   type TcpStateName,
-} from "../tcp/proc_sockets.ts";
+} from "../tcp/proc/mod.ts";
 import {
   readTcpLimits,
   type TcpLimits,
   type TcpReading,
-} from "../tcp/proc_limits.ts";
+} from "../tcp/proc/mod.ts";
 
 const HELP = `netkit tcp: TCP diagnostics from /proc (Linux)
 
@@ -237,7 +237,9 @@ async function watchStates(
       }
       previous = new Map(sockets.map((s) => [socketKey(s), s]));
       if (count !== undefined && frame >= count) break;
-      await delay(intervalMs, stop.signal);
+      await delay(intervalMs, undefined, { signal: stop.signal }).catch(
+        () => {},
+      );
     }
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, onSignal);

@@ -7,14 +7,14 @@ import {
   connectWebSocket,
   type WsCloseInfo,
   type WsMessage,
-} from "../ws/client.ts";
-import { describeCloseCode } from "../ws/message.ts";
+} from "../ws/mod.ts";
+import { describeCloseCode } from "../ws/mod.ts";
 import {
   serveWebSocket,
   type WsServer,
   type WsServerMode,
   type WsServerStats,
-} from "../ws/server.ts";
+} from "../ws/mod.ts";
 import {
   bytesFlag,
   intFlag,

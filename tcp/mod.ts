@@ -16,10 +16,5 @@
 export * from "./errors.ts";
 export * from "./server.ts";
 export * from "./echo.ts";
-export * from "./proc_sockets.ts";
-export * from "./proc_limits.ts";
-export * from "./file_errors.ts";
-export * from "./file_types.ts";
-export * as fileProtocol from "./file_protocol.ts";
-export * from "./file_receiver.ts";
-export * from "./file_sender.ts";
+export * from "./proc/mod.ts";
+export * from "./file/mod.ts";

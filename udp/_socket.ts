@@ -18,8 +18,23 @@ export function bindUdp(hostname: string, port: number): Deno.DatagramConn {
   return Deno.listenDatagram({ hostname, port, transport: "udp" });
 }
 
-/** Throws unless `size` fits one datagram to `hostname`. */
-export function checkPayloadSize(size: number, hostname: string): void {
+/**
+ * Throws unless `size` bytes fit one UDP datagram to `hostname` (65,507 over
+ * IPv4, 65,527 over IPv6): netkit refuses an oversized payload rather than
+ * let it be truncated.
+ *
+ * @throws {UdpError} `payload_too_large`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkUdpPayloadSize } from "@netkit/netkit/udp";
+ *
+ * checkUdpPayloadSize(65_507, "127.0.0.1");
+ * assert.throws(() => checkUdpPayloadSize(65_508, "127.0.0.1"), { code: "payload_too_large" });
+ * ```
+ */
+export function checkUdpPayloadSize(size: number, hostname: string): void {
   const max = hostname.includes(":") ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4;
   if (size > max) {
     throw new UdpError(

@@ -13,7 +13,7 @@ import {
   summarizePings,
 } from "../ping.ts";
 import { UdpError } from "./errors.ts";
-import { bindUdp, checkPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+import { bindUdp, checkUdpPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
 
 /** Options of {@linkcode udpRequest}. */
 export interface UdpRequestOptions {
@@ -48,7 +48,7 @@ export async function udpRequest(
   options: UdpRequestOptions = {},
 ): Promise<Uint8Array> {
   const addr = typeof target === "string" ? parseAddress(target) : target;
-  checkPayloadSize(payload.length, addr.hostname);
+  checkUdpPayloadSize(payload.length, addr.hostname);
   await using client = connectUdp(addr);
   const attempts = 1 + (options.retries ?? 2);
   for (let i = 0; i < attempts; i++) {
@@ -82,7 +82,7 @@ export async function pingUdp(
 ): Promise<PingResult> {
   const addr = typeof target === "string" ? parseAddress(target) : target;
   const size = Math.max(8, options.size ?? 64);
-  checkPayloadSize(size, addr.hostname);
+  checkUdpPayloadSize(size, addr.hostname);
   const count = options.count ?? 5;
   const interval = options.interval ?? 1000;
   const probes: PingProbe[] = [];
@@ -173,7 +173,7 @@ export function connectUdp(target: HostPort | string): UdpClient {
   return {
     target: addr,
     async request(payload, options = {}) {
-      checkPayloadSize(payload.length, addr.hostname);
+      checkUdpPayloadSize(payload.length, addr.hostname);
       const accept = options.accept ?? (() => true);
       const got = Promise.withResolvers<Uint8Array | null>();
       waiter = (reply) => {

@@ -17,4 +17,8 @@
 export * from "./errors.ts";
 export * from "./echo.ts";
 export * from "./client.ts";
-export { MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+export {
+  checkUdpPayloadSize,
+  MAX_UDP_PAYLOAD_V4,
+  MAX_UDP_PAYLOAD_V6,
+} from "./_socket.ts";

@@ -7,7 +7,7 @@
  */
 
 import { WsError } from "./errors.ts";
-import { sendRequestHead } from "./_raw_client.ts";
+import { sendRequestHead } from "./_raw_connection.ts";
 import { buildClientRequest, generateKey } from "./handshake.ts";
 import { closeQuietly, errorMessage } from "../_io.ts";
 

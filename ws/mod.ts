@@ -18,7 +18,7 @@ export * from "./handshake.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
 export * from "./verify.ts";
-export * from "./check.ts";
+export * from "./check/mod.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./page.ts";

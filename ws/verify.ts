@@ -3,7 +3,7 @@ import {
   type RawConnection,
   type RawEvent,
   toWsUrl,
-} from "./_raw_client.ts";
+} from "./_raw_connection.ts";
 import { checkServerHandshake, type HandshakeProblem } from "./handshake.ts";
 import { encodeClose, isProtocolError, OPCODE } from "./frame.ts";
 import { describeCloseCode, MessageAssembler } from "./message.ts";

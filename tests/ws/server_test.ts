@@ -7,7 +7,7 @@ import {
   openRaw,
   type RawConnection,
   type RawEvent,
-} from "../../ws/_raw_client.ts";
+} from "../../ws/_raw_connection.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
 import { seededBytes } from "../_helpers.ts";

@@ -1,0 +1,207 @@
+// Buffered frame I/O for the file protocol: two alternating buffers so the
+// caller can hand one chunk to an async file write while the next chunk is
+// read from the socket, with no copy and no per-chunk allocation.
+
+import {
+  decodeFrameHeader,
+  FRAME_HEADER_BYTES,
+  type FrameHeader,
+} from "./protocol.ts";
+import { FileTransferError } from "./errors.ts";
+
+/** The part of a connection the protocol needs. */
+export interface Stream {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** Counts traffic (and, on the receiver, resets the idle timer). */
+export type Recorder = (bytesIn: number, bytesOut: number) => void;
+
+/**
+ * Reads frames and raw bytes. A view returned by `exact` or `some` stays
+ * valid until the reader has refilled twice after it: long enough for one
+ * pending write of the previous chunk.
+ */
+export class FrameReader {
+  #bufs: [Uint8Array, Uint8Array];
+  #cur: 0 | 1 = 0;
+  #start = 0;
+  #end = 0;
+  #stream: Stream;
+  #record: Recorder;
+
+  constructor(stream: Stream, size: number, record: Recorder) {
+    this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
+    this.#stream = stream;
+    this.#record = record;
+  }
+
+  /**
+   * Switches to buffers of `size` bytes, keeping what is buffered. Only
+   * between frames, while no earlier view is still in use.
+   */
+  grow(size: number): void {
+    if (size <= this.#bufs[0].length) return;
+    const left = this.buffered;
+    this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
+    this.#bufs[0].set(left, 0);
+    this.#cur = 0;
+    this.#start = 0;
+    this.#end = left.length;
+  }
+
+  /** Bytes buffered but not consumed yet. */
+  get buffered(): Uint8Array {
+    return this.#bufs[this.#cur].subarray(this.#start, this.#end);
+  }
+
+  // Moves what is left to the other buffer, then reads once into it.
+  async #refill(): Promise<boolean> {
+    const from = this.#bufs[this.#cur];
+    this.#cur = this.#cur === 0 ? 1 : 0;
+    const to = this.#bufs[this.#cur];
+    const left = this.#end - this.#start;
+    to.set(from.subarray(this.#start, this.#end), 0);
+    this.#start = 0;
+    this.#end = left;
+    const n = await this.#stream.read(to.subarray(left));
+    if (n === null) return false;
+    this.#record(n, 0);
+    this.#end += n;
+    return true;
+  }
+
+  /** Exactly `n` bytes (n ≤ buffer size); throws `connection_closed` at EOF. */
+  async exact(n: number): Promise<Uint8Array> {
+    while (this.#end - this.#start < n) {
+      if (!await this.#refill()) throw closed();
+    }
+    const buf = this.#bufs[this.#cur];
+    const out = buf.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  /** Between 1 and `max` bytes; throws `connection_closed` at EOF. */
+  async some(max: number): Promise<Uint8Array> {
+    const out = await this.chunk(max);
+    if (out === null) throw closed();
+    return out;
+  }
+
+  /** Between 1 and `max` bytes, or null at EOF. */
+  async chunk(max: number): Promise<Uint8Array | null> {
+    if (this.#end === this.#start && !await this.#refill()) return null;
+    const n = Math.min(max, this.#end - this.#start);
+    const buf = this.#bufs[this.#cur];
+    const out = buf.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  /**
+   * Reads until at least `n` bytes are buffered or `accept` rejects what is
+   * there; returns false at EOF. Used to reject a wrong hello early.
+   */
+  async peek(
+    n: number,
+    accept: (bytes: Uint8Array) => boolean,
+  ): Promise<boolean> {
+    while (this.#end - this.#start < n) {
+      if (!accept(this.buffered)) return true;
+      if (!await this.#refill()) return false;
+    }
+    return true;
+  }
+
+  /** Reads a frame header (limits checked before the payload is touched). */
+  async header(): Promise<FrameHeader> {
+    return decodeFrameHeader(await this.exact(FRAME_HEADER_BYTES));
+  }
+
+  /** Reads a whole control frame: header and payload (a view). */
+  async frame(): Promise<FrameHeader & { payload: Uint8Array }> {
+    const header = await this.header();
+    return { ...header, payload: await this.exact(header.length) };
+  }
+
+  /** Reads and discards until EOF or `limit` bytes; for draining a peer. */
+  async drain(limit: number): Promise<void> {
+    let total = this.#end - this.#start;
+    this.#start = this.#end;
+    while (total < limit) {
+      const buf = this.#bufs[this.#cur];
+      const n = await this.#stream.read(buf);
+      if (n === null) return;
+      this.#record(n, 0);
+      total += n;
+    }
+  }
+}
+
+function closed(): FileTransferError {
+  return new FileTransferError(
+    "connection_closed",
+    "the connection closed in the middle of the session",
+  );
+}
+
+/** Writes all of `data`, recording it. */
+export async function writeRecorded(
+  stream: Stream,
+  data: Uint8Array,
+  record: Recorder,
+): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const n = await stream.write(data.subarray(off));
+    record(0, n);
+    off += n;
+  }
+}
+
+/** Reads up to `into.length` bytes from a file, stopping early only at EOF. */
+export async function readFileFull(
+  file: Deno.FsFile,
+  into: Uint8Array,
+): Promise<number> {
+  let off = 0;
+  while (off < into.length) {
+    const n = await file.read(into.subarray(off));
+    if (n === null) break;
+    off += n;
+  }
+  return off;
+}
+
+/**
+ * Feeds the first `length` bytes of `file` (read from the start) into
+ * `hash`, through `buf`; `onChunk` runs after each chunk (to keep an idle
+ * timer from firing while a big prefix is hashed).
+ */
+export async function hashFilePrefix(
+  file: Deno.FsFile,
+  length: number,
+  into: {
+    hash: { update(data: Uint8Array): unknown };
+    buf: Uint8Array;
+    onChunk(): void;
+  },
+): Promise<void> {
+  const { hash, buf } = into;
+  await file.seek(0, Deno.SeekMode.Start);
+  let left = length;
+  while (left > 0) {
+    const n = await readFileFull(
+      file,
+      buf.subarray(0, Math.min(left, buf.length)),
+    );
+    if (n === 0) break;
+    hash.update(buf.subarray(0, n));
+    left -= n;
+    into.onChunk();
+  }
+}

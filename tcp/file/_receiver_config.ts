@@ -1,0 +1,60 @@
+// Internals shared by the receiver, the sender and --basic mode.
+
+import { errorMessage } from "../../_io.ts";
+import { FileTransferError } from "./errors.ts";
+import type { FileProgress, TransferFailure } from "./types.ts";
+import type {
+  ExistingPolicy,
+  FileReceiverStats,
+  ReceivedFile,
+} from "./types.ts";
+import type { TcpServerStats } from "../server.ts";
+
+/** Configuration shared by every session of one receiver. */
+export interface ReceiverConfig {
+  root: string;
+  token: string;
+  existing: ExistingPolicy;
+  maxSize: number;
+  maxFiles: number;
+  idleTimeout: number;
+  locks: Set<string>;
+  stats: Omit<FileReceiverStats, keyof TcpServerStats>;
+  onProgress?: (progress: FileProgress) => void;
+  onFile?: (file: ReceivedFile, peer: string) => void;
+}
+
+/** Turns any error into a reportable failure. */
+export function failureOf(error: unknown): TransferFailure {
+  if (error instanceof FileTransferError) {
+    return { code: error.code, message: error.message };
+  }
+  if (error instanceof Deno.errors.TimedOut) {
+    return { code: "timeout", message: errorMessage(error) };
+  }
+  if (
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.ConnectionAborted
+  ) {
+    return { code: "connection_closed", message: "the connection was cut" };
+  }
+  if (
+    error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.AlreadyExists ||
+    error instanceof Deno.errors.IsADirectory ||
+    error instanceof Deno.errors.NotADirectory ||
+    error instanceof Deno.errors.FilesystemLoop ||
+    (error instanceof Error && /os error/.test(error.message))
+  ) {
+    return {
+      code: "disk_error",
+      message: errorMessage(error).replace(/ \(os error \d+\)$/, ""),
+    };
+  }
+  return { code: "internal", message: errorMessage(error) };
+}

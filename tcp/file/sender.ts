@@ -1,0 +1,539 @@
+/**
+ * The file sender: {@linkcode sendFiles} offers files and directories to a
+ * receiver started with {@linkcode serveFileReceiver} and reports, per
+ * file, whether the receiver stored and verified it.
+ *
+ * @module
+ */
+
+import { createHash, type Hash, timingSafeEqual } from "node:crypto";
+import type { HostPort } from "../../address.ts";
+import { closeQuietly, errorMessage } from "../../_io.ts";
+import { FileTransferError } from "./errors.ts";
+import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
+import {
+  codeFromWire,
+  couldBeHello,
+  decodeAccept,
+  decodeHello,
+  decodeNotice,
+  decodeStatus,
+  deriveKeys,
+  DIGEST_BYTES,
+  encodeFileEntry,
+  encodeFrame,
+  encodeHello,
+  encodeU64,
+  endMac,
+  EntryKind,
+  FILE_PROTOCOL_VERSION,
+  FLAG_NO_RESUME,
+  FRAME_HEADER_BYTES,
+  HELLO_BYTES,
+  MAX_CONTROL_PAYLOAD,
+  MAX_DATA_PAYLOAD,
+  MessageType,
+  type SessionKeys,
+  statusMac,
+  writeFrameHeader,
+} from "./protocol.ts";
+import {
+  FrameReader,
+  hashFilePrefix,
+  readFileFull,
+  type Stream,
+  writeRecorded,
+} from "./_frame_io.ts";
+import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
+import { collectEntries, type WalkEntry } from "./_walk.ts";
+import { sendBasic } from "./_netcat.ts";
+import { failureOf } from "./_receiver_config.ts";
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+// A data buffer holds [START frame][DATA header][content][END frame], so the
+// first and last chunks carry their control frames in the same write: no
+// small write ever waits behind another for Nagle and delayed ACKs (TLS
+// connections cannot turn Nagle off).
+const START_BYTES = FRAME_HEADER_BYTES + 8;
+const END_BYTES = FRAME_HEADER_BYTES + 2 * DIGEST_BYTES;
+const DATA_AT = START_BYTES + FRAME_HEADER_BYTES;
+const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + END_BYTES;
+
+/**
+ * Sends files and directories (recursively, relative paths kept) in one
+ * session. Throws when nothing could be sent: a missing local path, no
+ * connection, a version mismatch, a wrong token. Otherwise resolves to a
+ * per-file report; `ok` is true only when the receiver stored and verified
+ * every entry.
+ *
+ * @example Send a file to a receiver
+ * ```ts
+ * import { generateToken, sendFiles, serveFileReceiver } from "@netkit/netkit/tcp";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const source = await Deno.makeTempFile();
+ * await Deno.writeTextFile(source, "hello");
+ * const token = generateToken();
+ * await using receiver = serveFileReceiver({ dir, token });
+ * const report = await sendFiles(receiver.addr, [source], { token });
+ * console.assert(report.ok && report.files[0]!.status === "stored");
+ * await receiver.shutdown();
+ * await Deno.remove(dir, { recursive: true });
+ * await Deno.remove(source);
+ * ```
+ */
+export async function sendFiles(
+  address: HostPort,
+  paths: string[],
+  options: SendFilesOptions = {},
+): Promise<SendReport> {
+  if (!options.basic && !options.token) {
+    throw new TypeError(
+      "sendFiles needs the receiver's token unless basic mode is on",
+    );
+  }
+  const started = performance.now();
+  const entries = await collectEntries(paths);
+  const report: SendReport = { ok: false, files: [], bytes: 0, seconds: 0 };
+  const finish = () => {
+    report.seconds = (performance.now() - started) / 1000;
+    report.ok = !report.error &&
+      report.files.every((f) =>
+        f.status === "stored" || f.status === "sent" || f.status === "skipped"
+      );
+    return report;
+  };
+  if (options.basic) {
+    await sendBasic(address, entries, options, report);
+    return finish();
+  }
+  const stream = await openStream(address, options.tls);
+  const dog = startWatchdog(stream, options.timeout ?? DEFAULT_TIMEOUT_MS);
+  const record = () => dog.touch();
+  const reader = new FrameReader(
+    stream,
+    MAX_CONTROL_PAYLOAD + FRAME_HEADER_BYTES,
+    record,
+  );
+  try {
+    const keys = await timed(
+      dog,
+      () => handshake(stream, reader, options.token!, record),
+    );
+    const session: Session = {
+      stream,
+      reader,
+      keys,
+      dog,
+      options,
+      report,
+      bufs: [
+        new Uint8Array(BUFFER_BYTES),
+        new Uint8Array(BUFFER_BYTES),
+        new Uint8Array(BUFFER_BYTES),
+      ],
+      index: 0,
+    };
+    await timed(dog, () => runEntries(session, entries));
+  } catch (error) {
+    if (report.files.length === 0 && report.error === undefined) throw error;
+    report.error ??= failureOf(error);
+  } finally {
+    dog.stop();
+    closeQuietly(stream);
+  }
+  return finish();
+}
+
+// Converts the errors a watchdog close causes into a timeout.
+async function timed<T>(dog: Watchdog, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (dog.expired) {
+      throw new FileTransferError("timeout", "the receiver stopped answering", {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+async function handshake(
+  stream: Stream,
+  reader: FrameReader,
+  token: string,
+  record: () => void,
+): Promise<SessionKeys> {
+  const nonce = crypto.getRandomValues(new Uint8Array(DIGEST_BYTES));
+  await writeRecorded(stream, encodeHello(nonce), record);
+  if (!await reader.peek(HELLO_BYTES, couldBeHello)) {
+    throw new FileTransferError(
+      "connection_closed",
+      "the receiver closed the connection before its hello",
+    );
+  }
+  if (!couldBeHello(reader.buffered)) {
+    throw new FileTransferError(
+      "bad_hello",
+      "the receiver does not speak the netkit file protocol (is it a --basic receiver? then send with --basic)",
+    );
+  }
+  const hello = decodeHello(await reader.exact(HELLO_BYTES));
+  if (hello.version !== FILE_PROTOCOL_VERSION || hello.code !== 0) {
+    throw new FileTransferError(
+      "version_mismatch",
+      `the receiver speaks protocol version ${hello.version}; this sender speaks ${FILE_PROTOCOL_VERSION}`,
+    );
+  }
+  const keys = deriveKeys(token, nonce, hello.nonce);
+  await writeRecorded(
+    stream,
+    encodeFrame(MessageType.AUTH, keys.senderProof),
+    record,
+  );
+  const reply = await readReply(reader);
+  if (reply.type !== MessageType.AUTH_OK) unexpected(reply, "AUTH_OK");
+  if (
+    reply.payload.length !== DIGEST_BYTES ||
+    !timingSafeEqual(reply.payload, keys.receiverProof)
+  ) {
+    throw new FileTransferError(
+      "auth_failed",
+      "the receiver could not prove it knows the token",
+    );
+  }
+  return keys;
+}
+
+interface Reply {
+  type: number;
+  payload: Uint8Array;
+}
+
+// Copies the payload out: the reader's buffers move on.
+async function readReply(reader: FrameReader): Promise<Reply> {
+  const frame = await reader.frame();
+  return { type: frame.type, payload: frame.payload.slice() };
+}
+
+// ERROR ends the session with the receiver's reason; anything else
+// unexpected is a protocol error.
+function unexpected(reply: Reply, wanted: string): never {
+  if (reply.type === MessageType.ERROR) {
+    const notice = decodeNotice(reply.payload);
+    const code = codeFromWire(notice.code);
+    throw new FileTransferError(
+      code === "ok" ? "protocol_error" : code,
+      `receiver: ${notice.message}`,
+    );
+  }
+  throw new FileTransferError(
+    "protocol_error",
+    `expected ${wanted}, got message type ${reply.type}`,
+  );
+}
+
+interface Session {
+  stream: Stream;
+  reader: FrameReader;
+  keys: SessionKeys;
+  dog: Watchdog;
+  options: SendFilesOptions;
+  report: SendReport;
+  bufs: Uint8Array[];
+  index: number;
+}
+
+async function runEntries(s: Session, entries: WalkEntry[]): Promise<void> {
+  const record = () => s.dog.touch();
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const file: SentFile = {
+      path: entry.path,
+      source: entry.source,
+      kind: entry.kind === "skip" ? "other" : entry.kind,
+      bytes: 0,
+      sha256: "",
+      status: "failed",
+      resumedFrom: 0,
+    };
+    try {
+      if (entry.kind === "skip") {
+        file.status = "skipped";
+        file.error = failureOf(entry.reason);
+      } else if (entry.reason) {
+        file.error = failureOf(entry.reason);
+      } else if (entry.kind === "directory") {
+        await sendDirectory(s, file);
+      } else {
+        await sendFile(s, file);
+      }
+    } catch (error) {
+      // The session cannot go on: this and every later entry failed.
+      const failure = s.dog.expired
+        ? {
+          code: "timeout" as const,
+          message: "the receiver stopped answering",
+        }
+        : failureOf(error);
+      s.report.error = failure;
+      file.error ??= failure;
+      s.report.files.push(file);
+      s.options.onFile?.(file);
+      for (const rest of entries.slice(i + 1)) {
+        const left: SentFile = {
+          path: rest.path,
+          source: rest.source,
+          kind: rest.kind === "skip" ? "other" : rest.kind,
+          bytes: 0,
+          sha256: "",
+          status: rest.kind === "skip" ? "skipped" : "failed",
+          resumedFrom: 0,
+          error: rest.kind === "skip" ? failureOf(rest.reason) : failure,
+        };
+        s.report.files.push(left);
+      }
+      return;
+    }
+    s.report.files.push(file);
+    s.options.onFile?.(file);
+  }
+  await writeRecorded(s.stream, encodeFrame(MessageType.DONE), record);
+  const reply = await readReply(s.reader);
+  if (reply.type !== MessageType.SESSION) unexpected(reply, "SESSION");
+}
+
+async function sendDirectory(s: Session, file: SentFile): Promise<void> {
+  const info = await Deno.stat(file.source);
+  await offer(s, EntryKind.DIRECTORY, info.mode ?? 0o755, 0, file.path, 0);
+  const reply = await readReply(s.reader);
+  applyStatus(s, file, reply, new Uint8Array(DIGEST_BYTES));
+}
+
+async function offer(
+  s: Session,
+  kind: number,
+  mode: number,
+  size: number,
+  path: string,
+  flags: number,
+): Promise<void> {
+  const payload = encodeFileEntry({
+    kind,
+    flags,
+    mode: mode & 0o7777,
+    size,
+    path: new TextEncoder().encode(path),
+  });
+  await writeRecorded(
+    s.stream,
+    encodeFrame(MessageType.FILE, payload),
+    () => s.dog.touch(),
+  );
+}
+
+// Reads the receiver's verdict on the current entry and checks its MAC.
+function applyStatus(
+  s: Session,
+  file: SentFile,
+  reply: Reply,
+  expectedSha: Uint8Array | undefined,
+): void {
+  if (reply.type !== MessageType.STATUS) unexpected(reply, "STATUS");
+  const status = decodeStatus(reply.payload);
+  const mac = statusMac(s.keys.sessionKey, {
+    index: s.index,
+    code: status.code,
+    sha256: status.sha256,
+  });
+  s.index++;
+  if (!timingSafeEqual(mac, status.mac)) {
+    throw new FileTransferError(
+      "integrity_failed",
+      "the receiver's verdict failed its authentication code (altered in transit?)",
+    );
+  }
+  const code = codeFromWire(status.code);
+  if (code !== "ok") {
+    file.error = { code, message: status.message };
+    return;
+  }
+  if (expectedSha && !timingSafeEqual(status.sha256, expectedSha)) {
+    throw new FileTransferError(
+      "hash_mismatch",
+      `'${file.path}': the receiver stored other bytes`,
+    );
+  }
+  file.status = "stored";
+  file.storedAs = status.storedPath;
+}
+
+async function sendFile(s: Session, file: SentFile): Promise<void> {
+  let handle: Deno.FsFile;
+  let info: Deno.FileInfo;
+  try {
+    handle = await Deno.open(file.source, { read: true });
+    info = await handle.stat();
+  } catch (error) {
+    file.error = {
+      code: "disk_error",
+      message: `cannot read '${file.source}': ${
+        errorMessage(error).replace(/ \(os error \d+\)$/, "")
+      }`,
+    };
+    return;
+  }
+  try {
+    const size = info.size;
+    file.bytes = size;
+    const resume = s.options.resume ?? true;
+    await offer(
+      s,
+      EntryKind.FILE,
+      info.mode ?? 0o644,
+      size,
+      file.path,
+      resume ? 0 : FLAG_NO_RESUME,
+    );
+    const first = await readReply(s.reader);
+    if (first.type === MessageType.STATUS) {
+      applyStatus(s, file, first, undefined);
+      return;
+    }
+    if (first.type !== MessageType.ACCEPT) {
+      unexpected(first, "ACCEPT or STATUS");
+    }
+    const accept = decodeAccept(first.payload);
+    let hash = createHash("sha256");
+    let from = 0;
+    if (resume && accept.offset > 0 && accept.offset <= size) {
+      await hashFilePrefix(handle, accept.offset, {
+        hash,
+        buf: s.bufs[0]!,
+        onChunk: () => s.dog.touch(),
+      });
+      if (
+        timingSafeEqual(new Uint8Array(hash.copy().digest()), accept.prefixSha)
+      ) {
+        from = accept.offset;
+      } else {
+        hash = createHash("sha256");
+      }
+    }
+    await handle.seek(from, Deno.SeekMode.Start);
+    file.resumedFrom = from;
+    const reply = await streamContent(s, handle, hash, file, from, size);
+    applyStatus(
+      s,
+      file,
+      reply,
+      file.sha256 ? Uint8Array.fromHex(file.sha256) : undefined,
+    );
+  } finally {
+    handle.close();
+  }
+}
+
+// The hot path: file → hash and socket from the same buffer, reading the
+// next chunk while the previous one is written. A reply that arrives
+// early (the receiver gave up) stops the stream.
+async function streamContent(
+  s: Session,
+  handle: Deno.FsFile,
+  hash: Hash,
+  file: SentFile,
+  from: number,
+  size: number,
+): Promise<Reply> {
+  const record = () => s.dog.touch();
+  let early = false;
+  const replyP = readReply(s.reader);
+  replyP.then(() => early = true, () => early = true);
+  const start = encodeFrame(MessageType.START, encodeU64(from));
+  const want = (at: number) => Math.min(MAX_DATA_PAYLOAD, size - at);
+  const content = (buf: Uint8Array, n: number) =>
+    buf.subarray(DATA_AT, DATA_AT + n);
+  let offset = from;
+  let first = true;
+  let ended = false;
+  let i = 0;
+  let writing: Promise<void> = Promise.resolve();
+  let reading: Promise<number> = offset < size
+    ? readFileFull(handle, content(s.bufs[0]!, want(offset)))
+    : Promise.resolve(0);
+  try {
+    while (offset < size) {
+      const n = await reading;
+      if (n === 0) break; // The file shrank: END now, the receiver reports the size.
+      const buf = s.bufs[i]!;
+      const next = (i + 1) % s.bufs.length;
+      offset += n;
+      // Three buffers: this one is hashed while the previous one is still
+      // being written and the next one is already being read.
+      if (offset < size) {
+        reading = readFileFull(handle, content(s.bufs[next]!, want(offset)));
+      }
+      hash.update(content(buf, n));
+      writeFrameHeader(buf.subarray(START_BYTES), MessageType.DATA, n);
+      await writing;
+      if (early) break;
+      s.report.bytes += n;
+      let head = START_BYTES;
+      if (first) {
+        buf.set(start, 0);
+        head = 0;
+        first = false;
+      }
+      let to = DATA_AT + n;
+      if (offset >= size) {
+        buf.set(endFrame(s, hash, file, size), to);
+        to += END_BYTES;
+        ended = true;
+      }
+      writing = writeRecorded(s.stream, buf.subarray(head, to), record);
+      s.options.onProgress?.({
+        path: file.path,
+        bytes: offset,
+        size,
+        resumedFrom: from,
+      });
+      i = next;
+    }
+    await writing;
+    await reading;
+    if (!early && !ended) {
+      const end = endFrame(s, hash, file, size);
+      const out = first ? new Uint8Array([...start, ...end]) : end;
+      await writeRecorded(s.stream, out, record);
+    }
+  } catch (error) {
+    // A failed write usually means the receiver said why and closed.
+    await reading.catch(() => 0);
+    const reply = await replyP.catch(() => undefined);
+    if (reply) return reply;
+    throw error;
+  }
+  return await replyP;
+}
+
+// Finishes the hash and builds END: the digest and its MAC.
+function endFrame(
+  s: Session,
+  hash: Hash,
+  file: SentFile,
+  size: number,
+): Uint8Array {
+  const digest = new Uint8Array(hash.digest());
+  file.sha256 = digest.toHex();
+  const mac = endMac(s.keys.sessionKey, {
+    index: s.index,
+    size,
+    path: new TextEncoder().encode(file.path),
+    sha256: digest,
+  });
+  const end = new Uint8Array(2 * DIGEST_BYTES);
+  end.set(digest, 0);
+  end.set(mac, DIGEST_BYTES);
+  return encodeFrame(MessageType.END, end);
+}

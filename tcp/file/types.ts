@@ -1,0 +1,216 @@
+/**
+ * Types shared by the file receiver and sender reports.
+ *
+ * @module
+ */
+
+import type { FileTransferErrorCode } from "./errors.ts";
+import type { NetkitServer } from "../../types.ts";
+import type { TcpServerOptions, TcpServerStats } from "../server.ts";
+
+/**
+ * Progress of one file, reported while its bytes flow.
+ *
+ * @example
+ * ```ts
+ * import type { FileProgress } from "@netkit/netkit/tcp";
+ *
+ * const p: FileProgress = { path: "a.txt", bytes: 5, size: 10, resumedFrom: 0 };
+ * console.assert(p.bytes / p.size! === 0.5);
+ * ```
+ */
+export interface FileProgress {
+  /** Relative path of the file. */
+  path: string;
+  /** Bytes of the file done so far (including a resumed prefix). */
+  bytes: number;
+  /** Announced size; unknown in `--basic` mode on the receiver. */
+  size: number | undefined;
+  /** Where this transfer started (the resumed prefix). */
+  resumedFrom: number;
+  /** The peer, on the receiver (`HOST:PORT`). */
+  peer?: string;
+}
+
+/**
+ * Why a file or session failed: a stable code and a message.
+ *
+ * @example
+ * ```ts
+ * import type { TransferFailure } from "@netkit/netkit/tcp";
+ *
+ * const f: TransferFailure = { code: "exists", message: "'a.txt' exists" };
+ * console.assert(f.code === "exists");
+ * ```
+ */
+export interface TransferFailure {
+  /** A {@linkcode FileTransferErrorCode}, or `"internal"` for unexpected errors. */
+  code: FileTransferErrorCode | "internal";
+  /** One line a user can act on. */
+  message: string;
+}
+
+/** TLS settings of the sender. */
+export interface SenderTlsOptions {
+  /** Extra trusted CA certificates (PEM text), e.g. the receiver's self-signed certificate. */
+  caCerts?: string[];
+  /** Skip certificate checks. The token still authenticates the receiver; this only gives up protection of the content against an active man in the middle who also knows the token. */
+  insecure?: boolean;
+}
+
+/** One entry a receiver handled in a session. */
+export interface ReceivedFile {
+  /** Relative path as the sender named it. */
+  path: string;
+  /** Relative path it was stored under (differs with `existing: "rename"`). */
+  storedAs?: string;
+  /** A file or a directory. */
+  kind: "file" | "directory";
+  /** Announced size (in `basic` mode: bytes received). */
+  bytes: number;
+  /** Hex SHA-256 of the stored content; empty when nothing was stored. */
+  sha256: string;
+  /** `stored` only after size and SHA-256 matched and the file was fsynced and renamed. */
+  status: "stored" | "failed";
+  /** Bytes kept from an earlier, interrupted transfer. */
+  resumedFrom: number;
+  /** Why it failed. */
+  error?: TransferFailure;
+}
+
+/** What happened on one connection. */
+export interface ReceiveSession {
+  /** The sender's address, `HOST:PORT`. */
+  peer: string;
+  /** True when the sender authenticated, every entry was stored and the session ended cleanly. */
+  ok: boolean;
+  /** True for a `basic` mode session. */
+  basic: boolean;
+  /** The entries, in order. */
+  files: ReceivedFile[];
+  /** File content bytes received in this session. */
+  bytes: number;
+  /** Duration of the session. */
+  seconds: number;
+  /** Why the session as a whole failed. */
+  error?: TransferFailure;
+}
+
+/** Counters of a file receiver. */
+export interface FileReceiverStats extends TcpServerStats {
+  /** Sessions that ended. */
+  sessions: number;
+  /** Sessions that ended without `ok`. */
+  sessionsFailed: number;
+  /** Files and directories stored. */
+  filesStored: number;
+  /** Entries refused or failed. */
+  filesFailed: number;
+  /** Connections refused for a wrong token. */
+  authFailures: number;
+  /** Content bytes written to stored files. */
+  bytesStored: number;
+}
+
+/**
+ * What a receiver does when the final file exists: refuse it (the default),
+ * overwrite it, or store the new one as `name (1).ext`.
+ *
+ * @example
+ * ```ts
+ * import type { ExistingPolicy } from "@netkit/netkit/tcp";
+ *
+ * const policy: ExistingPolicy = "rename";
+ * console.assert(policy === "rename");
+ * ```
+ */
+export type ExistingPolicy = "refuse" | "overwrite" | "rename";
+
+/** A running file receiver. */
+export type FileReceiver = NetkitServer<FileReceiverStats>;
+
+/** Options of {@linkcode serveFileReceiver}. */
+export interface FileReceiverOptions extends TcpServerOptions {
+  /** Folder files are stored under; it must exist. */
+  dir: string;
+  /** The shared secret senders must prove they know. Required unless `basic`. */
+  token?: string;
+  /** Speak the classic unauthenticated flow instead of the netkit protocol. */
+  basic?: boolean;
+  /** What to do when a file exists: refuse (default), overwrite, or store `name (1).ext`. */
+  existing?: ExistingPolicy;
+  /** Largest file accepted, in bytes. Default: no limit. */
+  maxSize?: number;
+  /** Most entries (files and directories) per session. Default 100 000. */
+  maxFiles?: number;
+  /**
+   * Serve one session, then shut down. A peer that never authenticates (wrong
+   * token, garbage, other version) does not count: it is refused and logged,
+   * and the receiver keeps waiting, so a stranger cannot end it.
+   */
+  once?: boolean;
+  /** Progress of each file as bytes arrive. */
+  onProgress?: (progress: FileProgress) => void;
+  /** Each entry as it is stored or refused. */
+  onFile?: (file: ReceivedFile, peer: string) => void;
+  /** Each session when it ends. */
+  onSession?: (session: ReceiveSession) => void;
+}
+
+/** The sender's report on one entry. */
+export interface SentFile {
+  /** Relative path the receiver was offered. */
+  path: string;
+  /** Local path. */
+  source: string;
+  /** What it is. */
+  kind: "file" | "directory" | "other";
+  /** Size in bytes. */
+  bytes: number;
+  /** Hex SHA-256 of the content sent; empty when nothing was sent. */
+  sha256: string;
+  /**
+   * `stored`: the receiver verified size and SHA-256 and stored it.
+   * `sent`: `basic` mode: written and closed, nothing verified.
+   * `failed`: not stored (see `error`). `skipped`: symlinks and special files.
+   */
+  status: "stored" | "sent" | "failed" | "skipped";
+  /** Bytes the receiver already had from an interrupted transfer. */
+  resumedFrom: number;
+  /** Relative path the receiver stored it under. */
+  storedAs?: string;
+  /** Why it failed or was skipped. */
+  error?: TransferFailure;
+}
+
+/** What {@linkcode sendFiles} returns. */
+export interface SendReport {
+  /** True when every file and directory was stored (skipped symlinks do not count against it). */
+  ok: boolean;
+  /** Each entry, in the order sent. */
+  files: SentFile[];
+  /** Content bytes that crossed the wire (a resumed prefix is not sent again). */
+  bytes: number;
+  /** Duration of the transfer. */
+  seconds: number;
+  /** Why the session ended early, if it did. */
+  error?: TransferFailure;
+}
+
+/** Options of {@linkcode sendFiles}. */
+export interface SendFilesOptions {
+  /** The receiver's token. Required unless `basic`. */
+  token?: string;
+  /** Connect with TLS. */
+  tls?: SenderTlsOptions;
+  /** Continue interrupted transfers from the receiver's verified prefix. Default true. */
+  resume?: boolean;
+  /** Speak the classic flow: one connection per file, name, `ok`, bytes, close. */
+  basic?: boolean;
+  /** Milliseconds without progress before giving up. Default 60 000; 0 waits forever. */
+  timeout?: number;
+  /** Progress of each file as its bytes go out. */
+  onProgress?: (progress: FileProgress) => void;
+  /** Each entry when its outcome is known. */
+  onFile?: (file: SentFile) => void;
+}

@@ -1,0 +1,20 @@
+/**
+ * Linux TCP diagnostics from `/proc`: the socket table
+ * (`/proc/net/tcp{,6}`), per-process limits, TCP sysctls and the kernel's
+ * TCP counters (`/proc/net/netstat`, `/proc/net/snmp`).
+ *
+ * @example Count the states of the sockets on one port
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { countStates, readTcpSockets } from "@netkit/netkit/tcp/proc";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const sockets = await readTcpSockets({ port: listener.addr.port });
+ * assert.equal(countStates(sockets).LISTEN, 1);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./sockets.ts";
+export * from "./limits.ts";

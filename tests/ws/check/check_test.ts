@@ -1,0 +1,306 @@
+import assert from "node:assert/strict";
+import {
+  type CaseResult,
+  type CheckReport,
+  checkServer,
+  listCases,
+  WsError,
+} from "../../../ws/mod.ts";
+import { serveWebSocket } from "../../../ws/server.ts";
+import { runCli, testTls } from "../../_helpers.ts";
+import { hasPythonWebsockets, startPythonEcho } from "../_python.ts";
+import { startRawEchoServer } from "./_check_servers.ts";
+import { startBrokenServer } from "../_broken_servers.ts";
+
+/** Everything but category 9 (limits), which has its own test. */
+const CONFORMANCE = "0,1,2,3,4,5,6,7,8";
+
+function ids(report: CheckReport, verdict: CaseResult["verdict"]): string[] {
+  return report.results.filter((r) => r.verdict === verdict).map((r) => r.id);
+}
+
+function summary(report: CheckReport): string {
+  return report.results.filter((r) => r.verdict !== "PASS")
+    .map((r) => `${r.id} ${r.verdict}: ${r.observed}`).join("\n");
+}
+
+function result(report: CheckReport, id: string): CaseResult {
+  const found = report.results.find((r) => r.id === id);
+  assert.ok(found, `case ${id} did not run`);
+  return found;
+}
+
+function startNetkit() {
+  return serveWebSocket({
+    port: 0,
+    maxMessageSize: 32 * 1024 * 1024,
+    maxBufferedAmount: 64 * 1024 * 1024,
+  });
+}
+
+Deno.test("ws check: the catalogue has unique ids and the categories of issue #5", () => {
+  const cases = listCases();
+  assert.equal(new Set(cases.map((c) => c.id)).size, cases.length);
+  const categories = new Set(cases.map((c) => c.id.split(".")[0]));
+  assert.deepEqual([...categories], [
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "8",
+    "9",
+  ]);
+  for (const c of cases) assert.ok(c.title.length > 10, c.id);
+});
+
+Deno.test("ws check: a conformant raw server passes every case", async () => {
+  await using server = startRawEchoServer();
+  const report = await checkServer(server.url, { cases: CONFORMANCE });
+  assert.deepEqual(ids(report, "FAIL"), [], summary(report));
+  // Validating UTF-8 per frame, not per TCP chop, is Autobahn's NON-STRICT.
+  assert.deepEqual(ids(report, "NON-STRICT"), ["6.4.4"], summary(report));
+  assert.deepEqual(ids(report, "INFO"), ["7.13.1", "7.13.2"]);
+  assert.equal(
+    report.passed + report.nonStrict + report.info + report.failed,
+    report.results.length,
+  );
+  assert.equal(report.results.length, listCases().length - 6);
+});
+
+Deno.test("ws check: netkit's server fails only where Deno's runtime falls short", async () => {
+  await using server = startNetkit();
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const seen: string[] = [];
+  const report = await checkServer(url, {
+    cases: CONFORMANCE,
+    onCase: (r) => seen.push(r.id),
+  });
+  assert.deepEqual(seen, report.results.map((r) => r.id));
+  // Documented in docs/ws-check.md: Deno 2.9.6 (fastwebsockets) accepts
+  // unmasked client frames, echoes an over-long close payload and drops
+  // the first fragments when a non-final data frame interrupts a message.
+  assert.deepEqual(ids(report, "FAIL"), [
+    "5.11",
+    "7.3.6",
+    "8.1",
+    "8.2",
+    "8.3",
+  ], summary(report));
+  assert.match(result(report, "8.1").observed, /^text \(8 B\) instead of/);
+  assert.match(result(report, "7.3.6").observed, /longer than 125 bytes/);
+  assert.match(result(report, "5.11").observed, /^binary/);
+  assert.deepEqual(ids(report, "NON-STRICT"), ["6.4.4"], summary(report));
+  for (const id of ["0.2", "0.3", "0.5", "0.7"]) {
+    assert.match(result(report, id).observed, /^4\d\d /);
+  }
+});
+
+Deno.test("ws check: limits against netkit's server are timed INFO", async () => {
+  await using server = startNetkit();
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const report = await checkServer(url, { cases: "9.1.*,9.3.1" });
+  assert.deepEqual(report.results.map((r) => [r.id, r.verdict]), [
+    ["9.1.1", "INFO"],
+    ["9.1.2", "INFO"],
+    ["9.3.1", "INFO"],
+  ], summary(report));
+  assert.match(result(report, "9.1.2").observed, /^echoed in \d+ ms/);
+  assert.match(result(report, "9.3.1").observed, /^1000 round trips in \d+ ms/);
+});
+
+Deno.test("ws check: python3-websockets fails nothing but the version header", async () => {
+  if (!hasPythonWebsockets()) return;
+  await using python = await startPythonEcho();
+  const report = await checkServer(python.url, { cases: CONFORMANCE });
+  // Documented in docs/ws-check.md: a version refusal without
+  // Sec-WebSocket-Version (§4.4).
+  assert.deepEqual(ids(report, "FAIL"), ["0.7"], summary(report));
+  // Where python closes before echoing the earlier message (3.x, 4.x,
+  // 5.12, 7.1.1, 8.2) it races its own handler: PASS or NON-STRICT.
+  const racy = /^(3\.\d|4\.\d\.\d|5\.12|7\.1\.1|8\.2)$/;
+  for (const id of ids(report, "NON-STRICT")) {
+    assert.ok(racy.test(id) || id === "6.4.4", `${id}\n${summary(report)}`);
+  }
+  assert.match(result(report, "6.4.4").verdict, /^NON-STRICT$/);
+  assert.match(result(report, "6.3.1").observed, /^close 1007/);
+  assert.match(result(report, "2.5").observed, /^close 1002/);
+});
+
+Deno.test("ws check: a server that accepts unmasked frames fails category 8 only", async () => {
+  await using server = startRawEchoServer({ acceptUnmasked: true });
+  const report = await checkServer(server.url, {
+    cases: "1.1.2,2.1,3.2,7.3.3,8",
+  });
+  assert.deepEqual(ids(report, "FAIL"), ["8.1", "8.2", "8.3"]);
+  assert.deepEqual(ids(report, "PASS"), ["1.1.2", "2.1", "3.2", "7.3.3"]);
+  assert.match(result(report, "8.3").observed, /^pong \(8 B\) instead of/);
+});
+
+Deno.test("ws check: a server that echoes any close payload fails the invalid-close cases", async () => {
+  await using server = startRawEchoServer({ echoCloseVerbatim: true });
+  const report = await checkServer(server.url, {
+    cases: "7.3.2,7.3.3,7.3.6,7.5.1,7.7.1,7.7.13,7.9",
+  });
+  assert.deepEqual(ids(report, "FAIL"), [
+    "7.3.2",
+    "7.5.1",
+    ...Array.from({ length: 9 }, (_, i) => `7.9.${i + 1}`),
+  ]);
+  assert.deepEqual(ids(report, "PASS"), ["7.3.3", "7.3.6", "7.7.1", "7.7.13"]);
+  assert.equal(
+    result(report, "7.9.2").observed,
+    "close 999 (invalid close code 999)",
+  );
+});
+
+Deno.test("ws check: a server that accepts invalid UTF-8 fails 6.3 and 6.4", async () => {
+  await using server = startRawEchoServer({ acceptInvalidUtf8: true });
+  const report = await checkServer(server.url, {
+    cases: "6.1.*,6.2.*,6.3.*,6.4.1",
+    timeoutMs: 1000,
+  });
+  const failed = ids(report, "FAIL");
+  assert.deepEqual(failed, [
+    ...Array.from({ length: 10 }, (_, i) => `6.3.${i + 1}`),
+    "6.4.1",
+  ]);
+  assert.equal(ids(report, "PASS").length, 6);
+  assert.match(result(report, "6.3.3").observed, /invalid UTF-8/);
+});
+
+Deno.test("ws check: a server that never answers fails by timeout, and the check ends", async () => {
+  await using server = startRawEchoServer({ silent: true });
+  const report = await checkServer(server.url, {
+    cases: "0,1.1.2,2.5,5.6,6.4.1,7.3.3",
+    timeoutMs: 400,
+  });
+  // The handshake cases do not need frames: they still run and pass.
+  assert.deepEqual(ids(report, "PASS"), [
+    "0.2",
+    "0.3",
+    "0.4",
+    "0.5",
+    "0.6",
+    "0.7",
+    "0.8",
+  ]);
+  assert.deepEqual(ids(report, "FAIL"), [
+    "0.1",
+    "1.1.2",
+    "2.5",
+    "5.6",
+    "6.4.1",
+    "7.3.3",
+  ]);
+  for (const r of report.results.filter((r) => r.verdict === "FAIL")) {
+    assert.match(r.observed, /(timeout|still open) after \d+ ms/, r.id);
+  }
+});
+
+Deno.test("ws check: a masked frame from the server is a failure", async () => {
+  await using server = startBrokenServer("masked_frames");
+  const report = await checkServer(server.url, { cases: "1.1.2" });
+  assert.equal(report.failed, 1);
+  assert.match(result(report, "1.1.2").observed, /masked frame from a server/);
+});
+
+Deno.test("ws check: bad arguments are typed errors", async () => {
+  await assert.rejects(
+    checkServer("http://127.0.0.1:1/"),
+    (e) => e instanceof WsError && e.code === "bad_url",
+  );
+  await assert.rejects(
+    checkServer("ws://127.0.0.1:1/", { cases: "42.*" }),
+    RangeError,
+  );
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await assert.rejects(
+    checkServer(`ws://127.0.0.1:${port}/`),
+    (e) => e instanceof WsError && e.code === "connect_failed",
+  );
+});
+
+Deno.test("ws check: runs over wss:// with extra CA certificates", async () => {
+  const { cert, key } = await testTls();
+  {
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+      (request) => {
+        const { socket, response } = Deno.upgradeWebSocket(request);
+        socket.onmessage = (event) => socket.send(event.data);
+        return response;
+      },
+    );
+    const report = await checkServer(`wss://127.0.0.1:${server.addr.port}/`, {
+      cases: "0.1,1.1.8,1.3.8,2.5",
+      caCerts: [cert],
+    });
+    assert.deepEqual(ids(report, "PASS"), ["0.1", "1.1.8", "1.3.8", "2.5"]);
+  }
+});
+
+/** The table's last line, as numbers. */
+function finalLine(stdout: string): { passed: number; failed: number } {
+  const last = stdout.trimEnd().split("\n").at(-1) ?? "";
+  const match = /^(\d+) passed, (\d+) failed$/.exec(last);
+  assert.ok(match, `last line: ${JSON.stringify(last)}`);
+  return { passed: Number(match[1]), failed: Number(match[2]) };
+}
+
+Deno.test("ws check CLI: the table's counts match the JSON report", async () => {
+  await using server = startNetkit();
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  // One of each verdict: PASS, FAIL (Deno accepts unmasked frames),
+  // NON-STRICT (UTF-8 checked per frame) and INFO (timing).
+  const cases = "0.1,1.1.2,8.1,6.4.4,9.3.1";
+  const table = await runCli(["ws", "check", url, "--case", cases]);
+  const json = await runCli(["ws", "check", url, "--case", cases, "--json"]);
+  assert.equal(table.code, 1, table.stdout + table.stderr);
+  assert.equal(json.code, 1, json.stderr);
+  const report = JSON.parse(json.stdout) as CheckReport;
+  assert.deepEqual(
+    [report.passed, report.nonStrict, report.info, report.failed],
+    [2, 1, 1, 1],
+  );
+  assert.deepEqual(finalLine(table.stdout), {
+    passed: report.passed + report.nonStrict + report.info,
+    failed: report.failed,
+  });
+  // One row per case, starting with its id, verdict on the same line.
+  for (const r of report.results) {
+    const row = table.stdout.split("\n").find((l) => l.startsWith(r.id + " "));
+    assert.ok(row?.trimEnd().endsWith(r.verdict), `${r.id}: ${row}`);
+  }
+  for (const line of table.stdout.split("\n")) {
+    assert.ok(line.length <= 120, line);
+  }
+});
+
+Deno.test("ws check CLI: exit 0 when nothing fails; usage errors exit 2", async () => {
+  await using server = startNetkit();
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const ok = await runCli(["ws", "check", url, "--case", "1.1.2,2.*"]);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.deepEqual(finalLine(ok.stdout), { passed: 7, failed: 0 });
+  const list = await runCli(["ws", "check", "--list"]);
+  assert.equal(list.code, 0);
+  assert.match(list.stdout, /^8\.1 +An unmasked text frame/m);
+  for (
+    const args of [
+      ["ws", "check"],
+      ["ws", "check", "http://127.0.0.1/"],
+      ["ws", "check", url, "--case", "42"],
+      ["ws", "check", url, "--timeout", "soon"],
+    ]
+  ) {
+    const bad = await runCli(args);
+    assert.equal(bad.code, 2, `${args.join(" ")}: ${bad.stderr}`);
+    assert.equal(bad.stdout, "");
+  }
+});

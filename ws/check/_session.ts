@@ -1,0 +1,407 @@
+// The client side of one conformance case: a raw connection whose every
+// received byte goes through FrameDecoder (server frames must be unmasked)
+// and MessageAssembler, bounded by the case's deadline so that a server
+// that never answers turns into a `timeout` event instead of a hang.
+
+import {
+  closeQuietly,
+  errorMessage,
+  isDisconnect,
+  writeAll,
+} from "../../_io.ts";
+import {
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  type FrameInit,
+  isProtocolError,
+  OPCODE,
+} from "../frame.ts";
+import { isValidCloseCode, MessageAssembler } from "../message.ts";
+import {
+  buildClientRequest,
+  checkServerHandshake,
+  generateKey,
+  type HttpResponseHead,
+} from "../handshake.ts";
+import { sendRequestHead } from "../_raw_connection.ts";
+import { WsError } from "../errors.ts";
+
+/** The verdict of one case. */
+export type Verdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
+
+/** What a case concluded. */
+export interface Outcome {
+  verdict: Verdict;
+  observed: string;
+}
+
+/** Thrown inside a case to end it with FAIL and this observation. */
+export class CaseFailure extends Error {
+  constructor(observed: string) {
+    super(observed);
+    this.name = "CaseFailure";
+  }
+}
+
+/** What the server did, as the case sees it. */
+export type ServerEvent =
+  | { type: "text"; data: string; size: number }
+  | { type: "binary"; data: Uint8Array }
+  | { type: "ping"; payload: Uint8Array }
+  | { type: "pong"; payload: Uint8Array }
+  | {
+    type: "close";
+    code: number | null;
+    reason: string;
+    /** Set when the close frame itself breaks RFC 6455 §5.5.1. */
+    problem?: string;
+  }
+  | { type: "eof"; reset: boolean }
+  | { type: "timeout"; afterMs: number }
+  /** A server frame that breaks RFC 6455 (masked, RSV bits, bad UTF-8…). */
+  | { type: "bad"; reason: string };
+
+type ReadResult = { n: number | null } | { error: unknown };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** One WebSocket connection of a case, after a successful handshake. */
+export class Session {
+  /** The server's handshake response. */
+  readonly response: HttpResponseHead;
+  readonly #conn: Deno.Conn;
+  readonly #decoder = new FrameDecoder({ expectMasked: false });
+  readonly #assembler = new MessageAssembler();
+  readonly #queue: ServerEvent[] = [];
+  readonly #buf = new Uint8Array(64 * 1024);
+  readonly #started: number;
+  readonly #deadline: number;
+  readonly #timer: ReturnType<typeof setTimeout>;
+  #pending: Promise<ReadResult> | null = null;
+  #end: ServerEvent | null = null;
+  #expired = false;
+  #closed = false;
+  #messageBytes = 0;
+
+  constructor(
+    conn: Deno.Conn,
+    response: HttpResponseHead,
+    leftover: Uint8Array,
+    started: number,
+    deadline: number,
+  ) {
+    this.#conn = conn;
+    this.response = response;
+    this.#started = started;
+    this.#deadline = deadline;
+    // Past the deadline the connection is closed, which settles any read or
+    // write in progress: a server that stops reading cannot block a case.
+    this.#timer = setTimeout(() => {
+      this.#expired = true;
+      closeQuietly(conn);
+    }, Math.max(0, deadline - Date.now()));
+    if (leftover.length > 0) this.#decode(leftover);
+  }
+
+  /** Milliseconds since the case started. */
+  elapsed(): number {
+    return Date.now() - this.#started;
+  }
+
+  /** Encodes and sends one frame, masked with a random key unless `mask` says otherwise. */
+  send(frame: FrameInit, chop?: number): Promise<void> {
+    return this.write(
+      encodeFrame({ ...frame, mask: frame.mask ?? true }),
+      chop,
+    );
+  }
+
+  /**
+   * Writes bytes, in separate writes of `chop` bytes when given. A server
+   * that already dropped the connection is not an error here: the case
+   * reads what the server did next.
+   */
+  async write(bytes: Uint8Array, chop?: number): Promise<void> {
+    if (this.#closed || this.#expired) return;
+    try {
+      if (chop === undefined || chop >= bytes.length) {
+        await writeAll(this.#conn, bytes);
+      } else {
+        for (let at = 0; at < bytes.length; at += chop) {
+          await writeAll(this.#conn, bytes.subarray(at, at + chop));
+        }
+      }
+    } catch (error) {
+      if (this.#expired || isDisconnect(error)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * The next thing the server did. Waits until the case deadline, or at
+   * most `windowMs` (then `timeout` with the connection still usable).
+   * Pings from the server are answered and skipped.
+   */
+  async next(windowMs?: number): Promise<ServerEvent> {
+    const started = Date.now();
+    for (;;) {
+      const queued = this.#queue.shift();
+      if (queued) {
+        if (queued.type === "ping") {
+          await this.send({ opcode: OPCODE.pong, payload: queued.payload });
+          continue;
+        }
+        return queued;
+      }
+      if (this.#end) return this.#end;
+      if (this.#expired || this.#closed) return this.#timeout();
+      const until = windowMs === undefined
+        ? this.#deadline
+        : Math.min(this.#deadline, started + windowMs);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const wait = new Promise<"wait">((resolve) => {
+        timer = setTimeout(
+          () => resolve("wait"),
+          Math.max(0, until - Date.now()),
+        );
+      });
+      this.#pending ??= this.#conn.read(this.#buf).then(
+        (n) => ({ n }),
+        (error) => ({ error }),
+      );
+      const result = await Promise.race([this.#pending, wait]);
+      clearTimeout(timer);
+      if (result === "wait") {
+        if (windowMs !== undefined && Date.now() < this.#deadline) {
+          return { type: "timeout", afterMs: Date.now() - started };
+        }
+        // The deadline timer closes the connection; the read settles then.
+        continue;
+      }
+      this.#pending = null;
+      if ("error" in result) {
+        if (this.#expired || this.#closed) return this.#timeout();
+        this.#end = {
+          type: "eof",
+          reset: result.error instanceof Deno.errors.ConnectionReset,
+        };
+        continue;
+      }
+      if (result.n === null) {
+        this.#end = { type: "eof", reset: false };
+        continue;
+      }
+      this.#decode(this.#buf.subarray(0, result.n));
+    }
+  }
+
+  /** Puts an event back, to be returned by the next {@linkcode Session.next}. */
+  unread(event: ServerEvent): void {
+    this.#queue.unshift(event);
+  }
+
+  /** Whether the case deadline has passed. */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /** Closes the connection and waits for the read in flight to settle. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    closeQuietly(this.#conn);
+    if (this.#pending) await this.#pending;
+    this.#pending = null;
+  }
+
+  #timeout(): ServerEvent {
+    return { type: "timeout", afterMs: this.elapsed() };
+  }
+
+  #decode(bytes: Uint8Array): void {
+    for (const item of this.#decoder.push(bytes)) {
+      if (isProtocolError(item)) {
+        this.#queue.push({ type: "bad", reason: item.reason });
+      } else {
+        this.#frame(item);
+      }
+    }
+  }
+
+  #frame(frame: Frame): void {
+    switch (frame.opcode) {
+      case OPCODE.ping:
+        this.#queue.push({ type: "ping", payload: frame.payload });
+        return;
+      case OPCODE.pong:
+        this.#queue.push({ type: "pong", payload: frame.payload });
+        return;
+      case OPCODE.close:
+        this.#queue.push(parseClose(frame.payload));
+        return;
+    }
+    this.#messageBytes += frame.payload.length;
+    for (const event of this.#assembler.push(frame)) {
+      if ("kind" in event) {
+        this.#queue.push({ type: "bad", reason: event.reason });
+      } else if (event.type === "text") {
+        this.#queue.push({
+          type: "text",
+          data: event.data,
+          size: this.#messageBytes,
+        });
+        this.#messageBytes = 0;
+      } else if (event.type === "binary") {
+        this.#queue.push({ type: "binary", data: event.data });
+        this.#messageBytes = 0;
+      }
+    }
+  }
+}
+
+/** A close frame's payload, keeping an invalid code visible rather than failing. */
+function parseClose(payload: Uint8Array): ServerEvent {
+  if (payload.length === 0) return { type: "close", code: null, reason: "" };
+  if (payload.length === 1) {
+    return {
+      type: "close",
+      code: null,
+      reason: "",
+      problem: "a 1-byte close payload",
+    };
+  }
+  const code = payload[0]! << 8 | payload[1]!;
+  let reason = "";
+  let problem: string | undefined;
+  try {
+    reason = utf8.decode(payload.subarray(2));
+  } catch {
+    problem = "an invalid UTF-8 close reason";
+  }
+  if (!isValidCloseCode(code)) problem = `invalid close code ${code}`;
+  return problem === undefined
+    ? { type: "close", code, reason }
+    : { type: "close", code, reason, problem };
+}
+
+/** Where and how a case connects. */
+export interface CaseTarget {
+  url: URL;
+  caCerts?: string[];
+}
+
+/**
+ * What a case runs in: its deadline and its connections, all closed by
+ * the runner when the case ends however it ends.
+ */
+export class CaseContext {
+  readonly url: URL;
+  readonly caCerts: string[] | undefined;
+  /** The case's time budget in milliseconds. */
+  readonly timeoutMs: number;
+  /** How long to wait to decide whether the server reacted "at once". */
+  readonly windowMs: number;
+  readonly started: number = Date.now();
+  readonly deadline: number;
+  readonly #sessions: Session[] = [];
+  readonly #conns: Deno.Conn[] = [];
+
+  constructor(target: CaseTarget, timeoutMs: number) {
+    this.url = target.url;
+    this.caCerts = target.caCerts;
+    this.timeoutMs = timeoutMs;
+    this.windowMs = Math.min(1000, Math.max(100, Math.floor(timeoutMs / 4)));
+    this.deadline = this.started + timeoutMs;
+  }
+
+  /** Milliseconds left before the deadline (at least 1). */
+  remaining(): number {
+    return Math.max(1, this.deadline - Date.now());
+  }
+
+  /** Opens a WebSocket connection; a refused handshake ends the case with FAIL. */
+  async open(): Promise<Session> {
+    const key = generateKey();
+    const { conn, response, leftover } = await this.#request(
+      buildClientRequest(this.url, key),
+    );
+    const problems = checkServerHandshake(response, key);
+    if (problems.length > 0) {
+      closeQuietly(conn);
+      throw new CaseFailure(`handshake failed: ${problems[0]!.message}`);
+    }
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    const session = new Session(
+      conn,
+      response,
+      leftover,
+      this.started,
+      this.deadline,
+    );
+    this.#sessions.push(session);
+    return session;
+  }
+
+  /**
+   * Sends a raw handshake request and returns the response head, or the
+   * way the server failed to give one.
+   */
+  async handshake(
+    head: string,
+  ): Promise<HttpResponseHead | { failure: string; timeout: boolean }> {
+    try {
+      const { conn, response } = await this.#request(head);
+      closeQuietly(conn);
+      return response;
+    } catch (error) {
+      if (!(error instanceof CaseFailure)) throw error;
+      return {
+        failure: error.message,
+        timeout: error.message.startsWith("timeout"),
+      };
+    }
+  }
+
+  async #request(head: string) {
+    try {
+      const result = await sendRequestHead(this.url, head, this.remaining(), {
+        caCerts: this.caCerts,
+      });
+      this.#conns.push(result.conn);
+      return result;
+    } catch (error) {
+      if (error instanceof WsError && error.code === "timeout") {
+        throw new CaseFailure(
+          `timeout after ${
+            Date.now() - this.started
+          } ms waiting for the handshake response`,
+        );
+      }
+      throw new CaseFailure(errorMessage(error));
+    }
+  }
+
+  /** Closes every connection the case opened. */
+  async closeAll(): Promise<void> {
+    for (const conn of this.#conns) closeQuietly(conn);
+    await Promise.all(this.#sessions.map((s) => s.close()));
+  }
+}
+
+/** One case of the catalogue. */
+export interface CheckCase {
+  /** Dotted id, Autobahn-style where the case matches one: `1.1.2`. */
+  id: string;
+  /** One sentence: what the case checks and the RFC section. */
+  title: string;
+  /** What the client sends, in a few words. */
+  sends: string;
+  /** What RFC 6455 requires of the server, in a few words. */
+  requires: string;
+  /** Multiplies the per-case timeout (the limits cases move megabytes). */
+  budget?: number;
+  /** Runs the case; throwing CaseFailure ends it with FAIL. */
+  run(context: CaseContext): Promise<Outcome>;
+}
