@@ -12,7 +12,6 @@ import { type ConnectionContext, serveTcp } from "../server.ts";
 import { errorMessage, writeAll } from "../../_io.ts";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type {
-  FileProgress,
   FileReceiver,
   FileReceiverOptions,
   ReceivedFile,
