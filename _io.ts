@@ -18,20 +18,48 @@ export function closeQuietly(resource: { close(): void }): void {
   }
 }
 
-/** Errors that only mean the peer went away; not worth reporting. */
-export function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
+/**
+ * How the peer went away, if that is all `error` means: `"reset"` (RST,
+ * "connection reset by peer"), `"closed"` (EOF mid-message, a write to a
+ * closed socket, a resource another path closed) or `"aborted"` (the local
+ * stack gave up on the connection). `undefined` for any other error.
+ *
+ * The one place that decides what "the peer went away" means, so servers,
+ * clients and the file protocol never disagree on it.
+ */
+export function disconnectKind(
+  error: unknown,
+): "reset" | "closed" | "aborted" | undefined {
+  if (error instanceof Deno.errors.ConnectionReset) return "reset";
+  if (
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.NotConnected;
+    error instanceof Deno.errors.NotConnected
+  ) return "closed";
+  if (
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.Interrupted
+  ) return "aborted";
+  return undefined;
+}
+
+/** Errors that only mean the peer went away; not worth reporting. */
+export function isDisconnect(error: unknown): boolean {
+  return disconnectKind(error) !== undefined;
 }
 
 /** The message of any thrown value. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The message of any thrown value without the runtime's " (os error N)"
+ * suffix, for one-line reports.
+ */
+export function osMessage(error: unknown): string {
+  return errorMessage(error).replace(/ \(os error \d+\)$/, "");
 }
 
 /** Waits `ms` milliseconds, or less if `signal` aborts. */

@@ -1,7 +1,8 @@
 // Reading /proc files for the TCP diagnostics (not public API).
 
 import { TcpError } from "./tcp/errors.ts";
-import { errorMessage } from "./_io.ts";
+import { osMessage } from "./_io.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /**
  * /proc files report size 0, so the size limit is enforced while reading:
@@ -50,13 +51,7 @@ export async function readProcText(
       }
       chunks.push(buf.slice(0, n));
     }
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      all.set(c, off);
-      off += c.length;
-    }
-    return new TextDecoder().decode(all);
+    return new TextDecoder().decode(concatBytes(chunks, total));
   } catch (error) {
     if (error instanceof TcpError) throw error;
     throw unavailable(path, error);
@@ -79,7 +74,7 @@ function unavailable(path: string, error: unknown): TcpError {
     ? "permission denied"
     : error instanceof Deno.errors.NotCapable
     ? "needs --allow-read"
-    : errorMessage(error).replace(/ \(os error \d+\)$/, "");
+    : osMessage(error);
   return new TcpError("proc_unavailable", `cannot read ${path}: ${why}`, {
     cause: error,
   });

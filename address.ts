@@ -29,10 +29,11 @@ export interface ParseAddressOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseAddress } from "@netkit/netkit";
  *
- * console.assert(parseAddress("[::1]:7007").hostname === "::1");
- * console.assert(parseAddress(":0").port === 0);
+ * assert.ok(parseAddress("[::1]:7007").hostname === "::1");
+ * assert.ok(parseAddress(":0").port === 0);
  * ```
  */
 export function parseAddress(
@@ -81,9 +82,10 @@ function parsePort(text: string, bad: (why: string) => Error): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddress } from "@netkit/netkit";
  *
- * console.assert(formatAddress({ hostname: "::1", port: 80 }) === "[::1]:80");
+ * assert.ok(formatAddress({ hostname: "::1", port: 80 }) === "[::1]:80");
  * ```
  */
 export function formatAddress(addr: HostPort): string {

@@ -13,10 +13,11 @@
  *
  * @example Branch on the code
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NetkitError } from "@netkit/netkit";
  *
  * const error = new NetkitError("bad_address", "not an address: 'x'");
- * console.assert(error.code === "bad_address");
+ * assert.ok(error.code === "bad_address");
  * ```
  */
 export class NetkitError extends Error {

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseAddress } from "@netkit/netkit";
  *
- * console.assert(parseAddress("127.0.0.1:7007").port === 7007);
+ * assert.ok(parseAddress("127.0.0.1:7007").port === 7007);
  * ```
  *
  * @module

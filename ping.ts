@@ -59,13 +59,14 @@ export interface PingResult extends PingSummary {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarizePings } from "@netkit/netkit";
  *
  * const s = summarizePings([
  *   { seq: 1, rttMs: 1, bytes: 8 },
  *   { seq: 2, rttMs: null, bytes: 8 },
  * ]);
- * console.assert(s.lossPercent === 50 && s.maxMs === 1);
+ * assert.ok(s.lossPercent === 50 && s.maxMs === 1);
  * ```
  */
 export function summarizePings(probes: readonly PingProbe[]): PingSummary {

@@ -24,10 +24,11 @@ export interface ServerStats {
  *
  * @example Stop a server when a block ends
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveEcho } from "@netkit/netkit/tcp";
  *
  * await using server = serveEcho({ port: 0 });
- * console.assert(server.addr.port > 0);
+ * assert.ok(server.addr.port > 0);
  * ```
  */
 export interface NetkitServer<S extends ServerStats = ServerStats> {

@@ -61,10 +61,11 @@ function helpText(): string {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { main } from "@netkit/netkit/cli";
  *
  * const code = await main(["--version"]);
- * console.assert(code === 0);
+ * assert.ok(code === 0);
  * ```
  */
 export async function main(args: string[]): Promise<number> {

@@ -38,6 +38,7 @@ const BUFFER_SIZE = 64 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveEcho } from "@netkit/netkit/tcp";
  *
  * await using server = serveEcho({ port: 0 });
@@ -45,7 +46,7 @@ const BUFFER_SIZE = 64 * 1024;
  * await conn.write(new TextEncoder().encode("hi"));
  * const buf = new Uint8Array(2);
  * await conn.read(buf);
- * console.assert(new TextDecoder().decode(buf) === "hi");
+ * assert.ok(new TextDecoder().decode(buf) === "hi");
  * ```
  */
 export function serveEcho(options: EchoServerOptions = {}): TcpServer {
@@ -83,11 +84,12 @@ async function echoConnection(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pingTcp, serveEcho } from "@netkit/netkit/tcp";
  *
  * await using server = serveEcho({ port: 0 });
  * const result = await pingTcp(server.addr, { count: 3, interval: 0 });
- * console.assert(result.received === 3);
+ * assert.ok(result.received === 3);
  * ```
  */
 export async function pingTcp(

@@ -23,10 +23,11 @@ export type TcpErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TcpError } from "@netkit/netkit/tcp";
  *
  * const error = new TcpError("timeout", "no reply within 1000 ms");
- * console.assert(error.code === "timeout");
+ * assert.ok(error.code === "timeout");
  * ```
  */
 export class TcpError extends NetkitError {

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveEcho } from "@netkit/netkit/tcp";
  *
  * await using server = serveEcho({ port: 0 });
- * console.assert(server.addr.hostname === "127.0.0.1");
+ * assert.ok(server.addr.hostname === "127.0.0.1");
  * ```
  *
  * @module

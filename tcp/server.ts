@@ -86,12 +86,13 @@ interface Tracked {
  *
  * @example A server that greets and hangs up
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveTcp } from "@netkit/netkit/tcp";
  *
  * await using server = serveTcp(async (conn) => {
  *   await conn.write(new TextEncoder().encode("hi\n"));
  * }, { port: 0 });
- * console.assert(server.addr.port > 0);
+ * assert.ok(server.addr.port > 0);
  * ```
  */
 export function serveTcp(

@@ -5,6 +5,7 @@
  */
 
 import { formatAddress, type HostPort, parseAddress } from "../address.ts";
+import { readProcText } from "../_proc.ts";
 import { closeQuietly, delay } from "../_io.ts";
 import {
   type PingOptions,
@@ -35,11 +36,12 @@ export interface UdpRequestOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveUdpEcho, udpRequest } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
  * const reply = await udpRequest(server.addr, new Uint8Array([1, 2, 3]));
- * console.assert(reply.length === 3);
+ * assert.ok(reply.length === 3);
  * ```
  */
 export async function udpRequest(
@@ -69,11 +71,12 @@ export async function udpRequest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pingUdp, serveUdpEcho } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
  * const result = await pingUdp(server.addr, { count: 3, interval: 0 });
- * console.assert(result.lossPercent === 0);
+ * assert.ok(result.lossPercent === 0);
  * ```
  */
 export async function pingUdp(
@@ -142,12 +145,13 @@ export interface UdpClient extends AsyncDisposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectUdp, serveUdpEcho } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
  * await using client = connectUdp(server.addr);
  * const reply = await client.request(new Uint8Array([7]));
- * console.assert(reply?.[0] === 7);
+ * assert.ok(reply?.[0] === 7);
  * ```
  */
 export function connectUdp(target: HostPort | string): UdpClient {
@@ -203,10 +207,11 @@ export function connectUdp(target: HostPort | string): UdpClient {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explainNoReply } from "@netkit/netkit/udp";
  *
  * const error = await explainNoReply({ hostname: "192.0.2.1", port: 9 }, "no reply");
- * console.assert(error.code === "timeout");
+ * assert.ok(error.code === "timeout");
  * ```
  */
 export async function explainNoReply(
@@ -244,10 +249,13 @@ function isLoopback(hostname: string): boolean {
 async function boundUdpPorts(): Promise<Set<number> | null> {
   const ports = new Set<number>();
   for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
-    let text: string;
+    let text: string | null;
     try {
-      text = await Deno.readTextFile(file);
+      text = await readProcText(file);
     } catch {
+      return null;
+    }
+    if (text === null) {
       if (file.endsWith("6")) continue;
       return null;
     }

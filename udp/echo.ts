@@ -49,11 +49,12 @@ export type UdpServer = NetkitServer<UdpServerStats>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveUdpEcho, udpRequest } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
  * const reply = await udpRequest(server.addr, new TextEncoder().encode("hi"));
- * console.assert(new TextDecoder().decode(reply) === "hi");
+ * assert.ok(new TextDecoder().decode(reply) === "hi");
  * ```
  */
 export function serveUdpEcho(options: UdpEchoOptions = {}): UdpServer {

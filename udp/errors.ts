@@ -19,10 +19,11 @@ export type UdpErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UdpError } from "@netkit/netkit/udp";
  *
  * const error = new UdpError("timeout", "no reply");
- * console.assert(error.code === "timeout");
+ * assert.ok(error.code === "timeout");
  * ```
  */
 export class UdpError extends NetkitError {

@@ -4,11 +4,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pingUdp, serveUdpEcho } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
  * const { received } = await pingUdp(server.addr, { count: 2, interval: 0 });
- * console.assert(received === 2);
+ * assert.ok(received === 2);
  * ```
  *
  * @module

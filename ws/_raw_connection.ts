@@ -2,7 +2,7 @@
 // the conformance suite: it sends exactly the bytes it is told to and
 // reports exactly what came back, enforcing nothing beyond frame decoding.
 
-import { closeQuietly, errorMessage, writeAll } from "../_io.ts";
+import { closeQuietly, disconnectKind, osMessage, writeAll } from "../_io.ts";
 import {
   buildClientRequest,
   generateKey,
@@ -242,8 +242,8 @@ function describeConnectError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) {
     return "connection refused";
   }
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  return errorMessage(error).replace(/ \(os error \d+\)$/, "");
+  if (disconnectKind(error) === "reset") return "connection reset";
+  return osMessage(error);
 }
 
 type ReadResult = { n: number | null } | { error: unknown };

@@ -16,10 +16,11 @@ import { closeQuietly, errorMessage } from "../_io.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsMessage } from "@netkit/netkit/ws";
  *
  * const message: WsMessage = new Uint8Array([1, 2]);
- * console.assert(typeof message !== "string");
+ * assert.ok(typeof message !== "string");
  * ```
  */
 export type WsMessage = string | Uint8Array;
@@ -29,10 +30,11 @@ export type WsMessage = string | Uint8Array;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsCloseInfo } from "@netkit/netkit/ws";
  *
  * const info: WsCloseInfo = { code: 1000, reason: "", wasClean: true };
- * console.assert(info.wasClean);
+ * assert.ok(info.wasClean);
  * ```
  */
 export interface WsCloseInfo {
@@ -49,6 +51,7 @@ export interface WsCloseInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsClientOptions } from "@netkit/netkit/ws";
  *
  * const options: WsClientOptions = {
@@ -56,7 +59,7 @@ export interface WsCloseInfo {
  *   protocols: ["chat.v2"],
  *   timeoutMs: 3000,
  * };
- * console.assert(options.protocols?.length === 1);
+ * assert.ok(options.protocols?.length === 1);
  * ```
  */
 export interface WsClientOptions {
@@ -85,12 +88,13 @@ export interface WsClientOptions {
  *
  * @example Close and see how it ended
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectWebSocket, serveWebSocket } from "@netkit/netkit/ws";
  *
  * await using server = serveWebSocket({ port: 0 });
  * const client = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/ws`);
  * const info = await client.close(1000, "done");
- * console.assert(info.code === 1000);
+ * assert.ok(info.code === 1000);
  * ```
  */
 export interface WsClient extends AsyncIterable<WsMessage>, AsyncDisposable {
@@ -133,6 +137,7 @@ const QUEUE_FULL_CODE = 4008;
  *
  * @example Send a message and read the echo
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectWebSocket, serveWebSocket } from "@netkit/netkit/ws";
  *
  * await using server = serveWebSocket({ port: 0 });
@@ -141,7 +146,7 @@ const QUEUE_FULL_CODE = 4008;
  * );
  * client.send("hello");
  * for await (const message of client) {
- *   console.assert(message === "hello");
+ *   assert.ok(message === "hello");
  *   break;
  * }
  * ```

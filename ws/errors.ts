@@ -30,10 +30,11 @@ export type WsErrorCode =
  *
  * @example Branch on the code
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WsError } from "@netkit/netkit/ws";
  *
  * const error = new WsError("timeout", "no handshake reply within 5000 ms");
- * console.assert(error.code === "timeout");
+ * assert.ok(error.code === "timeout");
  * ```
  */
 export class WsError extends NetkitError {

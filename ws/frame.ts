@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OPCODE } from "@netkit/netkit/ws";
  *
- * console.assert(OPCODE.close === 0x8);
+ * assert.ok(OPCODE.close === 0x8);
  * ```
  */
 export const OPCODE = {
@@ -22,6 +23,7 @@ export const OPCODE = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Frame, OPCODE } from "@netkit/netkit/ws";
  *
  * const frame: Frame = {
@@ -31,7 +33,7 @@ export const OPCODE = {
  *   masked: false,
  *   payload: new Uint8Array(),
  * };
- * console.assert(frame.opcode === 0x9);
+ * assert.ok(frame.opcode === 0x9);
  * ```
  */
 export interface Frame {
@@ -53,10 +55,11 @@ export interface Frame {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FrameInit, OPCODE } from "@netkit/netkit/ws";
  *
  * const init: FrameInit = { opcode: OPCODE.text, mask: true };
- * console.assert(init.fin === undefined);
+ * assert.ok(init.fin === undefined);
  * ```
  */
 export interface FrameInit {
@@ -81,6 +84,7 @@ const TWO_32 = 0x1_0000_0000;
  *
  * @example A masked text frame
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame, OPCODE } from "@netkit/netkit/ws";
  *
  * const bytes = encodeFrame({
@@ -88,9 +92,9 @@ const TWO_32 = 0x1_0000_0000;
  *   payload: new TextEncoder().encode("hi"),
  *   mask: new Uint8Array([1, 2, 3, 4]),
  * });
- * console.assert(bytes.length === 2 + 4 + 2);
- * console.assert(bytes[0] === 0x81 && bytes[1] === 0x82);
- * console.assert(bytes[6] === (0x68 ^ 1) && bytes[7] === (0x69 ^ 2));
+ * assert.ok(bytes.length === 2 + 4 + 2);
+ * assert.ok(bytes[0] === 0x81 && bytes[1] === 0x82);
+ * assert.ok(bytes[6] === (0x68 ^ 1) && bytes[7] === (0x69 ^ 2));
  * ```
  */
 export function encodeFrame(frame: FrameInit): Uint8Array {
@@ -166,12 +170,13 @@ function maskInPlace(data: Uint8Array, key: Uint8Array, at = 0): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeClose, encodeFrame, OPCODE } from "@netkit/netkit/ws";
  *
  * const payload = encodeClose(1000, "bye");
- * console.assert(payload.length === 5 && payload[0] === 0x03 && payload[1] === 0xe8);
+ * assert.ok(payload.length === 5 && payload[0] === 0x03 && payload[1] === 0xe8);
  * const frame = encodeFrame({ opcode: OPCODE.close, payload, mask: true });
- * console.assert(frame.length === 2 + 4 + 5);
+ * assert.ok(frame.length === 2 + 4 + 5);
  * ```
  */
 export function encodeClose(code?: number, reason = ""): Uint8Array {
@@ -190,6 +195,7 @@ export function encodeClose(code?: number, reason = ""): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ProtocolError } from "@netkit/netkit/ws";
  *
  * const error: ProtocolError = {
@@ -197,7 +203,7 @@ export function encodeClose(code?: number, reason = ""): Uint8Array {
  *   closeCode: 1002,
  *   reason: "reserved opcode 3",
  * };
- * console.assert(error.closeCode === 1002);
+ * assert.ok(error.closeCode === 1002);
  * ```
  */
 export interface ProtocolError {
@@ -214,10 +220,11 @@ export interface ProtocolError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrameDecoder, isProtocolError } from "@netkit/netkit/ws";
  *
  * const [result] = new FrameDecoder().push(new Uint8Array([0x83, 0x00]));
- * console.assert(isProtocolError(result));
+ * assert.ok(isProtocolError(result));
  * ```
  */
 export function isProtocolError(x: unknown): x is ProtocolError {
@@ -230,10 +237,11 @@ export function isProtocolError(x: unknown): x is ProtocolError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FrameDecoderOptions } from "@netkit/netkit/ws";
  *
  * const serverSide: FrameDecoderOptions = { expectMasked: true, maxPayload: 1 << 20 };
- * console.assert(serverSide.expectMasked);
+ * assert.ok(serverSide.expectMasked);
  * ```
  */
 export interface FrameDecoderOptions {
@@ -260,6 +268,7 @@ export interface FrameDecoderOptions {
  *
  * @example Decode a frame split across two reads
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame, FrameDecoder, OPCODE } from "@netkit/netkit/ws";
  *
  * const bytes = encodeFrame({
@@ -268,9 +277,9 @@ export interface FrameDecoderOptions {
  *   mask: true,
  * });
  * const decoder = new FrameDecoder({ expectMasked: true });
- * console.assert(decoder.push(bytes.subarray(0, 3)).length === 0);
+ * assert.ok(decoder.push(bytes.subarray(0, 3)).length === 0);
  * const [frame] = decoder.push(bytes.subarray(3));
- * console.assert(
+ * assert.ok(
  *   "payload" in frame! && new TextDecoder().decode(frame.payload) === "hello",
  * );
  * ```

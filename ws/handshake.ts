@@ -6,9 +6,10 @@ import { WsError } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WEBSOCKET_GUID } from "@netkit/netkit/ws";
  *
- * console.assert(WEBSOCKET_GUID.length === 36);
+ * assert.ok(WEBSOCKET_GUID.length === 36);
  * ```
  */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -19,9 +20,10 @@ export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
  *
  * @example The RFC 6455 §1.3 sample
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acceptKey } from "@netkit/netkit/ws";
  *
- * console.assert(
+ * assert.ok(
  *   acceptKey("dGhlIHNhbXBsZSBub25jZQ==") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
  * );
  * ```
@@ -35,9 +37,10 @@ export function acceptKey(key: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateKey } from "@netkit/netkit/ws";
  *
- * console.assert(generateKey().length === 24);
+ * assert.ok(generateKey().length === 24);
  * ```
  */
 export function generateKey(): string {
@@ -76,6 +79,7 @@ export type HandshakeProblemCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { HandshakeProblem } from "@netkit/netkit/ws";
  *
  * const problem: HandshakeProblem = {
@@ -85,7 +89,7 @@ export type HandshakeProblemCode =
  *   actual: "8",
  *   status: 426,
  * };
- * console.assert(problem.status === 426);
+ * assert.ok(problem.status === 426);
  * ```
  */
 export interface HandshakeProblem {
@@ -135,6 +139,7 @@ function isValidKey(key: string): boolean {
  *
  * @example Answer a bad request with the right status
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkClientHandshake } from "@netkit/netkit/ws";
  *
  * const request = new Request("http://127.0.0.1/chat", {
@@ -147,9 +152,9 @@ function isValidKey(key: string): boolean {
  *   },
  * });
  * const problems = checkClientHandshake(request);
- * console.assert(problems.length === 1);
- * console.assert(problems[0]!.code === "bad_version");
- * console.assert(problems[0]!.status === 426);
+ * assert.ok(problems.length === 1);
+ * assert.ok(problems[0]!.code === "bad_version");
+ * assert.ok(problems[0]!.status === 426);
  * ```
  */
 export function checkClientHandshake(request: Request): HandshakeProblem[] {
@@ -253,6 +258,7 @@ function mismatch(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { HttpResponseHead } from "@netkit/netkit/ws";
  *
  * const head: HttpResponseHead = {
@@ -261,7 +267,7 @@ function mismatch(
  *   reason: "Switching Protocols",
  *   headers: new Headers({ upgrade: "websocket" }),
  * };
- * console.assert(head.headers.get("Upgrade") === "websocket");
+ * assert.ok(head.headers.get("Upgrade") === "websocket");
  * ```
  */
 export interface HttpResponseHead {
@@ -280,10 +286,11 @@ export interface HttpResponseHead {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ParseResponseHeadOptions } from "@netkit/netkit/ws";
  *
  * const options: ParseResponseHeadOptions = { maxHeadBytes: 4096 };
- * console.assert(options.maxHeadBytes === 4096);
+ * assert.ok(options.maxHeadBytes === 4096);
  * ```
  */
 export interface ParseResponseHeadOptions {
@@ -298,13 +305,14 @@ export interface ParseResponseHeadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ParsedResponseHead } from "@netkit/netkit/ws";
  *
  * const parsed: ParsedResponseHead = {
  *   head: { version: "HTTP/1.1", status: 200, reason: "OK", headers: new Headers() },
  *   bodyOffset: 19,
  * };
- * console.assert(parsed.bodyOffset === 19);
+ * assert.ok(parsed.bodyOffset === 19);
  * ```
  */
 export interface ParsedResponseHead {
@@ -335,16 +343,19 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseResponseHead } from "@netkit/netkit/ws";
  *
- * const bytes = new TextEncoder().encode(
- *   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+ * const head = new TextEncoder().encode(
+ *   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
  * );
+ * // The head, then the first bytes of a frame in the same read.
+ * const bytes = new Uint8Array([...head, 0x81, 0x00]);
  * const parsed = parseResponseHead(bytes)!;
- * console.assert(parsed.head.status === 101);
- * console.assert(parsed.head.headers.get("upgrade") === "websocket");
- * console.assert(bytes[parsed.bodyOffset] === 0x81);
- * console.assert(parseResponseHead(bytes.subarray(0, 20)) === null);
+ * assert.equal(parsed.head.status, 101);
+ * assert.equal(parsed.head.headers.get("upgrade"), "websocket");
+ * assert.equal(bytes[parsed.bodyOffset], 0x81);
+ * assert.equal(parseResponseHead(bytes.subarray(0, 20)), null);
  * ```
  */
 export function parseResponseHead(
@@ -437,10 +448,11 @@ function latin1(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CheckServerHandshakeOptions } from "@netkit/netkit/ws";
  *
  * const options: CheckServerHandshakeOptions = { protocols: ["chat"] };
- * console.assert(options.protocols!.length === 1);
+ * assert.ok(options.protocols!.length === 1);
  * ```
  */
 export interface CheckServerHandshakeOptions {
@@ -458,6 +470,7 @@ export interface CheckServerHandshakeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acceptKey, checkServerHandshake } from "@netkit/netkit/ws";
  *
  * const key = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -471,7 +484,7 @@ export interface CheckServerHandshakeOptions {
  *     "sec-websocket-accept": acceptKey(key),
  *   }),
  * }, key);
- * console.assert(problems.length === 0);
+ * assert.ok(problems.length === 0);
  * ```
  */
 export function checkServerHandshake(
@@ -576,10 +589,11 @@ function extensionName(extension: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { BuildClientRequestOptions } from "@netkit/netkit/ws";
  *
  * const options: BuildClientRequestOptions = { protocols: ["chat"] };
- * console.assert(options.protocols![0] === "chat");
+ * assert.ok(options.protocols![0] === "chat");
  * ```
  */
 export interface BuildClientRequestOptions {
@@ -599,15 +613,16 @@ export interface BuildClientRequestOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildClientRequest } from "@netkit/netkit/ws";
  *
  * const head = buildClientRequest(
  *   new URL("ws://127.0.0.1:8080/chat?room=1"),
  *   "dGhlIHNhbXBsZSBub25jZQ==",
  * );
- * console.assert(head.startsWith("GET /chat?room=1 HTTP/1.1\r\n"));
- * console.assert(head.includes("\r\nHost: 127.0.0.1:8080\r\n"));
- * console.assert(head.endsWith("\r\n\r\n"));
+ * assert.ok(head.startsWith("GET /chat?room=1 HTTP/1.1\r\n"));
+ * assert.ok(head.includes("\r\nHost: 127.0.0.1:8080\r\n"));
+ * assert.ok(head.endsWith("\r\n\r\n"));
  * ```
  */
 export function buildClientRequest(

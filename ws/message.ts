@@ -1,4 +1,5 @@
 import { type Frame, OPCODE, type ProtocolError } from "./frame.ts";
+import { concatBytes } from "../_bytes.ts";
 
 /**
  * What a {@linkcode MessageAssembler} makes of frames: whole messages,
@@ -6,10 +7,11 @@ import { type Frame, OPCODE, type ProtocolError } from "./frame.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsEvent } from "@netkit/netkit/ws";
  *
  * const event: WsEvent = { type: "close", code: 1000, reason: "bye" };
- * console.assert("type" in event && event.type === "close");
+ * assert.ok("type" in event && event.type === "close");
  * ```
  */
 export type WsEvent =
@@ -25,10 +27,11 @@ export type WsEvent =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MessageAssemblerOptions } from "@netkit/netkit/ws";
  *
  * const options: MessageAssemblerOptions = { maxMessageSize: 1 << 20 };
- * console.assert(options.maxMessageSize === 1048576);
+ * assert.ok(options.maxMessageSize === 1048576);
  * ```
  */
 export interface MessageAssemblerOptions {
@@ -43,11 +46,12 @@ export interface MessageAssemblerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidCloseCode } from "@netkit/netkit/ws";
  *
- * console.assert(isValidCloseCode(1000));
- * console.assert(!isValidCloseCode(1005));
- * console.assert(isValidCloseCode(4999));
+ * assert.ok(isValidCloseCode(1000));
+ * assert.ok(!isValidCloseCode(1005));
+ * assert.ok(isValidCloseCode(4999));
  * ```
  */
 export function isValidCloseCode(code: number): boolean {
@@ -79,10 +83,11 @@ const CLOSE_NAMES: Record<number, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeCloseCode } from "@netkit/netkit/ws";
  *
- * console.assert(describeCloseCode(1000) === "1000 normal closure");
- * console.assert(describeCloseCode(null) === "no status code");
+ * assert.ok(describeCloseCode(1000) === "1000 normal closure");
+ * assert.ok(describeCloseCode(null) === "no status code");
  * ```
  */
 export function describeCloseCode(code: number | null): string {
@@ -104,18 +109,19 @@ export function describeCloseCode(code: number | null): string {
  *
  * @example Reassemble a fragmented text message
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MessageAssembler, OPCODE } from "@netkit/netkit/ws";
  *
  * const bytes = new TextEncoder().encode("héllo");
  * const assembler = new MessageAssembler();
  * const frame = (opcode: number, fin: boolean, payload: Uint8Array) =>
  *   ({ fin, rsv: 0, opcode, masked: false, payload });
- * console.assert(
+ * assert.ok(
  *   assembler.push(frame(OPCODE.text, false, bytes.subarray(0, 2))).length === 0,
  * );
  * const [event] = assembler.push(frame(OPCODE.continuation, true, bytes.subarray(2)));
  * if (!event || !("type" in event) || event.type !== "text") throw new Error();
- * console.assert(event.data === "héllo");
+ * assert.ok(event.data === "héllo");
  * ```
  */
 export class MessageAssembler {
@@ -198,7 +204,7 @@ export class MessageAssembler {
     if (!fin) return null;
     const data = this.#binary.length === 1
       ? this.#binary[0]!
-      : concat(this.#binary, this.#size);
+      : concatBytes(this.#binary, this.#size);
     this.#reset();
     return { type: "binary", data };
   }
@@ -231,14 +237,4 @@ function fail(
   reason: string,
 ): ProtocolError {
   return { kind: "protocol_error", closeCode, reason };
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

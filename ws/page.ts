@@ -14,10 +14,11 @@ import { createHash } from "node:crypto";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsPageOptions } from "@netkit/netkit/ws";
  *
  * const options: WsPageOptions = { path: "/chat", mode: "broadcast" };
- * console.assert(options.path === "/chat");
+ * assert.ok(options.path === "/chat");
  * ```
  */
 export interface WsPageOptions {
@@ -182,9 +183,10 @@ function sha256Base64(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WS_PAGE_CSP } from "@netkit/netkit/ws";
  *
- * console.assert(WS_PAGE_CSP.includes("default-src 'none'"));
+ * assert.ok(WS_PAGE_CSP.includes("default-src 'none'"));
  * ```
  */
 export const WS_PAGE_CSP: string = [
@@ -207,10 +209,11 @@ function escapeHtml(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderWsPage } from "@netkit/netkit/ws";
  *
  * const html = renderWsPage({ path: "/chat" });
- * console.assert(html.includes('content="/chat"'));
+ * assert.ok(html.includes('content="/chat"'));
  * ```
  */
 export function renderWsPage(options: WsPageOptions = {}): string {

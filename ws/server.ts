@@ -21,11 +21,12 @@ import { formatAddress } from "../address.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveWebSocket } from "@netkit/netkit/ws";
  *
  * await using server = serveWebSocket({ port: 0 });
  * const { messagesIn, slowClientsDropped } = server.stats();
- * console.assert(messagesIn === 0 && slowClientsDropped === 0);
+ * assert.ok(messagesIn === 0 && slowClientsDropped === 0);
  * ```
  */
 export interface WsServerStats extends ServerStats {
@@ -52,10 +53,11 @@ export interface WsServerStats extends ServerStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsServerMode } from "@netkit/netkit/ws";
  *
  * const modes: WsServerMode[] = ["echo", "broadcast"];
- * console.assert(modes.length === 2);
+ * assert.ok(modes.length === 2);
  * ```
  */
 export type WsServerMode = "echo" | "broadcast";
@@ -65,6 +67,7 @@ export type WsServerMode = "echo" | "broadcast";
  *
  * @example A chat-style relay that only browsers from one site may use
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WsServerOptions } from "@netkit/netkit/ws";
  *
  * const options: WsServerOptions = {
@@ -72,7 +75,7 @@ export type WsServerMode = "echo" | "broadcast";
  *   allowedOrigins: ["https://chat.example"],
  *   maxMessageSize: 64 * 1024,
  * };
- * console.assert(options.mode === "broadcast");
+ * assert.ok(options.mode === "broadcast");
  * ```
  */
 export interface WsServerOptions {
@@ -162,6 +165,7 @@ const DISCONNECT = /eof|reset|broken pipe|connection closed/i;
  *
  * @example Echo a message
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveWebSocket } from "@netkit/netkit/ws";
  *
  * await using server = serveWebSocket({ port: 0 });
@@ -169,7 +173,7 @@ const DISCONNECT = /eof|reset|broken pipe|connection closed/i;
  * await new Promise((resolve) => ws.onopen = resolve);
  * ws.send("hello");
  * const reply = await new Promise<MessageEvent>((resolve) => ws.onmessage = resolve);
- * console.assert(reply.data === "hello");
+ * assert.ok(reply.data === "hello");
  * ws.close();
  * await new Promise((resolve) => ws.onclose = resolve);
  * ```

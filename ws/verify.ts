@@ -15,6 +15,7 @@ import { errorMessage } from "../_io.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { VerifyCheck } from "@netkit/netkit/ws";
  *
  * const check: VerifyCheck = {
@@ -24,7 +25,7 @@ import { errorMessage } from "../_io.ts";
  *   expected: "a",
  *   actual: "b",
  * };
- * console.assert(!check.ok);
+ * assert.ok(!check.ok);
  * ```
  */
 export interface VerifyCheck {
@@ -49,10 +50,11 @@ export interface VerifyCheck {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { VerifyReport } from "@netkit/netkit/ws";
  *
  * const report: VerifyReport = { url: "ws://127.0.0.1:8080/", ok: true, checks: [] };
- * console.assert(report.ok);
+ * assert.ok(report.ok);
  * ```
  */
 export interface VerifyReport {
@@ -69,10 +71,11 @@ export interface VerifyReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { VerifyServerOptions } from "@netkit/netkit/ws";
  *
  * const options: VerifyServerOptions = { echo: false, timeoutMs: 2000 };
- * console.assert(options.echo === false);
+ * assert.ok(options.echo === false);
  * ```
  */
 export interface VerifyServerOptions {

@@ -4,7 +4,7 @@
 import type { SenderTlsOptions } from "./types.ts";
 import tls from "node:tls";
 import type { HostPort } from "../../address.ts";
-import { closeQuietly, errorMessage } from "../../_io.ts";
+import { closeQuietly, osMessage } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { Stream } from "./_frame_io.ts";
 
@@ -30,7 +30,7 @@ export async function openStream(
     throw new FileTransferError(
       "connection_closed",
       `cannot connect to ${address.hostname}:${address.port}: ${
-        errorMessage(error).replace(/ \(os error \d+\)$/, "")
+        osMessage(error)
       }`,
       { cause: error },
     );

@@ -1,6 +1,6 @@
 // Internals shared by the receiver, the sender and --basic mode.
 
-import { errorMessage } from "../../_io.ts";
+import { disconnectKind, errorMessage, osMessage } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { FileProgress, TransferFailure } from "./types.ts";
 import type {
@@ -32,14 +32,7 @@ export function failureOf(error: unknown): TransferFailure {
   if (error instanceof Deno.errors.TimedOut) {
     return { code: "timeout", message: errorMessage(error) };
   }
-  if (
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.ConnectionAborted
-  ) {
+  if (disconnectKind(error) !== undefined) {
     return { code: "connection_closed", message: "the connection was cut" };
   }
   if (
@@ -53,7 +46,7 @@ export function failureOf(error: unknown): TransferFailure {
   ) {
     return {
       code: "disk_error",
-      message: errorMessage(error).replace(/ \(os error \d+\)$/, ""),
+      message: osMessage(error),
     };
   }
   return { code: "internal", message: errorMessage(error) };

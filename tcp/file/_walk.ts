@@ -3,7 +3,7 @@
 
 import { FileTransferError } from "./errors.ts";
 import { checkRelativePath } from "./_safe_path.ts";
-import { errorMessage } from "../../_io.ts";
+import { osMessage } from "../../_io.ts";
 
 /** One thing the sender found on disk. */
 export interface WalkEntry {
@@ -30,9 +30,7 @@ export async function collectEntries(paths: string[]): Promise<WalkEntry[]> {
     } catch (error) {
       throw new FileTransferError(
         "not_found",
-        `cannot send '${source}': ${
-          errorMessage(error).replace(/ \(os error \d+\)$/, "")
-        }`,
+        `cannot send '${source}': ${osMessage(error)}`,
         { cause: error },
       );
     }

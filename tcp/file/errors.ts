@@ -59,10 +59,11 @@ export type FileTransferErrorCode =
  *
  * @example Branch on the code
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FileTransferError } from "@netkit/netkit/tcp";
  *
  * const error = new FileTransferError("unsafe_path", "'..' is not allowed");
- * console.assert(error.code === "unsafe_path");
+ * assert.ok(error.code === "unsafe_path");
  * ```
  */
 export class FileTransferError extends NetkitError {

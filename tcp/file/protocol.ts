@@ -8,12 +8,13 @@
  *
  * @example Encode and decode a hello
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeHello, encodeHello, FILE_PROTOCOL_VERSION } = fileProtocol;
  *
  * const nonce = crypto.getRandomValues(new Uint8Array(32));
  * const hello = decodeHello(encodeHello(nonce));
- * console.assert(hello.version === FILE_PROTOCOL_VERSION);
+ * assert.ok(hello.version === FILE_PROTOCOL_VERSION);
  * ```
  *
  * @module
@@ -110,10 +111,11 @@ const WIRE_CODES: readonly FileTransferErrorCode[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { codeFromWire, codeToWire } = fileProtocol;
  *
- * console.assert(codeFromWire(codeToWire("exists")) === "exists");
+ * assert.ok(codeFromWire(codeToWire("exists")) === "exists");
  * ```
  */
 export function codeToWire(code: FileTransferErrorCode | "ok"): number {
@@ -126,10 +128,11 @@ export function codeToWire(code: FileTransferErrorCode | "ok"): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { codeFromWire } = fileProtocol;
  *
- * console.assert(codeFromWire(0) === "ok");
+ * assert.ok(codeFromWire(0) === "ok");
  * ```
  */
 export function codeFromWire(n: number): FileTransferErrorCode | "ok" {
@@ -153,10 +156,11 @@ export interface Hello {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { encodeHello } = fileProtocol;
  *
- * console.assert(encodeHello(new Uint8Array(32)).length === 44);
+ * assert.ok(encodeHello(new Uint8Array(32)).length === 44);
  * ```
  */
 export function encodeHello(
@@ -178,10 +182,11 @@ export function encodeHello(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { couldBeHello } = fileProtocol;
  *
- * console.assert(!couldBeHello(new TextEncoder().encode("photo.jpg\n")));
+ * assert.ok(!couldBeHello(new TextEncoder().encode("photo.jpg\n")));
  * ```
  */
 export function couldBeHello(bytes: Uint8Array): boolean {
@@ -195,10 +200,11 @@ export function couldBeHello(bytes: Uint8Array): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeHello, encodeHello } = fileProtocol;
  *
- * console.assert(decodeHello(encodeHello(new Uint8Array(32))).code === 0);
+ * assert.ok(decodeHello(encodeHello(new Uint8Array(32))).code === 0);
  * ```
  */
 export function decodeHello(bytes: Uint8Array): Hello {
@@ -221,10 +227,11 @@ export function decodeHello(bytes: Uint8Array): Hello {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { encodeFrame, MessageType } = fileProtocol;
  *
- * console.assert(encodeFrame(MessageType.DONE).length === 5);
+ * assert.ok(encodeFrame(MessageType.DONE).length === 5);
  * ```
  */
 export function encodeFrame(
@@ -243,12 +250,13 @@ export function encodeFrame(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { MessageType, writeFrameHeader } = fileProtocol;
  *
  * const buf = new Uint8Array(8);
  * writeFrameHeader(buf, MessageType.DATA, 3);
- * console.assert(buf[4] === 3);
+ * assert.ok(buf[4] === 3);
  * ```
  */
 export function writeFrameHeader(
@@ -275,11 +283,12 @@ export interface FrameHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeFrameHeader, encodeFrame, MessageType } = fileProtocol;
  *
  * const header = decodeFrameHeader(encodeFrame(MessageType.DONE));
- * console.assert(header.type === MessageType.DONE && header.length === 0);
+ * assert.ok(header.type === MessageType.DONE && header.length === 0);
  * ```
  */
 export function decodeFrameHeader(bytes: Uint8Array): FrameHeader {
@@ -317,12 +326,13 @@ export interface FileEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeFileEntry, encodeFileEntry } = fileProtocol;
  *
  * const path = new TextEncoder().encode("a/b.txt");
  * const entry = decodeFileEntry(encodeFileEntry({ kind: 0, flags: 0, mode: 0o644, size: 5, path }));
- * console.assert(entry.size === 5);
+ * assert.ok(entry.size === 5);
  * ```
  */
 export function encodeFileEntry(entry: FileEntry): Uint8Array {
@@ -342,13 +352,14 @@ export function encodeFileEntry(entry: FileEntry): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeFileEntry } = fileProtocol;
  *
  * try {
  *   decodeFileEntry(new Uint8Array(3));
  * } catch (error) {
- *   console.assert((error as { code: string }).code === "protocol_error");
+ *   assert.ok((error as { code: string }).code === "protocol_error");
  * }
  * ```
  */
@@ -373,10 +384,11 @@ export function decodeFileEntry(payload: Uint8Array): FileEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeU64, encodeU64 } = fileProtocol;
  *
- * console.assert(decodeU64(encodeU64(42)) === 42);
+ * assert.ok(decodeU64(encodeU64(42)) === 42);
  * ```
  */
 export function encodeU64(n: number): Uint8Array {
@@ -390,10 +402,11 @@ export function encodeU64(n: number): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeU64, encodeU64 } = fileProtocol;
  *
- * console.assert(decodeU64(encodeU64(0)) === 0);
+ * assert.ok(decodeU64(encodeU64(0)) === 0);
  * ```
  */
 export function decodeU64(payload: Uint8Array): number {
@@ -407,10 +420,11 @@ export function decodeU64(payload: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeAccept, encodeAccept } = fileProtocol;
  *
- * console.assert(decodeAccept(encodeAccept(0, new Uint8Array(32))).offset === 0);
+ * assert.ok(decodeAccept(encodeAccept(0, new Uint8Array(32))).offset === 0);
  * ```
  */
 export function encodeAccept(
@@ -428,10 +442,11 @@ export function encodeAccept(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeAccept, encodeAccept } = fileProtocol;
  *
- * console.assert(decodeAccept(encodeAccept(7, new Uint8Array(32))).offset === 7);
+ * assert.ok(decodeAccept(encodeAccept(7, new Uint8Array(32))).offset === 7);
  * ```
  */
 export function decodeAccept(
@@ -466,12 +481,13 @@ export interface FileStatus {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeStatus, encodeStatus } = fileProtocol;
  *
  * const z = new Uint8Array(32);
  * const status = decodeStatus(encodeStatus({ code: 0, sha256: z, mac: z, storedPath: "a", message: "" }));
- * console.assert(status.storedPath === "a");
+ * assert.ok(status.storedPath === "a");
  * ```
  */
 export function encodeStatus(status: FileStatus): Uint8Array {
@@ -493,12 +509,13 @@ export function encodeStatus(status: FileStatus): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeStatus, encodeStatus } = fileProtocol;
  *
  * const z = new Uint8Array(32);
  * const status = decodeStatus(encodeStatus({ code: 8, sha256: z, mac: z, storedPath: "", message: "exists" }));
- * console.assert(status.message === "exists");
+ * assert.ok(status.message === "exists");
  * ```
  */
 export function decodeStatus(payload: Uint8Array): FileStatus {
@@ -523,11 +540,12 @@ export function decodeStatus(payload: Uint8Array): FileStatus {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { codeToWire, decodeNotice, encodeNotice } = fileProtocol;
  *
  * const notice = decodeNotice(encodeNotice(codeToWire("auth_failed"), 0, "wrong token"));
- * console.assert(notice.message === "wrong token");
+ * assert.ok(notice.message === "wrong token");
  * ```
  */
 export function encodeNotice(
@@ -549,10 +567,11 @@ export function encodeNotice(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { decodeNotice, encodeNotice } = fileProtocol;
  *
- * console.assert(decodeNotice(encodeNotice(0, 3, "")).count === 3);
+ * assert.ok(decodeNotice(encodeNotice(0, 3, "")).count === 3);
  * ```
  */
 export function decodeNotice(
@@ -585,12 +604,13 @@ export interface SessionKeys {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { deriveKeys } = fileProtocol;
  *
  * const n = new Uint8Array(32);
  * const keys = deriveKeys("secret", n, n);
- * console.assert(keys.senderProof.length === 32);
+ * assert.ok(keys.senderProof.length === 32);
  * ```
  */
 export function deriveKeys(
@@ -642,11 +662,12 @@ export interface StatusMacFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { endMac } = fileProtocol;
  *
  * const z = new Uint8Array(32);
- * console.assert(
+ * assert.ok(
  *   endMac(z, { index: 0, size: 0, path: new Uint8Array(0), sha256: z }).length === 32,
  * );
  * ```
@@ -671,11 +692,12 @@ export function endMac(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
  * const { statusMac } = fileProtocol;
  *
  * const z = new Uint8Array(32);
- * console.assert(statusMac(z, { index: 0, code: 0, sha256: z }).length === 32);
+ * assert.ok(statusMac(z, { index: 0, code: 0, sha256: z }).length === 32);
  * ```
  */
 export function statusMac(

@@ -83,9 +83,10 @@ const RESUMABLE = new Set(["connection_closed", "timeout", "shutting_down"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateToken } from "@netkit/netkit/tcp";
  *
- * console.assert(generateToken().length === 22);
+ * assert.ok(generateToken().length === 22);
  * ```
  */
 export function generateToken(): string {
@@ -105,11 +106,12 @@ export function generateToken(): string {
  *
  * @example Receive into a temporary folder
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateToken, serveFileReceiver } from "@netkit/netkit/tcp";
  *
  * const dir = await Deno.makeTempDir();
  * await using receiver = serveFileReceiver({ dir, token: generateToken() });
- * console.assert(receiver.addr.port > 0);
+ * assert.ok(receiver.addr.port > 0);
  * await receiver.shutdown();
  * await Deno.remove(dir, { recursive: true });
  * ```

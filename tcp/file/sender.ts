@@ -8,7 +8,7 @@
 
 import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import type { HostPort } from "../../address.ts";
-import { closeQuietly, errorMessage } from "../../_io.ts";
+import { closeQuietly, osMessage } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
 import {
@@ -68,6 +68,7 @@ const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + END_BYTES;
  *
  * @example Send a file to a receiver
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateToken, sendFiles, serveFileReceiver } from "@netkit/netkit/tcp";
  *
  * const dir = await Deno.makeTempDir();
@@ -76,7 +77,7 @@ const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + END_BYTES;
  * const token = generateToken();
  * await using receiver = serveFileReceiver({ dir, token });
  * const report = await sendFiles(receiver.addr, [source], { token });
- * console.assert(report.ok && report.files[0]!.status === "stored");
+ * assert.ok(report.ok && report.files[0]!.status === "stored");
  * await receiver.shutdown();
  * await Deno.remove(dir, { recursive: true });
  * await Deno.remove(source);
@@ -378,9 +379,7 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
   } catch (error) {
     file.error = {
       code: "disk_error",
-      message: `cannot read '${file.source}': ${
-        errorMessage(error).replace(/ \(os error \d+\)$/, "")
-      }`,
+      message: `cannot read '${file.source}': ${osMessage(error)}`,
     };
     return;
   }

@@ -13,10 +13,11 @@ import type { TcpServerOptions, TcpServerStats } from "../server.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { FileProgress } from "@netkit/netkit/tcp";
  *
  * const p: FileProgress = { path: "a.txt", bytes: 5, size: 10, resumedFrom: 0 };
- * console.assert(p.bytes / p.size! === 0.5);
+ * assert.ok(p.bytes / p.size! === 0.5);
  * ```
  */
 export interface FileProgress {
@@ -37,10 +38,11 @@ export interface FileProgress {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { TransferFailure } from "@netkit/netkit/tcp";
  *
  * const f: TransferFailure = { code: "exists", message: "'a.txt' exists" };
- * console.assert(f.code === "exists");
+ * assert.ok(f.code === "exists");
  * ```
  */
 export interface TransferFailure {
@@ -118,10 +120,11 @@ export interface FileReceiverStats extends TcpServerStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ExistingPolicy } from "@netkit/netkit/tcp";
  *
  * const policy: ExistingPolicy = "rename";
- * console.assert(policy === "rename");
+ * assert.ok(policy === "rename");
  * ```
  */
 export type ExistingPolicy = "refuse" | "overwrite" | "rename";

@@ -8,7 +8,7 @@
 
 import { TcpError } from "../errors.ts";
 import { assertLinux, readProcText } from "../../_proc.ts";
-import { errorMessage } from "../../_io.ts";
+import { errorMessage, osMessage } from "../../_io.ts";
 
 /** What every reading carries besides its value. */
 export interface TcpReadingInfo {
@@ -60,6 +60,7 @@ export interface ProcLimit {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseLimits } from "@netkit/netkit/tcp";
  *
  * const limits = parseLimits(
@@ -67,8 +68,8 @@ export interface ProcLimit {
  *     "Max cpu time              unlimited            unlimited            seconds   \n" +
  *     "Max open files            1024                 524288               files     \n",
  * );
- * console.assert(limits["Max open files"]!.soft === 1024);
- * console.assert(limits["Max cpu time"]!.hard === "unlimited");
+ * assert.ok(limits["Max open files"]!.soft === 1024);
+ * assert.ok(limits["Max cpu time"]!.hard === "unlimited");
  * ```
  */
 export function parseLimits(
@@ -115,12 +116,13 @@ export type ProcNetCounters = Record<string, Record<string, number>>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseNetstat } from "@netkit/netkit/tcp";
  *
  * const counters = parseNetstat(
  *   "TcpExt: ListenOverflows ListenDrops\nTcpExt: 3 4\n",
  * );
- * console.assert(counters.TcpExt!.ListenDrops === 4);
+ * assert.ok(counters.TcpExt!.ListenDrops === 4);
  * ```
  */
 export function parseNetstat(
@@ -383,10 +385,11 @@ const RTO_MAX_S = 120;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { synRecvTimes } from "@netkit/netkit/tcp";
  *
  * const t = synRecvTimes(5);
- * console.assert(t.lastRetransmitSeconds === 31 && t.lifetimeSeconds === 63);
+ * assert.ok(t.lastRetransmitSeconds === 31 && t.lifetimeSeconds === 63);
  * ```
  */
 export function synRecvTimes(
@@ -491,7 +494,7 @@ async function countDescriptors(
       ? "permission denied"
       : error instanceof Deno.errors.NotFound
       ? "not found"
-      : errorMessage(error).replace(/ \(os error \d+\)$/, "");
+      : osMessage(error);
     return { error: `cannot list ${path}: ${why}` };
   }
 }

@@ -29,10 +29,11 @@ export type TcpStateName =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TCP_STATES } from "@netkit/netkit/tcp";
  *
- * console.assert(TCP_STATES[0x0a] === "LISTEN");
- * console.assert(TCP_STATES[parseInt("06", 16)] === "TIME_WAIT");
+ * assert.ok(TCP_STATES[0x0a] === "LISTEN");
+ * assert.ok(TCP_STATES[parseInt("06", 16)] === "TIME_WAIT");
  * ```
  */
 export const TCP_STATES: Readonly<Record<number, TcpStateName>> = Object.freeze(
@@ -67,11 +68,12 @@ const STATE_ALIASES: Record<string, TcpStateName> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTcpState } from "@netkit/netkit/tcp";
  *
- * console.assert(parseTcpState("fin-wait-1") === "FIN_WAIT1");
- * console.assert(parseTcpState("ESTAB") === "ESTABLISHED");
- * console.assert(parseTcpState("nope") === undefined);
+ * assert.ok(parseTcpState("fin-wait-1") === "FIN_WAIT1");
+ * assert.ok(parseTcpState("ESTAB") === "ESTABLISHED");
+ * assert.ok(parseTcpState("nope") === undefined);
  * ```
  */
 export function parseTcpState(text: string): TcpStateName | undefined {
@@ -165,16 +167,17 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseProcNetTcp } from "@netkit/netkit/tcp";
  *
  * const text =
  *   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
  *   "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0\n";
  * const [listener] = parseProcNetTcp(text, { byteOrder: "little" });
- * console.assert(listener!.local.hostname === "127.0.0.1");
- * console.assert(listener!.local.port === 8080);
- * console.assert(listener!.state === "LISTEN");
- * console.assert(listener!.acceptQueue === 2);
+ * assert.ok(listener!.local.hostname === "127.0.0.1");
+ * assert.ok(listener!.local.port === 8080);
+ * assert.ok(listener!.state === "LISTEN");
+ * assert.ok(listener!.acceptQueue === 2);
  * ```
  */
 export function parseProcNetTcp(
@@ -388,14 +391,15 @@ export type TcpStateCounts = Record<TcpStateName, number>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { countStates, parseProcNetTcp } from "@netkit/netkit/tcp";
  *
  * const text =
  *   "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1 0\n" +
  *   "   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 2 1 0\n";
  * const counts = countStates(parseProcNetTcp(text, { byteOrder: "little" }));
- * console.assert(counts.LISTEN === 1 && counts.ESTABLISHED === 1);
- * console.assert(counts.TIME_WAIT === 0);
+ * assert.ok(counts.LISTEN === 1 && counts.ESTABLISHED === 1);
+ * assert.ok(counts.TIME_WAIT === 0);
  * ```
  */
 export function countStates(

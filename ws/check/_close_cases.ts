@@ -2,6 +2,7 @@
 // 7.1–7.13.
 
 import { encodeClose, type FrameInit, OPCODE } from "../frame.ts";
+import { concatBytes } from "../../_bytes.ts";
 import type { CaseContext, CheckCase, Outcome } from "./_session.ts";
 import {
   describe,
@@ -12,7 +13,7 @@ import {
   readEof,
   textMessage,
 } from "./_expect.ts";
-import { concat, messageFrame } from "./_framing_cases.ts";
+import { messageFrame } from "./_framing_cases.ts";
 
 const encoder = new TextEncoder();
 
@@ -207,7 +208,7 @@ export const CLOSE_CASES: CheckCase[] = [
     run: (context) =>
       failingClose(
         context,
-        concat([
+        concatBytes([
           encodeClose(1000, "κόσμε"),
           new Uint8Array([0xed, 0xa0, 0x80]),
           encoder.encode("edited"),

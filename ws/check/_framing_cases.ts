@@ -3,6 +3,7 @@
 // numbers.
 
 import { encodeFrame, type FrameInit, OPCODE } from "../frame.ts";
+import { concatBytes } from "../../_bytes.ts";
 import {
   CaseFailure,
   type CheckCase,
@@ -205,7 +206,7 @@ const PING_CASES: CheckCase[] = [
       const bytes = payloads.map((payload) =>
         encodeFrame({ opcode: OPCODE.ping, payload, mask: true })
       );
-      await session.write(concat(bytes));
+      await session.write(concatBytes(bytes));
       const seen = new Set<string>();
       for (;;) {
         const event = await session.next();
@@ -232,16 +233,6 @@ const PING_CASES: CheckCase[] = [
     },
   },
 ];
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 const PRIOR = textMessage("a valid message before the bad frame");
 
@@ -286,7 +277,7 @@ export function badFrameCase(spec: BadFrameCase): CheckCase {
       }
       if (spec.oneWrite) {
         await session.write(
-          concat(
+          concatBytes(
             frames.map((f) => encodeFrame({ ...f, mask: f.mask ?? true })),
           ),
         );
@@ -612,7 +603,7 @@ async function fragmented(
   const bytes = parts.map((p) => typeof p === "string" ? encoder.encode(p) : p);
   const message = type === "text"
     ? textMessage(parts.join(""))
-    : binaryMessage(concat(bytes));
+    : binaryMessage(concatBytes(bytes));
   const frames = bytes.map((payload, i) =>
     encodeFrame({
       opcode: i === 0
@@ -623,7 +614,7 @@ async function fragmented(
       mask: true,
     })
   );
-  await session.write(concat(frames), chop);
+  await session.write(concatBytes(frames), chop);
   const echo = await readEcho(session, message);
   return pass(
     `${echo} from ${parts.length} fragments, ${await closeNormally(

@@ -2,6 +2,7 @@
 // 6.1–6.4, with invalid sequences from Markus Kuhn's decoder test.
 
 import { encodeFrame, OPCODE } from "../frame.ts";
+import { concatBytes } from "../../_bytes.ts";
 import type { CaseContext, CheckCase, Outcome } from "./_session.ts";
 import {
   closeNormally,
@@ -10,7 +11,7 @@ import {
   readEcho,
   textMessage,
 } from "./_expect.ts";
-import { concat, echoAndClose } from "./_framing_cases.ts";
+import { echoAndClose } from "./_framing_cases.ts";
 
 const encoder = new TextEncoder();
 const KOSME = encoder.encode("κόσμε");
@@ -41,8 +42,8 @@ const INVALID: Array<{ name: string; bytes: number[] }> = [
 
 function withInvalid(bytes: number[], truncated = false): Uint8Array {
   return truncated
-    ? concat([KOSME, new Uint8Array(bytes)])
-    : concat([KOSME, new Uint8Array(bytes), EDITED]);
+    ? concatBytes([KOSME, new Uint8Array(bytes)])
+    : concatBytes([KOSME, new Uint8Array(bytes), EDITED]);
 }
 
 function textFrame(payload: Uint8Array, fin = true, first = true) {
@@ -79,7 +80,7 @@ async function failFast(
   if (chops) {
     // The masked frame keeps the payload's byte positions, so the chops
     // are: header + first part, the invalid bytes, the rest.
-    const frame = textFrame(concat(parts));
+    const frame = textFrame(concatBytes(parts));
     const badAt = frame.length - bad.length - rest.length;
     await session.write(frame.subarray(0, badAt));
     await session.write(frame.subarray(badAt, badAt + bad.length));
@@ -130,7 +131,7 @@ export const UTF8_CASES: CheckCase[] = [
     async run(context) {
       const session = await context.open();
       const empty = new Uint8Array();
-      await session.write(concat([
+      await session.write(concatBytes([
         textFrame(empty, false),
         textFrame(empty, false, false),
         textFrame(empty, true, false),
@@ -163,7 +164,7 @@ export const UTF8_CASES: CheckCase[] = [
         (_, i) =>
           textFrame(bytes.subarray(i, i + 1), i === bytes.length - 1, i === 0),
       );
-      await session.write(concat(frames));
+      await session.write(concatBytes(frames));
       const echo = await readEcho(session, textMessage(VALID));
       return pass(
         `${echo} from ${bytes.length} fragments, ${await closeNormally(
@@ -183,7 +184,7 @@ export const UTF8_CASES: CheckCase[] = [
       const text = "clef: 𝄞!";
       const bytes = encoder.encode(text);
       const at = bytes.indexOf(0xf0) + 2;
-      await session.write(concat([
+      await session.write(concatBytes([
         textFrame(bytes.subarray(0, at), false),
         textFrame(bytes.subarray(at), true, false),
       ]));
@@ -226,7 +227,7 @@ export const UTF8_CASES: CheckCase[] = [
     async run(context) {
       const session = await context.open();
       const bytes = withInvalid([0xed, 0xa0, 0x80]);
-      await session.write(concat(Array.from(
+      await session.write(concatBytes(Array.from(
         bytes,
         (_, i) =>
           textFrame(bytes.subarray(i, i + 1), i === bytes.length - 1, i === 0),

@@ -32,11 +32,12 @@ import { CATEGORIES, selectCases } from "./_catalogue.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CheckVerdict } from "@netkit/netkit/ws";
  *
  * const verdicts: CheckVerdict[] = ["PASS", "NON-STRICT", "INFO", "FAIL"];
  * const failed = verdicts.filter((v) => v === "FAIL");
- * console.assert(failed.length === 1);
+ * assert.ok(failed.length === 1);
  * ```
  */
 export type CheckVerdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
@@ -46,6 +47,7 @@ export type CheckVerdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CaseResult } from "@netkit/netkit/ws";
  *
  * const result: CaseResult = {
@@ -57,7 +59,7 @@ export type CheckVerdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
  *   verdict: "PASS",
  *   durationMs: 3,
  * };
- * console.assert(result.verdict === "PASS");
+ * assert.ok(result.verdict === "PASS");
  * ```
  */
 export interface CaseResult {
@@ -83,6 +85,7 @@ export interface CaseResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CheckReport } from "@netkit/netkit/ws";
  *
  * const report: CheckReport = {
@@ -93,7 +96,7 @@ export interface CaseResult {
  *   nonStrict: 0,
  *   info: 0,
  * };
- * console.assert(report.failed === 0);
+ * assert.ok(report.failed === 0);
  * ```
  */
 export interface CheckReport {
@@ -116,10 +119,11 @@ export interface CheckReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CheckServerOptions } from "@netkit/netkit/ws";
  *
  * const options: CheckServerOptions = { cases: "1.*,6.4.*", timeoutMs: 2000 };
- * console.assert(options.cases === "1.*,6.4.*");
+ * assert.ok(options.cases === "1.*,6.4.*");
  * ```
  */
 export interface CheckServerOptions {
@@ -146,10 +150,11 @@ export interface CheckServerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CheckCaseInfo } from "@netkit/netkit/ws";
  *
  * const info: CheckCaseInfo = { id: "8.1", title: "An unmasked client frame fails the connection." };
- * console.assert(info.id === "8.1");
+ * assert.ok(info.id === "8.1");
  * ```
  */
 export interface CheckCaseInfo {
@@ -168,10 +173,11 @@ export interface CheckCaseInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listCases } from "@netkit/netkit/ws";
  *
  * const cases = listCases();
- * console.assert(cases.some((c) => c.id === "2.5"));
+ * assert.ok(cases.some((c) => c.id === "2.5"));
  * ```
  */
 export function listCases(patterns?: string): CheckCaseInfo[] {
