@@ -39,9 +39,9 @@ export interface PingOptions {
   /** Payload bytes per probe (at least 8: run id and sequence number). Default 64. */
   size?: number;
   /** Milliseconds between the start of one probe and the next. Default 1000. */
-  interval?: number;
+  intervalMs?: number;
   /** Milliseconds to wait for a reply before the probe counts as lost. Default 2000. */
-  timeout?: number;
+  timeoutMs?: number;
   /** Stops early; the summary covers the probes sent so far. */
   signal?: AbortSignal;
   /** Called after every probe, e.g. to print a line. */

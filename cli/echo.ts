@@ -95,8 +95,8 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     udp: both || values.udp,
     backlog: intFlag(cmd, "backlog", values.backlog, { min: 1 }),
     maxConnections: intFlag(cmd, "max-conns", values["max-conns"], { min: 1 }),
-    idleTimeout: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
-    gracePeriod: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
+    gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
   });
   return runServers(services);
 }
@@ -109,8 +109,8 @@ export interface EchoServiceOptions {
   udp?: boolean;
   backlog?: number;
   maxConnections?: number;
-  idleTimeout?: number;
-  gracePeriod?: number;
+  idleTimeoutMs?: number;
+  gracePeriodMs?: number;
 }
 
 /**
@@ -131,8 +131,8 @@ export function startEchoServices(
         port,
         backlog: options.backlog,
         maxConnections: options.maxConnections,
-        idleTimeout: options.idleTimeout,
-        gracePeriod: options.gracePeriod,
+        idleTimeoutMs: options.idleTimeoutMs,
+        gracePeriodMs: options.gracePeriodMs,
         onError: (error) => log(`echo/tcp: ${describe(error)}`),
       });
       port = server.addr.port;
@@ -211,7 +211,9 @@ async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
   await using client = connectUdpClient(addr);
   const enc = new TextEncoder();
   const send = async (line: string) => {
-    const reply = await client.request(enc.encode(line), { timeout });
+    const reply = await client.request(enc.encode(line), {
+      timeoutMs: timeout,
+    });
     if (reply === null) {
       throw await explainNoReply(
         addr,
@@ -252,8 +254,8 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
     size:
       intFlag(cmd, "size", values.size, { min: 8, max: 16 * 1024 * 1024 }) ??
         64,
-    interval: intFlag(cmd, "interval", values.interval) ?? 1000,
-    timeout: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 2000,
+    intervalMs: intFlag(cmd, "interval", values.interval) ?? 1000,
+    timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 2000,
   };
   const transport = values.udp ? "udp" : "tcp";
   if (values.udp) {

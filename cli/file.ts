@@ -176,8 +176,8 @@ async function recv(argv: string[]): Promise<number> {
       maxFiles: intFlag(cmd, "max-files", values["max-files"], { min: 1 }),
       once: Boolean(values.once),
       tls: tls?.pem,
-      idleTimeout: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
-      gracePeriod: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+      idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
+      gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
       onProgress: (p) =>
         progress.update(`${p.path} ← ${p.peer}`, p.bytes, p.size),
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
@@ -298,8 +298,8 @@ function sessionLine(session: ReceiveSession): string {
     `${stored} of ${session.files.length} stored, ${
       formatBytes(session.bytes)
     } in ` +
-    `${session.seconds.toFixed(2)} s (${
-      mbps(session.bytes, session.seconds)
+    `${(session.durationMs / 1000).toFixed(2)} s (${
+      mbps(session.bytes, session.durationMs / 1000)
     } MB/s)`;
   if (session.ok) return `${head}ok, ${counts}`;
   const why = session.error
@@ -328,8 +328,8 @@ function sessionJson(session: ReceiveSession): unknown {
       error: f.error,
     })),
     bytes: session.bytes,
-    seconds: round3(session.seconds),
-    mbps: mbps(session.bytes, session.seconds),
+    seconds: round3(session.durationMs / 1000),
+    mbps: mbps(session.bytes, session.durationMs / 1000),
     error: session.error,
   };
 }
@@ -386,7 +386,7 @@ async function send(argv: string[]): Promise<number> {
     tls,
     basic: Boolean(values.basic),
     resume: !values["no-resume"],
-    timeout: secondsFlag(cmd, "timeout", values.timeout),
+    timeoutMs: secondsFlag(cmd, "timeout", values.timeout),
     onProgress: (p) => progress.update(p.path, p.bytes, p.size),
     onFile: (file) => {
       progress.clear();
@@ -457,8 +457,10 @@ function reportLine(report: SendReport): string {
   const skipped = report.files.filter((f) => f.status === "skipped").length;
   const base = `${done} of ${report.files.length} entries delivered` +
     (skipped ? `, ${skipped} skipped` : "") +
-    `, ${formatBytes(report.bytes)} in ${report.seconds.toFixed(2)} s ` +
-    `(${mbps(report.bytes, report.seconds)} MB/s)`;
+    `, ${formatBytes(report.bytes)} in ${
+      (report.durationMs / 1000).toFixed(2)
+    } s ` +
+    `(${mbps(report.bytes, report.durationMs / 1000)} MB/s)`;
   if (report.ok) return base;
   const why = report.error
     ? `${report.error.code}: ${report.error.message}`
@@ -481,8 +483,8 @@ function reportJson(report: SendReport): unknown {
       error: f.error,
     })),
     bytes: report.bytes,
-    seconds: round3(report.seconds),
-    mbps: mbps(report.bytes, report.seconds),
+    seconds: round3(report.durationMs / 1000),
+    mbps: mbps(report.bytes, report.durationMs / 1000),
     error: report.error,
   };
 }
@@ -495,7 +497,7 @@ export async function startFileService(options: {
   hostname: string;
   port?: number;
   dir: string;
-  gracePeriod?: number;
+  gracePeriodMs?: number;
 }): Promise<{ service: RunningService; hint: string }> {
   await Deno.mkdir(options.dir, { recursive: true });
   const token = generateToken();
@@ -507,7 +509,7 @@ export async function startFileService(options: {
       port,
       dir: options.dir,
       token,
-      gracePeriod: options.gracePeriod,
+      gracePeriodMs: options.gracePeriodMs,
       onFile: (file, peer) => log(`file: ${fileLine(file, peer)}`),
       onSession: (session) => {
         if (!session.ok) log(`file: ${sessionLine(session)}`);

@@ -37,7 +37,7 @@ export const serveCommand: Command = {
       return 0;
     }
     const hostname: string = values.host ?? "127.0.0.1";
-    const gracePeriod = secondsFlag(cmd, "grace", values.grace) ?? 5000;
+    const gracePeriodMs = secondsFlag(cmd, "grace", values.grace) ?? 5000;
     const any = values["any-port"] === true;
     const services: RunningService[] = [];
     const hints: string[] = [];
@@ -48,7 +48,7 @@ export const serveCommand: Command = {
           port: any ? 0 : 7007,
           tcp: true,
           udp: true,
-          gracePeriod,
+          gracePeriodMs,
         }),
       );
       hints.push(
@@ -60,13 +60,13 @@ export const serveCommand: Command = {
         port: any ? 0 : undefined,
         hostname,
         dir: values.dir ?? "./received",
-        gracePeriod,
+        gracePeriodMs,
       });
       services.push(file.service);
       hints.push(`try: ${file.hint}`);
       const ws = startWsServices({
         hostname,
-        gracePeriod,
+        gracePeriodMs,
         port: any ? 0 : undefined,
       });
       services.push(...ws);

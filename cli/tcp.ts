@@ -255,9 +255,9 @@ function endpoint(addr: HostPort): string {
 function timerText(s: TcpSocketRecord): string {
   if (s.state === "LISTEN") return `accept queue ${s.acceptQueue ?? s.rxQueue}`;
   if (s.timer.kind === "none") return "";
-  const secs = s.timer.seconds < 10
-    ? s.timer.seconds.toFixed(1)
-    : String(Math.round(s.timer.seconds));
+  const secs = (s.timer.remainingMs / 1000) < 10
+    ? (s.timer.remainingMs / 1000).toFixed(1)
+    : String(Math.round(s.timer.remainingMs / 1000));
   const kind = s.timer.kind.replaceAll("_", " ");
   const retries = s.retransmits > 0 ? ` (${s.retransmits} unanswered)` : "";
   return `${kind} ${secs}s${retries}`;

@@ -153,8 +153,8 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     maxMessageSize: bytesFlag(cmd, "max-message", values["max-message"]),
     maxBufferedAmount: bytesFlag(cmd, "max-buffered", values["max-buffered"]),
     maxConnections: intFlag(cmd, "max-conns", values["max-conns"], { min: 1 }),
-    idleTimeout: intFlag(cmd, "idle-timeout", values["idle-timeout"]),
-    gracePeriod: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
+    gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
     page: !values["no-page"],
   });
   const service: RunningService = {
@@ -181,8 +181,8 @@ interface StartOptions {
   maxMessageSize?: number;
   maxBufferedAmount?: number;
   maxConnections?: number;
-  idleTimeout?: number;
-  gracePeriod?: number;
+  idleTimeoutMs?: number;
+  gracePeriodMs?: number;
   page?: boolean;
 }
 
@@ -222,7 +222,7 @@ export interface WsServiceOptions {
   /** Port to bind. Default 8080. */
   port?: number;
   /** Milliseconds to let clients close on shutdown. Default 5000. */
-  gracePeriod?: number;
+  gracePeriodMs?: number;
 }
 
 /**
@@ -233,7 +233,7 @@ export function startWsServices(options: WsServiceOptions): RunningService[] {
   const server = startWsServer({
     hostname: options.hostname,
     port: options.port ?? DEFAULT_PORT,
-    gracePeriod: options.gracePeriod ?? 5000,
+    gracePeriodMs: options.gracePeriodMs ?? 5000,
   });
   return [{ kind: "ws", name: "echo", server, summary: wsSummary }];
 }

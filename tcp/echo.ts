@@ -88,7 +88,7 @@ async function echoConnection(
  * import { pingTcp, serveEcho } from "@netkit/netkit/tcp";
  *
  * await using server = serveEcho({ port: 0 });
- * const result = await pingTcp(server.addr, { count: 3, interval: 0 });
+ * const result = await pingTcp(server.addr, { count: 3, intervalMs: 0 });
  * assert.ok(result.received === 3);
  * ```
  */
@@ -99,8 +99,8 @@ export async function pingTcp(
   const addr = typeof target === "string" ? parseAddress(target) : target;
   const count = options.count ?? 5;
   const size = Math.max(8, options.size ?? 64);
-  const interval = options.interval ?? 1000;
-  const timeout = options.timeout ?? 2000;
+  const interval = options.intervalMs ?? 1000;
+  const timeout = options.timeoutMs ?? 2000;
   const probes: PingProbe[] = [];
   const payload = new Uint8Array(size);
   const reply = new Uint8Array(size);

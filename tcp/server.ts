@@ -43,9 +43,9 @@ export interface TcpServerOptions {
   /** Connections open at once; further ones are closed at accept and counted as refused. */
   maxConnections?: number;
   /** Milliseconds without any read or write before a connection is closed. 0 disables. */
-  idleTimeout?: number;
+  idleTimeoutMs?: number;
   /** Milliseconds `shutdown()` lets open connections finish before closing them. Default 5000. */
-  gracePeriod?: number;
+  gracePeriodMs?: number;
   /** Serve TLS instead of plain TCP. */
   tls?: TcpTlsOptions;
   /** Called with errors the server survives (accept back-offs, handler failures). */
@@ -118,7 +118,7 @@ export function serveTcp(
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
   let acceptDone = false;
 
-  const idleSweep = startIdleSweep(options.idleTimeout ?? 0, open, (t) => {
+  const idleSweep = startIdleSweep(options.idleTimeoutMs ?? 0, open, (t) => {
     stats.idleClosed++;
     closeQuietly(t.conn);
   });
@@ -218,7 +218,7 @@ export function serveTcp(
     if (!closing.signal.aborted) {
       closing.abort();
       closeQuietly(listener);
-      const grace = options.gracePeriod ?? 5000;
+      const grace = options.gracePeriodMs ?? 5000;
       graceTimer = setTimeout(() => {
         for (const t of open) closeQuietly(t.conn);
       }, grace);
@@ -261,17 +261,17 @@ function listen(
 }
 
 function startIdleSweep(
-  idleTimeout: number,
+  idleTimeoutMs: number,
   open: Set<Tracked>,
   expire: (t: Tracked) => void,
 ): ReturnType<typeof setInterval> | undefined {
-  if (!(idleTimeout > 0)) return undefined;
+  if (!(idleTimeoutMs > 0)) return undefined;
   // One timer for all connections instead of a timer reset on every read.
-  const every = Math.max(5, Math.min(idleTimeout / 4, 1000));
+  const every = Math.max(5, Math.min(idleTimeoutMs / 4, 1000));
   return setInterval(() => {
     const now = performance.now();
     for (const t of open) {
-      if (!t.expired && now - t.lastActive >= idleTimeout) {
+      if (!t.expired && now - t.lastActive >= idleTimeoutMs) {
         t.expired = true;
         expire(t);
       }

@@ -19,7 +19,7 @@ import { bindUdp, checkUdpPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
 /** Options of {@linkcode udpRequest}. */
 export interface UdpRequestOptions {
   /** Milliseconds to wait for each reply. Default 1000. */
-  timeout?: number;
+  timeoutMs?: number;
   /** Extra attempts after the first times out. Default 2. */
   retries?: number;
   /** Which reply answers the request. Default: any datagram from the target. */
@@ -75,7 +75,7 @@ export async function udpRequest(
  * import { pingUdp, serveUdpEcho } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
- * const result = await pingUdp(server.addr, { count: 3, interval: 0 });
+ * const result = await pingUdp(server.addr, { count: 3, intervalMs: 0 });
  * assert.ok(result.lossPercent === 0);
  * ```
  */
@@ -87,7 +87,7 @@ export async function pingUdp(
   const size = Math.max(8, options.size ?? 64);
   checkUdpPayloadSize(size, addr.hostname);
   const count = options.count ?? 5;
-  const interval = options.interval ?? 1000;
+  const interval = options.intervalMs ?? 1000;
   const probes: PingProbe[] = [];
   const payload = new Uint8Array(size);
   const view = new DataView(payload.buffer);
@@ -97,7 +97,7 @@ export async function pingUdp(
     const started = performance.now();
     view.setUint32(4, seq);
     const reply = await client.request(payload, {
-      timeout: options.timeout ?? 1000,
+      timeoutMs: options.timeoutMs ?? 1000,
       accept: (r) => r.length === size && r.every((b, i) => b === payload[i]),
     });
     const probe: PingProbe = {
@@ -120,7 +120,7 @@ export async function pingUdp(
 /** Options of {@linkcode UdpClient.request}. */
 export interface UdpClientRequestOptions {
   /** Milliseconds to wait for the reply. Default 1000. */
-  timeout?: number;
+  timeoutMs?: number;
   /** Which reply answers the request. Default: any datagram from the target. */
   accept?: (reply: Uint8Array) => boolean;
 }
@@ -185,7 +185,7 @@ export function connectUdp(target: HostPort | string): UdpClient {
       };
       const timer = setTimeout(
         () => got.resolve(null),
-        options.timeout ?? 1000,
+        options.timeoutMs ?? 1000,
       );
       try {
         await socket.send(payload, to);

@@ -8,7 +8,7 @@
  * import { pingUdp, serveUdpEcho } from "@netkit/netkit/udp";
  *
  * await using server = serveUdpEcho({ port: 0 });
- * const { received } = await pingUdp(server.addr, { count: 2, interval: 0 });
+ * const { received } = await pingUdp(server.addr, { count: 2, intervalMs: 0 });
  * assert.ok(received === 2);
  * ```
  *

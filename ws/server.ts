@@ -103,10 +103,11 @@ export interface WsServerOptions {
    */
   maxMessageSize?: number;
   /**
-   * Seconds without a message before Deno pings the client; with no reply
-   * within as long again it closes with 1001. 0 disables. Default 30 (Deno's).
+   * Milliseconds without a message before the client is pinged; with no
+   * reply within as long again it is closed with 1001. 0 disables. Default
+   * 30 000.
    */
-  idleTimeout?: number;
+  idleTimeoutMs?: number;
   /**
    * Browser origins allowed to connect (e.g. `https://example.com`). When
    * set, an upgrade carrying any other `Origin` is answered 403. Requests
@@ -125,7 +126,7 @@ export interface WsServerOptions {
    */
   maxBufferedAmount?: number;
   /** Milliseconds `shutdown()` waits for clients to answer the 1001 close. Default 5000. */
-  gracePeriod?: number;
+  gracePeriodMs?: number;
   /** Aborting it shuts the server down, like calling `shutdown()`. */
   signal?: AbortSignal;
   /** Called with errors the server survives. */
@@ -159,7 +160,7 @@ const DISCONNECT = /eof|reset|broken pipe|connection closed/i;
  * other than 13 gets 426 with `Sec-WebSocket-Version: 13`, and a plain GET
  * on the WebSocket path 426 with `Upgrade: websocket`. Other paths get 404
  * (except `/`, the page). Shutdown closes every client with 1001
- * (going away) and waits up to `gracePeriod` for them to answer.
+ * (going away) and waits up to `gracePeriodMs` for them to answer.
  *
  * Bind errors throw synchronously.
  *
@@ -189,8 +190,9 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     : undefined;
   const reportError = options.onError ?? (() => {});
   const serveOptions: { protocol?: string; idleTimeout?: number } = {};
-  if (options.idleTimeout !== undefined) {
-    serveOptions.idleTimeout = options.idleTimeout;
+  if (options.idleTimeoutMs !== undefined) {
+    // Deno's upgradeWebSocket counts whole seconds.
+    serveOptions.idleTimeout = Math.ceil(options.idleTimeoutMs / 1000);
   }
   const stats: WsServerStats = {
     served: 0,
@@ -412,7 +414,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
         await Promise.race([
           allClosed.promise,
           new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, options.gracePeriod ?? 5000);
+            timer = setTimeout(resolve, options.gracePeriodMs ?? 5000);
           }),
         ]);
         clearTimeout(timer);

@@ -232,7 +232,7 @@ async function sendOneBasic(
   using handle = await Deno.open(file.source, { read: true });
   const size = (await handle.stat()).size;
   const stream = await openStream(address, options.tls);
-  const dog = startWatchdog(stream, options.timeout ?? 60_000);
+  const dog = startWatchdog(stream, options.timeoutMs ?? 60_000);
   const record = () => dog.touch();
   try {
     await writeRecorded(stream, encoder.encode(`${file.path}\n`), record);

@@ -17,7 +17,7 @@ export interface ReceiverConfig {
   existing: ExistingPolicy;
   maxSize: number;
   maxFiles: number;
-  idleTimeout: number;
+  idleTimeoutMs: number;
   locks: Set<string>;
   stats: Omit<FileReceiverStats, keyof TcpServerStats>;
   onProgress?: (progress: FileProgress) => void;

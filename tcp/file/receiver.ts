@@ -137,10 +137,10 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     authFailures: 0,
     bytesStored: 0,
   };
-  const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_MS;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_MS;
   const config: ReceiverConfig = {
     root,
-    idleTimeout,
+    idleTimeoutMs,
     token: options.token ?? "",
     existing: options.existing ?? "refuse",
     maxSize: options.maxSize ?? Number.MAX_SAFE_INTEGER,
@@ -165,7 +165,7 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     if (!STRANGER.has(session.error?.code ?? "")) shutdownOnce?.();
   }, {
     ...options,
-    idleTimeout,
+    idleTimeoutMs,
     maxConnections: options.once ? 1 : options.maxConnections,
   });
   if (options.once) shutdownOnce = () => void server.shutdown();
@@ -192,7 +192,7 @@ async function runSession(
     basic,
     files: [],
     bytes: 0,
-    seconds: 0,
+    durationMs: 0,
   };
   let lastActive = performance.now();
   const context: ConnectionContext = {
@@ -221,11 +221,11 @@ async function runSession(
           code: "shutting_down",
           message: "the receiver stopped",
         };
-      } else if (config.idleTimeout > 0 && idle >= config.idleTimeout) {
+      } else if (config.idleTimeoutMs > 0 && idle >= config.idleTimeoutMs) {
         session.error = {
           code: "timeout",
           message: `nothing arrived for ${
-            config.idleTimeout / 1000
+            config.idleTimeoutMs / 1000
           } s (idle timeout)`,
         };
       }
@@ -233,7 +233,7 @@ async function runSession(
     if (session.error.code === "auth_failed") config.stats.authFailures++;
     if (!basic) await sendFatal(conn, reader, context, session.error);
   }
-  session.seconds = (performance.now() - started) / 1000;
+  session.durationMs = performance.now() - started;
   return session;
 }
 

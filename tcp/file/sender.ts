@@ -95,9 +95,9 @@ export async function sendFiles(
   }
   const started = performance.now();
   const entries = await collectEntries(paths);
-  const report: SendReport = { ok: false, files: [], bytes: 0, seconds: 0 };
+  const report: SendReport = { ok: false, files: [], bytes: 0, durationMs: 0 };
   const finish = () => {
-    report.seconds = (performance.now() - started) / 1000;
+    report.durationMs = performance.now() - started;
     report.ok = !report.error &&
       report.files.every((f) =>
         f.status === "stored" || f.status === "sent" || f.status === "skipped"
@@ -109,7 +109,7 @@ export async function sendFiles(
     return finish();
   }
   const stream = await openStream(address, options.tls);
-  const dog = startWatchdog(stream, options.timeout ?? DEFAULT_TIMEOUT_MS);
+  const dog = startWatchdog(stream, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const record = () => dog.touch();
   const reader = new FrameReader(
     stream,

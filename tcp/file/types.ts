@@ -92,8 +92,8 @@ export interface ReceiveSession {
   files: ReceivedFile[];
   /** File content bytes received in this session. */
   bytes: number;
-  /** Duration of the session. */
-  seconds: number;
+  /** Duration of the session, in milliseconds. */
+  durationMs: number;
   /** Why the session as a whole failed. */
   error?: TransferFailure;
 }
@@ -194,8 +194,8 @@ export interface SendReport {
   files: SentFile[];
   /** Content bytes that crossed the wire (a resumed prefix is not sent again). */
   bytes: number;
-  /** Duration of the transfer. */
-  seconds: number;
+  /** Duration of the transfer, in milliseconds. */
+  durationMs: number;
   /** Why the session ended early, if it did. */
   error?: TransferFailure;
 }
@@ -211,7 +211,7 @@ export interface SendFilesOptions {
   /** Speak the classic flow: one connection per file, name, `ok`, bytes, close. */
   basic?: boolean;
   /** Milliseconds without progress before giving up. Default 60 000; 0 waits forever. */
-  timeout?: number;
+  timeoutMs?: number;
   /** Progress of each file as its bytes go out. */
   onProgress?: (progress: FileProgress) => void;
   /** Each entry when its outcome is known. */

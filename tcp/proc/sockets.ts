@@ -113,8 +113,8 @@ export interface TcpTimer {
   kind: TcpTimerKind;
   /** Time until it fires, in clock ticks (USER_HZ, 1/100 s), as /proc prints it. */
   ticks: number;
-  /** Time until it fires, in seconds. */
-  seconds: number;
+  /** Time until it fires, in milliseconds. */
+  remainingMs: number;
 }
 
 /** One row of `/proc/net/tcp` or `/proc/net/tcp6`. */
@@ -249,7 +249,7 @@ function parseRow(
     timer: {
       kind,
       ticks: kind === "none" ? 0 : when,
-      seconds: kind === "none" ? 0 : when / USER_HZ,
+      remainingMs: kind === "none" ? 0 : (when * 1000) / USER_HZ,
     },
     retransmits,
     uid,

@@ -70,8 +70,8 @@ Deno.test("echo: connections beyond maxConnections are closed and counted", asyn
   for (const c of held) c.close();
 });
 
-Deno.test("echo: idleTimeout closes a connection that sends nothing", async () => {
-  await using server = serveEcho({ port: 0, idleTimeout: 100 });
+Deno.test("echo: idleTimeoutMs closes a connection that sends nothing", async () => {
+  await using server = serveEcho({ port: 0, idleTimeoutMs: 100 });
   const conn = await connectTo(server.addr);
   const got = await conn.read(new Uint8Array(1)).catch(() => null);
   conn.close();
@@ -80,7 +80,7 @@ Deno.test("echo: idleTimeout closes a connection that sends nothing", async () =
 });
 
 Deno.test("echo: shutdown closes connected clients after the grace period", async () => {
-  const server = serveEcho({ port: 0, gracePeriod: 50 });
+  const server = serveEcho({ port: 0, gracePeriodMs: 50 });
   const conn = await connectTo(server.addr);
   await conn.write(new Uint8Array([9]));
   assert.equal(await conn.read(new Uint8Array(1)), 1);
@@ -105,7 +105,7 @@ Deno.test("pingTcp: every probe returns and the summary adds up", async () => {
   const seen: number[] = [];
   const result = await pingTcp(server.addr, {
     count: 5,
-    interval: 0,
+    intervalMs: 0,
     size: 100,
     onProbe: (p) => seen.push(p.seq),
   });

@@ -51,7 +51,7 @@ Deno.test("udp client: no server at the port is a clear no_server error", async 
   probe.close();
   await assert.rejects(
     udpRequest({ hostname: "127.0.0.1", port }, new Uint8Array(4), {
-      timeout: 100,
+      timeoutMs: 100,
       retries: 0,
     }),
     (e) =>
@@ -62,7 +62,7 @@ Deno.test("udp client: no server at the port is a clear no_server error", async 
 
 Deno.test("pingUdp: no loss against a live server", async () => {
   await using server = serveUdpEcho({ port: 0 });
-  const result = await pingUdp(server.addr, { count: 5, interval: 0 });
+  const result = await pingUdp(server.addr, { count: 5, intervalMs: 0 });
   assert.equal(result.received, 5);
   assert.equal(result.probes.length, 5);
   assert.equal(result.lossPercent, 0);

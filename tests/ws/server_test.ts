@@ -316,7 +316,7 @@ Deno.test("broadcast: a client that never reads is closed with 1008 while others
 });
 
 Deno.test("shutdown: connected clients get 1001 and shutdown resolves", async () => {
-  const server = serveWebSocket({ port: 0, gracePeriod: 300 });
+  const server = serveWebSocket({ port: 0, gracePeriodMs: 300 });
   const a = await open(wsUrl(server));
   const b = await open(wsUrl(server));
   a.socket.send("before");

@@ -356,7 +356,7 @@ Deno.test("file raw: a wrong proof is refused, logged, and nothing is accepted",
 });
 
 Deno.test("file raw: a stalled sender is dropped by the idle timeout; no final file", async () => {
-  await using r = await startReceiver({ idleTimeout: 300 });
+  await using r = await startReceiver({ idleTimeoutMs: 300 });
   const client = await RawClient.open(r.receiver.addr.port);
   await client.authenticate(r.token);
   await client.offer("stall.bin", 1000);

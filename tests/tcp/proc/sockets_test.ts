@@ -72,31 +72,31 @@ Deno.test("parseProcNetTcp: IPv4 rows in host byte order, every state code", () 
   assert.deepEqual(estab!.timer, {
     kind: "keepalive",
     ticks: 691210,
-    seconds: 6912.1,
+    remainingMs: 6_912_100,
   });
   assert.deepEqual([client!.txQueue, client!.rxQueue], [16, 32]);
-  assert.deepEqual(client!.timer, { kind: "none", ticks: 0, seconds: 0 });
+  assert.deepEqual(client!.timer, { kind: "none", ticks: 0, remainingMs: 0 });
   assert.deepEqual(synSent!.timer, {
     kind: "retransmit",
     ticks: 100,
-    seconds: 1,
+    remainingMs: 1_000,
   });
   assert.equal(synSent!.retransmits, 2);
   assert.equal(synSent!.txQueue, 1);
   // Half-open rows are short and carry no inode.
   assert.equal(synRecv!.inode, 0);
   assert.equal(synRecv!.retransmits, 1);
-  assert.equal(finWait1!.timer.seconds, 0.5);
+  assert.equal(finWait1!.timer.remainingMs, 500);
   // TIME_WAIT-style rows (also orphaned FIN_WAIT2) use timer 3, uid 0, inode 0.
   assert.deepEqual(finWait2!.timer, {
     kind: "time_wait",
     ticks: 6000,
-    seconds: 60,
+    remainingMs: 60_000,
   });
   assert.deepEqual(timeWait!.timer, {
     kind: "time_wait",
     ticks: 5500,
-    seconds: 55,
+    remainingMs: 55_000,
   });
   assert.deepEqual([timeWait!.uid, timeWait!.inode], [0, 0]);
   assert.equal(closeWait!.rxQueue, 1);
@@ -104,7 +104,7 @@ Deno.test("parseProcNetTcp: IPv4 rows in host byte order, every state code", () 
   assert.deepEqual(records[13]!.timer, {
     kind: "zero_window_probe",
     ticks: 500,
-    seconds: 5,
+    remainingMs: 5_000,
   });
 });
 
@@ -120,7 +120,7 @@ Deno.test("parseProcNetTcp: IPv6 rows as four host-order words, compressed text"
   ]);
   assert.ok(records.every((r) => r.proto === "tcp6" && r.family === 6));
   assert.equal(records[1]!.acceptQueue, 2);
-  assert.equal(records[5]!.timer.seconds, 30);
+  assert.equal(records[5]!.timer.remainingMs, 30_000);
 });
 
 Deno.test("parseProcNetTcp: big-endian hosts print addresses in network order", () => {
