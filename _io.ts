@@ -56,10 +56,12 @@ export function errorMessage(error: unknown): string {
 
 /**
  * The message of any thrown value without the runtime's " (os error N)"
- * suffix, for one-line reports.
+ * suffix and with a lower-case start ("address already in use"), for the
+ * end of a one-line report: `cannot listen on HOST:PORT: <osMessage>`.
  */
 export function osMessage(error: unknown): string {
-  return errorMessage(error).replace(/ \(os error \d+\)$/, "");
+  return errorMessage(error).replace(/ \(os error \d+\)$/, "")
+    .replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
 }
 
 /** Waits `ms` milliseconds, or less if `signal` aborts. */

@@ -82,6 +82,10 @@ export function bindError(
   hostname: string,
   port: number,
 ): NetkitError {
+  // The library already names the address and the cause.
+  if (error instanceof NetkitError && error.code === "bind_failed") {
+    return error;
+  }
   return new NetkitError(
     "bind_failed",
     `cannot listen on ${formatAddress({ hostname, port })}: ${

@@ -9,6 +9,8 @@ import { NetkitError } from "../errors.ts";
  * - `proc_unavailable`: a `/proc` file could not be read.
  * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
  * - `unsupported_os`: the feature needs Linux.
+ * - `bind_failed`: the server could not listen (address in use, no
+ *   permission for a low port, an address this host does not have).
  */
 export type TcpErrorCode =
   | "accept_backoff"
@@ -16,7 +18,8 @@ export type TcpErrorCode =
   | "timeout"
   | "proc_unavailable"
   | "proc_parse"
-  | "unsupported_os";
+  | "unsupported_os"
+  | "bind_failed";
 
 /**
  * The error class of the `tcp/` module family.

@@ -10,7 +10,8 @@
 
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { TcpError } from "./errors.ts";
-import { closeQuietly, errorMessage, isDisconnect } from "../_io.ts";
+import { closeQuietly, errorMessage, isDisconnect, osMessage } from "../_io.ts";
+import { formatAddress } from "../address.ts";
 
 /** Counters of a TCP server. */
 export interface TcpServerStats extends ServerStats {
@@ -250,14 +251,24 @@ function listen(
     port: options.port ?? 0,
     tcpBacklog: options.backlog,
   };
-  if (options.tls) {
-    return Deno.listenTls({
-      ...base,
-      cert: options.tls.cert,
-      key: options.tls.key,
-    });
+  try {
+    if (options.tls) {
+      return Deno.listenTls({
+        ...base,
+        cert: options.tls.cert,
+        key: options.tls.key,
+      });
+    }
+    return Deno.listen({ ...base, transport: "tcp" });
+  } catch (error) {
+    throw new TcpError(
+      "bind_failed",
+      `cannot listen on ${
+        formatAddress({ hostname: base.hostname, port: base.port })
+      }: ${osMessage(error)}`,
+      { cause: error },
+    );
   }
-  return Deno.listen({ ...base, transport: "tcp" });
 }
 
 function startIdleSweep(

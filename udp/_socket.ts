@@ -1,6 +1,8 @@
 // Opening UDP sockets and checking datagram sizes (shared by server and client).
 
 import { UdpError } from "./errors.ts";
+import { osMessage } from "../_io.ts";
+import { formatAddress } from "../address.ts";
 
 /** The largest UDP payload over IPv4: 65,535 − 20 (IP) − 8 (UDP). */
 export const MAX_UDP_PAYLOAD_V4 = 65_507;
@@ -15,7 +17,17 @@ export function bindUdp(hostname: string, port: number): Deno.DatagramConn {
       "UDP needs Deno.listenDatagram: run with --unstable-net",
     );
   }
-  return Deno.listenDatagram({ hostname, port, transport: "udp" });
+  try {
+    return Deno.listenDatagram({ hostname, port, transport: "udp" });
+  } catch (error) {
+    throw new UdpError(
+      "bind_failed",
+      `cannot bind UDP ${formatAddress({ hostname, port })}: ${
+        osMessage(error)
+      }`,
+      { cause: error },
+    );
+  }
 }
 
 /**

@@ -7,12 +7,14 @@ import { NetkitError } from "../errors.ts";
  * - `no_server`: nothing answers at the address (no socket bound there).
  * - `timeout`: no reply within the timeout, after every retry.
  * - `unstable_api`: `Deno.listenDatagram` is missing (run with `--unstable-net`).
+ * - `bind_failed`: the socket could not be bound (address in use, …).
  */
 export type UdpErrorCode =
   | "payload_too_large"
   | "no_server"
   | "timeout"
-  | "unstable_api";
+  | "unstable_api"
+  | "bind_failed";
 
 /**
  * The error class of the `udp/` module family.
