@@ -12,8 +12,11 @@
 
 // C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates and
 // marks, zero-width and line/paragraph separators, BOM.
-const UNSAFE =
-  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/gu;
+// deno-lint-ignore no-control-regex
+const UNSAFE = new RegExp(
+  "[\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff]",
+  "gu",
+);
 
 /**
  * Returns `text` with every control, bidi and invisible formatting
