@@ -12,6 +12,7 @@ import type { NetkitServer, ServerStats } from "../types.ts";
 import { TcpError } from "./errors.ts";
 import { closeQuietly, errorMessage, isDisconnect, osMessage } from "../_io.ts";
 import { formatAddress } from "../address.ts";
+import { serverHandle } from "../_server_handle.ts";
 
 /** Counters of a TCP server. */
 export interface TcpServerStats extends ServerStats {
@@ -228,19 +229,14 @@ export function serveTcp(
     return finished.promise;
   }
 
-  options.signal?.addEventListener("abort", () => void shutdown(), {
-    once: true,
-  });
-  if (options.signal?.aborted) void shutdown();
   void acceptLoop();
-
-  return {
+  return serverHandle({
     addr: listener.addr,
     finished: finished.promise,
     stats: () => ({ ...stats }),
     shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
+    signal: options.signal,
+  });
 }
 
 function listen(

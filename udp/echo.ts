@@ -6,6 +6,7 @@
 
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { closeQuietly } from "../_io.ts";
+import { serverHandle } from "../_server_handle.ts";
 import { bindUdp, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
 
 /** Counters of a UDP echo server. */
@@ -111,16 +112,11 @@ export function serveUdpEcho(options: UdpEchoOptions = {}): UdpServer {
     }
     return finished;
   };
-  options.signal?.addEventListener("abort", () => void shutdown(), {
-    once: true,
-  });
-  if (options.signal?.aborted) void shutdown();
-
-  return {
+  return serverHandle({
     addr: socket.addr as Deno.NetAddr,
     finished,
     stats: () => ({ ...stats }),
     shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
+    signal: options.signal,
+  });
 }
