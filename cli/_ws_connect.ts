@@ -70,7 +70,7 @@ Ctrl-D closes like the end of a pipe.
 
 A failed upgrade prints the HTTP status and body start. A close the server
 started is reported as '(server closed first)'. Exit 0 on a clean close
-with 1000, 1001 or 1005; 1 otherwise.`;
+with 1000, 1001 or 1005 (or the code given to /close); 1 otherwise.`;
 
 /** What `client.ping` is expected to be (the engine's client adds it). */
 interface Pinger {
@@ -280,7 +280,9 @@ function finish(
   } else {
     log(describeClose(end));
   }
-  return end.wasClean && [1000, 1001, 1005].includes(end.code) ? 0 : 1;
+  // A code the user chose with /close is not a failure if it went through.
+  const ok = end.byUs || [1000, 1001, 1005].includes(end.code);
+  return end.wasClean && ok ? 0 : 1;
 }
 
 /** One connection's life: stdin to the server, the server to stdout, pings. */
