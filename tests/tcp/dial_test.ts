@@ -422,6 +422,58 @@ Deno.test("dial: a proxy that never answers hits the deadline; abort rejects wit
   }
 });
 
+Deno.test("dial: a server that never starts TLS hits the deadline, on both TLS paths", async () => {
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  try {
+    const target = `127.0.0.1:${silent.addr.port}`;
+    for (const tls of [{ caCerts: [CERT] }, { insecure: true }]) {
+      await assert.rejects(
+        dial(target, { tls, timeoutMs: 200 }),
+        (error) =>
+          isTcpError("timeout")(error) &&
+          /TLS handshake/.test((error as Error).message),
+      );
+    }
+  } finally {
+    silent.close();
+    await accepting.catch(() => {});
+    for (const conn of held) conn.close();
+  }
+});
+
+const HAS_IPV6 = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "dial: SOCKS5 to an IPv6 literal",
+  ignore: !HAS_IPV6,
+  async fn() {
+    await using server = serveEcho({ hostname: "::1", port: 0 });
+    const proxy = startSocks5Proxy();
+    try {
+      const conn = await dial(`[::1]:${server.addr.port}`, {
+        proxy: proxy.url,
+      });
+      assert.equal(await roundTrip(conn, "v6"), "v6");
+      assert.deepEqual(proxy.requests, [
+        `[0:0:0:0:0:0:0:1]:${server.addr.port}`,
+      ]);
+    } finally {
+      await proxy.close();
+    }
+  },
+});
+
 Deno.test("dial: a proxy reply head past 16 KiB is refused", async () => {
   const liar = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
