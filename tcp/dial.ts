@@ -154,6 +154,12 @@ export async function dial(
       "a proxy cannot be used with a Unix socket",
     );
   }
+  if ((options.tls?.cert === undefined) !== (options.tls?.key === undefined)) {
+    throw new TcpError(
+      "tls_failed",
+      "a client certificate needs both cert and key",
+    );
+  }
   options.signal?.throwIfAborted();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const guard = startGuard(timeoutMs, options.signal);
@@ -306,13 +312,7 @@ async function startTls(
   guard: Guard,
 ): Promise<DialConn> {
   const serverName = tls.serverName ?? dest.hostname;
-  const clientCert = tls.cert !== undefined || tls.key !== undefined;
-  if (clientCert && (tls.cert === undefined || tls.key === undefined)) {
-    throw new TcpError(
-      "tls_failed",
-      "a client certificate needs both cert and key",
-    );
-  }
+  const clientCert = tls.cert !== undefined;
   const fail = (error: unknown) =>
     new TcpError(
       "tls_failed",

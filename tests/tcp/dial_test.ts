@@ -307,6 +307,26 @@ Deno.test("dial: client certificate to a server that requires one, direct and th
       "netkit test client",
       "netkit test client",
     ]);
+    // The node:tls path still verifies the server: no CA, no connection.
+    await assert.rejects(
+      dial(target, { tls: { cert: CLIENT_CERT, key: CLIENT_KEY } }),
+      isTcpError("tls_failed"),
+    );
+    await assert.rejects(
+      dial(target, {
+        tls: {
+          caCerts: [CERT],
+          cert: CLIENT_CERT,
+          key: CLIENT_KEY,
+          serverName: "example.com",
+        },
+      }),
+      isTcpError("tls_failed"),
+    );
+    await assert.rejects(
+      dial(target, { tls: { caCerts: [CERT], cert: CLIENT_CERT } }),
+      isTcpError("tls_failed"),
+    );
     // TLS 1.3 clients finish before the server checks: the refusal may
     // surface at the handshake or at the first read; it must surface.
     await assert.rejects(tryEcho(target, { tls: { caCerts: [CERT] } }));
