@@ -24,6 +24,7 @@ import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 const SEND_HIGH_WATER = 1024 * 1024;
 const RECONNECT_BASE_MS = 250;
 const CLOSE_WAIT_MS = 5000;
+const PING_COMMAND_WAIT_MS = 10_000;
 
 /** Help for `netkit ws connect`. */
 export const CONNECT_HELP =
@@ -462,8 +463,20 @@ async function runLine(line: Uint8Array, context: CommandContext) {
     case "ping": {
       const ping = pingOf(context.client);
       if (!ping) return log("this client cannot ping yet");
-      const rtt = await ping(rest === "" ? undefined : rest);
-      return log(`pong in ${rtt.toFixed(1)} ms`);
+      // A dead peer must not hold the prompt: the ping gives up in time.
+      const timeoutMs = context.settings.pingTimeoutMs ?? PING_COMMAND_WAIT_MS;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const rtt = await Promise.race([
+        ping(rest === "" ? undefined : rest),
+        new Promise<"late">((r) =>
+          timer = setTimeout(() => r("late"), timeoutMs)
+        ),
+      ]).finally(() => clearTimeout(timer));
+      return log(
+        rtt === "late"
+          ? `no pong within ${timeoutMs / 1000} s`
+          : `pong in ${rtt.toFixed(1)} ms`,
+      );
     }
     case "close": {
       const [, codeText, reason = ""] = /^(\S*)\s*(.*)$/.exec(rest)!;

@@ -209,7 +209,10 @@ export async function dial(
 interface Guard {
   readonly signal: AbortSignal;
   readonly why: "timeout" | "aborted" | undefined;
-  /** Closes `resource` if the dial is abandoned before `release`. */
+  /**
+   * Closes `resource` if the dial is abandoned before `release` (at once
+   * if it already was).
+   */
   track(resource: { close(): void }): void;
   release(resource: { close(): void }): void;
   closeAll(): void;
@@ -237,7 +240,10 @@ function startGuard(timeoutMs: number, signal?: AbortSignal): Guard {
     get why() {
       return why;
     },
-    track: (resource) => void open.add(resource),
+    track(resource) {
+      if (why) closeQuietly(resource);
+      else open.add(resource);
+    },
     release: (resource) => void open.delete(resource),
     closeAll() {
       for (const resource of open) closeQuietly(resource);
@@ -261,7 +267,6 @@ async function openBase(
     try {
       const conn = await Deno.connect({ transport: "unix", path: unixPath });
       guard.track(conn);
-      if (guard.why) closeQuietly(conn);
       return conn;
     } catch (error) {
       throw new TcpError(
