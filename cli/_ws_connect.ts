@@ -75,7 +75,7 @@ with 1000, 1001 or 1005 (or the code given to /close); 1 otherwise.`;
 
 /** What `client.ping` is expected to be (the engine's client adds it). */
 interface Pinger {
-  ping(data?: string | Uint8Array): Promise<number>;
+  ping(data?: Uint8Array): Promise<number>;
 }
 
 function pingOf(client: WsClient): Pinger["ping"] | undefined {
@@ -463,11 +463,15 @@ async function runLine(line: Uint8Array, context: CommandContext) {
     case "ping": {
       const ping = pingOf(context.client);
       if (!ping) return log("this client cannot ping yet");
+      const payload = new TextEncoder().encode(rest);
+      if (payload.length > 125) {
+        return log(`/ping text is limited to 125 bytes, not ${payload.length}`);
+      }
       // A dead peer must not hold the prompt: the ping gives up in time.
       const timeoutMs = context.settings.pingTimeoutMs ?? PING_COMMAND_WAIT_MS;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const rtt = await Promise.race([
-        ping(rest === "" ? undefined : rest),
+        ping(rest === "" ? undefined : payload),
         new Promise<"late">((r) =>
           timer = setTimeout(() => r("late"), timeoutMs)
         ),
