@@ -375,7 +375,13 @@ async function runSession(
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       client.close(1000, "ping timeout").catch(() => {}),
-      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_WAIT_MS)),
+      // The peer already missed a pong: give its close as long, no longer.
+      new Promise((resolve) =>
+        timer = setTimeout(
+          resolve,
+          Math.min(settings.pingTimeoutMs ?? CLOSE_WAIT_MS, CLOSE_WAIT_MS),
+        )
+      ),
     ]);
     clearTimeout(timer);
     forcedEnd = true;
