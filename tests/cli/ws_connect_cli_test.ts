@@ -12,6 +12,15 @@ import { cliCommand, hasPeer, PROJECT_ROOT } from "../_helpers.ts";
 
 const WAIT_MS = 20_000;
 
+// --ping-interval needs the engine's client.ping (phase 2 of issue 10).
+const CLIENT_CAN_PING = await (async () => {
+  await using server = serveWebSocket({ port: 0 });
+  await using client = await connectWebSocket(
+    `ws://127.0.0.1:${server.addr.port}/ws`,
+  );
+  return typeof (client as unknown as { ping?: unknown }).ping === "function";
+})();
+
 /** A running CLI with its output collected as it arrives. */
 interface Running {
   write(text: string): Promise<void>;
@@ -188,6 +197,11 @@ Deno.test({
       await run.waitFor("stdout", /< \[binary 3 B\] 4869ff\r\n/);
       await run.write("//slash\n");
       await run.waitFor("stdout", /< \/slash\r\n/);
+      await run.write("/ping hi\n");
+      await run.waitFor(
+        "stdout",
+        CLIENT_CAN_PING ? /pong in \d+\.\d ms/ : /this client cannot ping yet/,
+      );
       await run.write("/bogus\n");
       await run.waitFor("stdout", /unknown command \/bogus/);
       await run.write("/binary xyz\n");
@@ -302,15 +316,6 @@ Deno.test("ws connect: flag combinations that make no sense are usage errors", a
   assert.equal(help.code, 0);
   assert.match(help.stdout, /\/close \[code \[reason\]\]/);
 });
-
-// --ping-interval needs the engine's client.ping (phase 2 of issue 10).
-const CLIENT_CAN_PING = await (async () => {
-  await using server = serveWebSocket({ port: 0 });
-  await using client = await connectWebSocket(
-    `ws://127.0.0.1:${server.addr.port}/ws`,
-  );
-  return typeof (client as unknown as { ping?: unknown }).ping === "function";
-})();
 
 Deno.test({
   name: "ws connect --ping-interval prints each pong's round trip on stderr",
