@@ -1,14 +1,7 @@
 // `netkit ws serve | connect | verify | check`: WebSocket server, client
 // (like wscat/websocat), handshake verifier and conformance suite.
 
-import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 import { formatAddress } from "../address.ts";
-import {
-  connectWebSocket,
-  type WsCloseInfo,
-  type WsMessage,
-} from "../ws/mod.ts";
-import { describeCloseCode } from "../ws/mod.ts";
 import {
   serveWebSocket,
   type WsServer,
@@ -27,15 +20,14 @@ import {
   bindError,
   log,
   out,
-  outJson,
   type RunningService,
   runServers,
 } from "./_output.ts";
 import { runWsVerify } from "./_ws_verify.ts";
 import { runWsCheck } from "./_ws_check.ts";
+import { runConnect } from "./_ws_connect.ts";
 
 const DEFAULT_PORT = 8080;
-const SEND_HIGH_WATER = 1024 * 1024;
 
 const HELP =
   `netkit ws: WebSocket server, client, handshake verifier, conformance suite
@@ -77,6 +69,9 @@ connect  like wscat: each stdin line is sent as a message (binary with
          --header "K: V"     extra handshake header (repeatable)
          --protocol P        offer subprotocol P (repeatable)
          --timeout MS        handshake timeout (default 10000)
+         --ping-interval S, --ping-timeout S, --reconnect, and interactive
+         mode (stdin a terminal: prompt, /ping, /close, /binary): see
+         netkit ws connect --help
          Exit 0 on a clean close with 1000, 1001 or 1005; 1 otherwise.`;
 
 /** `netkit ws`. */
@@ -246,163 +241,4 @@ export function wsServeHint(
   return `try: netkit ws connect ws://${base}/ws  or open http://${base}/`;
 }
 
-// --- connect --------------------------------------------------------------
-
-async function runConnect(
-  argv: string[],
-  _context: CliContext,
-): Promise<number> {
-  const cmd = "ws connect";
-  const { values, positionals } = parseCommand(cmd, argv, {
-    header: { type: "string", short: "H", multiple: true },
-    protocol: { type: "string", short: "p", multiple: true },
-    binary: { type: "boolean", short: "b" },
-    base64: { type: "boolean" },
-    wait: { type: "string", short: "w" },
-    timeout: { type: "string" },
-    json: { type: "boolean" },
-  }, { min: 1, max: 1, names: "URL (e.g. ws://127.0.0.1:8080/ws)" });
-  if (values.help) return help();
-  const url = wsUrlArg(cmd, positionals[0]!);
-  const headers = headerFlags(cmd, values.header ?? []);
-  const waitMs = intFlag(cmd, "wait", values.wait) ?? 1000;
-  const timeoutMs = intFlag(cmd, "timeout", values.timeout, { min: 1 }) ??
-    10_000;
-  const json = Boolean(values.json);
-  const binaryOut = values.base64 ? "base64" : "hex";
-
-  const client = await connectWebSocket(url, {
-    headers,
-    protocols: values.protocol,
-    timeoutMs,
-  });
-  if (!json) {
-    const proto = client.protocol ? ` (protocol ${client.protocol})` : "";
-    const hint = Deno.stdin.isTerminal()
-      ? "; type lines to send, Ctrl-D to close"
-      : "";
-    log(`connected to ${url.href}${proto}${hint}`);
-  }
-
-  let sent = 0;
-  let received = 0;
-  let stdinDone = false;
-  let quietTimer: ReturnType<typeof setTimeout> | undefined;
-  const finish = () => void client.close(1000);
-  const armWait = () => {
-    clearTimeout(quietTimer);
-    if (received >= sent) finish();
-    else quietTimer = setTimeout(finish, waitMs);
-  };
-
-  const reader = (async () => {
-    for await (const message of client) {
-      received++;
-      printMessage(message, json, binaryOut);
-      if (stdinDone) armWait();
-    }
-  })();
-
-  const decoder = new TextDecoder();
-  const stdin = readStdinLines(
-    (line) => {
-      try {
-        client.send(values.binary ? line : decoder.decode(line));
-        sent++;
-      } catch {
-        // Closed by the server: the reader reports how.
-      }
-    },
-    client.closed,
-    () => client.bufferedAmount,
-  );
-  void stdin.then(() => {
-    stdinDone = true;
-    armWait();
-  });
-
-  let info: WsCloseInfo;
-  try {
-    await reader;
-  } finally {
-    clearTimeout(quietTimer);
-    info = await client.close();
-  }
-  if (json) {
-    outJson({ type: "close", ...info, sent, received });
-  } else {
-    const reason = info.reason ? `: ${info.reason}` : "";
-    log(
-      `closed ${describeCloseCode(info.code)}${reason}${
-        info.wasClean ? "" : " (not clean)"
-      }`,
-    );
-  }
-  return info.wasClean && [1000, 1001, 1005].includes(info.code) ? 0 : 1;
-}
-
-function printMessage(
-  message: WsMessage,
-  json: boolean,
-  binary: "hex" | "base64",
-) {
-  if (typeof message === "string") {
-    if (json) outJson({ type: "text", data: message });
-    else out(message);
-    return;
-  }
-  const data = binary === "base64" ? message.toBase64() : message.toHex();
-  if (json) outJson({ type: "binary", encoding: binary, data });
-  else out(data);
-}
-
-/**
- * Calls `onLine` with each stdin line (without `\n` or `\r\n`) as bytes,
- * until EOF or until `stop` settles. A last line without newline counts.
- * Pauses while `buffered()` is over the high-water mark.
- */
-async function readStdinLines(
-  onLine: (line: Uint8Array) => void,
-  stop: Promise<unknown>,
-  buffered: () => number,
-): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
-  let pending = new Uint8Array(0);
-  let stopped = false;
-  void stop.then(() => {
-    stopped = true;
-  });
-  for (;;) {
-    let n: number | null;
-    try {
-      n = await Promise.race([Deno.stdin.read(buf), stop.then(() => null)]);
-    } catch {
-      n = null;
-    }
-    if (n === null || stopped) break;
-    let chunk = buf.subarray(0, n);
-    if (pending.length > 0) {
-      const joined = new Uint8Array(pending.length + n);
-      joined.set(pending);
-      joined.set(chunk, pending.length);
-      chunk = joined;
-    }
-    let start = 0;
-    for (
-      let i = chunk.indexOf(0x0a);
-      i !== -1;
-      i = chunk.indexOf(0x0a, start)
-    ) {
-      const end = i > start && chunk[i - 1] === 0x0d ? i - 1 : i;
-      onLine(chunk.slice(start, end));
-      start = i + 1;
-    }
-    pending = chunk.slice(start);
-    // The runtime's WebSocket has no drain event: stop reading stdin while
-    // more than 1 MiB waits to be sent, so a big pipe cannot fill memory.
-    while (buffered() > SEND_HIGH_WATER && !stopped) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-  if (pending.length > 0 && !stopped) onLine(pending);
-}
+// --- connect: cli/_ws_connect.ts -------------------------------------------

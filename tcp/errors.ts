@@ -4,7 +4,15 @@ import { NetkitError } from "../errors.ts";
  * Stable codes of {@linkcode TcpError}:
  * - `accept_backoff`: `accept()` failed with a temporary error (EMFILE,
  *   ENFILE, …); the server waits and retries.
- * - `connect_failed`: no server answered at the address.
+ * - `connect_failed`: no server answered at the address (or, for
+ *   {@linkcode dial} through a proxy, at the proxy's address).
+ * - `proxy_failed`: the proxy refused the tunnel or answered with
+ *   something that is not its protocol.
+ * - `proxy_auth_required`: the proxy wants credentials, or refused the
+ *   ones given (HTTP 407, SOCKS5 method or RFC 1929 refusal).
+ * - `bad_proxy`: the proxy URL is not `http://` or `socks5://HOST:PORT`.
+ * - `tls_failed`: the TLS handshake failed (an untrusted or mismatched
+ *   certificate, a client certificate the server refused).
  * - `timeout`: a peer did not answer in time.
  * - `proc_unavailable`: a `/proc` file could not be read.
  * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
@@ -15,6 +23,10 @@ import { NetkitError } from "../errors.ts";
 export type TcpErrorCode =
   | "accept_backoff"
   | "connect_failed"
+  | "proxy_failed"
+  | "proxy_auth_required"
+  | "bad_proxy"
+  | "tls_failed"
   | "timeout"
   | "proc_unavailable"
   | "proc_parse"

@@ -17,5 +17,6 @@
 export * from "./errors.ts";
 export * from "./server.ts";
 export * from "./echo.ts";
+export * from "./dial.ts";
 export * from "./proc/mod.ts";
 export * from "./file/mod.ts";

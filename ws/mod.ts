@@ -20,6 +20,7 @@ export * from "./frame.ts";
 export * from "./message.ts";
 export * from "./verify.ts";
 export * from "./check/mod.ts";
+export * from "./deflate.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./page.ts";

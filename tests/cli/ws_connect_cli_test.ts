@@ -1,0 +1,381 @@
+// `netkit ws connect` beyond pipes: interactive mode through a real
+// pseudo-terminal (script), --reconnect across a server restart, pings.
+
+import assert from "node:assert/strict";
+import {
+  acceptKey,
+  connectWebSocket,
+  serveWebSocket,
+  type WsServer,
+} from "../../ws/mod.ts";
+import { cliCommand, hasPeer, PROJECT_ROOT } from "../_helpers.ts";
+
+const WAIT_MS = 20_000;
+
+// --ping-interval needs the engine's client.ping (phase 2 of issue 10).
+const CLIENT_CAN_PING = await (async () => {
+  await using server = serveWebSocket({ port: 0 });
+  await using client = await connectWebSocket(
+    `ws://127.0.0.1:${server.addr.port}/ws`,
+  );
+  return typeof (client as unknown as { ping?: unknown }).ping === "function";
+})();
+
+/** A running CLI with its output collected as it arrives. */
+interface Running {
+  write(text: string): Promise<void>;
+  closeStdin(): Promise<void>;
+  /** Resolves once `stream` matches `pattern`; fails after WAIT_MS or at exit. */
+  waitFor(stream: "stdout" | "stderr", pattern: RegExp): Promise<void>;
+  /** Waits for the exit and returns everything. */
+  done(): Promise<{ code: number; stdout: string; stderr: string }>;
+  text(stream: "stdout" | "stderr"): string;
+}
+
+function spawn(cmd: string, args: string[]): Running {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: PROJECT_ROOT,
+    env: { NO_COLOR: "1", TERM: "dumb" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const texts = { stdout: "", stderr: "" };
+  let changed = Promise.withResolvers<void>();
+  let exited = false;
+  const collect = async (name: "stdout" | "stderr") => {
+    for await (
+      const chunk of child[name].pipeThrough(new TextDecoderStream())
+    ) {
+      texts[name] += chunk;
+      changed.resolve();
+      changed = Promise.withResolvers();
+    }
+  };
+  const collecting = Promise.all([collect("stdout"), collect("stderr")]);
+  const status = child.status.then((s) => {
+    exited = true;
+    changed.resolve();
+    return s;
+  });
+  const writer = child.stdin.getWriter();
+  let stdinOpen = true;
+  return {
+    write: (text) => writer.write(new TextEncoder().encode(text)),
+    async closeStdin() {
+      if (!stdinOpen) return;
+      stdinOpen = false;
+      await writer.close().catch(() => {});
+    },
+    async waitFor(stream, pattern) {
+      const deadline = Date.now() + WAIT_MS;
+      while (!pattern.test(texts[stream])) {
+        if (exited) {
+          await collecting;
+          if (pattern.test(texts[stream])) return;
+          throw new Error(
+            `exited without ${pattern} on ${stream}: ${JSON.stringify(texts)}`,
+          );
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new Error(
+            `no ${pattern} on ${stream} within ${WAIT_MS} ms: ${
+              JSON.stringify(texts)
+            }`,
+          );
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          changed.promise,
+          new Promise((r) => timer = setTimeout(r, left)),
+        ]);
+        clearTimeout(timer);
+      }
+    },
+    async done() {
+      await this.closeStdin();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const s = await Promise.race([
+        status,
+        new Promise<never>((_, reject) =>
+          timer = setTimeout(() => {
+            try {
+              child.kill("SIGKILL");
+            } catch {
+              // Gone already.
+            }
+            reject(new Error(`still running after ${WAIT_MS} ms`));
+          }, WAIT_MS)
+        ),
+      ]).finally(() => clearTimeout(timer));
+      await collecting;
+      return { code: s.code, ...texts };
+    },
+    text: (stream) => texts[stream],
+  };
+}
+
+function spawnCli(args: string[]): Running {
+  const { cmd, args: full } = cliCommand(args);
+  return spawn(cmd, full);
+}
+
+/**
+ * A WebSocket server that greets with control characters, echoes, and
+ * closes with a hostile reason when asked; it records close frames.
+ */
+function startHostileServer() {
+  const closes: { code: number; reason: string }[] = [];
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onopen = () => socket.send("evil\x1b]0;pwned\x07 title\u202e");
+    socket.onmessage = (event) => {
+      if (event.data === "close-evil") {
+        socket.close(4001, "bad\x1b[2Jreason");
+      } else socket.send(event.data);
+    };
+    socket.onclose = (event) =>
+      closes.push({ code: event.code, reason: event.reason });
+    return response;
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}/`,
+    closes,
+    shutdown: () => server.shutdown(),
+  };
+}
+
+Deno.test("ws connect (pipe): peer text stays raw on stdout; the close reason is escaped and the server named as closing first", async () => {
+  const server = startHostileServer();
+  try {
+    const run = spawnCli(["ws", "connect", server.url]);
+    await run.write("close-evil\n");
+    // Stdin stays open until the server has closed: it closes first.
+    await run.waitFor("stderr", /closed 4001/);
+    const result = await run.done();
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, "evil\x1b]0;pwned\x07 title\u202e\n");
+    assert.match(
+      result.stderr,
+      /closed 4001 \(private use\): bad\\x1b\[2Jreason \(server closed first\)\n$/,
+    );
+    assert.ok(!result.stderr.includes("\x1b"), "raw ESC on stderr");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test({
+  name:
+    "ws connect (interactive, through a pseudo-terminal): prompt, marks, escaping, /binary, //, /close",
+  ignore: !hasPeer("script"),
+  async fn() {
+    const server = startHostileServer();
+    try {
+      const { cmd, args } = cliCommand(["ws", "connect", server.url]);
+      const line = [cmd, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`)
+        .join(" ");
+      // script gives the CLI a terminal for stdin, stdout and stderr; its
+      // own stdout carries everything the terminal shows.
+      const run = spawn("script", ["-q", "-e", "-c", line, "/dev/null"]);
+      await run.waitFor("stdout", /\/help for commands/);
+      await run.waitFor(
+        "stdout",
+        /< evil\\x1b\]0;pwned\\x07 title\\u\{202e\}\r\n/,
+      );
+      await run.waitFor("stdout", /> $/);
+      await run.write("hello\n");
+      await run.waitFor("stdout", /> hello\r\n/); // the terminal's echo
+      await run.waitFor("stdout", /< hello\r\n/);
+      await run.write("/binary 48 69 ff\n");
+      await run.waitFor("stdout", /< \[binary 3 B\] 4869ff\r\n/);
+      await run.write("//slash\n");
+      await run.waitFor("stdout", /< \/slash\r\n/);
+      await run.write("/ping hi\n");
+      await run.waitFor(
+        "stdout",
+        CLIENT_CAN_PING ? /pong in \d+\.\d ms/ : /this client cannot ping yet/,
+      );
+      await run.write("/bogus\n");
+      await run.waitFor("stdout", /unknown command \/bogus/);
+      await run.write("/binary xyz\n");
+      await run.waitFor("stdout", /\/binary takes hex digits/);
+      await run.write("/close 4000 bye now\n");
+      const result = await run.done();
+      assert.equal(result.code, 0, result.stdout);
+      assert.match(result.stdout, /closed 4000 \(private use\): bye now\r\n/);
+      assert.ok(
+        !result.stdout.includes("\x1b]0;"),
+        "the peer's escape sequence reached the terminal",
+      );
+      assert.deepEqual(server.closes, [{ code: 4000, reason: "bye now" }]);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test("ws connect --reconnect: across a server restart, every line arrives once", async () => {
+  let first: WsServer | undefined = serveWebSocket({
+    port: 0,
+    gracePeriodMs: 2000,
+  });
+  const port = first.addr.port;
+  const url = `ws://127.0.0.1:${port}/ws`;
+  let second: WsServer | undefined;
+  const run = spawnCli([
+    "ws",
+    "connect",
+    url,
+    "--reconnect",
+    "--reconnect-max-delay",
+    "0.2",
+    "--reconnect-tries",
+    "100",
+  ]);
+  try {
+    await run.waitFor("stderr", /^connected to /);
+    await run.write("before\n");
+    await run.waitFor("stdout", /^before\n$/);
+    await first.shutdown();
+    await run.waitFor(
+      "stderr",
+      /connection lost: closed 1001 .*\(server closed first\)/,
+    );
+    await run.waitFor(
+      "stderr",
+      /reconnecting in \d+\.\d s \(attempt 1 of 100\)/,
+    );
+    // Typed while no server runs: sent once the new one is up.
+    await run.write("while down\n");
+    second = serveWebSocket({ port });
+    await run.waitFor("stderr", /reconnected to /);
+    await run.waitFor("stdout", /while down\n/);
+    await run.write("after\n");
+    await run.waitFor("stdout", /after\n/);
+    const result = await run.done();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "before\nwhile down\nafter\n");
+    assert.equal(first.stats().messagesIn, 1);
+    assert.equal(second.stats().messagesIn, 2);
+    assert.match(result.stderr, /closed 1000 normal closure\n$/);
+  } finally {
+    await run.done().catch(() => {});
+    await first?.shutdown();
+    await second?.shutdown();
+    first = undefined;
+  }
+});
+
+Deno.test("ws connect --reconnect gives up after --reconnect-tries with exit 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const run = spawnCli([
+    "ws",
+    "connect",
+    `ws://127.0.0.1:${port}/ws`,
+    "--reconnect",
+    "--reconnect-max-delay",
+    "0.05",
+    "--reconnect-tries",
+    "2",
+  ]);
+  const result = await run.done();
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(result.stderr.match(/cannot connect: /g)?.length, 3);
+  assert.match(result.stderr, /attempt 2 of 2/);
+  assert.match(result.stderr, /gave up after 2 reconnect attempts: /);
+});
+
+Deno.test("ws connect: flag combinations that make no sense are usage errors", async () => {
+  for (
+    const args of [
+      ["--ping-timeout", "1"],
+      ["--reconnect-tries", "3"],
+      ["--ping-interval", "0"],
+      ["--ping-interval", "soon"],
+    ]
+  ) {
+    const result = await spawnCli([
+      "ws",
+      "connect",
+      "ws://127.0.0.1:1/",
+      ...args,
+    ])
+      .done();
+    assert.equal(result.code, 2, `${args}: ${result.stderr}`);
+  }
+  const help = await spawnCli(["ws", "connect", "--help"]).done();
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /\/close \[code \[reason\]\]/);
+});
+
+Deno.test({
+  name: "ws connect --ping-interval prints each pong's round trip on stderr",
+  ignore: !CLIENT_CAN_PING,
+  async fn() {
+    await using server = serveWebSocket({ port: 0 });
+    const run = spawnCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${server.addr.port}/ws`,
+      "--ping-interval",
+      "0.05",
+    ]);
+    await run.waitFor("stderr", /(pong in \d+\.\d ms\n[^]*){2}/);
+    const result = await run.done();
+    assert.equal(result.code, 0, result.stderr);
+  },
+});
+
+Deno.test({
+  name: "ws connect --ping-timeout closes a peer that stopped answering",
+  ignore: !CLIENT_CAN_PING,
+  async fn() {
+    // Completes the handshake, then reads nothing and answers nothing.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const serving = (async () => {
+      for await (const conn of listener) {
+        held.push(conn);
+        const buf = new Uint8Array(4096);
+        const n = await conn.read(buf);
+        const head = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? "";
+        await conn.write(
+          new TextEncoder().encode(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+              `Connection: Upgrade\r\nSec-WebSocket-Accept: ${
+                acceptKey(key)
+              }\r\n\r\n`,
+          ),
+        );
+      }
+    })();
+    try {
+      const run = spawnCli([
+        "ws",
+        "connect",
+        `ws://127.0.0.1:${listener.addr.port}/`,
+        "--ping-interval",
+        "0.1",
+        "--ping-timeout",
+        "0.3",
+      ]);
+      await run.waitFor("stderr", /no pong within 0\.3 s: closing/);
+      const result = await run.done();
+      assert.equal(result.code, 1, result.stderr);
+    } finally {
+      listener.close();
+      await serving.catch(() => {});
+      for (const conn of held) conn.close();
+    }
+  },
+});
