@@ -20,6 +20,7 @@ import {
   type TcpLimits,
   type TcpReading,
 } from "../tcp/proc/mod.ts";
+import { LAB_SCENARIOS, type LabReport, runLab } from "../tcp/lab/mod.ts";
 
 const HELP = `netkit tcp: TCP diagnostics from /proc (Linux)
 
@@ -28,6 +29,7 @@ Usage: netkit tcp <command> [options]
 Commands:
   states   every TCP socket with its state, queues and timer; --watch to follow
   limits   open-file limits, TCP sysctls and counters, each with what to do
+  lab      make a TCP failure happen on 127.0.0.1, watch it and explain it
 
 Run 'netkit tcp <command> --help' for its options.`;
 
@@ -74,7 +76,7 @@ export const tcpCommand: Command = {
     return dispatch(
       "tcp",
       argv,
-      { states: runStates, limits: runLimits },
+      { states: runStates, limits: runLimits, lab: runLabCommand },
       HELP,
       context,
     );
@@ -400,5 +402,114 @@ function renderLimits(limits: TcpLimits, self: boolean): string[] {
       );
     }
   }
+  return lines;
+}
+
+function labHelp(): string {
+  const width = Math.max(...LAB_SCENARIOS.map((s) => s.name.length));
+  const rows = LAB_SCENARIOS.map((s) =>
+    `  ${s.name.padEnd(width)}  ${s.summary}${
+      s.namespace === "only" ? " [root]" : ""
+    }`
+  );
+  return `Usage: netkit tcp lab <scenario> [options]
+
+Runs a short, self-cleaning experiment on 127.0.0.1 and prints its
+timeline: what the client did and saw, both sides' socket states and queues
+at that moment, the kernel counters that moved, then why and what to change.
+Parts that need a private network namespace run only as root (unshare -n);
+otherwise the report says what was skipped and why.
+
+Scenarios:
+${rows.join("\n")}
+
+Options:
+  --backlog N    accept-overflow: the listen() backlog (default 2)
+  --clients M    accept-overflow: clients (default backlog+4); close-wait, emfile
+  --nofile N     emfile: the echo server's open-file limit (default 40)
+  --no-namespace skip the root-only namespace variants
+  --json         one JSON object {scenario, steps, outcomes, kernel, facts, skipped, explanation}
+  -h, --help     show this help`;
+}
+
+async function runLabCommand(argv: string[]): Promise<number> {
+  const name = "tcp lab";
+  const { values, positionals } = parseCommand(name, argv, {
+    backlog: { type: "string" },
+    clients: { type: "string" },
+    nofile: { type: "string" },
+    json: { type: "boolean" },
+    "no-namespace": { type: "boolean" },
+    "inside-namespace": { type: "boolean" },
+  }, { max: 1, names: "scenario" });
+  const scenario = positionals[0];
+  if (values.help || scenario === undefined) {
+    out(labHelp());
+    return 0;
+  }
+  if (!LAB_SCENARIOS.some((s) => s.name === scenario)) {
+    throw new UsageError(
+      `unknown scenario '${scenario}' (scenarios: ${
+        LAB_SCENARIOS.map((s) => s.name).join(", ")
+      })`,
+      name,
+    );
+  }
+  const report = await runLab(scenario, {
+    backlog: intFlag(name, "backlog", values.backlog, { max: 64 }),
+    clients: intFlag(name, "clients", values.clients, { min: 1, max: 200 }),
+    nofile: intFlag(name, "nofile", values.nofile, { min: 8, max: 4096 }),
+    noNamespace: values["no-namespace"] === true,
+    insideNamespace: values["inside-namespace"] === true,
+  });
+  if (values.json) outJson(report);
+  else out(renderLab(report).join("\n"));
+  return 0;
+}
+
+function seconds(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)}s`;
+}
+
+function renderLab(report: LabReport): string[] {
+  const lines = [`netkit tcp lab ${report.scenario}`, ""];
+  for (const step of report.steps) {
+    lines.push(`${seconds(step.t).padStart(9)}  ${step.event}`);
+    const keys = Object.keys(step.states);
+    const width = Math.max(0, ...keys.map((k) => k.length));
+    const stateWidth = Math.max(
+      0,
+      ...keys.map((k) => step.states[k]!.length),
+    );
+    for (const key of keys) {
+      const q = step.queues[key];
+      lines.push(
+        `${" ".repeat(11)}${key.padEnd(width)}  ${
+          step.states[key]!.padEnd(stateWidth)
+        }  recv-Q ${q?.recvQ ?? "?"}  send-Q ${q?.sendQ ?? "?"}`,
+      );
+    }
+  }
+  const section = (title: string, entries: [string, unknown][]) => {
+    if (entries.length === 0) return;
+    lines.push("", title);
+    const width = Math.max(...entries.map(([k]) => k.length));
+    for (const [k, v] of entries) lines.push(`  ${k.padEnd(width)}  ${v}`);
+  };
+  section(
+    "What the clients saw:",
+    Object.entries(report.outcomes).map(([k, v]) => [k, v]),
+  );
+  section(
+    "Kernel counters that moved (whole namespace):",
+    Object.entries(report.kernel).map(([k, v]) => [k, v > 0 ? `+${v}` : v]),
+  );
+  section("Measured:", Object.entries(report.facts));
+  if (report.skipped.length) {
+    lines.push("", "Skipped:");
+    for (const s of report.skipped) lines.push(`  - ${s}`);
+  }
+  lines.push("", `Why: ${report.explanation.why}`);
+  lines.push("", `What to change: ${report.explanation.change}`);
   return lines;
 }

@@ -1,0 +1,144 @@
+// The lab's subprocesses: netkit itself, re-run under `unshare -n` (a
+// private network namespace) or as a server that must die with its
+// socket open.
+
+import { TcpError } from "../errors.ts";
+import { errorMessage } from "../../_io.ts";
+import type { LabOptions, LabReport } from "./types.ts";
+
+/** How long any lab subprocess may run before it is killed. */
+export const CHILD_TIMEOUT_MS = 30_000;
+
+/** The command that runs netkit's CLI. */
+export function netkitCommand(options: LabOptions): string[] {
+  if (options.netkitCommand) return options.netkitCommand;
+  if (Deno.build.standalone) return [Deno.execPath()];
+  return [
+    Deno.execPath(),
+    "run",
+    "--unstable-net",
+    "--allow-all",
+    new URL("../../cli/main.ts", import.meta.url).href,
+  ];
+}
+
+/** Why the namespace variants cannot run here, or `undefined` if they can. */
+export async function namespaceUnavailable(): Promise<string | undefined> {
+  if (Deno.uid() !== 0) {
+    return "not root: a private network namespace (unshare -n) and its sysctls and nftables rules need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)";
+  }
+  for (
+    const [tool, flag] of [["unshare", "--version"], ["ip", "-V"], [
+      "nft",
+      "--version",
+    ]]
+  ) {
+    if (!(await runs(tool!, [flag!]))) {
+      return `'${tool}' is not installed (util-linux, iproute2, nftables)`;
+    }
+  }
+  return undefined;
+}
+
+async function runs(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `netkit tcp lab <scenario> --inside-namespace --json` in a new
+ * network namespace with loopback up, and returns its report.
+ */
+export async function runInNamespace(
+  scenario: string,
+  args: string[],
+  options: LabOptions,
+): Promise<LabReport> {
+  const command = [
+    "-n",
+    "--",
+    "sh",
+    "-c",
+    'ip link set lo up && exec "$@"',
+    "netkit-lab",
+    ...netkitCommand(options),
+    "tcp",
+    "lab",
+    scenario,
+    "--inside-namespace",
+    "--json",
+    ...args,
+  ];
+  const child = new Deno.Command("unshare", {
+    args: command,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, CHILD_TIMEOUT_MS);
+  const result = await child.output().finally(() => clearTimeout(timer));
+  const stdout = new TextDecoder().decode(result.stdout);
+  if (!result.success) {
+    const stderr = new TextDecoder().decode(result.stderr).trim();
+    throw new TcpError(
+      "lab_failed",
+      `the namespace part of '${scenario}' failed (exit ${result.code}): ${
+        stderr.split("\n").slice(-3).join(" ").slice(0, 400)
+      }`,
+    );
+  }
+  try {
+    return JSON.parse(stdout) as LabReport;
+  } catch (error) {
+    throw new TcpError(
+      "lab_failed",
+      `the namespace part of '${scenario}' printed no report: ${
+        errorMessage(error)
+      }`,
+    );
+  }
+}
+
+/** Writes a sysctl of the current network namespace (root, inside `unshare -n`). */
+export async function setSysctl(name: string, value: number): Promise<void> {
+  await Deno.writeTextFile(
+    `/proc/sys/${name.replaceAll(".", "/")}`,
+    `${value}\n`,
+  );
+}
+
+/** Loads an nftables ruleset (`nft -f -`). */
+export async function nft(ruleset: string): Promise<void> {
+  const child = new Deno.Command("nft", {
+    args: ["-f", "-"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(ruleset));
+  await writer.close();
+  const result = await child.output();
+  if (!result.success) {
+    throw new TcpError(
+      "lab_failed",
+      `nft refused the lab's rules: ${
+        new TextDecoder().decode(result.stderr).trim().slice(0, 300)
+      }`,
+    );
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * `netkit tcp lab`: make each TCP failure happen on this machine, on
+ * 127.0.0.1 (or in a private network namespace when root), watch the
+ * kernel's view of it and explain it. Every scenario is bounded in time
+ * and closes what it opened.
+ *
+ * @example Run the reset scenario and check what the client saw
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runLab } from "@netkit/netkit/tcp/lab";
+ *
+ * const report = await runLab("reset");
+ * assert.equal(report.outcomes["connection reset by peer"], 1);
+ * ```
+ *
+ * @module
+ */
+
+import type { LabOptions, LabReport, LabScenarioName } from "./types.ts";
+import {
+  closeScenario,
+  closeWaitScenario,
+  resetScenario,
+  timeWaitScenario,
+} from "./_close.ts";
+import {
+  acceptOverflowScenario,
+  handshakeScenario,
+  synRetriesScenario,
+} from "./_connect.ts";
+import { TcpError } from "../errors.ts";
+import { assertLinux } from "../../_proc.ts";
+
+export type * from "./types.ts";
+
+/** One scenario of the lab. */
+export interface LabScenario {
+  /** Its name, as `runLab` and `netkit tcp lab` take it. */
+  name: LabScenarioName;
+  /** One line on what it shows. */
+  summary: string;
+  /** Whether (part of) it needs root for a private network namespace. */
+  namespace: "none" | "partly" | "only";
+}
+
+/**
+ * The scenarios, in the order a newcomer should run them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LAB_SCENARIOS } from "@netkit/netkit/tcp/lab";
+ *
+ * assert.ok(LAB_SCENARIOS.some((s) => s.name === "accept-overflow"));
+ * ```
+ */
+export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
+  {
+    name: "handshake",
+    summary:
+      "connect step by step: the kernel completes the handshake, accept() only takes what it queued",
+    namespace: "none",
+  },
+  {
+    name: "accept-overflow",
+    summary:
+      "a listener that does not accept: backlog+1 connections queue, the next SYNs are dropped (root: tcp_abort_on_overflow=1 resets)",
+    namespace: "partly",
+  },
+  {
+    name: "syn-retries",
+    summary:
+      "lost SYN-ACKs and final ACKs: retransmits at growing intervals and the half-open lifetime (root only)",
+    namespace: "only",
+  },
+  {
+    name: "close",
+    summary:
+      "the four-way close and a half-close, both sides' states after each step",
+    namespace: "none",
+  },
+  {
+    name: "close-wait",
+    summary:
+      "a server that never closes: CLOSE_WAIT piling up, owned by its pid",
+    namespace: "none",
+  },
+  {
+    name: "time-wait",
+    summary:
+      "TIME_WAIT lands on whichever side closes first; the local port range",
+    namespace: "none",
+  },
+  {
+    name: "emfile",
+    summary:
+      "netkit's echo server under a low open-file limit: queued but unserved clients, back-offs, recovery",
+    namespace: "none",
+  },
+  {
+    name: "reset",
+    summary: "closing with unread data sends RST: 'connection reset by peer'",
+    namespace: "none",
+  },
+  {
+    name: "window",
+    summary:
+      "a receiver that stops reading: queues fill, the window closes, the sender probes, then it drains",
+    namespace: "none",
+  },
+  {
+    name: "udp-vs-tcp",
+    summary:
+      "numbered messages over UDP and TCP; with root, packet loss in a private namespace",
+    namespace: "partly",
+  },
+]);
+
+const RUNNERS: Partial<
+  Record<LabScenarioName, (options: LabOptions) => Promise<LabReport>>
+> = {
+  handshake: () => handshakeScenario(),
+  "accept-overflow": (o) => acceptOverflowScenario(o),
+  "syn-retries": (o) => synRetriesScenario(o),
+  close: () => closeScenario(),
+  "close-wait": (o) => closeWaitScenario(o),
+  "time-wait": () => timeWaitScenario(),
+  reset: () => resetScenario(),
+};
+
+/**
+ * Runs one scenario and returns its timeline, outcomes, counter deltas and
+ * explanation. Throws `lab_unknown` for an unknown name, `unsupported_os`
+ * off Linux and `timeout` when the kernel never reached a state the
+ * scenario waits for.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runLab } from "@netkit/netkit/tcp/lab";
+ *
+ * const report = await runLab("time-wait");
+ * assert.equal(report.outcomes["TIME_WAIT on client"], 1);
+ * assert.equal(report.outcomes["TIME_WAIT on server"], 1);
+ * ```
+ */
+export async function runLab(
+  name: string,
+  options: LabOptions = {},
+): Promise<LabReport> {
+  assertLinux("the TCP lab");
+  const run = RUNNERS[name as LabScenarioName];
+  if (!run) {
+    throw new TcpError(
+      "lab_unknown",
+      `unknown lab scenario '${name}' (scenarios: ${
+        LAB_SCENARIOS.map((s) => s.name).join(", ")
+      })`,
+    );
+  }
+  return await run(options);
+}
