@@ -20,7 +20,12 @@ import {
   type TcpLimits,
   type TcpReading,
 } from "../tcp/proc/mod.ts";
-import { LAB_SCENARIOS, type LabReport, runLab } from "../tcp/lab/mod.ts";
+import {
+  LAB_SCENARIOS,
+  type LabReport,
+  runLab,
+  runResetServer,
+} from "../tcp/lab/mod.ts";
 
 const HELP = `netkit tcp: TCP diagnostics from /proc (Linux)
 
@@ -441,7 +446,14 @@ async function runLabCommand(argv: string[]): Promise<number> {
     json: { type: "boolean" },
     "no-namespace": { type: "boolean" },
     "inside-namespace": { type: "boolean" },
+    "exit-server": { type: "boolean" },
   }, { max: 1, names: "scenario" });
+  if (values["exit-server"]) {
+    // The reset scenario's server: main() exits with the connection unread,
+    // and the kernel resets it.
+    await runResetServer((port) => out(`listening tcp 127.0.0.1:${port}`));
+    return 0;
+  }
   const scenario = positionals[0];
   if (values.help || scenario === undefined) {
     out(labHelp());

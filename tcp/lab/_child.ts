@@ -142,3 +142,79 @@ export async function nft(ruleset: string): Promise<void> {
     );
   }
 }
+
+/** A netkit subprocess whose stdout and stderr are collected as they come. */
+export interface NetkitChild {
+  /** The process. */
+  process: Deno.ChildProcess;
+  /** Resolves with the port of its first `listening tcp HOST:PORT` line. */
+  listening: Promise<number>;
+  /** Stderr so far. */
+  stderr(): string;
+  /** Stdout so far. */
+  stdout(): string;
+  /** Resolves when it exits (killed after {@linkcode CHILD_TIMEOUT_MS}). */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Starts netkit with `args`, optionally behind a wrapper such as `prlimit …`. */
+export function spawnNetkit(
+  args: string[],
+  options: LabOptions,
+  wrapper: string[] = [],
+): NetkitChild {
+  const argv = [...wrapper, ...netkitCommand(options), ...args];
+  const process = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let out = "";
+  let err = "";
+  const port = Promise.withResolvers<number>();
+  const collect = async (
+    stream: ReadableStream<Uint8Array>,
+    add: (text: string) => void,
+  ) => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) add(dec.decode(chunk, { stream: true }));
+  };
+  const reading = Promise.all([
+    collect(process.stdout, (t) => {
+      out += t;
+      const m = /listening tcp \S+:(\d+)\n/.exec(out);
+      if (m) port.resolve(Number(m[1]));
+    }),
+    collect(process.stderr, (t) => err += t),
+  ]);
+  const timer = setTimeout(() => {
+    try {
+      process.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, CHILD_TIMEOUT_MS);
+  const status = process.status.then(async (s) => {
+    clearTimeout(timer);
+    await reading;
+    port.reject(
+      new TcpError(
+        "lab_failed",
+        `netkit ${args.join(" ")} exited (${s.code}) before listening: ${
+          err.trim().split("\n").slice(-2).join(" ").slice(0, 300)
+        }`,
+      ),
+    );
+    return s;
+  });
+  port.promise.catch(() => {});
+  return {
+    process,
+    listening: port.promise,
+    stderr: () => err,
+    stdout: () => out,
+    status,
+  };
+}

@@ -312,10 +312,15 @@ export async function synRetriesScenario(
   const times = synRecvTimes(RETRIES);
   return await rec.finish({
     why:
-      `A lost SYN is retransmitted after 1 s, then 2, 4, 8… (the timeout doubles each time) up to net.ipv4.tcp_syn_retries times (default 6: connect() gives up after about 127 s with 'connection timed out'). A server whose SYN-ACK is not answered keeps the request half-open (SYN_RECV) and retransmits the SYN-ACK up to net.ipv4.tcp_synack_retries times (default 5: dropped after 63 s). The lab lowered both to ${RETRIES} inside its namespace: last retransmit after ${times.lastRetransmitSeconds} s, given up after ${times.lifetimeSeconds} s. A client whose final ACK was lost believes it is connected; once the server has dropped the request its data is answered with RST.`,
+      `A lost SYN is retransmitted after 1 s, then 2, 4, 8… (the timeout doubles each time) up to net.ipv4.tcp_syn_retries times (default 6: connect() gives up after about 127 s with 'connection timed out'). A server whose SYN-ACK is not answered keeps the request half-open (SYN_RECV) and retransmits the SYN-ACK up to net.ipv4.tcp_synack_retries times (default 5: dropped after 63 s). Linux 6.11 and later first retry a SYN net.ipv4.tcp_syn_linear_timeouts times (default 4) at a fixed 1 s before doubling, and add those retries to tcp_syn_retries. The lab lowered both retry counts to ${RETRIES} (and the linear retries to 0) inside its namespace: last retransmit after ${times.lastRetransmitSeconds} s, given up after ${times.lifetimeSeconds} s. A client whose final ACK was lost believes it is connected; once the server has dropped the request its data is answered with RST.`,
     change:
       "Connect timeouts in clients should be shorter than the kernel's ~2 minutes; lower net.ipv4.tcp_syn_retries where failing fast matters. Many SYN_RECV on a server mean lost ACKs or a SYN flood: lower tcp_synack_retries and keep tcp_syncookies=1. Firewalls that drop (rather than reject) turn refusals into these long retries.",
   });
+}
+
+/** Milliseconds between consecutive events, the first from the start. */
+function intervals(times: number[]): number[] {
+  return times.map((t, i) => Math.round(t - (i === 0 ? 0 : times[i - 1]!)));
 }
 
 /** Both retry sysctls are lowered to this inside the namespace, so the run lasts seconds. */
@@ -324,7 +329,16 @@ const RETRIES = 2;
 async function synRetriesInside(): Promise<LabReport> {
   await setSysctl("net.ipv4.tcp_syn_retries", RETRIES);
   await setSysctl("net.ipv4.tcp_synack_retries", RETRIES);
+  // Linux 6.11+ first retries SYNs this many times at a fixed 1 s (default
+  // 4) before doubling; 0 shows the classic exponential back-off.
+  const linear = await readProcText(
+    "/proc/sys/net/ipv4/tcp_syn_linear_timeouts",
+  );
+  if (linear !== null) await setSysctl("net.ipv4.tcp_syn_linear_timeouts", 0);
   const rec = await startRecorder("syn-retries");
+  if (linear !== null) {
+    rec.fact("defaultTcpSynLinearTimeouts", Number(linear.trim()));
+  }
   using noSynAck = listen();
   using noAck = listen();
   const a = noSynAck.addr.port;
@@ -416,6 +430,8 @@ async function synRetriesInside(): Promise<LabReport> {
       "synAckRetransmitsAtMs",
       synAckTimes.map((t) => Math.round(t)).join(","),
     );
+    rec.fact("synRetransmitIntervalsMs", intervals(synTimes).join(","));
+    rec.fact("synAckRetransmitIntervalsMs", intervals(synAckTimes).join(","));
     rec.fact("synRetransmits", synTimes.length);
     rec.fact("synAckRetransmits", synAckTimes.length);
     rec.fact(

@@ -20,9 +20,14 @@ import type { LabOptions, LabReport, LabScenarioName } from "./types.ts";
 import {
   closeScenario,
   closeWaitScenario,
-  resetScenario,
   timeWaitScenario,
 } from "./_close.ts";
+import {
+  emfileScenario,
+  exitServer,
+  resetScenario,
+} from "./_server_process.ts";
+import { udpVsTcpScenario, windowScenario } from "./_flow.ts";
 import {
   acceptOverflowScenario,
   handshakeScenario,
@@ -125,7 +130,10 @@ const RUNNERS: Partial<
   close: () => closeScenario(),
   "close-wait": (o) => closeWaitScenario(o),
   "time-wait": () => timeWaitScenario(),
-  reset: () => resetScenario(),
+  reset: (o) => resetScenario(o),
+  emfile: (o) => emfileScenario(o),
+  window: () => windowScenario(),
+  "udp-vs-tcp": (o) => udpVsTcpScenario(o),
 };
 
 /**
@@ -159,4 +167,26 @@ export async function runLab(
     );
   }
   return await run(options);
+}
+
+/**
+ * The server half of the `reset` scenario, which must run as its own
+ * process (netkit runs it as `netkit tcp lab reset --exit-server`): it
+ * listens on 127.0.0.1, reports its port, accepts one connection and waits
+ * (at most 5 s) until the peer's data is queued. It returns the connection
+ * unread and open, so that the process's exit closes it the way a crash
+ * does: with a bare RST.
+ *
+ * @example
+ * ```ts ignore
+ * import { runResetServer } from "@netkit/netkit/tcp/lab";
+ *
+ * await runResetServer((port) => console.log(`listening tcp 127.0.0.1:${port}`));
+ * Deno.exit(0); // the kernel resets the unread connection
+ * ```
+ */
+export function runResetServer(
+  onListening: (port: number) => void,
+): Promise<Deno.Conn> {
+  return exitServer(onListening);
 }
