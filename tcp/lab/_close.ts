@@ -1,8 +1,8 @@
 // Scenarios of the end of a connection: close, close-wait, time-wait, reset.
 
 import { startRecorder } from "./_recorder.ts";
-import { connect, find, listen, readToEnd, stateOf } from "./_sockets.ts";
-import { closeQuietly, errorMessage, writeAll } from "../../_io.ts";
+import { connect, find, listen, stateOf } from "./_sockets.ts";
+import { closeQuietly, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { readSocketOwners } from "../proc/mod.ts";
 import type { LabReport } from "./types.ts";
