@@ -3,8 +3,9 @@
 import type { CliContext, Command } from "./_command.ts";
 import { dispatch } from "./_command.ts";
 import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
-import { out, outJson } from "./_output.ts";
+import { log, out, outJson } from "./_output.ts";
 import { formatAddress, type HostPort } from "../address.ts";
+import { NetkitError } from "../errors.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import {
   countStates,
@@ -16,7 +17,13 @@ import {
   type TcpStateName,
 } from "../tcp/proc/mod.ts";
 import {
+  counterDeltas,
+  type KernelCounters,
+  readKernelCounters,
+  readListenQueues,
+  readSocketOwners,
   readTcpLimits,
+  type SocketOwner,
   type TcpLimits,
   type TcpReading,
 } from "../tcp/proc/mod.ts";
@@ -39,11 +46,14 @@ Commands:
 Run 'netkit tcp <command> --help' for its options.`;
 
 const STATES_HELP =
-  `Usage: netkit tcp states [--port P] [--state NAME] [--watch [SECONDS]] [--json]
+  `Usage: netkit tcp states [--port P] [--state NAME] [--process] [--info] [--watch [SECONDS]] [--json]
 
 Lists every TCP socket from /proc/net/tcp and /proc/net/tcp6: local and
-remote address, state, send and receive queue, timer. For a LISTEN socket
-the timer column shows the accept queue: connections waiting for accept().
+remote address, state, receive and send queue (in ss's order), timer. For a
+LISTEN socket recv-Q is the accept queue (connections waiting for accept())
+and send-Q the backlog, as 'ss -ltn' shows them: /proc lacks the backlog, so
+netkit asks the kernel's sock_diag netlink interface for it (through libc
+FFI); the queue is full when it holds backlog+1.
 
 Options:
   --port P            only sockets whose local or remote port is P
@@ -52,14 +62,19 @@ Options:
                       LAST_ACK, LISTEN, CLOSING (any case, '-' or '_': fin-wait-1)
   --watch [SECONDS]   redraw every SECONDS (default 1) until Ctrl-C, marking
                       sockets whose state changed (*), new (+) and gone (-)
+  --process           the pid and command holding each socket (from /proc/*/fd;
+                      other users' processes need root)
+  --info              rto, cwnd, ssthresh and unanswered retransmits per socket
   --count N           with --watch: stop after N frames
-  --json              one JSON object ({sockets, counts}); with --watch one per line
+  --json              one JSON object ({sockets, counts}); LISTEN sockets carry
+                      acceptQueue and backlog; with --watch one object per line
   -h, --help          show this help
 
 Example: watch a connection close, FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT:
   netkit tcp states --port 8080 --watch`;
 
-const LIMITS_HELP = `Usage: netkit tcp limits [--pid PID] [--json]
+const LIMITS_HELP =
+  `Usage: netkit tcp limits [--pid PID] [--watch [SECONDS]] [--json]
 
 Shows what limits a TCP server on this host: the open-file limit and
 descriptors in use, the kernel's backlog and handshake settings, and the
@@ -67,10 +82,15 @@ TCP counters since boot, each with what it means and what to do about it.
 Values that cannot be read (e.g. in a container) say why.
 
 Options:
-  --pid PID   read the open-file limit and descriptors of this process
-              (default: netkit itself)
-  --json      print everything as one JSON object
-  -h, --help  show this help`;
+  --pid PID           read the open-file limit and descriptors of this process
+                      (default: netkit itself)
+  --watch [SECONDS]   every SECONDS (default 1) until Ctrl-C, print the kernel
+                      counters that moved in that interval, with a '*' on
+                      each (and the descriptors in use)
+  --count N           with --watch: stop after N intervals
+  --json              print everything as one JSON object; with --watch one
+                      {interval, time, deltas, descriptorsInUse} per line
+  -h, --help          show this help`;
 
 /** The `tcp` command family. */
 export const tcpCommand: Command = {
@@ -117,6 +137,8 @@ async function runStates(argv: string[]): Promise<number> {
     interval: { type: "string" },
     count: { type: "string" },
     json: { type: "boolean" },
+    process: { type: "boolean" },
+    info: { type: "boolean" },
   });
   if (values.help) {
     out(STATES_HELP);
@@ -143,9 +165,14 @@ async function runStates(argv: string[]): Promise<number> {
   if (!values.watch && (values.interval !== undefined || count !== undefined)) {
     throw new UsageError("--count and a watch interval need --watch", name);
   }
-  const filter = { port, state };
+  const filter: Filter = {
+    port,
+    state,
+    process: values.process === true,
+    info: values.info === true,
+  };
   if (!values.watch) {
-    const sockets = await readTcpSockets(filter);
+    const sockets = await readStates(filter);
     const counts = countStates(sockets);
     if (values.json) outJson({ sockets, counts });
     else out(renderStates(sockets, counts, filter).join("\n"));
@@ -157,6 +184,48 @@ async function runStates(argv: string[]): Promise<number> {
 interface Filter {
   port?: number;
   state?: TcpStateName;
+  process?: boolean;
+  info?: boolean;
+}
+
+/** A socket as `tcp states` shows it: the /proc row plus the backlog and owners. */
+interface StateRow extends TcpSocketRecord {
+  /** LISTEN only: the backlog (ss Send-Q), from sock_diag. */
+  backlog?: number;
+  /** With --process: the processes holding it. */
+  owners?: SocketOwner[];
+}
+
+let backlogWarned = false;
+
+async function readStates(filter: Filter): Promise<StateRow[]> {
+  const rows: StateRow[] = await readTcpSockets(filter);
+  if (rows.some((r) => r.state === "LISTEN")) {
+    try {
+      const queues = readListenQueues();
+      for (const r of rows) {
+        const q = r.state === "LISTEN" ? queues.get(r.inode) : undefined;
+        if (q) r.backlog = q.backlog;
+      }
+    } catch (error) {
+      if (!backlogWarned) {
+        backlogWarned = true;
+        log(
+          `netkit: LISTEN backlogs unavailable (${
+            error instanceof Error ? error.message : String(error)
+          }); send-Q shows /proc's 0`,
+        );
+      }
+    }
+  }
+  if (filter.process) {
+    const owners = await readSocketOwners();
+    for (const r of rows) {
+      const list = r.inode === 0 ? undefined : owners.get(r.inode);
+      r.owners = list ?? [];
+    }
+  }
+  return rows;
 }
 
 /** How a socket is matched across frames. */
@@ -223,7 +292,7 @@ async function watchStates(
   let previous: Map<string, TcpSocketRecord> | undefined;
   try {
     for (let frame = 1; !stop.signal.aborted; frame++) {
-      const sockets = await readTcpSockets(filter);
+      const sockets = await readStates(filter);
       const counts = countStates(sockets);
       const changes = previous ? diff(previous, sockets) : [];
       const time = new Date();
@@ -259,8 +328,13 @@ function endpoint(addr: HostPort): string {
   return addr.port === 0 ? text.slice(0, text.lastIndexOf(":")) + ":*" : text;
 }
 
-function timerText(s: TcpSocketRecord): string {
-  if (s.state === "LISTEN") return `accept queue ${s.acceptQueue ?? s.rxQueue}`;
+function timerText(s: StateRow): string {
+  if (s.state === "LISTEN") {
+    const queued = s.acceptQueue ?? s.rxQueue;
+    if (s.backlog === undefined) return `accept queue ${queued}`;
+    const full = queued > s.backlog ? ": FULL, new SYNs dropped" : "";
+    return `accept queue ${queued} of ${s.backlog + 1}${full}`;
+  }
   if (s.timer.kind === "none") return "";
   const secs = (s.timer.remainingMs / 1000) < 10
     ? (s.timer.remainingMs / 1000).toFixed(1)
@@ -270,8 +344,18 @@ function timerText(s: TcpSocketRecord): string {
   return `${kind} ${secs}s${retries}`;
 }
 
+function ownersText(s: StateRow): string {
+  return (s.owners ?? []).map((o) => `${o.pid}/${o.command}`).join(",");
+}
+
+function infoText(s: StateRow): string {
+  if (!s.info) return "";
+  const ss = s.info.ssthresh === null ? "-" : String(s.info.ssthresh);
+  return `rto ${s.info.rtoMs}ms cwnd ${s.info.cwnd} ssthresh ${ss} retrans ${s.retransmits}`;
+}
+
 function renderStates(
-  sockets: TcpSocketRecord[],
+  sockets: StateRow[],
   counts: TcpStateCounts,
   filter: Filter,
   changes: Change[] = [],
@@ -290,9 +374,11 @@ function renderStates(
       endpoint(s.local),
       endpoint(s.remote),
       stateText,
-      String(s.txQueue),
       String(s.rxQueue),
+      String(s.state === "LISTEN" ? s.backlog ?? s.txQueue : s.txQueue),
       timerText(s),
+      ...(filter.process ? [ownersText(s)] : []),
+      ...(filter.info ? [infoText(s)] : []),
     ]);
   }
   for (const c of changes) {
@@ -306,6 +392,8 @@ function renderStates(
       "",
       "",
       "",
+      ...(filter.process ? [""] : []),
+      ...(filter.info ? [""] : []),
     ]);
   }
   const header = [
@@ -314,9 +402,11 @@ function renderStates(
     "local",
     "remote",
     "state",
-    "send-Q",
     "recv-Q",
+    "send-Q",
     "timer",
+    ...(filter.process ? ["process"] : []),
+    ...(filter.info ? ["info"] : []),
   ];
   const lines: string[] = [];
   if (rows.length > 0) {
@@ -356,18 +446,113 @@ function describeFilter(filter: Filter): string {
 
 async function runLimits(argv: string[]): Promise<number> {
   const name = "tcp limits";
-  const { values } = parseCommand(name, argv, {
+  const { values } = parseCommand(name, splitWatch(argv), {
     pid: { type: "string" },
     json: { type: "boolean" },
+    watch: { type: "boolean" },
+    interval: { type: "string" },
+    count: { type: "string" },
   });
   if (values.help) {
     out(LIMITS_HELP);
     return 0;
   }
   const pid = intFlag(name, "pid", values.pid, { min: 1 });
+  if (pid !== undefined) {
+    try {
+      await Deno.stat(`/proc/${pid}`);
+    } catch {
+      throw new NetkitError(
+        "proc_unavailable",
+        `no process with pid ${pid} (nothing at /proc/${pid})`,
+      );
+    }
+  }
+  const intervalMs = secondsFlag(name, "watch", values.interval) ?? 1000;
+  if (intervalMs < 100) {
+    throw new UsageError("--watch takes at least 0.1 seconds", name);
+  }
+  const count = intFlag(name, "count", values.count, { min: 1 });
+  if (!values.watch && (values.interval !== undefined || count !== undefined)) {
+    throw new UsageError("--count and a watch interval need --watch", name);
+  }
+  if (values.watch) {
+    return await watchCounters(pid, intervalMs, count, values.json === true);
+  }
   const limits = await readTcpLimits({ pid });
   if (values.json) outJson(limits);
   else out(renderLimits(limits, pid === undefined).join("\n"));
+  return 0;
+}
+
+async function watchCounters(
+  pid: number | undefined,
+  intervalMs: number,
+  count: number | undefined,
+  json: boolean,
+): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  let before: KernelCounters = await readKernelCounters();
+  try {
+    if (!json) {
+      out(
+        `netkit tcp limits --watch: counters that moved every ${
+          intervalMs / 1000
+        } s (* = non-zero)${count === undefined ? ", Ctrl-C to stop" : ""}`,
+      );
+    }
+    for (let n = 1; !stop.signal.aborted; n++) {
+      await delay(intervalMs, undefined, { signal: stop.signal }).catch(
+        () => {},
+      );
+      if (stop.signal.aborted) break;
+      const now = await readKernelCounters();
+      const deltas = counterDeltas(before, now);
+      before = now;
+      const limits = await readTcpLimits({ pid });
+      const fds = limits.process.descriptorsInUse;
+      const inUse = fds.available ? fds.value : null;
+      // The counters 'tcp limits' explains are always listed; others only when they moved.
+      const tracked = [
+        ...Object.keys(limits.tcpExt).map((k) => `TcpExt${k}`),
+        ...Object.keys(limits.tcp).map((k) => `Tcp${k}`),
+      ];
+      const time = new Date();
+      if (json) {
+        outJson({
+          interval: n,
+          time: time.toISOString(),
+          deltas,
+          descriptorsInUse: inUse,
+        });
+      } else {
+        const others = Object.keys(deltas).filter((k) => !tracked.includes(k));
+        const names = [...tracked, ...others];
+        const width = Math.max(0, ...names.map((k) => k.length));
+        const moved = Object.keys(deltas).length;
+        const lines = [
+          `--- ${
+            time.toTimeString().slice(0, 8)
+          }  interval ${n}: ${moved} counter${
+            moved === 1 ? "" : "s"
+          } moved; descriptors in use ${inUse ?? "n/a"}`,
+          ...names.map((k) => {
+            const d = deltas[k] ?? 0;
+            return `${d !== 0 ? "*" : " "} ${k.padEnd(width)}  ${
+              d > 0 ? "+" : ""
+            }${d}`;
+          }),
+        ];
+        out(lines.join("\n"));
+      }
+      if (count !== undefined && n >= count) break;
+    }
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  }
   return 0;
 }
 

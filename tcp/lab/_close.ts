@@ -175,10 +175,12 @@ export async function timeWaitScenario(): Promise<LabReport> {
         `the ${closer} closed first: TIME_WAIT on the ${closer}'s socket (${closerLocal}→${closerRemote}), nothing left on the other side`,
       );
       rec.outcome(`TIME_WAIT on ${closer}`);
+      // Where TIME_WAIT is for this pair: "client:TIME_WAIT server:gone".
       rec.fact(
         `${closer}ClosesFirst`,
-        seen.filter((x) => x.state === "TIME_WAIT")
-          .map((x) => x.local.port === port ? "server" : "client").join(","),
+        `client:${stateOf(seen, cport, port)} server:${
+          stateOf(seen, port, cport)
+        }`,
       );
     } finally {
       closeQuietly(client);
