@@ -108,7 +108,12 @@ export async function startRecorder(
         : undefined;
       const states: Record<string, string> = {};
       const queues: Record<string, LabQueues> = {};
-      for (const s of now) {
+      // Listener first, then by role name: clients, then the server's ends.
+      const ordered = [...now].sort((a, b) =>
+        Number(b.state === "LISTEN") - Number(a.state === "LISTEN") ||
+        label(a).localeCompare(label(b), "en", { numeric: true })
+      );
+      for (const s of ordered) {
         let key = label(s);
         for (let n = 2; key in states; n++) key = `${label(s)} #${n}`;
         states[key] = s.state;
