@@ -5,12 +5,14 @@ import { connect, find, listen, stateOf } from "./_sockets.ts";
 import { closeQuietly, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { readSocketOwners } from "../proc/mod.ts";
-import type { LabReport } from "./types.ts";
+import type { LabOptions, LabReport } from "./types.ts";
+import { namespaceUnavailable, nft, runInNamespace } from "./_child.ts";
 
 const enc = new TextEncoder();
 
 /** The four-way close, with a half-close in the middle. */
-export async function closeScenario(): Promise<LabReport> {
+export async function closeScenario(options: LabOptions): Promise<LabReport> {
+  if (options.insideNamespace) return await closeInside();
   const rec = await startRecorder("close");
   using listener = listen();
   const port = listener.addr.port;
@@ -73,12 +75,96 @@ export async function closeScenario(): Promise<LabReport> {
     closeQuietly(client);
     closeQuietly(server);
   }
+  const why = options.noNamespace
+    ? "--no-namespace"
+    : await namespaceUnavailable();
+  if (why) {
+    rec.skip(
+      `FIN_WAIT1 and LAST_ACK held long enough to see (nftables dropping ACKs in a private namespace): ${why}`,
+    );
+  } else {
+    rec.merge(
+      await runInNamespace("close", [], options),
+      "[namespace, ACKs held] ",
+    );
+  }
   return await rec.finish({
     why:
       "TCP closes each direction separately. The side that sends the first FIN (the active closer) goes FIN_WAIT1 → FIN_WAIT2 when it is ACKed, and may keep reading: that is a half-close. The other side sits in CLOSE_WAIT until its application calls close(), then LAST_ACK until its FIN is ACKed. The active closer then waits in TIME_WAIT for 2×MSL (60 s on Linux) so late segments of this connection cannot be taken for a new one with the same ports.",
     change:
       "Nothing here is a fault. Use shutdown(SHUT_WR) (Deno: closeWrite()) to say 'no more requests' while still reading replies, and read with conn.read() loops, not conn.readable, which closes the whole socket at EOF. CLOSE_WAIT that lasts means the application forgot close() (see close-wait); TIME_WAIT belongs to whoever closes first (see time-wait).",
   });
+}
+
+/**
+ * Inside a namespace: the ACKs of each FIN are dropped for a while, so the
+ * states that last one round trip on loopback (FIN_WAIT1, LAST_ACK) stay.
+ */
+async function closeInside(): Promise<LabReport> {
+  const rec = await startRecorder("close");
+  using listener = listen();
+  const port = listener.addr.port;
+  rec.watch(port);
+  const client = await connect(port);
+  const server = await listener.accept();
+  const cport = client.localAddr.port;
+  rec.name(cport, "client");
+  const dropAcks = (from: number, to: number) =>
+    `table inet netkit_lab {
+  chain input {
+    type filter hook input priority 0;
+    tcp sport ${from} tcp dport ${to} tcp flags & (syn | ack | fin) == ack drop
+  }
+}
+`;
+  try {
+    await nft(dropAcks(port, cport));
+    await client.closeWrite();
+    await rec.waitFor(
+      (s) =>
+        stateOf(s, cport, port) === "FIN_WAIT1" &&
+        stateOf(s, port, cport) === "CLOSE_WAIT",
+      "client FIN_WAIT1 and server CLOSE_WAIT",
+    );
+    await rec.step(
+      "client shutdown(SHUT_WR): its FIN arrived (server CLOSE_WAIT) but the server's ACK is dropped: the client stays in FIN_WAIT1 and retransmits the FIN",
+    );
+    await nft("delete table inet netkit_lab\n");
+    await rec.waitFor(
+      (s) => stateOf(s, cport, port) === "FIN_WAIT2",
+      "client FIN_WAIT2 after a retransmitted FIN",
+    );
+    await rec.step(
+      "ACKs pass again: the retransmitted FIN is ACKed, the client moves to FIN_WAIT2",
+    );
+    await nft(dropAcks(cport, port));
+    server.close();
+    await rec.waitFor(
+      (s) =>
+        stateOf(s, port, cport) === "LAST_ACK" &&
+        stateOf(s, cport, port) === "TIME_WAIT",
+      "server LAST_ACK and client TIME_WAIT",
+    );
+    await rec.step(
+      "server close(): its FIN reaches the client (TIME_WAIT) but the client's ACK is dropped: the server stays in LAST_ACK and retransmits its FIN",
+    );
+    await nft("delete table inet netkit_lab\n");
+    await rec.waitFor(
+      (s) => find(s, port, cport) === undefined,
+      "the server's socket gone",
+    );
+    await rec.step(
+      "ACKs pass again: the client (TIME_WAIT) ACKs the retransmitted FIN and the server's socket is gone",
+    );
+    rec.outcome(
+      "states seen: FIN_WAIT1, FIN_WAIT2, TIME_WAIT; CLOSE_WAIT, LAST_ACK",
+    );
+  } finally {
+    await nft("delete table inet netkit_lab\n").catch(() => {});
+    closeQuietly(client);
+    closeQuietly(server);
+  }
+  return await rec.finish({ why: "", change: "" });
 }
 
 /** Connections the server never closes: CLOSE_WAIT, owned by this process. */

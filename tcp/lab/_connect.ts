@@ -18,7 +18,10 @@ import type { LabOptions, LabReport } from "./types.ts";
 const RETRY_WATCH_MS = 4000;
 
 /** connect() and accept(), step by step. */
-export async function handshakeScenario(): Promise<LabReport> {
+export async function handshakeScenario(
+  options: LabOptions,
+): Promise<LabReport> {
+  if (options.insideNamespace) return await handshakeInside();
   const rec = await startRecorder("handshake");
   using listener = listen(4);
   const port = listener.addr.port;
@@ -53,7 +56,9 @@ export async function handshakeScenario(): Promise<LabReport> {
     using full = listen(0);
     const fport = full.addr.port;
     rec.watch(fport);
-    conns.push(await connect(fport));
+    const filler = await connect(fport);
+    conns.push(filler);
+    rec.name(filler.localAddr.port, "client 1 (fills the queue)");
     const waiting = connect(fport, pending.signal);
     waiting.catch(() => {});
     const seen = await rec.waitFor(
@@ -73,15 +78,94 @@ export async function handshakeScenario(): Promise<LabReport> {
     pending.abort();
     for (const c of conns) closeQuietly(c);
   }
-  rec.skip(
-    "SYN_RECV is not shown here: on loopback the final ACK arrives microseconds after the SYN-ACK; 'syn-retries' holds connections half-open by dropping final ACKs (root)",
-  );
+  const why = options.noNamespace
+    ? "--no-namespace"
+    : await namespaceUnavailable();
+  if (why) {
+    rec.skip(
+      `the slowed-down handshake (SYN_SENT, SYN_RECV): on loopback it completes in microseconds, and holding it needs nftables in a private namespace: ${why}`,
+    );
+  } else {
+    rec.merge(
+      await runInNamespace("handshake", [], options),
+      "[namespace, packets held] ",
+    );
+  }
   return await rec.finish({
     why:
       "The kernel runs the three-way handshake by itself: a SYN creates a half-open request (SYN_RECV) in the listener's SYN queue, the final ACK turns it into a full ESTABLISHED socket in the accept queue, and only then does accept() have anything to take. connect() returns as soon as the client has the SYN-ACK. So a connection can be 'up' for the client while the server's application has never seen it; and when the accept queue is full the kernel drops new SYNs, leaving clients in SYN_SENT.",
     change:
       "Judge a server's health by its accept queue ('netkit tcp states --state LISTEN': accept queue against backlog), not by whether clients connect. Accept promptly (a dedicated accept loop), and size the backlog for bursts.",
   });
+}
+
+/**
+ * Inside a namespace: the handshake slowed down by nftables so every state
+ * can be seen: SYN-ACKs dropped (client SYN_SENT, server SYN_RECV), then
+ * final ACKs dropped (client ESTABLISHED, server still SYN_RECV), then
+ * nothing dropped (the server's end joins the accept queue), then accept().
+ */
+async function handshakeInside(): Promise<LabReport> {
+  const rec = await startRecorder("handshake");
+  using listener = listen(4);
+  const port = listener.addr.port;
+  rec.watch(port);
+  const rule = (match: string) =>
+    `table inet netkit_lab {
+  chain input {
+    type filter hook input priority 0;
+    ${match}
+  }
+}
+`;
+  await nft(
+    rule(`tcp sport ${port} tcp flags & (syn | ack) == syn | ack drop`),
+  );
+  const conns: Deno.Conn[] = [];
+  const connecting = connect(port);
+  connecting.catch(() => {});
+  try {
+    const seen = await rec.waitFor(
+      (s) =>
+        s.some((x) => x.state === "SYN_SENT") &&
+        s.some((x) => x.state === "SYN_RECV"),
+      "SYN_SENT and SYN_RECV",
+    );
+    rec.name(seen.find((x) => x.state === "SYN_SENT")!.local.port, "client");
+    await rec.step(
+      "connect(): the SYN arrived (the server holds a half-open SYN_RECV request) but nftables drops the SYN-ACK: the client waits in SYN_SENT",
+    );
+    await nft(
+      "delete table inet netkit_lab\n" +
+        rule(`tcp dport ${port} tcp flags & (syn | ack) == ack drop`),
+    );
+    const client = await connecting;
+    conns.push(client);
+    await rec.waitFor(
+      (s) => s.some((x) => x.state === "SYN_RECV"),
+      "the server still in SYN_RECV",
+    );
+    await rec.step(
+      "the client retransmitted its SYN (about 1 s), got the SYN-ACK and connect() returned: client ESTABLISHED; its final ACK is dropped, so the server is still SYN_RECV and accept() has nothing",
+    );
+    await nft("delete table inet netkit_lab\n");
+    await writeAll(client, new TextEncoder().encode("hello\n"));
+    await rec.waitFor(
+      (s) => s.find((x) => x.state === "LISTEN")?.acceptQueue === 1,
+      "the connection in the accept queue",
+    );
+    await rec.step(
+      "nothing dropped any more: the client's data carries the ACK, the server's end becomes ESTABLISHED and joins the accept queue (recv-Q 1)",
+    );
+    conns.push(await listener.accept());
+    await rec.step("accept() takes it: the accept queue is empty again");
+    rec.outcome("states seen: SYN_SENT, SYN_RECV, ESTABLISHED");
+  } finally {
+    await nft("delete table inet netkit_lab\n").catch(() => {});
+    await connecting.catch(() => {});
+    for (const c of conns) closeQuietly(c);
+  }
+  return await rec.finish({ why: "", change: "" });
 }
 
 /** A listener that never accepts. */

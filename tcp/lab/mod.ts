@@ -64,7 +64,7 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
     name: "handshake",
     summary:
       "connect step by step: the kernel completes the handshake, accept() only takes what it queued",
-    namespace: "none",
+    namespace: "partly",
   },
   {
     name: "accept-overflow",
@@ -82,7 +82,7 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
     name: "close",
     summary:
       "the four-way close and a half-close, both sides' states after each step",
-    namespace: "none",
+    namespace: "partly",
   },
   {
     name: "close-wait",
@@ -124,10 +124,10 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
 const RUNNERS: Partial<
   Record<LabScenarioName, (options: LabOptions) => Promise<LabReport>>
 > = {
-  handshake: () => handshakeScenario(),
+  handshake: (o) => handshakeScenario(o),
   "accept-overflow": (o) => acceptOverflowScenario(o),
   "syn-retries": (o) => synRetriesScenario(o),
-  close: () => closeScenario(),
+  close: (o) => closeScenario(o),
   "close-wait": (o) => closeWaitScenario(o),
   "time-wait": () => timeWaitScenario(),
   reset: (o) => resetScenario(o),

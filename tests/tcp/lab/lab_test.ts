@@ -52,7 +52,7 @@ function listenerOf(step: LabStep): { recvQ: number; sendQ: number } {
 }
 
 Deno.test("lab handshake: the kernel queues the connection before accept(); a full queue leaves SYN_SENT", async () => {
-  const r = await runLab("handshake");
+  const r = await runLab("handshake", { noNamespace: true });
   assert.equal(r.scenario, "handshake");
   const before = stepWith(
     r,
@@ -158,7 +158,7 @@ Deno.test("lab syn-retries without a namespace says what was skipped and why", a
 });
 
 Deno.test("lab close: FIN_WAIT2 and CLOSE_WAIT, then TIME_WAIT on the active closer only", async () => {
-  const r = await runLab("close");
+  const r = await runLab("close", { noNamespace: true });
   const half = stepWith(
     r,
     (s) =>
@@ -174,6 +174,47 @@ Deno.test("lab close: FIN_WAIT2 and CLOSE_WAIT, then TIME_WAIT on the active clo
   assert.ok(r.steps.indexOf(end) > r.steps.indexOf(half));
   assert.equal(end.states["server for client"], undefined);
   assert.equal(r.outcomes["half-close: client read after its FIN"], 1);
+});
+
+Deno.test({
+  name:
+    "lab close and handshake in a private namespace: FIN_WAIT1, LAST_ACK and SYN_RECV held by nftables",
+  ignore: NO_NAMESPACE,
+  async fn() {
+    const close = await runLab("close");
+    const ns = "[namespace, ACKs held] ";
+    const fw1 = stepWith(
+      close,
+      (s) =>
+        s.event.startsWith(ns) && s.states.client === "FIN_WAIT1" &&
+        s.states["server for client"] === "CLOSE_WAIT",
+      "FIN_WAIT1 / CLOSE_WAIT",
+    );
+    const lastAck = stepWith(
+      close,
+      (s) =>
+        s.event.startsWith(ns) && s.states.client === "TIME_WAIT" &&
+        s.states["server for client"] === "LAST_ACK",
+      "TIME_WAIT / LAST_ACK",
+    );
+    assert.ok(close.steps.indexOf(lastAck) > close.steps.indexOf(fw1));
+    const hs = await runLab("handshake");
+    const held = "[namespace, packets held] ";
+    stepWith(
+      hs,
+      (s) =>
+        s.event.startsWith(held) && s.states.client === "SYN_SENT" &&
+        s.states["server for client"] === "SYN_RECV",
+      "SYN_SENT / SYN_RECV",
+    );
+    stepWith(
+      hs,
+      (s) =>
+        s.event.startsWith(held) && s.states.client === "ESTABLISHED" &&
+        s.states["server for client"] === "SYN_RECV",
+      "ESTABLISHED / SYN_RECV",
+    );
+  },
 });
 
 Deno.test("lab close-wait: CLOSE_WAIT sockets owned by the lab's pid, descriptors rising", async () => {
