@@ -668,22 +668,74 @@ function seconds(ms: number): string {
   return `+${(ms / 1000).toFixed(3)}s`;
 }
 
+/**
+ * One row per socket, except that numbered sockets of one role in the same
+ * state with the same queues share a row: `client 4-40  ESTABLISHED …`.
+ */
+function groupSockets(
+  step: LabReport["steps"][number],
+): [string, string, string][] {
+  const groups: {
+    head: string;
+    tail: string;
+    numbers: number[];
+    state: string;
+    queues: string;
+  }[] = [];
+  for (const [key, state] of Object.entries(step.states)) {
+    const q = step.queues[key];
+    const queues = `recv-Q ${q?.recvQ ?? "?"}  send-Q ${q?.sendQ ?? "?"}`;
+    const m = /^(.*?)(\d+)(\D*)$/.exec(key);
+    const [head, n, tail] = m && !key.startsWith("listener")
+      ? [m[1]!, Number(m[2]), m[3]!]
+      : [key, NaN, ""];
+    const last = groups.at(-1);
+    if (
+      last && !Number.isNaN(n) && last.head === head && last.tail === tail &&
+      last.state === state && last.queues === queues
+    ) {
+      last.numbers.push(n);
+    } else {
+      groups.push({
+        head,
+        tail,
+        numbers: Number.isNaN(n) ? [] : [n],
+        state,
+        queues,
+      });
+    }
+  }
+  return groups.map((g): [string, string, string] => [
+    g.numbers.length === 0 ? g.head : `${g.head}${ranges(g.numbers)}${g.tail}`,
+    g.state,
+    g.queues,
+  ]);
+}
+
+/** [1,2,3,5] → "1-3,5". */
+function ranges(numbers: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < numbers.length;) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+    parts.push(i === j ? `${numbers[i]}` : `${numbers[i]}-${numbers[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
 function renderLab(report: LabReport): string[] {
   const lines = [`netkit tcp lab ${report.scenario}`, ""];
   for (const step of report.steps) {
     lines.push(`${seconds(step.t).padStart(9)}  ${step.event}`);
-    const keys = Object.keys(step.states);
-    const width = Math.max(0, ...keys.map((k) => k.length));
-    const stateWidth = Math.max(
-      0,
-      ...keys.map((k) => step.states[k]!.length),
-    );
-    for (const key of keys) {
-      const q = step.queues[key];
+    const rows = groupSockets(step);
+    const width = Math.max(0, ...rows.map((r) => r[0].length));
+    const stateWidth = Math.max(0, ...rows.map((r) => r[1].length));
+    for (const [name, state, queues] of rows) {
       lines.push(
-        `${" ".repeat(11)}${key.padEnd(width)}  ${
-          step.states[key]!.padEnd(stateWidth)
-        }  recv-Q ${q?.recvQ ?? "?"}  send-Q ${q?.sendQ ?? "?"}`,
+        `${" ".repeat(11)}${name.padEnd(width)}  ${
+          state.padEnd(stateWidth)
+        }  ${queues}`,
       );
     }
   }

@@ -5,6 +5,7 @@ import { connect, find, listen, LOOPBACK } from "./_sockets.ts";
 import { namespaceUnavailable, nft, runInNamespace } from "./_child.ts";
 import { closeQuietly, delay, writeAll } from "../../_io.ts";
 import type { LabOptions, LabReport } from "./types.ts";
+import { TcpError } from "../errors.ts";
 
 /** Upper bound on what the window scenario writes before the receiver reads. */
 const WINDOW_MAX_BYTES = 64 * 1024 * 1024;
@@ -113,6 +114,12 @@ const MESSAGES = 100;
 export async function udpVsTcpScenario(
   options: LabOptions,
 ): Promise<LabReport> {
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new TcpError(
+      "lab_failed",
+      "udp-vs-tcp needs Deno's UDP API: run with --unstable-net",
+    );
+  }
   const rec = await startRecorder("udp-vs-tcp");
   const lossy = options.insideNamespace === true;
   const udp = Deno.listenDatagram({

@@ -554,3 +554,31 @@ Deno.test("cli tcp lab close: a timeline with both sides' states, then why and w
     ]);
   }
 });
+
+Deno.test("cli tcp lab accept-overflow: clients in one state share a row; the listener shows queue and backlog", async () => {
+  const text = await runCli([
+    "tcp",
+    "lab",
+    "accept-overflow",
+    "--no-namespace",
+    "--backlog",
+    "1",
+    "--clients",
+    "4",
+  ]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /^\s+listener :\d+\s+LISTEN\s+recv-Q 2  send-Q 1$/m,
+  );
+  assert.match(
+    text.stdout,
+    /^\s+client 1-2\s+ESTABLISHED\s+recv-Q 0  send-Q 0$/m,
+  );
+  assert.match(text.stdout, /^\s+client 3-4\s+SYN_SENT\s/m);
+  assert.match(text.stdout, /^ {2}TcpExtListenOverflows\s+\+\d+$/m);
+  assert.match(
+    text.stdout,
+    /^ {2}- the tcp_abort_on_overflow=1 variant: --no-namespace$/m,
+  );
+});
