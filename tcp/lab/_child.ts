@@ -77,8 +77,10 @@ export async function runInNamespace(
     "--json",
     ...args,
   ];
+  const netns = await Deno.readLink("/proc/self/ns/net").catch(() => "");
   const child = new Deno.Command("unshare", {
     args: command,
+    env: { [PARENT_NETNS]: netns },
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -113,8 +115,30 @@ export async function runInNamespace(
   }
 }
 
+/**
+ * Refuses to change sysctls or firewall rules unless this process runs in
+ * a network namespace of its own: `--inside-namespace` typed by hand on the
+ * host must not switch the host's tcp_abort_on_overflow on.
+ */
+async function assertPrivateNamespace(): Promise<void> {
+  // The parent names the namespace it left; /proc/1 may be unreadable (as in
+  // containers), so it cannot serve as the reference.
+  const parent = Deno.env.get(PARENT_NETNS);
+  const own = await Deno.readLink("/proc/self/ns/net").catch(() => undefined);
+  if (parent === undefined || own === undefined || own === parent) {
+    throw new TcpError(
+      "lab_failed",
+      "refusing to change sysctls or nftables rules outside the private network namespace the lab creates (it runs this part under 'unshare -n' itself)",
+    );
+  }
+}
+
+/** The environment variable that carries the parent's network namespace to the child. */
+const PARENT_NETNS = "NETKIT_LAB_PARENT_NETNS";
+
 /** Writes a sysctl of the current network namespace (root, inside `unshare -n`). */
 export async function setSysctl(name: string, value: number): Promise<void> {
+  await assertPrivateNamespace();
   await Deno.writeTextFile(
     `/proc/sys/${name.replaceAll(".", "/")}`,
     `${value}\n`,
@@ -123,6 +147,7 @@ export async function setSysctl(name: string, value: number): Promise<void> {
 
 /** Loads an nftables ruleset (`nft -f -`). */
 export async function nft(ruleset: string): Promise<void> {
+  await assertPrivateNamespace();
   const child = new Deno.Command("nft", {
     args: ["-f", "-"],
     stdin: "piped",
@@ -164,13 +189,22 @@ export function spawnNetkit(
   wrapper: string[] = [],
 ): NetkitChild {
   const argv = [...wrapper, ...netkitCommand(options), ...args];
-  const process = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  let process: Deno.ChildProcess;
+  try {
+    process = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+  } catch (error) {
+    throw new TcpError(
+      "lab_failed",
+      `cannot run ${argv[0]}: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
   let out = "";
   let err = "";
   const port = Promise.withResolvers<number>();
