@@ -582,3 +582,24 @@ Deno.test("cli tcp lab accept-overflow: clients in one state share a row; the li
     /^ {2}- the tcp_abort_on_overflow=1 variant: --no-namespace$/m,
   );
 });
+
+Deno.test("cli tcp lab --inside-namespace typed on the host: refused, exit 1, host sysctl untouched", async () => {
+  const path = "/proc/sys/net/ipv4/tcp_abort_on_overflow";
+  const before = await Deno.readTextFile(path);
+  try {
+    const result = await runCli([
+      "tcp",
+      "lab",
+      "accept-overflow",
+      "--inside-namespace",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^netkit: refusing to change sysctls/);
+    assert.equal(await Deno.readTextFile(path), before);
+  } finally {
+    // Were the guard broken, put the host back as it was.
+    if ((await Deno.readTextFile(path)) !== before && Deno.uid() === 0) {
+      await Deno.writeTextFile(path, before);
+    }
+  }
+});
