@@ -599,7 +599,11 @@ function labHelp(): string {
   const width = Math.max(...LAB_SCENARIOS.map((s) => s.name.length));
   const rows = LAB_SCENARIOS.map((s) =>
     `  ${s.name.padEnd(width)}  ${s.summary}${
-      s.namespace === "only" ? " [root]" : ""
+      s.namespace === "only"
+        ? " [root]"
+        : s.namespace === "partly"
+        ? " [+root]"
+        : ""
     }`
   );
   return `Usage: netkit tcp lab <scenario> [options]
@@ -607,8 +611,9 @@ function labHelp(): string {
 Runs a short, self-cleaning experiment on 127.0.0.1 and prints its
 timeline: what the client did and saw, both sides' socket states and queues
 at that moment, the kernel counters that moved, then why and what to change.
-Parts that need a private network namespace run only as root (unshare -n);
-otherwise the report says what was skipped and why.
+Parts marked [root] or [+root] need a private network namespace (unshare -n,
+nftables) and run only as root; otherwise the report says what was skipped
+and why.
 
 Scenarios:
 ${rows.join("\n")}

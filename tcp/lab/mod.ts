@@ -63,43 +63,40 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
   {
     name: "handshake",
     summary:
-      "connect step by step: the kernel completes the handshake, accept() only takes what it queued",
+      "the kernel completes the handshake; accept() only takes what it queued",
     namespace: "partly",
   },
   {
     name: "accept-overflow",
     summary:
-      "a listener that does not accept: backlog+1 connections queue, the next SYNs are dropped (root: tcp_abort_on_overflow=1 resets)",
+      "a listener that does not accept: backlog+1 queue, the next SYNs are dropped",
     namespace: "partly",
   },
   {
     name: "syn-retries",
     summary:
-      "lost SYN-ACKs and final ACKs: retransmits at growing intervals and the half-open lifetime (root only)",
+      "lost SYN-ACKs and final ACKs: retransmits, the half-open lifetime",
     namespace: "only",
   },
   {
     name: "close",
-    summary:
-      "the four-way close and a half-close, both sides' states after each step",
+    summary: "the four-way close and a half-close, both sides' states",
     namespace: "partly",
   },
   {
     name: "close-wait",
     summary:
-      "a server that never closes: CLOSE_WAIT piling up, owned by its pid",
+      "a server that never closes: CLOSE_WAIT piles up, owned by its pid",
     namespace: "none",
   },
   {
     name: "time-wait",
-    summary:
-      "TIME_WAIT lands on whichever side closes first; the local port range",
+    summary: "TIME_WAIT lands on the side that closes first; the port range",
     namespace: "none",
   },
   {
     name: "emfile",
-    summary:
-      "netkit's echo server under a low open-file limit: queued but unserved clients, back-offs, recovery",
+    summary: "netkit's echo server at its open-file limit: back-offs, recovery",
     namespace: "none",
   },
   {
@@ -110,13 +107,12 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
   {
     name: "window",
     summary:
-      "a receiver that stops reading: queues fill, the window closes, the sender probes, then it drains",
+      "a receiver stops reading: queues fill, zero window, probes, drain",
     namespace: "none",
   },
   {
     name: "udp-vs-tcp",
-    summary:
-      "numbered messages over UDP and TCP; with root, packet loss in a private namespace",
+    summary: "numbered messages over UDP and TCP, with packet loss as root",
     namespace: "partly",
   },
 ]);
