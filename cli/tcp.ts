@@ -642,6 +642,12 @@ async function runLabCommand(argv: string[]): Promise<number> {
     // The reset scenario's server: main() exits with the connection unread,
     // and the kernel resets it.
     await runResetServer((port) => out(`listening tcp 127.0.0.1:${port}`));
+    // The lab records the unread request, then ends this process with
+    // SIGTERM (or it gives up after 10 s); exiting resets the connection.
+    await new Promise<void>((resolve) => {
+      Deno.addSignalListener("SIGTERM", resolve);
+      setTimeout(resolve, 10_000);
+    });
     return 0;
   }
   const scenario = positionals[0];

@@ -150,6 +150,7 @@ export async function resetScenario(options: LabOptions): Promise<LabReport> {
     await rec.step(
       `client A sent a request to a server process (pid ${child.process.pid}) that never reads it (Recv-Q > 0)`,
     );
+    child.process.kill("SIGTERM");
     const status = await child.status;
     const ending = await readToEnd(client);
     rec.outcome(
@@ -160,7 +161,7 @@ export async function resetScenario(options: LabOptions): Promise<LabReport> {
         : `error: ${errorMessage(ending.error)}`,
     );
     await rec.step(
-      `the server process exited (code ${status.code}) with the request unread: the kernel closed its socket with a bare RST; client A's read: ${
+      `the server process exits (SIGTERM, code ${status.code}) with the request unread: the kernel closed its socket with a bare RST; client A's read: ${
         ending.ending === "reset" ? errorMessage(ending.error) : ending.ending
       }`,
     );
@@ -227,7 +228,8 @@ export async function resetScenario(options: LabOptions): Promise<LabReport> {
 /**
  * The server half of `reset`, run as its own process: accept one
  * connection, wait until the peer's data is queued, and return without
- * reading or closing it, so the socket dies with the process.
+ * reading or closing it, so the socket dies with the process (which the
+ * lab ends with SIGTERM once it has recorded the unread request).
  */
 export async function exitServer(
   onListening: (port: number) => void,
