@@ -5,6 +5,7 @@
 import { TcpError } from "../errors.ts";
 import { errorMessage } from "../../_io.ts";
 import type { LabOptions, LabReport } from "./types.ts";
+import type { Recorder } from "./_recorder.ts";
 
 /** How long any lab subprocess may run before it is killed. */
 export const CHILD_TIMEOUT_MS = 30_000;
@@ -251,4 +252,31 @@ export function spawnNetkit(
     stdout: () => out,
     status,
   };
+}
+
+/**
+ * Runs a scenario's namespace part and merges it into `rec` under `prefix`;
+ * when it cannot run (not root, a tool missing, --no-namespace, the
+ * namespace refused) the report says what was skipped and why.
+ */
+export async function namespacePart(
+  rec: Recorder,
+  options: LabOptions,
+  part: { scenario: string; args?: string[]; prefix: string; what: string },
+): Promise<void> {
+  const why = options.noNamespace
+    ? "--no-namespace"
+    : await namespaceUnavailable();
+  if (why) {
+    rec.skip(`${part.what}: ${why}`);
+    return;
+  }
+  try {
+    rec.merge(
+      await runInNamespace(part.scenario, part.args ?? [], options),
+      part.prefix,
+    );
+  } catch (error) {
+    rec.skip(`${part.what}: ${errorMessage(error)}`);
+  }
 }

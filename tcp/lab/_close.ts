@@ -6,7 +6,7 @@ import { closeQuietly, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { readSocketOwners } from "../proc/mod.ts";
 import type { LabOptions, LabReport } from "./types.ts";
-import { namespaceUnavailable, nft, runInNamespace } from "./_child.ts";
+import { namespacePart, nft } from "./_child.ts";
 
 const enc = new TextEncoder();
 
@@ -75,19 +75,12 @@ export async function closeScenario(options: LabOptions): Promise<LabReport> {
     closeQuietly(client);
     closeQuietly(server);
   }
-  const why = options.noNamespace
-    ? "--no-namespace"
-    : await namespaceUnavailable();
-  if (why) {
-    rec.skip(
-      `FIN_WAIT1 and LAST_ACK held long enough to see (nftables dropping ACKs in a private namespace): ${why}`,
-    );
-  } else {
-    rec.merge(
-      await runInNamespace("close", [], options),
-      "[namespace, ACKs held] ",
-    );
-  }
+  await namespacePart(rec, options, {
+    scenario: "close",
+    prefix: "[namespace, ACKs held] ",
+    what:
+      "FIN_WAIT1 and LAST_ACK held long enough to see (nftables dropping ACKs in a private namespace)",
+  });
   return await rec.finish({
     why:
       "TCP closes each direction separately. The side that sends the first FIN (the active closer) goes FIN_WAIT1 → FIN_WAIT2 when it is ACKed, and may keep reading: that is a half-close. The other side sits in CLOSE_WAIT until its application calls close(), then LAST_ACK until its FIN is ACKed. The active closer then waits in TIME_WAIT for 2×MSL (60 s on Linux) so late segments of this connection cannot be taken for a new one with the same ports.",

@@ -3,12 +3,7 @@
 
 import { type Recorder, startRecorder } from "./_recorder.ts";
 import { connect, find, listen } from "./_sockets.ts";
-import {
-  namespaceUnavailable,
-  nft,
-  runInNamespace,
-  setSysctl,
-} from "./_child.ts";
+import { namespacePart, nft, setSysctl } from "./_child.ts";
 import { closeQuietly, delay, errorMessage, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { synRecvTimes, type TcpSocketRecord } from "../proc/mod.ts";
@@ -78,19 +73,12 @@ export async function handshakeScenario(
     pending.abort();
     for (const c of conns) closeQuietly(c);
   }
-  const why = options.noNamespace
-    ? "--no-namespace"
-    : await namespaceUnavailable();
-  if (why) {
-    rec.skip(
-      `the slowed-down handshake (SYN_SENT, SYN_RECV): on loopback it completes in microseconds, and holding it needs nftables in a private namespace: ${why}`,
-    );
-  } else {
-    rec.merge(
-      await runInNamespace("handshake", [], options),
-      "[namespace, packets held] ",
-    );
-  }
+  await namespacePart(rec, options, {
+    scenario: "handshake",
+    prefix: "[namespace, packets held] ",
+    what:
+      "the slowed-down handshake (SYN_SENT, SYN_RECV): on loopback it completes in microseconds, and holding it needs nftables in a private namespace",
+  });
   return await rec.finish({
     why:
       "The kernel runs the three-way handshake by itself: a SYN creates a half-open request (SYN_RECV) in the listener's SYN queue, the final ACK turns it into a full ESTABLISHED socket in the accept queue, and only then does accept() have anything to take. connect() returns as soon as the client has the SYN-ACK. So a connection can be 'up' for the client while the server's application has never seen it; and when the accept queue is full the kernel drops new SYNs, leaving clients in SYN_SENT.",
@@ -253,19 +241,12 @@ export async function acceptOverflowScenario(
     await Promise.allSettled(attempts);
     for (const c of conns) closeQuietly(c);
   }
-  const why = await namespaceUnavailable();
-  if (options.noNamespace) {
-    rec.skip("the tcp_abort_on_overflow=1 variant: --no-namespace");
-  } else if (why) rec.skip(`the tcp_abort_on_overflow=1 variant: ${why}`);
-  else {
-    const inner = await runInNamespace("accept-overflow", [
-      "--backlog",
-      String(backlog),
-      "--clients",
-      String(clients),
-    ], options);
-    rec.merge(inner, "[namespace, tcp_abort_on_overflow=1] ");
-  }
+  await namespacePart(rec, options, {
+    scenario: "accept-overflow",
+    args: ["--backlog", String(backlog), "--clients", String(clients)],
+    prefix: "[namespace, tcp_abort_on_overflow=1] ",
+    what: "the tcp_abort_on_overflow=1 variant",
+  });
   return await rec.finish({
     why:
       `The accept queue holds connections the kernel has completed and the application has not accept()ed. Its limit is the listen() backlog (capped by net.core.somaxconn), and it is full only when it holds MORE than the backlog, so backlog ${backlog} holds ${
@@ -383,16 +364,11 @@ export async function synRetriesScenario(
 ): Promise<LabReport> {
   if (options.insideNamespace) return await synRetriesInside();
   const rec = await startRecorder("syn-retries");
-  const why = options.noNamespace
-    ? "--no-namespace"
-    : await namespaceUnavailable();
-  if (why) {
-    rec.skip(
-      `syn-retries needs a private network namespace to drop packets in: ${why}`,
-    );
-  } else {
-    rec.merge(await runInNamespace("syn-retries", [], options), "[namespace] ");
-  }
+  await namespacePart(rec, options, {
+    scenario: "syn-retries",
+    prefix: "[namespace] ",
+    what: "syn-retries needs a private network namespace to drop packets in",
+  });
   const times = synRecvTimes(RETRIES);
   return await rec.finish({
     why:

@@ -2,7 +2,7 @@
 
 import { startRecorder } from "./_recorder.ts";
 import { connect, find, listen, LOOPBACK } from "./_sockets.ts";
-import { namespaceUnavailable, nft, runInNamespace } from "./_child.ts";
+import { namespacePart, nft } from "./_child.ts";
 import { closeQuietly, delay, writeAll } from "../../_io.ts";
 import type { LabOptions, LabReport } from "./types.ts";
 import { TcpError } from "../errors.ts";
@@ -215,19 +215,12 @@ export async function udpVsTcpScenario(
     rec.skip(
       "reordering: nftables can drop packets but not delay or hold them, and this host has no netem (tc qdisc) to do so; loopback delivers in order, so 'out of order' stays 0 here",
     );
-    const why = options.noNamespace
-      ? "--no-namespace"
-      : await namespaceUnavailable();
-    if (why) {
-      rec.skip(
-        `the lossy run (a private namespace with nftables dropping packets): ${why}`,
-      );
-    } else {
-      rec.merge(
-        await runInNamespace("udp-vs-tcp", [], options),
-        "[namespace, 10% loss] ",
-      );
-    }
+    await namespacePart(rec, options, {
+      scenario: "udp-vs-tcp",
+      prefix: "[namespace, 10% loss] ",
+      what:
+        "the lossy run (a private namespace with nftables dropping packets)",
+    });
   }
   return await rec.finish({
     why:
