@@ -109,6 +109,7 @@ Deno.test({
   ignore: NO_NAMESPACE,
   async fn() {
     const r = await runLab("accept-overflow", { backlog: 2 });
+    assert.deepEqual(r.skipped, []);
     const ns = "[namespace, tcp_abort_on_overflow=1] ";
     assert.equal(
       r.outcomes[`${ns}connection reset by peer`],
@@ -132,6 +133,7 @@ Deno.test({
   ignore: NO_NAMESPACE,
   async fn() {
     const r = await runLab("syn-retries");
+    assert.deepEqual(r.skipped, []);
     assert.equal(
       r.outcomes["[namespace] client A: connection timed out"],
       1,
@@ -184,6 +186,7 @@ Deno.test({
   ignore: NO_NAMESPACE,
   async fn() {
     const close = await runLab("close");
+    assert.deepEqual(close.skipped, []);
     const ns = "[namespace, ACKs held] ";
     const fw1 = stepWith(
       close,
@@ -201,6 +204,7 @@ Deno.test({
     );
     assert.ok(close.steps.indexOf(lastAck) > close.steps.indexOf(fw1));
     const hs = await runLab("handshake");
+    assert.deepEqual(hs.skipped, []);
     const held = "[namespace, packets held] ";
     stepWith(
       hs,
@@ -296,6 +300,7 @@ Deno.test({
   ignore: NO_NAMESPACE,
   async fn() {
     const r = await runLab("udp-vs-tcp");
+    assert.deepEqual(r.skipped.filter((s) => !s.startsWith("reordering")), []);
     const ns = "[namespace, 10% loss] ";
     assert.ok(r.outcomes[`${ns}UDP lost`]! > 0, JSON.stringify(r.outcomes));
     assert.equal(r.outcomes[`${ns}TCP lost`], 0);
