@@ -19,6 +19,9 @@ import { NetkitError } from "../errors.ts";
  * - `unsupported_os`: the feature needs Linux.
  * - `bind_failed`: the server could not listen (address in use, no
  *   permission for a low port, an address this host does not have).
+ * - `lab_unknown`: `runLab` was given a scenario name it does not know.
+ * - `lab_failed`: a lab scenario's setup or subprocess failed (the
+ *   namespace, nftables, the server under test).
  */
 export type TcpErrorCode =
   | "accept_backoff"
@@ -31,7 +34,9 @@ export type TcpErrorCode =
   | "proc_unavailable"
   | "proc_parse"
   | "unsupported_os"
-  | "bind_failed";
+  | "bind_failed"
+  | "lab_unknown"
+  | "lab_failed";
 
 /**
  * The error class of the `tcp/` module family.

@@ -18,3 +18,6 @@
 
 export * from "./sockets.ts";
 export * from "./limits.ts";
+export * from "./sock_diag.ts";
+export * from "./owners.ts";
+export * from "./counters.ts";

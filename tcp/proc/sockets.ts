@@ -143,6 +143,20 @@ export interface TcpSocketRecord {
   uid: number;
   /** Socket inode, 0 when no process holds it (TIME_WAIT, orphans). */
   inode: number;
+  /** Congestion and timer details; absent on TIME_WAIT and half-open rows. */
+  info?: TcpSocketInfo;
+}
+
+/** The extra fields at the end of a full `/proc/net/tcp` row. */
+export interface TcpSocketInfo {
+  /** Retransmission timeout, in milliseconds. */
+  rtoMs: number;
+  /** Delayed-ACK timeout, in milliseconds. */
+  atoMs: number;
+  /** Congestion window, in segments. */
+  cwnd: number;
+  /** Slow-start threshold in segments; `null` while still in initial slow start (the kernel prints -1). */
+  ssthresh: number | null;
 }
 
 /** Options for {@linkcode parseProcNetTcp}. */
@@ -256,6 +270,16 @@ function parseRow(
     inode,
   };
   if (state === "LISTEN") record.acceptQueue = rx;
+  // Full rows: ... inode refcnt sk rto ato qack cwnd ssthresh.
+  if (f.length >= 17) {
+    const ssthresh = decField(f[16]!, "ssthresh");
+    record.info = {
+      rtoMs: (decField(f[12]!, "rto") * 1000) / USER_HZ,
+      atoMs: (decField(f[13]!, "ato") * 1000) / USER_HZ,
+      cwnd: decField(f[15]!, "cwnd"),
+      ssthresh: ssthresh < 0 ? null : ssthresh,
+    };
+  }
   return record;
 }
 

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { cliCommand, LineSplitter, runCli } from "../_helpers.ts";
+import {
+  cliCommand,
+  hasPeer,
+  IN_CI,
+  LineSplitter,
+  runCli,
+} from "../_helpers.ts";
 import {
   readTcpSockets,
   type TcpSocketRecord,
@@ -78,12 +84,12 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
     const lines = text.stdout.trimEnd().split("\n");
     assert.match(
       lines[0]!,
-      /^proto\s+local\s+remote\s+state\s+send-Q\s+recv-Q\s+timer$/,
+      /^proto\s+local\s+remote\s+state\s+recv-Q\s+send-Q\s+timer$/,
     );
     assert.ok(
       lines.some((l) =>
         new RegExp(
-          `^tcp\\s+127\\.0\\.0\\.1:${port}\\s+0\\.0\\.0\\.0:\\*\\s+LISTEN\\s+0\\s+0\\s+accept queue 0$`,
+          `^tcp\\s+127\\.0\\.0\\.1:${port}\\s+0\\.0\\.0\\.0:\\*\\s+LISTEN\\s+0\\s+511\\s+accept queue 0 of 512$`,
         ).test(l)
       ),
       text.stdout,
@@ -242,7 +248,7 @@ Deno.test("cli tcp states: usage errors exit 2", async () => {
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.stderr,
-    /unknown command 'tcp nope' \(try: states, limits\)/,
+    /unknown command 'tcp nope' \(try: states, limits, lab\)/,
   );
 });
 
@@ -336,5 +342,264 @@ Deno.test("cli tcp limits: sections with value, meaning and hint; --pid", async 
   } finally {
     child.kill("SIGKILL");
     await child.status;
+  }
+});
+
+/** ss -ltn's Recv-Q and Send-Q for the listener on `port`. */
+async function ssListen(port: number): Promise<[number, number]> {
+  const out = await new Deno.Command("ss", {
+    args: ["-ltnH", `sport = :${port}`],
+    stdout: "piped",
+  }).output();
+  const f = new TextDecoder().decode(out.stdout).trim().split(/\s+/);
+  return [Number(f[1]), Number(f[2])];
+}
+
+Deno.test({
+  name:
+    "cli tcp states: a LISTEN row's accept queue and backlog match ss -ltn's Recv-Q and Send-Q",
+  ignore: !hasPeer("ss") && !IN_CI,
+  async fn() {
+    using listener = Deno.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      tcpBacklog: 2,
+    });
+    const port = listener.addr.port;
+    const clients: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      await waitFor(
+        port,
+        (r) => r.find((s) => s.state === "LISTEN")?.acceptQueue === 3,
+        "3 in the accept queue",
+      );
+      const [recvQ, sendQ] = await ssListen(port);
+      const json = await statesJson([
+        "--port",
+        String(port),
+        "--state",
+        "LISTEN",
+      ]);
+      const row = json.sockets[0] as TcpSocketRecord & { backlog?: number };
+      assert.equal(row.acceptQueue, recvQ);
+      assert.equal(row.backlog, sendQ);
+      assert.equal(sendQ, 2);
+      const text = await runCli([
+        "tcp",
+        "states",
+        "--port",
+        String(port),
+        "--state",
+        "LISTEN",
+      ]);
+      assert.match(
+        text.stdout,
+        new RegExp(
+          `LISTEN\\s+${recvQ}\\s+${sendQ}\\s+accept queue 3 of 3: FULL`,
+        ),
+      );
+    } finally {
+      for (const c of clients) c.close();
+    }
+  },
+});
+
+Deno.test("cli tcp states --process --info: this test's pid owns its sockets; rto and cwnd per socket", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const server = await listener.accept();
+  try {
+    const json = await statesJson([
+      "--port",
+      String(port),
+      "--process",
+      "--info",
+    ]);
+    const rows = json.sockets as (TcpSocketRecord & {
+      owners?: { pid: number; command: string }[];
+    })[];
+    assert.equal(rows.length, 3);
+    for (const r of rows) {
+      assert.ok(
+        r.owners?.some((o) => o.pid === Deno.pid),
+        `${r.state} ${r.local.port}: ${JSON.stringify(r.owners)}`,
+      );
+      assert.ok(r.info && r.info.rtoMs > 0 && r.info.cwnd > 0);
+    }
+    const text = await runCli([
+      "tcp",
+      "states",
+      "--port",
+      String(port),
+      "--process",
+      "--info",
+    ]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout.split("\n")[0]!, /\bprocess\s+info$/);
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `\\b${Deno.pid}/\\S+\\s+rto \\d+ms cwnd \\d+ ssthresh \\S+ retrans 0`,
+      ),
+    );
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
+Deno.test("cli tcp limits --pid of a process that does not exist: exit 1, one line", async () => {
+  const result = await runCli(["tcp", "limits", "--pid", "999999999"]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, "");
+  assert.equal(
+    result.stderr,
+    "netkit: no process with pid 999999999 (nothing at /proc/999999999)\n",
+  );
+});
+
+Deno.test("cli tcp limits --watch: per-interval deltas, the moved ones marked", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const { cmd, args } = cliCommand([
+    "tcp",
+    "limits",
+    "--watch",
+    "0.2",
+    "--count",
+    "2",
+  ]);
+  const child = new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  // Open connections until the watcher is done, so TcpActiveOpens moves in its intervals.
+  let running = true;
+  const output = child.output().finally(() => running = false);
+  for (let i = 0; running && i < 1000; i++) {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    (await listener.accept()).close();
+    c.close();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const result = await output;
+  const text = new TextDecoder().decode(result.stdout);
+  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  assert.equal(
+    text.match(/^--- .*interval \d+: \d+ counters? moved/gm)?.length,
+    2,
+    text,
+  );
+  assert.match(text, /^\* TcpActiveOpens\s+\+\d+$/m);
+  assert.match(text, /^ {2}TcpExtSyncookiesFailed\s+0$/m);
+});
+
+Deno.test("cli tcp lab: alone lists the scenarios; an unknown one is a usage error", async () => {
+  const list = await runCli(["tcp", "lab"]);
+  assert.equal(list.code, 0);
+  for (
+    const name of [
+      "handshake",
+      "accept-overflow",
+      "syn-retries",
+      "close",
+      "close-wait",
+      "time-wait",
+      "emfile",
+      "reset",
+      "window",
+      "udp-vs-tcp",
+    ]
+  ) {
+    assert.match(list.stdout, new RegExp(`^  ${name}\\s`, "m"));
+  }
+  const bad = await runCli(["tcp", "lab", "nope"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown scenario 'nope'/);
+});
+
+Deno.test("cli tcp lab close: a timeline with both sides' states, then why and what to change", async () => {
+  const text = await runCli(["tcp", "lab", "close"]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^\s+\+\d+\.\d{3}s {2}client shutdown/m);
+  assert.match(text.stdout, /^\s+client\s+FIN_WAIT2\s+recv-Q 0\s+send-Q 0$/m);
+  assert.match(text.stdout, /^\s+server for client\s+CLOSE_WAIT\s/m);
+  assert.match(text.stdout, /^Why: /m);
+  assert.match(text.stdout, /^What to change: /m);
+  const json = await runCli(["tcp", "lab", "reset", "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  assert.deepEqual(Object.keys(report).sort(), [
+    "explanation",
+    "facts",
+    "kernel",
+    "outcomes",
+    "scenario",
+    "skipped",
+    "steps",
+  ]);
+  assert.equal(report.outcomes["connection reset by peer"], 1);
+  for (const step of report.steps) {
+    assert.deepEqual(Object.keys(step).sort(), [
+      "event",
+      "queues",
+      "states",
+      "t",
+    ]);
+  }
+});
+
+Deno.test("cli tcp lab accept-overflow: clients in one state share a row; the listener shows queue and backlog", async () => {
+  const text = await runCli([
+    "tcp",
+    "lab",
+    "accept-overflow",
+    "--no-namespace",
+    "--backlog",
+    "1",
+    "--clients",
+    "4",
+  ]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /^\s+listener :\d+\s+LISTEN\s+recv-Q 2 {2}send-Q 1$/m,
+  );
+  assert.match(
+    text.stdout,
+    /^\s+client 1-2\s+ESTABLISHED\s+recv-Q 0 {2}send-Q 0$/m,
+  );
+  assert.match(text.stdout, /^\s+client 3-4\s+SYN_SENT\s/m);
+  assert.match(text.stdout, /^ {2}TcpExtListenOverflows\s+\+\d+$/m);
+  assert.match(
+    text.stdout,
+    /^ {2}- the tcp_abort_on_overflow=1 variant: --no-namespace$/m,
+  );
+});
+
+Deno.test("cli tcp lab --inside-namespace typed on the host: refused, exit 1, host sysctl untouched", async () => {
+  const path = "/proc/sys/net/ipv4/tcp_abort_on_overflow";
+  const before = await Deno.readTextFile(path);
+  try {
+    const result = await runCli([
+      "tcp",
+      "lab",
+      "accept-overflow",
+      "--inside-namespace",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^netkit: refusing to change sysctls/);
+    assert.equal(await Deno.readTextFile(path), before);
+  } finally {
+    // Were the guard broken, put the host back as it was.
+    if ((await Deno.readTextFile(path)) !== before && Deno.uid() === 0) {
+      await Deno.writeTextFile(path, before);
+    }
   }
 });
