@@ -32,6 +32,7 @@ export class FrameReader {
   #end = 0;
   #stream: Stream;
   #record: Recorder;
+  #pending: Promise<boolean> | undefined;
 
   constructor(stream: Stream, size: number, record: Recorder) {
     this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
@@ -41,10 +42,11 @@ export class FrameReader {
 
   /**
    * Switches to buffers of `size` bytes, keeping what is buffered. Only
-   * between frames, while no earlier view is still in use.
+   * between frames, while no earlier view is still in use; a no-op while
+   * a read left by `more` is pending (it fills the current buffer).
    */
   grow(size: number): void {
-    if (size <= this.#bufs[0].length) return;
+    if (size <= this.#bufs[0].length || this.#pending) return;
     const left = this.buffered;
     this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
     this.#bufs[0].set(left, 0);
@@ -58,26 +60,62 @@ export class FrameReader {
     return this.#bufs[this.#cur].subarray(this.#start, this.#end);
   }
 
-  // Moves what is left to the other buffer, then reads once into it.
-  async #refill(): Promise<boolean> {
-    const from = this.#bufs[this.#cur];
-    this.#cur = this.#cur === 0 ? 1 : 0;
-    const to = this.#bufs[this.#cur];
-    const left = this.#end - this.#start;
-    to.set(from.subarray(this.#start, this.#end), 0);
-    this.#start = 0;
-    this.#end = left;
-    const n = await this.#stream.read(to.subarray(left));
+  // Reads once, into the free end of the current buffer while `need`
+  // bytes (counted from the unconsumed start) still fit there; otherwise
+  // into the other buffer, moving what is left first. So one `exact` call
+  // switches buffers at most once, which is what keeps the view of the
+  // previous chunk valid while it is written.
+  async #refill(need = 1): Promise<boolean> {
+    if (this.#pending) {
+      const p = this.#pending;
+      this.#pending = undefined;
+      return await p;
+    }
+    let buf = this.#bufs[this.#cur];
+    if (buf.length - this.#start < need || this.#end === buf.length) {
+      const from = buf;
+      this.#cur = this.#cur === 0 ? 1 : 0;
+      buf = this.#bufs[this.#cur];
+      const left = this.#end - this.#start;
+      buf.set(from.subarray(this.#start, this.#end), 0);
+      this.#start = 0;
+      this.#end = left;
+    }
+    const n = await this.#stream.read(buf.subarray(this.#end));
     if (n === null) return false;
     this.#record(n, 0);
     this.#end += n;
     return true;
   }
 
+  /**
+   * Waits up to `ms` for more bytes: `"data"` when some arrived, `"eof"`
+   * at the end, `"pause"` when the peer sent nothing for `ms` (the read
+   * stays pending and the next read takes its bytes).
+   */
+  async more(ms: number): Promise<"data" | "eof" | "pause"> {
+    this.#pending ??= this.#refill();
+    const pending = this.#pending;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const paused = new Promise<"pause">((resolve) => {
+      timer = setTimeout(() => resolve("pause"), ms);
+    });
+    try {
+      const got = await Promise.race([
+        pending.then((ok) => ok ? "data" as const : "eof" as const),
+        paused,
+      ]);
+      if (got !== "pause") this.#pending = undefined;
+      return got;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Exactly `n` bytes (n ≤ buffer size); throws `connection_closed` at EOF. */
   async exact(n: number): Promise<Uint8Array> {
     while (this.#end - this.#start < n) {
-      if (!await this.#refill()) throw closed();
+      if (!await this.#refill(n)) throw closed();
     }
     const buf = this.#bufs[this.#cur];
     const out = buf.subarray(this.#start, this.#start + n);
@@ -112,7 +150,7 @@ export class FrameReader {
   ): Promise<boolean> {
     while (this.#end - this.#start < n) {
       if (!accept(this.buffered)) return true;
-      if (!await this.#refill()) return false;
+      if (!await this.#refill(n)) return false;
     }
     return true;
   }
@@ -130,6 +168,11 @@ export class FrameReader {
 
   /** Reads and discards until EOF or `limit` bytes; for draining a peer. */
   async drain(limit: number): Promise<void> {
+    if (this.#pending) {
+      const p = this.#pending;
+      this.#pending = undefined;
+      await p;
+    }
     let total = this.#end - this.#start;
     this.#start = this.#end;
     while (total < limit) {

@@ -51,3 +51,11 @@ export function failureOf(error: unknown): TransferFailure {
   }
   return { code: "internal", message: errorMessage(error) };
 }
+
+/**
+ * A message fit for the peer: the receiver's absolute folder (which OS
+ * error messages name) becomes `.`; the peer only knows relative paths.
+ */
+export function peerText(message: string, root: string): string {
+  return message.replaceAll(`${root}/`, "").replaceAll(root, ".");
+}

@@ -62,7 +62,7 @@ import {
   removeQuietly,
   type Target,
 } from "./_store.ts";
-import { receiveBasic } from "./_netcat.ts";
+import { receiveBasic } from "./_netcat_receive.ts";
 import { startWriteback, type Writeback } from "./_writeback.ts";
 import { failureOf, type ReceiverConfig } from "./_receiver_config.ts";
 
@@ -190,6 +190,7 @@ async function runSession(
     peer: formatAddress(conn.remoteAddr as Deno.NetAddr),
     ok: false,
     basic,
+    authenticated: false,
     files: [],
     bytes: 0,
     durationMs: 0,

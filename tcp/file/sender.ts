@@ -46,7 +46,7 @@ import {
 } from "./_frame_io.ts";
 import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
 import { collectEntries, type WalkEntry } from "./_walk.ts";
-import { sendBasic } from "./_netcat.ts";
+import { sendBasic } from "./_netcat_send.ts";
 import { failureOf } from "./_receiver_config.ts";
 
 const DEFAULT_TIMEOUT_MS = 60_000;

@@ -88,6 +88,11 @@ export interface ReceiveSession {
   ok: boolean;
   /** True for a `basic` mode session. */
   basic: boolean;
+  /**
+   * True once the sender proved it knows the token (in `basic` mode: once
+   * it sent an acceptable name). Only such sessions end a `once` receiver.
+   */
+  authenticated: boolean;
   /** The entries, in order. */
   files: ReceivedFile[];
   /** File content bytes received in this session. */

@@ -288,10 +288,10 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
       hostname: "127.0.0.1",
       port: recv.ports.tcp!,
     });
-    await conn.write(enc.encode("classic.txt\n"));
-    const ok = new Uint8Array(3);
-    assert.equal(await conn.read(ok), 3);
-    assert.equal(new TextDecoder().decode(ok), "ok\n");
+    await conn.write(enc.encode("classic.txt"));
+    const ok = new Uint8Array(16);
+    const got = await conn.read(ok);
+    assert.equal(new TextDecoder().decode(ok.subarray(0, got ?? 0)), "ok");
     await conn.write(enc.encode("the content"));
     await conn.closeWrite();
     await readAll(conn);
@@ -308,7 +308,7 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
       const buf = new Uint8Array(100);
       const n = await c.read(buf);
       const name = new TextDecoder().decode(buf.subarray(0, n!));
-      await c.write(enc.encode("ok\n"));
+      await c.write(enc.encode("ok"));
       const body = new TextDecoder().decode(await readAll(c));
       c.close();
       return { name, body };
@@ -322,7 +322,7 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
     ]);
     assert.equal(sent.code, 0, sent.stderr);
     assert.match(sent.stderr, /no authentication/);
-    assert.deepEqual(await peer, { name: "out.txt\n", body: "outgoing" });
+    assert.deepEqual(await peer, { name: "out.txt", body: "outgoing" });
   });
 });
 
