@@ -4,8 +4,11 @@
 
 import {
   decodeFrameHeader,
+  encodeFrame,
   FRAME_HEADER_BYTES,
+  type FrameCipher,
   type FrameHeader,
+  SEAL_OVERHEAD,
 } from "./protocol.ts";
 import { FileTransferError } from "./errors.ts";
 
@@ -33,6 +36,8 @@ export class FrameReader {
   #stream: Stream;
   #record: Recorder;
   #pending: Promise<boolean> | undefined;
+  /** Set once the session is authenticated: every later frame is sealed. */
+  cipher: FrameCipher | undefined;
 
   constructor(stream: Stream, size: number, record: Recorder) {
     this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
@@ -155,15 +160,36 @@ export class FrameReader {
     return true;
   }
 
-  /** Reads a frame header (limits checked before the payload is touched). */
-  async header(): Promise<FrameHeader> {
-    return decodeFrameHeader(await this.exact(FRAME_HEADER_BYTES));
+  /**
+   * Reads a frame header (limits checked before the payload is touched);
+   * `length` is the payload's length on the wire (sealed: with the tag).
+   */
+  async header(): Promise<FrameHeader & { raw: Uint8Array }> {
+    const raw = (await this.exact(FRAME_HEADER_BYTES)).slice();
+    const overhead = this.cipher ? SEAL_OVERHEAD : 0;
+    return { ...decodeFrameHeader(raw, overhead), raw };
   }
 
-  /** Reads a whole control frame: header and payload (a view). */
-  async frame(): Promise<FrameHeader & { payload: Uint8Array }> {
+  /**
+   * The payload of the frame `header` starts: opened when sealed (a new
+   * array), else a view. The whole frame must fit the buffers.
+   */
+  async payload(header: { length: number; raw: Uint8Array }): Promise<
+    Uint8Array
+  > {
+    const body = await this.exact(header.length);
+    return this.cipher ? this.cipher.open(header.raw, body) : body;
+  }
+
+  /** Reads a whole control frame: type and (opened) payload. */
+  async frame(): Promise<{ type: number; payload: Uint8Array }> {
     const header = await this.header();
-    return { ...header, payload: await this.exact(header.length) };
+    return { type: header.type, payload: await this.payload(header) };
+  }
+
+  /** The size of each of the two buffers. */
+  get capacity(): number {
+    return this.#bufs[0].length;
   }
 
   /** Reads and discards until EOF or `limit` bytes; for draining a peer. */
@@ -189,6 +215,23 @@ function closed(): FileTransferError {
   return new FileTransferError(
     "connection_closed",
     "the connection closed in the middle of the session",
+  );
+}
+
+/** Writes one frame, sealed when `cipher` is set. */
+export function writeFrame(
+  stream: Stream,
+  cipher: FrameCipher | undefined,
+  frame: { type: number; payload?: Uint8Array },
+  record: Recorder,
+): Promise<void> {
+  const payload = frame.payload ?? new Uint8Array(0);
+  return writeRecorded(
+    stream,
+    cipher
+      ? cipher.seal(frame.type, payload)
+      : encodeFrame(frame.type, payload),
+    record,
   );
 }
 

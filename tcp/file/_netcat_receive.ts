@@ -10,7 +10,7 @@ import type { ConnectionContext } from "../server.ts";
 import { writeAll } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
-import { FrameReader, writeRecorded } from "./_frame_io.ts";
+import { type FrameReader, writeRecorded } from "./_frame_io.ts";
 import { decodePath, MAX_PATH_BYTES } from "./_safe_path.ts";
 import {
   commitPart,
@@ -77,13 +77,16 @@ async function readName(
 }
 
 /** Receives one file in the classic flow into `session`. */
-export async function receiveBasic(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  context: ConnectionContext,
-  config: ReceiverConfig,
-  session: ReceiveSession,
-): Promise<void> {
+export async function receiveBasic(io: {
+  conn: Deno.Conn;
+  reader: FrameReader;
+  context: ConnectionContext;
+  config: ReceiverConfig;
+  session: ReceiveSession;
+  /** A name arrived: as far as this mode ever authenticates. */
+  authenticated(): void;
+}): Promise<void> {
+  const { conn, reader, context, config, session } = io;
   const file: ReceivedFile = {
     path: "",
     kind: "file",
@@ -117,6 +120,12 @@ export async function receiveBasic(
         `'${file.path}' is being received from another sender`,
       );
     }
+    if (!config.claim()) {
+      throw new FileTransferError(
+        "busy",
+        "this --once receiver is already serving another sender",
+      );
+    }
   } catch (error) {
     if (
       error instanceof FileTransferError && error.code === "connection_closed"
@@ -126,8 +135,7 @@ export async function receiveBasic(
     done();
     return;
   }
-  // Authenticated as far as this mode ever is: a name arrived.
-  session.authenticated = true;
+  io.authenticated();
   config.locks.add(target.partPath);
   try {
     const failure = await receiveBasicContent(

@@ -22,6 +22,11 @@ export interface ReceiverConfig {
   stats: Omit<FileReceiverStats, keyof TcpServerStats>;
   onProgress?: (progress: FileProgress) => void;
   onFile?: (file: ReceivedFile, peer: string) => void;
+  /**
+   * Called when a session authenticates: false when a `once` receiver
+   * already serves another one (this one is then refused `busy`).
+   */
+  claim(): boolean;
 }
 
 /** Turns any error into a reportable failure. */

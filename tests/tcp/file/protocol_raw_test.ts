@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import {
   codeFromWire,
   codeToWire,
+  createFrameCipher,
   decodeHello,
   decodeNotice,
   decodeStatus,
@@ -104,13 +105,27 @@ class RawClient {
 
   async authenticate(token: string): Promise<void> {
     const nonce = crypto.getRandomValues(new Uint8Array(32));
-    await this.write(encodeHello(nonce));
-    const hello = decodeHello((await this.reader.exact(HELLO_BYTES)).slice());
-    assert.equal(hello.code, 0);
-    this.keys = deriveKeys(token, nonce, hello.nonce);
+    const mine = encodeHello(nonce);
+    await this.write(mine);
+    const theirs = (await this.reader.exact(HELLO_BYTES)).slice();
+    assert.equal(decodeHello(theirs).code, 0);
+    this.keys = deriveKeys(token, mine, theirs);
     await this.write(encodeFrame(MessageType.AUTH, this.keys.senderProof));
     const reply = await this.frame();
     assert.equal(reply.type, MessageType.AUTH_OK);
+    // Everything after authentication is sealed, both ways.
+    this.reader.cipher = createFrameCipher(
+      this.keys.senderKey,
+      this.keys.receiverKey,
+    );
+  }
+
+  /** Sends one frame, sealed once authenticated. */
+  send(type: number, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
+    const cipher = this.reader.cipher;
+    return this.write(
+      cipher ? cipher.seal(type, payload) : encodeFrame(type, payload),
+    );
   }
 
   async frame(): Promise<{ type: number; payload: Uint8Array }> {
@@ -124,11 +139,9 @@ class RawClient {
     kind: number = EntryKind.FILE,
   ): Promise<void> {
     const bytes = typeof path === "string" ? enc.encode(path) : path;
-    return this.write(
-      encodeFrame(
-        MessageType.FILE,
-        encodeFileEntry({ kind, flags: 0, mode: 0o644, size, path: bytes }),
-      ),
+    return this.send(
+      MessageType.FILE,
+      encodeFileEntry({ kind, flags: 0, mode: 0o644, size, path: bytes }),
     );
   }
 
@@ -144,11 +157,11 @@ class RawClient {
   }
 
   start(offset = 0): Promise<void> {
-    return this.write(encodeFrame(MessageType.START, encodeU64(offset)));
+    return this.send(MessageType.START, encodeU64(offset));
   }
 
   data(bytes: Uint8Array): Promise<void> {
-    return this.write(encodeFrame(MessageType.DATA, bytes));
+    return this.send(MessageType.DATA, bytes);
   }
 
   end(path: string, size: number, sha: Uint8Array): Promise<void> {
@@ -161,7 +174,7 @@ class RawClient {
     const payload = new Uint8Array(64);
     payload.set(sha, 0);
     payload.set(mac, 32);
-    return this.write(encodeFrame(MessageType.END, payload));
+    return this.send(MessageType.END, payload);
   }
 
   close(): void {
@@ -233,7 +246,7 @@ Deno.test("file raw: every path-safety rule refuses the file and the session goe
     await client.data(enc.encode("good"));
     await client.end(okName, 4, sha256(enc.encode("good")));
     assert.equal(await client.verdict(), "ok");
-    await client.write(encodeFrame(MessageType.DONE));
+    await client.send(MessageType.DONE);
     assert.equal((await client.frame()).type, MessageType.SESSION);
     client.close();
     assert.deepEqual(await entries(outside), ["victim.txt"]);
@@ -299,10 +312,10 @@ Deno.test("file raw: fewer bytes than announced, a wrong hash or a wrong MAC sto
   await client.data(ten);
   const payload = new Uint8Array(64);
   payload.set(sha256(ten), 0);
-  await client.write(encodeFrame(MessageType.END, payload));
+  await client.send(MessageType.END, payload);
   assert.equal(await client.verdict(), "integrity_failed");
 
-  await client.write(encodeFrame(MessageType.DONE));
+  await client.send(MessageType.DONE);
   assert.equal((await client.frame()).type, MessageType.SESSION);
   client.close();
   const session = await r.nextSession();
@@ -337,10 +350,11 @@ Deno.test("file raw: a version mismatch is reported on both sides", async () => 
     hostname: "127.0.0.1",
     port: r.receiver.addr.port,
   });
-  await conn.write(encodeHello(new Uint8Array(32), { version: 2 }));
+  // A version-1 sender.
+  await conn.write(encodeHello(new Uint8Array(32), { version: 1 }));
   const reply = decodeHello(await readAll(conn));
   conn.close();
-  assert.equal(reply.version, 1);
+  assert.equal(reply.version, 2);
   assert.equal(codeFromWire(reply.code), "version_mismatch");
   assert.equal((await r.nextSession()).error?.code, "version_mismatch");
 });
