@@ -1,0 +1,213 @@
+// What someone without the token can do to a receiver: nothing that ends
+// a --once receiver, blocks a real sender or holds resources past the
+// deadline; wrong proofs get slower; the folder is checked at start; a
+// stopping receiver says so.
+
+import assert from "node:assert/strict";
+import {
+  decodeNotice,
+  encodeFrame,
+  encodeHello,
+  HELLO_BYTES,
+  MessageType,
+} from "../../../tcp/file/protocol.ts";
+import {
+  FileTransferError,
+  type ReceiveSession,
+  sendFiles,
+  serveFileReceiver,
+} from "../../../tcp/mod.ts";
+import { readAll, seededBytes } from "../../_helpers.ts";
+import { enc, RawClient, startReceiver } from "./_raw.ts";
+
+async function sourceFile(
+  bytes: Uint8Array,
+): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "netkit-strangers-" });
+  const path = `${dir}/real.bin`;
+  await Deno.writeFile(path, bytes);
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+function connect(port: number): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname: "127.0.0.1", port });
+}
+
+Deno.test("file strangers: none of them ends or blocks a --once receiver; the real sender then succeeds", async () => {
+  await using r = await startReceiver({ once: true, authTimeoutMs: 400 });
+  await using src = await sourceFile(seededBytes(100_000, 9));
+  const port = r.receiver.addr.port;
+  // 1. connect and close.
+  (await connect(port)).close();
+  // 2. half a hello, then close.
+  const half = await connect(port);
+  await half.write(encodeHello(new Uint8Array(32)).subarray(0, 20));
+  half.close();
+  // 3. a whole hello, then close.
+  const hello = await connect(port);
+  await hello.write(encodeHello(new Uint8Array(32)));
+  const reply = new Uint8Array(HELLO_BYTES);
+  let got = 0;
+  while (got < HELLO_BYTES) {
+    const n = await hello.read(reply.subarray(got));
+    assert.ok(n !== null, "the receiver answers a hello with its own");
+    got += n;
+  }
+  hello.close();
+  // 4. a hello, then a frame that is not AUTH.
+  const bad = await connect(port);
+  await bad.write(encodeHello(new Uint8Array(32)));
+  await bad.write(encodeFrame(0x55, enc.encode("garbage")));
+  await readAll(bad).catch(() => {});
+  bad.close();
+  const codes = [];
+  for (let i = 0; i < 4; i++) codes.push((await r.nextSession()).error?.code);
+  assert.deepEqual(codes.sort(), [
+    "connection_closed",
+    "connection_closed",
+    "connection_closed",
+    "protocol_error",
+  ]);
+  assert.ok(r.sessions.every((s) => !s.authenticated));
+  // 5. a trickler, still connected while the real sender comes in.
+  const trickler = await connect(port);
+  await trickler.write(encodeHello(new Uint8Array(32)).subarray(0, 1));
+  const report = await sendFiles(r.receiver.addr, [src.path], {
+    token: r.token,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.error));
+  // The authenticated session ended the receiver; the trickler is dropped.
+  await r.receiver.finished;
+  assert.deepEqual(
+    await Deno.readFile(`${r.dir}/real.bin`),
+    seededBytes(100_000, 9),
+  );
+  trickler.close();
+});
+
+Deno.test("file strangers: the hello+proof deadline is not extended by trickling", async () => {
+  await using r = await startReceiver({ authTimeoutMs: 500, idleTimeoutMs: 0 });
+  // A valid hello, then a (wrong) AUTH, one byte every 50 ms: 81 bytes
+  // would take 4 s, far past the 500 ms deadline.
+  const bytes = new Uint8Array(HELLO_BYTES + 5 + 32);
+  bytes.set(encodeHello(new Uint8Array(32)), 0);
+  bytes.set(encodeFrame(MessageType.AUTH, new Uint8Array(32)), HELLO_BYTES);
+  const conn = await connect(r.receiver.addr.port);
+  let sent = 0;
+  try {
+    for (; sent < bytes.length; sent++) {
+      await conn.write(bytes.subarray(sent, sent + 1));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch {
+    // The receiver hung up on us: what the test wants.
+  }
+  conn.close();
+  const session = await r.nextSession();
+  assert.equal(session.error?.code, "timeout", JSON.stringify(session.error));
+  assert.ok(sent < bytes.length, `all ${sent} bytes went out before a close`);
+  assert.equal(r.receiver.stats().authTimeouts, 1);
+});
+
+Deno.test("file strangers: --max-conns drops the oldest unauthenticated connection for a newcomer", async () => {
+  await using r = await startReceiver({
+    maxUnauthenticated: 3,
+    authTimeoutMs: 0,
+    idleTimeoutMs: 0,
+  });
+  await using src = await sourceFile(seededBytes(5000, 1));
+  const idle = [];
+  for (let i = 0; i < 3; i++) idle.push(await connect(r.receiver.addr.port));
+  // The oldest is dropped when the real sender arrives.
+  const report = await sendFiles(r.receiver.addr, [src.path], {
+    token: r.token,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.error));
+  assert.deepEqual(await readAll(idle[0]!), new Uint8Array(0));
+  const dropped = await r.nextSession();
+  assert.match(dropped.error?.message ?? "", /--max-conns/);
+  assert.ok(r.receiver.stats().unauthenticatedDropped >= 1);
+  for (const c of idle) c.close();
+});
+
+Deno.test("file strangers: wrong proofs from one address are answered more and more slowly", async () => {
+  await using r = await startReceiver();
+  for (let i = 0; i < 4; i++) {
+    const client = await RawClient.open(r.receiver.addr.port);
+    await assert.rejects(client.authenticate("wrong"));
+    client.close();
+  }
+  const sessions: ReceiveSession[] = [];
+  for (let i = 0; i < 4; i++) sessions.push(await r.nextSession());
+  assert.ok(sessions.every((s) => s.error?.code === "auth_failed"));
+  assert.equal(sessions[0]!.authDelayMs, undefined);
+  assert.ok(
+    sessions.slice(1).some((s) => (s.authDelayMs ?? 0) > 0),
+    "later guesses were held back",
+  );
+  assert.ok(r.receiver.stats().authDelayed >= 1);
+  // The right token still works (held back too, not refused).
+  const client = await RawClient.open(r.receiver.addr.port);
+  await client.authenticate(r.token);
+  client.close();
+});
+
+Deno.test("file strangers: a stopping receiver tells an authenticated sender shutting_down", async () => {
+  await using r = await startReceiver({ gracePeriodMs: 100 });
+  const client = await RawClient.open(r.receiver.addr.port);
+  await client.authenticate(r.token);
+  await client.offer("slow.bin", 1000);
+  assert.equal((await client.frame()).type, MessageType.ACCEPT);
+  await client.start();
+  await client.data(seededBytes(100));
+  const stopping = r.receiver.shutdown();
+  const notice = await client.frame();
+  assert.equal(notice.type, MessageType.ERROR);
+  assert.equal(decodeNotice(notice.payload).code, 17); // shutting_down
+  client.close();
+  await stopping;
+  assert.equal(r.sessions[0]?.error?.code, "shutting_down");
+});
+
+Deno.test("file strangers: the library sender reports shutting_down, not connection_closed", async () => {
+  await using r = await startReceiver({ gracePeriodMs: 50 });
+  await using src = await sourceFile(seededBytes(64 * 1024 * 1024, 2));
+  const sending = sendFiles(r.receiver.addr, [src.path], {
+    token: r.token,
+    onProgress: () => void r.receiver.shutdown(),
+  });
+  const report = await sending;
+  assert.equal(report.ok, false);
+  assert.equal(report.error?.code, "shutting_down");
+});
+
+Deno.test("file strangers: a missing, non-folder or unwritable folder is refused at start with a code", async () => {
+  const codeOf = (dir: string) => {
+    try {
+      serveFileReceiver({ dir, token: "t" }).shutdown();
+      return "started";
+    } catch (error) {
+      assert.ok(error instanceof FileTransferError, String(error));
+      return error.code;
+    }
+  };
+  assert.equal(codeOf("/nonexistent/netkit-inbox"), "not_found");
+  assert.equal(codeOf("/etc/hostname"), "not_found");
+  // sysfs takes no new files, not even from root.
+  assert.equal(codeOf("/sys/kernel"), "not_writable");
+});
+
+Deno.test("file strangers: nothing listening is connection_refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  await using src = await sourceFile(seededBytes(10, 1));
+  const error = await sendFiles(`127.0.0.1:${port}`, [src.path], {
+    token: "t",
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof FileTransferError, String(error));
+  assert.equal(error.code, "connection_refused");
+});
