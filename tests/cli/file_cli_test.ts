@@ -357,3 +357,154 @@ Deno.test("file cli: the progress line shows name, bytes, percent, MB/s and ETA"
   const long = renderLine("x".repeat(300), 1, 2, 1, 1, 80);
   assert.ok(long.length <= 80, `${long.length} columns`);
 });
+
+Deno.test("file cli: peer names with escape sequences and bidi overrides reach the log escaped", async () => {
+  await withDirs(async (_src, dst) => {
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--basic",
+    ]);
+    const port = recv.ports.tcp!;
+    const classic = async (name: string, body: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(enc.encode(name));
+      const buf = new Uint8Array(4096);
+      const n = await conn.read(buf);
+      const answer = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      if (answer === "ok") {
+        await conn.write(enc.encode(body));
+        await conn.closeWrite();
+        await readAll(conn);
+      }
+      conn.close();
+      return answer;
+    };
+    assert.match(
+      await classic("a\x1b]0;pwned\x07\x1b[2J.txt", "x"),
+      /^error: unsafe path/,
+    );
+    assert.equal(await classic("evil\u202etxt.exe", "y"), "ok");
+    await recv.waitForStderr(/stored evil/);
+    const done = await recv.stop();
+    // No raw control byte, no raw bidi override: only their escapes.
+    assert.doesNotMatch(done.stderr, /[\x00-\x08\x0b-\x1f\x7f\u202e]/);
+    assert.match(done.stderr, /refused a\\x1b\]0;pwned\\x07\\x1b\[2J\.txt/);
+    assert.match(done.stderr, /stored evil\\u\{202e\}txt\.exe/);
+  });
+});
+
+Deno.test("file cli: --max-size refuses a larger file; send exits 1 when any file fails", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeTextFile(`${src}/small.txt`, "0123456789");
+    await Deno.writeTextFile(`${src}/large.txt`, "0123456789A");
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+      "--max-size",
+      "10",
+      "--once",
+    ]);
+    const sent = await runCli([
+      "file",
+      "send",
+      `127.0.0.1:${recv.ports.tcp}`,
+      `${src}/small.txt`,
+      `${src}/large.txt`,
+      "--token",
+      token,
+    ]);
+    assert.equal(sent.code, 1, sent.stderr);
+    assert.match(sent.stderr, /stored small\.txt/);
+    assert.match(sent.stderr, /failed large\.txt: too_large/);
+    const done = await finished(recv);
+    assert.equal(done.code, 1);
+    assert.deepEqual([...Deno.readDirSync(dst)].map((e) => e.name), [
+      "small.txt",
+    ]);
+  });
+});
+
+Deno.test("file cli: --no-resume sends from byte 0; without it the verified prefix is kept", async () => {
+  await withDirs(async (src, dst) => {
+    const data = seededBytes(300_000, 12);
+    for (const name of ["a.bin", "b.bin"]) {
+      await Deno.writeFile(`${src}/${name}`, data);
+      await Deno.writeFile(`${dst}/.${name}.netkit-part`, data.slice(0, 1000));
+    }
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+    ]);
+    const target = `127.0.0.1:${recv.ports.tcp}`;
+    const send = async (name: string, extra: string[]) => {
+      const r = await runCli([
+        "file",
+        "send",
+        target,
+        `${src}/${name}`,
+        "--token",
+        token,
+        "--json",
+        ...extra,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout).files[0].resumedFrom;
+    };
+    assert.equal(await send("a.bin", ["--no-resume"]), 0);
+    assert.equal(await send("b.bin", []), 1000);
+    await recv.stop();
+    assert.deepEqual(await Deno.readFile(`${dst}/a.bin`), data);
+    assert.deepEqual(await Deno.readFile(`${dst}/b.bin`), data);
+  });
+});
+
+Deno.test("file cli: --tls-insecure reaches a TLS receiver whose certificate it does not check; plain does not", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeTextFile(`${src}/i.txt`, "insecure but sealed");
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+      "--tls-cert",
+      `${FIXTURES}cert.pem`,
+      "--tls-key",
+      `${FIXTURES}key.pem`,
+    ]);
+    const target = `127.0.0.1:${recv.ports.tcp}`;
+    const args = ["file", "send", target, `${src}/i.txt`, "--token", token];
+    const plain = await runCli(args);
+    assert.equal(plain.code, 1);
+    const insecure = await runCli([...args, "--tls-insecure"]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+    await recv.stop();
+    assert.equal(
+      await Deno.readTextFile(`${dst}/i.txt`),
+      "insecure but sealed",
+    );
+  });
+});
