@@ -196,11 +196,7 @@ async function recv(argv: string[]): Promise<number> {
       idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
       gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
       onProgress: (p) =>
-        progress.update(
-          `${escapeControl(p.path)} ← ${p.peer}`,
-          p.bytes,
-          p.size,
-        ),
+        progress.update({ ...p, name: `${escapeControl(p.path)} ← ${p.peer}` }),
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
       onSession: (session) => {
         if (session.authenticated) counted ??= session;
@@ -228,7 +224,18 @@ async function recv(argv: string[]): Promise<number> {
       `token: ${token}`,
       `send with: ${sendHint(server, token!, tls?.certPath)}`,
     ];
-  await runServers([service], notes);
+  const onInterrupt = () => {
+    progress.clear();
+    log(
+      "stopping: partial files are kept; senders resume by running the same send command again",
+    );
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    await runServers([service], notes);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
   return values.once && !counted?.ok ? 1 : 0;
 }
 
@@ -418,18 +425,30 @@ async function send(argv: string[]): Promise<number> {
   const quiet = Boolean(values.quiet);
   const progress = createProgressBar({ quiet });
   if (values.basic) log(BASIC_WARNING);
+  // Ctrl-C: say how to continue instead of leaving a half-drawn bar.
+  const onInterrupt = () => {
+    progress.clear();
+    log(
+      values.basic
+        ? "interrupted: --basic cannot resume; run the same command again to send from the start"
+        : "interrupted: run the same command again to resume; the receiver keeps what arrived and checks it first",
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   const report = await sendFiles(address, paths, {
     token,
     tls,
     basic: Boolean(values.basic),
     resume: !values["no-resume"],
     timeoutMs: secondsFlag(cmd, "timeout", values.timeout),
-    onProgress: (p) => progress.update(escapeControl(p.path), p.bytes, p.size),
+    onProgress: (p) => progress.update({ ...p, name: escapeControl(p.path) }),
     onFile: (file) => {
       progress.clear();
       if (!quiet) log(sentLine(file));
     },
   });
+  Deno.removeSignalListener("SIGINT", onInterrupt);
   progress.clear();
   if (values.json) outJson(reportJson(report));
   else if (!quiet || !report.ok) log(reportLine(report));

@@ -265,8 +265,9 @@ export async function readFileFull(
 
 /**
  * Feeds the first `length` bytes of `file` (read from the start) into
- * `hash`, through `buf`; `onChunk` runs after each chunk (to keep an idle
- * timer from firing while a big prefix is hashed).
+ * `hash`, through `buf`; `onChunk` runs after each chunk with the bytes
+ * hashed so far (progress, and an idle timer that must not fire while a
+ * big prefix is hashed).
  */
 export async function hashFilePrefix(
   file: Deno.FsFile,
@@ -274,7 +275,7 @@ export async function hashFilePrefix(
   into: {
     hash: { update(data: Uint8Array): unknown };
     buf: Uint8Array;
-    onChunk(): void;
+    onChunk(done: number): void;
   },
 ): Promise<void> {
   const { hash, buf } = into;
@@ -288,6 +289,6 @@ export async function hashFilePrefix(
     if (n === 0) break;
     hash.update(buf.subarray(0, n));
     left -= n;
-    into.onChunk();
+    into.onChunk(length - left);
   }
 }

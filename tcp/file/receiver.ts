@@ -702,7 +702,17 @@ async function receiveContent(
     await hashFilePrefix(part, existing, {
       hash,
       buf: new Uint8Array(MAX_DATA_PAYLOAD),
-      onChunk: () => context.record(0, 0),
+      onChunk: (done) => {
+        context.record(0, 0);
+        config.onProgress?.({
+          path: file.path,
+          bytes: done,
+          size: existing,
+          resumedFrom: 0,
+          peer: io.session.peer,
+          verifying: true,
+        });
+      },
     });
     offer = existing;
     prefixSha = new Uint8Array(hash.copy().digest());

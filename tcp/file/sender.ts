@@ -441,7 +441,16 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
       await hashFilePrefix(handle, accept.offset, {
         hash,
         buf: s.bufs[0]!,
-        onChunk: () => s.dog.touch(),
+        onChunk: (done) => {
+          s.dog.touch();
+          s.options.onProgress?.({
+            path: file.path,
+            bytes: done,
+            size: accept.offset,
+            resumedFrom: 0,
+            verifying: true,
+          });
+        },
       });
       if (
         timingSafeEqual(new Uint8Array(hash.copy().digest()), accept.prefixSha)

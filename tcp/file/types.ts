@@ -31,6 +31,11 @@ export interface FileProgress {
   resumedFrom: number;
   /** The peer, on the receiver (`HOST:PORT`). */
   peer?: string;
+  /**
+   * True while a partial file is checked before resuming: `bytes` of the
+   * `size`-byte prefix were hashed so far (a big prefix takes seconds).
+   */
+  verifying?: boolean;
 }
 
 /**

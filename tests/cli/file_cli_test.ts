@@ -10,6 +10,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import {
   type CliResult,
   type CliServer,
+  IN_CI,
   PROJECT_ROOT,
   readAll,
   runCli,
@@ -339,24 +340,135 @@ Deno.test("file cli: usage errors exit 2, help exits 0", async () => {
   assert.match(help.stdout, /--no-resume/);
 });
 
-Deno.test("file cli: the progress line shows name, bytes, percent, MB/s and ETA", () => {
+Deno.test("file cli: the progress line: one unit family, fits any width, verifying phase", () => {
   const line = renderLine(
-    "photos/cat.jpg",
-    5 * 1024 * 1024,
-    10 * 1024 * 1024,
+    { name: "photos/cat.jpg", bytes: 5_000_000, size: 10_000_000 },
     2,
-    5_000_000,
     100,
   );
-  assert.match(
+  assert.equal(
     line,
-    /^photos\/cat\.jpg \[#{10}-{10}\]\s+50% 5\.0 MiB\/10\.0 MiB 2\.5 MB\/s ETA 00:03$/,
+    "photos/cat.jpg [##########----------]  50% 5.0 MB/10.0 MB 2.5 MB/s ETA 00:02",
   );
-  const unknown = renderLine("stream.bin", 2048, undefined, 1, 2048, 100);
-  assert.equal(unknown, "stream.bin 2.0 KiB 0.0 MB/s");
-  const long = renderLine("x".repeat(300), 1, 2, 1, 1, 80);
-  assert.ok(long.length <= 80, `${long.length} columns`);
+  const unknown = renderLine(
+    { name: "s.bin", bytes: 2000, size: undefined },
+    2,
+    100,
+  );
+  assert.equal(unknown, "s.bin 2.0 kB 0.0 MB/s");
+  // No speed before a second has passed: the first chunks say nothing.
+  assert.equal(
+    renderLine({ name: "a", bytes: 1, size: 2 }, 0.01, 100),
+    "a [##########----------]  50% 1 B/2 B",
+  );
+  // A resumed prefix does not count as speed.
+  assert.match(
+    renderLine({ name: "r", bytes: 9e6, size: 1e7, resumedFrom: 8e6 }, 1, 100),
+    / 1\.0 MB\/s /,
+  );
+  assert.match(
+    renderLine(
+      { name: "big.iso", bytes: 5e5, size: 1e6, verifying: true },
+      2,
+      80,
+    ),
+    /^verifying 1\.0 MB already received: big\.iso /,
+  );
+  const name = "folder/" + "x".repeat(300) + ".bin";
+  for (const columns of [20, 30, 40, 50, 60, 80, 120]) {
+    for (const verifying of [false, true]) {
+      const text = renderLine(
+        { name, bytes: 123_456_789, size: 2_000_000_000, verifying },
+        5,
+        columns,
+      );
+      assert.ok([...text].length < columns, `${columns}: ${text}`);
+    }
+  }
+  // Shorten the name first, then drop the bar, then ETA…
+  const at50 = renderLine({ name, bytes: 5e8, size: 2e9 }, 5, 50);
+  assert.match(at50, /^…x+\.bin {2}25% /);
+  assert.doesNotMatch(at50, /\[/);
 });
+
+Deno.test({
+  name:
+    "file cli: through a pseudo-terminal the progress line fits 50 and 80 columns",
+  ignore: !IN_CI && !hasScript(),
+  async fn() {
+    await withDirs(async (src, dst) => {
+      await Deno.writeFile(
+        `${src}/progress-test-file.bin`,
+        seededBytes(4_000_000, 3),
+      );
+      const token = generateToken();
+      await using receiver = serveFileReceiver({
+        dir: dst,
+        token,
+        existing: "overwrite",
+      });
+      for (const columns of [50, 80]) {
+        const cli = directCli([
+          "file",
+          "send",
+          `127.0.0.1:${receiver.addr.port}`,
+          `${src}/progress-test-file.bin`,
+          "--token",
+          token,
+        ]);
+        const line = [cli.cmd, ...cli.args].map(shellQuote).join(" ");
+        const out = await new Deno.Command("script", {
+          args: [
+            "-q",
+            "-e",
+            "-c",
+            `stty cols ${columns} rows 24; ${line}`,
+            "/dev/null",
+          ],
+          cwd: PROJECT_ROOT,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, text);
+        // deno-lint-ignore no-control-regex
+        const draws = [...text.matchAll(/\r([^\r\n]*?)\x1b\[K/g)].map((m) =>
+          m[1]!
+        )
+          .filter((d) => d !== "");
+        assert.ok(
+          draws.length > 0,
+          `no progress drawn: ${JSON.stringify(text)}`,
+        );
+        for (const d of draws) {
+          assert.ok(
+            [...d].length < columns,
+            `${columns} columns: ${JSON.stringify(d)}`,
+          );
+        }
+        assert.ok(draws.some((d) => d.includes("100%")), JSON.stringify(draws));
+      }
+    });
+  },
+});
+
+function hasScript(): boolean {
+  try {
+    return new Deno.Command("script", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
 
 Deno.test("file cli: peer names with escape sequences and bidi overrides reach the log escaped", async () => {
   await withDirs(async (_src, dst) => {
@@ -392,6 +504,7 @@ Deno.test("file cli: peer names with escape sequences and bidi overrides reach t
     await recv.waitForStderr(/stored evil/);
     const done = await recv.stop();
     // No raw control byte, no raw bidi override: only their escapes.
+    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(done.stderr, /[\x00-\x08\x0b-\x1f\x7f\u202e]/);
     assert.match(done.stderr, /refused a\\x1b\]0;pwned\\x07\\x1b\[2J\.txt/);
     assert.match(done.stderr, /stored evil\\u\{202e\}txt\.exe/);

@@ -184,7 +184,7 @@ Deno.test("file strangers: the library sender reports shutting_down, not connect
   assert.equal(report.error?.code, "shutting_down");
 });
 
-Deno.test("file strangers: a missing, non-folder or unwritable folder is refused at start with a code", async () => {
+Deno.test("file strangers: a missing, non-folder or unwritable folder is refused at start with a code", () => {
   const codeOf = (dir: string) => {
     try {
       serveFileReceiver({ dir, token: "t" }).shutdown();
