@@ -86,6 +86,12 @@ export class FrameReader {
       this.#start = 0;
       this.#end = left;
     }
+    if (this.#end === buf.length) {
+      throw new FileTransferError(
+        "message_too_large",
+        "more bytes than this stage of the session can hold",
+      );
+    }
     const n = await this.#stream.read(buf.subarray(this.#end));
     if (n === null) return false;
     this.#record(n, 0);
@@ -119,6 +125,14 @@ export class FrameReader {
 
   /** Exactly `n` bytes (n ≤ buffer size); throws `connection_closed` at EOF. */
   async exact(n: number): Promise<Uint8Array> {
+    // More than the buffers hold could never arrive: refuse instead of
+    // reading into no room forever.
+    if (n > this.#bufs[0].length) {
+      throw new FileTransferError(
+        "message_too_large",
+        `a ${n}-byte message does not fit this stage of the session`,
+      );
+    }
     while (this.#end - this.#start < n) {
       if (!await this.#refill(n)) throw closed();
     }

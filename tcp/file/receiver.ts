@@ -57,6 +57,7 @@ import {
   decodePath,
   ensureDirectory,
   ensureParents,
+  MAX_PATH_BYTES,
 } from "./_safe_path.ts";
 import {
   commitPart,
@@ -89,6 +90,11 @@ const DEFAULT_MAX_FILES = 100_000;
 // a file's frames need room for a whole (sealed) DATA frame, so its
 // session switches to buffers just big enough (two, see FrameReader).
 const CONTROL_BUFFER = MAX_CONTROL_PAYLOAD + 1024;
+// Before authentication only the hello (44 bytes) and AUTH (37) arrive; a
+// --basic name is at most MAX_PATH_BYTES, and one byte more shows it is
+// too long.
+const PRE_AUTH_BUFFER = 1024;
+const BASIC_NAME_BUFFER = MAX_PATH_BYTES + 1024;
 const FRAME_ROOM = FRAME_HEADER_BYTES + SEAL_OVERHEAD + 1024;
 const DATA_BUFFER = MAX_DATA_PAYLOAD + FRAME_ROOM;
 const DRAIN_LIMIT = 64 * 1024 * 1024;
@@ -300,7 +306,12 @@ async function runSession(
       outer.record(bytesIn, bytesOut);
     },
   };
-  const reader = new FrameReader(conn, CONTROL_BUFFER, context.record);
+  // Small until the peer authenticates: a stranger costs two of these.
+  const reader = new FrameReader(
+    conn,
+    basic ? BASIC_NAME_BUFFER : PRE_AUTH_BUFFER,
+    context.record,
+  );
   const outbox = createOutbox(conn, reader, context.record);
   const ticket = gate.admit(conn);
   const stop = watchShutdown(conn, context.signal, session, {
@@ -537,13 +548,17 @@ async function handshake(io: SessionIo): Promise<SessionKeys> {
   const receiverHello = encodeHello(nonce);
   await writeRecorded(conn, receiverHello, context.record);
   const keys = deriveKeys(config.token, senderHello, receiverHello);
-  const auth = await reader.frame();
-  if (auth.type !== MessageType.AUTH || auth.payload.length !== DIGEST_BYTES) {
+  // The header is checked before any payload byte is waited for.
+  const authHeader = await reader.header();
+  if (
+    authHeader.type !== MessageType.AUTH || authHeader.length !== DIGEST_BYTES
+  ) {
     throw new FileTransferError(
       "protocol_error",
       "expected AUTH after the hello",
     );
   }
+  const auth = { payload: await reader.payload(authHeader) };
   const wait = shared.gate.delayFor(io.peerHost);
   if (wait > 0) {
     // Wrong proofs came from this address lately: answer more slowly.
@@ -562,6 +577,7 @@ async function handshake(io: SessionIo): Promise<SessionKeys> {
     );
   }
   io.authenticated();
+  reader.grow(CONTROL_BUFFER);
   await io.outbox.send(MessageType.AUTH_OK, keys.receiverProof);
   // Every later frame, both ways, is sealed (unless verified TLS already
   // protects it).

@@ -120,11 +120,8 @@ export async function sendFiles(
   const stream = await openStream(address, options.tls);
   const dog = startWatchdog(stream, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const record = () => dog.touch();
-  const reader = new FrameReader(
-    stream,
-    MAX_CONTROL_PAYLOAD + FRAME_HEADER_BYTES,
-    record,
-  );
+  // Room for the largest sealed control frame the receiver may send.
+  const reader = new FrameReader(stream, MAX_CONTROL_PAYLOAD + 1024, record);
   try {
     // Verified TLS protects the frames already; anything else gets sealed.
     const verifiedTls = options.tls !== undefined && !options.tls.insecure;

@@ -216,3 +216,18 @@ Deno.test("file strangers: nothing listening is connection_refused", async () =>
   assert.ok(error instanceof FileTransferError, String(error));
   assert.equal(error.code, "connection_refused");
 });
+
+Deno.test("file strangers: an AUTH header announcing a big payload is refused before any of it is awaited", async () => {
+  await using r = await startReceiver({ authTimeoutMs: 0, idleTimeoutMs: 0 });
+  const conn = await connect(r.receiver.addr.port);
+  await conn.write(encodeHello(new Uint8Array(32)));
+  const header = new Uint8Array(5);
+  header[0] = MessageType.AUTH;
+  new DataView(header.buffer).setUint32(1, 60_000);
+  await conn.write(header);
+  // The receiver answers at once (nothing more is sent): hello, then ERROR.
+  const reply = await readAll(conn);
+  conn.close();
+  assert.equal(reply[HELLO_BYTES], MessageType.ERROR);
+  assert.equal((await r.nextSession()).error?.code, "protocol_error");
+});
