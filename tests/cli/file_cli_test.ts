@@ -2,10 +2,12 @@
 
 import assert from "node:assert/strict";
 import {
+  fileProtocol,
   generateToken,
   type ReceiveSession,
   serveFileReceiver,
 } from "../../tcp/mod.ts";
+import { FrameReader } from "../../tcp/file/_frame_io.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type CliResult,
@@ -619,5 +621,85 @@ Deno.test("file cli: --tls-insecure reaches a TLS receiver whose certificate it 
       await Deno.readTextFile(`${dst}/i.txt`),
       "insecure but sealed",
     );
+  });
+});
+
+Deno.test("file cli: Ctrl-C says how to resume, on the sender and on the receiver", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeFile(`${src}/big.bin`, seededBytes(32 * 1024 * 1024, 4));
+    const token = generateToken();
+    // A receiver that accepts the file, then stops reading: the sender is
+    // certainly mid-transfer when it gets SIGINT.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const streaming = Promise.withResolvers<void>();
+    const stall = (async () => {
+      const conn = await listener.accept();
+      const reader = new FrameReader(conn, 1 << 21, () => {});
+      const senderHello = (await reader.exact(fileProtocol.HELLO_BYTES))
+        .slice();
+      const receiverHello = fileProtocol.encodeHello(
+        crypto.getRandomValues(new Uint8Array(32)),
+      );
+      await conn.write(receiverHello);
+      const keys = fileProtocol.deriveKeys(token, senderHello, receiverHello);
+      await reader.frame();
+      await conn.write(
+        fileProtocol.encodeFrame(
+          fileProtocol.MessageType.AUTH_OK,
+          keys.receiverProof,
+        ),
+      );
+      const cipher = fileProtocol.createFrameCipher(
+        keys.receiverKey,
+        keys.senderKey,
+      );
+      reader.cipher = cipher;
+      await reader.frame();
+      await conn.write(
+        cipher.seal(
+          fileProtocol.MessageType.ACCEPT,
+          fileProtocol.encodeAccept(0, new Uint8Array(32)),
+        ),
+      );
+      await reader.header();
+      streaming.resolve();
+      return conn;
+    })();
+    const cli = directCli([
+      "file",
+      "send",
+      `127.0.0.1:${listener.addr.port}`,
+      `${src}/big.bin`,
+      "--token",
+      token,
+    ]);
+    const sender = new Deno.Command(cli.cmd, {
+      args: cli.args,
+      cwd: PROJECT_ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await streaming.promise;
+    sender.kill("SIGINT");
+    const out = await sender.output();
+    (await stall).close();
+    assert.equal(out.code, 130);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /interrupted: run the same command again to resume/,
+    );
+
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+    ]);
+    const stopped = await recv.stop("SIGINT");
+    assert.match(stopped.stderr, /partial files are kept/);
   });
 });
