@@ -17,6 +17,7 @@ import {
   sendFiles,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
+import { peerText } from "../../../tcp/file/_receiver_config.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
 import { enc, RawClient, startReceiver } from "./_raw.ts";
 
@@ -230,4 +231,16 @@ Deno.test("file strangers: an AUTH header announcing a big payload is refused be
   conn.close();
   assert.equal(reply[HELLO_BYTES], MessageType.ERROR);
   assert.equal((await r.nextSession()).error?.code, "protocol_error");
+});
+
+Deno.test("file strangers: messages for the peer never name the receiver's absolute folder", () => {
+  const root = "/srv/inbox";
+  assert.equal(
+    peerText(
+      "cannot write: Permission denied: open '/srv/inbox/a/.b.netkit-part'",
+      root,
+    ),
+    "cannot write: Permission denied: open 'a/.b.netkit-part'",
+  );
+  assert.equal(peerText("cannot read '/srv/inbox'", root), "cannot read '.'");
 });
