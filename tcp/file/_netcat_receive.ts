@@ -85,6 +85,8 @@ export async function receiveBasic(io: {
   session: ReceiveSession;
   /** A name arrived: as far as this mode ever authenticates. */
   authenticated(): void;
+  /** True once the sender was told that the receiver stops. */
+  stopped(): boolean;
 }): Promise<void> {
   const { conn, reader, context, config, session } = io;
   const file: ReceivedFile = {
@@ -139,7 +141,7 @@ export async function receiveBasic(io: {
   config.locks.add(target.partPath);
   try {
     const failure = await receiveBasicContent(
-      { reader, config, session, refuse, reply },
+      { reader, config, session, refuse, reply, stopped: io.stopped },
       target,
       file,
       eof,
@@ -160,6 +162,7 @@ interface BasicIo {
   session: ReceiveSession;
   refuse(failure: TransferFailure): Promise<void>;
   reply(text: string): Promise<void>;
+  stopped(): boolean;
 }
 
 async function receiveBasicContent(
@@ -215,6 +218,10 @@ async function receiveBasicContent(
     } catch (error) {
       await pending?.catch(() => {});
       return failureOf(error);
+    }
+    if (io.stopped()) {
+      // What arrived before the close may be any prefix of the file.
+      return { code: "shutting_down", message: "the receiver stopped" };
     }
     try {
       await part.sync();

@@ -49,6 +49,7 @@ import {
 import {
   FrameReader,
   hashFilePrefix,
+  type Recorder,
   writeFrame,
   writeRecorded,
 } from "./_frame_io.ts";
@@ -316,7 +317,12 @@ async function runSession(
   const ticket = gate.admit(conn);
   const stop = watchShutdown(conn, context.signal, session, {
     gracePeriodMs: shared.gracePeriodMs,
-    notify: () => notify(conn, outbox, "the receiver is stopping"),
+    notify: () =>
+      (basic ? notifyBasic : notify)(
+        conn,
+        outbox,
+        context.record,
+      ),
   });
   // Replies are small writes answering small writes: Nagle would add 40 ms each.
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
@@ -343,6 +349,8 @@ async function runSession(
         config,
         session,
         authenticated: io.authenticated,
+        // The sender was told the receiver stops: its EOF ends nothing.
+        stopped: () => outbox.noticeSent,
       });
     } else {
       await protocolSession(io);
@@ -393,12 +401,27 @@ function watchShutdown(
 
 // ERROR shutting_down, then the write side closes; the sender stops on it
 // and closes, which ends this session's reads.
-function notify(conn: Deno.Conn, outbox: Outbox, message: string): void {
+function notify(
+  conn: Deno.Conn,
+  outbox: Outbox,
+  _record: Recorder,
+): void {
   if (outbox.noticeSent) return;
   outbox.noticeSent = true;
   outbox.send(
     MessageType.ERROR,
-    encodeNotice(codeToWire("shutting_down"), 0, message),
+    encodeNotice(codeToWire("shutting_down"), 0, "the receiver is stopping"),
+  ).then(() => conn.closeWrite()).catch(() => {});
+}
+
+// The classic flow's way to complain: one text line, then close.
+function notifyBasic(conn: Deno.Conn, outbox: Outbox, record: Recorder): void {
+  if (outbox.noticeSent) return;
+  outbox.noticeSent = true;
+  writeRecorded(
+    conn,
+    new TextEncoder().encode("error: the receiver is stopping\n"),
+    record,
   ).then(() => conn.closeWrite()).catch(() => {});
 }
 

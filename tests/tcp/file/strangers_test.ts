@@ -19,7 +19,7 @@ import {
 } from "../../../tcp/mod.ts";
 import { peerText } from "../../../tcp/file/_receiver_config.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
-import { enc, RawClient, startReceiver } from "./_raw.ts";
+import { enc, entries, RawClient, startReceiver } from "./_raw.ts";
 
 async function sourceFile(
   bytes: Uint8Array,
@@ -243,4 +243,25 @@ Deno.test("file strangers: messages for the peer never name the receiver's absol
     "cannot write: Permission denied: open 'a/.b.netkit-part'",
   );
   assert.equal(peerText("cannot read '/srv/inbox'", root), "cannot read '.'");
+});
+
+Deno.test("file strangers: a stopping --basic receiver tells its classic sender in text", async () => {
+  await using r = await startReceiver({
+    basic: true,
+    token: undefined,
+    gracePeriodMs: 0,
+  });
+  const conn = await connect(r.receiver.addr.port);
+  await conn.write(enc.encode("slow.txt"));
+  const ok = new Uint8Array(2);
+  assert.equal(await conn.read(ok), 2);
+  assert.equal(new TextDecoder().decode(ok), "ok");
+  await conn.write(enc.encode("some of the content"));
+  const stopping = r.receiver.shutdown();
+  const said = new TextDecoder().decode(await readAll(conn));
+  conn.close();
+  await stopping;
+  assert.equal(said, "error: the receiver is stopping\n");
+  // Whatever arrived before the sender gave up is not a file.
+  assert.deepEqual(await entries(r.dir), []);
 });
