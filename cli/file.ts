@@ -13,6 +13,7 @@ import {
 } from "./_args.ts";
 import {
   bindError,
+  describeError,
   log,
   out,
   outJson,
@@ -26,6 +27,7 @@ import {
   fileProtocol,
   type FileReceiver,
   type FileReceiverStats,
+  FileTransferError,
   generateToken,
   type ReceivedFile,
   type ReceiveSession,
@@ -159,7 +161,7 @@ async function recv(argv: string[]): Promise<number> {
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
     fileProtocol.FILE_DEFAULT_PORT;
   const dir: string = values.dir ?? ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await makeFolder(dir);
   const token: string | undefined = values.basic
     ? undefined
     : values.token ?? generateToken();
@@ -237,6 +239,20 @@ async function recv(argv: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }
   return values.once && !counted?.ok ? 1 : 0;
+}
+
+// The folder is created if missing; failing that is a coded error, not a
+// raw OS one.
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw new FileTransferError(
+      "not_writable",
+      `cannot create the folder '${dir}': ${describeError(error)}`,
+      { cause: error },
+    );
+  }
 }
 
 async function readServerTls(
@@ -567,7 +583,7 @@ export async function startFileService(options: {
   dir: string;
   gracePeriodMs?: number;
 }): Promise<{ service: RunningService; hint: string }> {
-  await Deno.mkdir(options.dir, { recursive: true });
+  await makeFolder(options.dir);
   const token = generateToken();
   const port = options.port ?? fileProtocol.FILE_DEFAULT_PORT;
   let server: FileReceiver;

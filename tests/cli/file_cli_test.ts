@@ -703,3 +703,13 @@ Deno.test("file cli: Ctrl-C says how to resume, on the sender and on the receive
     assert.match(stopped.stderr, /partial files are kept/);
   });
 });
+
+Deno.test("file cli: recv refuses a folder it cannot write to, with exit 1 and no stack trace", async () => {
+  // sysfs takes no new files or folders, not even from root.
+  for (const dir of ["/sys/kernel", "/sys/kernel/netkit-inbox"]) {
+    const r = await runCli(["file", "recv", "--port", "0", "--dir", dir]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot create/);
+    assert.doesNotMatch(r.stderr, /\bat \S+:\d+:\d+/);
+  }
+});
