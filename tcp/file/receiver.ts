@@ -435,7 +435,8 @@ function sessionFailure(
   },
 ): TransferFailure {
   const failure = failureOf(error);
-  if (failure.code !== "connection_closed") return failure;
+  // The gate closed the connection: whatever the read then threw (EOF, a
+  // closed resource), that is why the session ended.
   if (why.closedBy === "deadline") {
     return {
       code: "timeout",
@@ -448,6 +449,9 @@ function sessionFailure(
       message:
         "dropped while unauthenticated to make room for a newer connection (--max-conns)",
     };
+  }
+  if (failure.code !== "connection_closed" && failure.code !== "internal") {
+    return failure;
   }
   if (why.aborted) {
     return { code: "shutting_down", message: "the receiver stopped" };
