@@ -109,7 +109,8 @@ Options:
 
 const BASIC_WARNING =
   "warning: --basic mode has no authentication (anyone who can connect can " +
-  "write files) and cannot detect truncation (a cut connection looks like a complete file)";
+  "write files), no encryption (anyone on the path can read them) and cannot " +
+  "detect truncation (a cut connection looks like a complete file)";
 
 /** The `file` command: `send` and `recv`. */
 export const fileCommand: Command = {
