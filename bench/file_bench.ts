@@ -18,6 +18,12 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const BLOCK = 1024 * 1024;
 const FIXTURES = `${ROOT}tests/fixtures/tls/`;
 
+/** Wall-clock seconds, and CPU seconds of both processes (user + system). */
+interface Run {
+  seconds: number;
+  cpu: number;
+}
+
 /** The netkit modes measured, each against nc in the same rounds. */
 type Mode = "sealed" | "basic" | "tls";
 const MODES: readonly Mode[] = ["sealed", "basic", "tls"];
@@ -39,18 +45,42 @@ export async function benchFile(
     await makeSource(src, size);
     await warmMemory(work, 2 * size);
     const ours: Record<Mode, number[]> = { sealed: [], basic: [], tls: [] };
+    const oursCpu: Record<Mode, number[]> = { sealed: [], basic: [], tls: [] };
     const theirs: number[] = [];
+    const theirsCpu: number[] = [];
     const hasNc = await which("nc");
+    const gib = size / 1024 ** 3;
     for (let i = 0; i < rounds; i++) {
       for (const mode of MODES) {
-        ours[mode].push(size / 1e6 / await runNetkit(work, src, size, mode));
+        const run = await runNetkit(work, src, size, mode);
+        ours[mode].push(size / 1e6 / run.seconds);
+        oursCpu[mode].push(run.cpu / gib);
         options.onRound?.(`netkit ${mode}`, ours[mode].at(-1)!);
       }
       if (!hasNc) continue;
-      theirs.push(size / 1e6 / await runNc(work, src, size));
+      const run = await runNc(work, src, size);
+      theirs.push(size / 1e6 / run.seconds);
+      theirsCpu.push(run.cpu / gib);
       options.onRound?.("nc", theirs.at(-1)!);
     }
     const peer = hasNc ? round1(median(theirs)) : NaN;
+    // CPU time barely moves with other load on the machine, wall time does:
+    // on a shared machine these rows are the comparable ones.
+    const cpuRows: BenchRow[] = await which("time")
+      ? MODES.map((mode) => ({
+        name: `file transfer CPU-seconds per GiB, both processes, netkit ${
+          mode === "sealed" ? "default" : mode === "basic" ? "--basic" : "TLS"
+        }`,
+        netkit: round2(median(oursCpu[mode])),
+        peer: hasNc ? round2(median(theirsCpu)) : NaN,
+        peerName: "nc -l / nc -N (user + system)",
+        unit: "CPU s/GiB",
+        higherIsBetter: false,
+        note: "includes both processes' start-up (a Deno process costs a few " +
+          "tenths of a CPU-second): meaningful at 1 GiB, dominated by " +
+          "start-up at small sizes",
+      }))
+      : [];
     const peerName = "nc -l > f / nc -N < f; sync f";
     const over = `file transfer ${formatSize(size)} over loopback`;
     return [{
@@ -75,7 +105,7 @@ export async function benchFile(
       peer,
       peerName,
       unit: "MB/s",
-    }];
+    }, ...cpuRows];
   } finally {
     await Deno.remove(work, { recursive: true });
   }
@@ -121,7 +151,7 @@ async function runNetkit(
   src: string,
   size: number,
   mode: Mode,
-): Promise<number> {
+): Promise<Run> {
   const dst = `${work}/netkit-dst`;
   await Deno.remove(dst, { recursive: true }).catch(() => {});
   await Deno.mkdir(dst);
@@ -142,8 +172,9 @@ async function runNetkit(
       ? ["--tls-cert", `${FIXTURES}cert.pem`, "--tls-key", `${FIXTURES}key.pem`]
       : []),
   ]);
-  const recv = new Deno.Command(recvCmd.cmd, {
-    args: recvCmd.args,
+  const recvTimed = await withCpuTime(work, "recv", recvCmd);
+  const recv = new Deno.Command(recvTimed.cmd, {
+    args: recvTimed.args,
     cwd: ROOT,
     stdout: "piped",
     stderr: "null",
@@ -166,9 +197,10 @@ async function runNetkit(
     ...(mode === "basic" ? [] : ["--no-resume"]),
     ...(mode === "tls" ? ["--tls-ca", `${FIXTURES}cert.pem`] : []),
   ]);
+  const sendTimed = await withCpuTime(work, "send", sendCmd);
   const started = performance.now();
-  const sent = await new Deno.Command(sendCmd.cmd, {
-    args: sendCmd.args,
+  const sent = await new Deno.Command(sendTimed.cmd, {
+    args: sendTimed.args,
     cwd: ROOT,
     stdout: "null",
     stderr: "inherit",
@@ -184,25 +216,36 @@ async function runNetkit(
     throw new Error("netkit: wrong size");
   }
   await Deno.remove(dst, { recursive: true });
-  return seconds;
+  return {
+    seconds,
+    cpu: await recvTimed.cpu() + await sendTimed.cpu(),
+  };
 }
 
 // Seconds from starting `nc -N` until `nc -l` has exited and `sync` has
 // flushed the received file.
-async function runNc(work: string, src: string, size: number): Promise<number> {
+async function runNc(work: string, src: string, size: number): Promise<Run> {
   const dst = `${work}/nc-dst.bin`;
   await Deno.remove(dst).catch(() => {});
   await settleDisk();
   const port = freePort();
-  const listener = new Deno.Command("sh", {
+  const listenTimed = await withCpuTime(work, "nc-l", {
+    cmd: "sh",
     args: ["-c", `exec nc -l -s 127.0.0.1 -p ${port} > '${dst}'`],
+  });
+  const listener = new Deno.Command(listenTimed.cmd, {
+    args: listenTimed.args,
     stdout: "null",
     stderr: "inherit",
   }).spawn();
   await waitListening(port);
   const started = performance.now();
-  const sender = await new Deno.Command("sh", {
+  const sendTimed = await withCpuTime(work, "nc-N", {
+    cmd: "sh",
     args: ["-c", `exec nc -N 127.0.0.1 ${port} < '${src}'`],
+  });
+  const sender = await new Deno.Command(sendTimed.cmd, {
+    args: sendTimed.args,
     stdout: "null",
     stderr: "inherit",
   }).output();
@@ -212,7 +255,32 @@ async function runNc(work: string, src: string, size: number): Promise<number> {
   if (!sender.success) throw new Error("nc -N failed");
   if ((await Deno.stat(dst)).size !== size) throw new Error("nc: wrong size");
   await Deno.remove(dst);
-  return seconds;
+  return { seconds, cpu: await listenTimed.cpu() + await sendTimed.cpu() };
+}
+
+// Runs a command under /usr/bin/time (when present) to read its user +
+// system CPU seconds afterwards; 0 without it.
+async function withCpuTime(
+  work: string,
+  tag: string,
+  command: { cmd: string; args: string[] },
+): Promise<{ cmd: string; args: string[]; cpu(): Promise<number> }> {
+  if (!await which("time")) {
+    return {
+      ...command,
+      cpu: () => Promise.resolve(0),
+    };
+  }
+  const out = `${work}/${tag}.cpu`;
+  return {
+    cmd: "/usr/bin/time",
+    args: ["-f", "%U %S", "-o", out, command.cmd, ...command.args],
+    async cpu() {
+      const text = await Deno.readTextFile(out);
+      const last = text.trim().split("\n").at(-1)!.split(" ").map(Number);
+      return (last[0] ?? 0) + (last[1] ?? 0);
+    },
+  };
 }
 
 // Flushes earlier rounds' dirty pages so they do not slow this one.
@@ -258,6 +326,10 @@ function median(values: number[]): number {
   return sorted.length % 2
     ? sorted[mid]!
     : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 function round1(n: number): number {
