@@ -567,6 +567,13 @@ async function handshake(io: SessionIo): Promise<SessionKeys> {
   }
   const plainOverTls = (hello.code & HELLO_FLAG_PLAIN_OVER_TLS) !== 0;
   if (plainOverTls && !shared.tls) {
+    // Refused in the hello's code field, which every version can read.
+    await writeRecorded(
+      conn,
+      encodeHello(nonce, { code: codeToWire("protocol_error") }),
+      context.record,
+    );
+    io.outbox.noticeSent = true;
     throw new FileTransferError(
       "protocol_error",
       "the sender asked for unsealed frames over TLS, but this connection is not TLS",

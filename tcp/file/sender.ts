@@ -200,10 +200,17 @@ async function handshake(
   }
   const receiverHello = (await reader.exact(HELLO_BYTES)).slice();
   const hello = decodeHello(receiverHello);
-  if (hello.version !== FILE_PROTOCOL_VERSION || hello.code !== 0) {
+  if (hello.version !== FILE_PROTOCOL_VERSION) {
     throw new FileTransferError(
       "version_mismatch",
       `the receiver speaks protocol version ${hello.version}; this sender speaks ${FILE_PROTOCOL_VERSION}`,
+    );
+  }
+  if (hello.code !== 0) {
+    const code = codeFromWire(hello.code);
+    throw new FileTransferError(
+      code === "ok" ? "protocol_error" : code,
+      `the receiver refused the hello (${code})`,
     );
   }
   const keys = deriveKeys(token, senderHello, receiverHello);

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import {
+  codeFromWire,
   createFrameCipher,
   decodeHello,
   deriveKeys,
@@ -357,5 +358,62 @@ Deno.test("file sealed: the TLS receiver speaks TLS on the wire; a plain sender 
     assert.ok(
       !contains(joined([...relay.up, ...relay.down]), enc.encode("over tls")),
     );
+  });
+});
+
+/** Hello and AUTH by hand with the given flags; returns the reader and keys. */
+async function rawAuth(
+  conn: Deno.Conn,
+  token: string,
+  flags: number,
+): Promise<{ reader: FrameReader; type: number; helloCode: number }> {
+  const reader = new FrameReader(conn, 1 << 17, () => {});
+  const mine = encodeHello(crypto.getRandomValues(new Uint8Array(32)), {
+    code: flags,
+  });
+  await conn.write(mine);
+  const theirs = (await reader.exact(HELLO_BYTES)).slice();
+  const helloCode = decodeHello(theirs).code;
+  if (helloCode !== 0) return { reader, type: -1, helloCode };
+  const keys = deriveKeys(token, mine, theirs);
+  const auth = new Uint8Array(5 + DIGEST_BYTES);
+  auth[0] = MessageType.AUTH;
+  new DataView(auth.buffer).setUint32(1, DIGEST_BYTES);
+  auth.set(keys.senderProof, 5);
+  await conn.write(auth);
+  return { reader, type: (await reader.frame()).type, helloCode };
+}
+
+Deno.test("file sealed: over verified TLS frames are not sealed twice; without TLS the flag is refused", async () => {
+  await withFiles(async (_src, dst) => {
+    const token = generateToken();
+    const cert = await Deno.readTextFile(`${FIXTURES}cert.pem`);
+    const key = await Deno.readTextFile(`${FIXTURES}key.pem`);
+    await using tlsReceiver = serveFileReceiver({
+      dir: dst,
+      token,
+      tls: { cert, key },
+    });
+    const conn = await Deno.connectTls({
+      hostname: "localhost",
+      port: tlsReceiver.addr.port,
+      caCerts: [cert],
+    });
+    const { reader, type } = await rawAuth(conn, token, 1);
+    assert.equal(type, MessageType.AUTH_OK);
+    // An unsealed DONE is understood: the session ends with SESSION.
+    await conn.write(new Uint8Array([MessageType.DONE, 0, 0, 0, 0]));
+    assert.equal((await reader.frame()).type, MessageType.SESSION);
+    conn.close();
+
+    await using plainReceiver = serveFileReceiver({ dir: dst, token });
+    const plain = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: plainReceiver.addr.port,
+    });
+    // The flag claims TLS where there is none: refused in the hello.
+    const refused = await rawAuth(plain, token, 1);
+    assert.equal(codeFromWire(refused.helloCode), "protocol_error");
+    plain.close();
   });
 });
