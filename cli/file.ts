@@ -13,6 +13,7 @@ import {
 } from "./_args.ts";
 import {
   bindError,
+  describeError,
   log,
   out,
   outJson,
@@ -26,6 +27,7 @@ import {
   fileProtocol,
   type FileReceiver,
   type FileReceiverStats,
+  FileTransferError,
   generateToken,
   type ReceivedFile,
   type ReceiveSession,
@@ -36,6 +38,7 @@ import {
   serveFileReceiver,
 } from "../tcp/file/mod.ts";
 import { NetkitError } from "../errors.ts";
+import { escapeControl } from "../escape.ts";
 
 const HELP =
   `Usage: netkit file <command> [options]   (alias: netkit file-transfer)
@@ -52,9 +55,10 @@ Run 'netkit file <command> --help' for its options.`;
 const RECV_HELP = `Usage: netkit file recv [options]
 
 Receive files from 'netkit file send'. Prints 'listening tcp HOST:PORT' on
-stdout, then the token and the exact send command on stderr. Files are
-written to '.<name>.netkit-part', fsynced, checked (size and SHA-256) and
-only then renamed into place.
+stdout, then the token and the exact send command on stderr. Everything
+after the token proof is encrypted (ChaCha20-Poly1305, keys derived from
+the token). Files are written to '.<name>.netkit-part', fsynced, checked
+(size and SHA-256) and only then renamed into place.
 
 Options:
       --host H            address to bind (default 127.0.0.1)
@@ -65,12 +69,20 @@ Options:
       --rename            keep existing files, store the new one as 'name (1).ext'
       --max-size BYTES    refuse larger files (e.g. 500M, 4G)
       --max-files N       most files and folders per session (default 100000)
-      --once              serve one session, exit 0 if it succeeded, 1 if not
-                          (a wrong token does not count: it keeps waiting)
+      --once              serve one authenticated session, exit 0 if it
+                          succeeded, 1 if not (strangers do not count: a wrong
+                          token, garbage or a dropped connection is refused and
+                          it keeps waiting, serving others meanwhile)
+      --max-conns N       connections waiting to authenticate at once; the
+                          oldest is dropped for a newcomer (default 64)
+      --auth-timeout S    seconds from connect to a valid token proof (or, with
+                          --basic, the name); trickling does not extend it
+                          (default 10)
       --tls-cert F        serve TLS with this certificate (PEM); needs --tls-key
       --tls-key F         private key (PEM) for --tls-cert
-      --basic             classic flow: name line, 'ok', bytes until EOF.
-                          No authentication, cannot detect truncation.
+      --basic             classic flow: bare name, 'ok', bytes until EOF.
+                          No authentication, no encryption, cannot detect
+                          truncation.
       --idle-timeout S    drop a connection silent for S seconds (default 30)
       --grace S           seconds to let transfers finish on shutdown (default 5)
       --json              one JSON object per session on stdout
@@ -97,7 +109,8 @@ Options:
 
 const BASIC_WARNING =
   "warning: --basic mode has no authentication (anyone who can connect can " +
-  "write files) and cannot detect truncation (a cut connection looks like a complete file)";
+  "write files), no encryption (anyone on the path can read them) and cannot " +
+  "detect truncation (a cut connection looks like a complete file)";
 
 /** The `file` command: `send` and `recv`. */
 export const fileCommand: Command = {
@@ -121,6 +134,8 @@ async function recv(argv: string[]): Promise<number> {
     "max-size": { type: "string" },
     "max-files": { type: "string" },
     once: { type: "boolean" },
+    "max-conns": { type: "string" },
+    "auth-timeout": { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     basic: { type: "boolean" },
@@ -147,7 +162,7 @@ async function recv(argv: string[]): Promise<number> {
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
     fileProtocol.FILE_DEFAULT_PORT;
   const dir: string = values.dir ?? ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await makeFolder(dir);
   const token: string | undefined = values.basic
     ? undefined
     : values.token ?? generateToken();
@@ -159,7 +174,8 @@ async function recv(argv: string[]): Promise<number> {
     log(line);
   };
   let server: FileReceiver;
-  let lastSession: ReceiveSession | undefined;
+  // With --once: the authenticated session that ended the receiver.
+  let counted: ReceiveSession | undefined;
   try {
     server = serveFileReceiver({
       hostname,
@@ -175,14 +191,18 @@ async function recv(argv: string[]): Promise<number> {
       maxSize: bytesFlag(cmd, "max-size", values["max-size"]),
       maxFiles: intFlag(cmd, "max-files", values["max-files"], { min: 1 }),
       once: Boolean(values.once),
+      maxUnauthenticated: intFlag(cmd, "max-conns", values["max-conns"], {
+        min: 1,
+      }),
+      authTimeoutMs: secondsFlag(cmd, "auth-timeout", values["auth-timeout"]),
       tls: tls?.pem,
       idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
       gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
       onProgress: (p) =>
-        progress.update(`${p.path} ← ${p.peer}`, p.bytes, p.size),
+        progress.update({ ...p, name: `${escapeControl(p.path)} ← ${p.peer}` }),
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
       onSession: (session) => {
-        lastSession = session;
+        if (session.authenticated) counted ??= session;
         if (json) {
           progress.clear();
           outJson(sessionJson(session));
@@ -207,9 +227,33 @@ async function recv(argv: string[]): Promise<number> {
       `token: ${token}`,
       `send with: ${sendHint(server, token!, tls?.certPath)}`,
     ];
-  await runServers([service], notes);
-  // With --once the last session is the one that ended the receiver.
-  return values.once && !lastSession?.ok ? 1 : 0;
+  const onInterrupt = () => {
+    progress.clear();
+    log(
+      "stopping: partial files are kept; senders resume by running the same send command again",
+    );
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    await runServers([service], notes);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+  return values.once && !counted?.ok ? 1 : 0;
+}
+
+// The folder is created if missing; failing that is a coded error, not a
+// raw OS one.
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw new FileTransferError(
+      "not_writable",
+      `cannot create the folder '${dir}': ${describeError(error)}`,
+      { cause: error },
+    );
+  }
 }
 
 async function readServerTls(
@@ -251,7 +295,14 @@ function fileService(server: FileReceiver): RunningService {
     summary: (stats: ServerStats) => {
       const st = stats as FileReceiverStats;
       return `${st.sessions} sessions (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
-        `${st.filesFailed} refused or failed, ${st.authFailures} wrong tokens`;
+        `${st.filesFailed} refused or failed, ${st.authFailures} wrong tokens` +
+        (st.authDelayed ? ` (${st.authDelayed} slowed down)` : "") +
+        (st.authTimeouts
+          ? `, ${st.authTimeouts} too slow to authenticate`
+          : "") +
+        (st.unauthenticatedDropped
+          ? `, ${st.unauthenticatedDropped} dropped over --max-conns`
+          : "");
     },
   };
 }
@@ -273,10 +324,12 @@ function shellWord(text: string): string {
     : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
+// Names, reasons and paths come from the peer: escaped before printing.
 function fileLine(file: ReceivedFile, peer: string): string {
+  const path = escapeControl(file.path);
   const name = file.storedAs && file.storedAs !== file.path
-    ? `${file.path} (as ${file.storedAs})`
-    : file.path;
+    ? `${path} (as ${escapeControl(file.storedAs)})`
+    : path;
   if (file.status === "stored") {
     if (file.kind === "directory") return `stored folder ${name} from ${peer}`;
     const resumed = file.resumedFrom > 0
@@ -284,9 +337,9 @@ function fileLine(file: ReceivedFile, peer: string): string {
       : "";
     return `stored ${name} from ${peer}: ${file.bytes} bytes${resumed}, sha256 ${file.sha256}`;
   }
-  return `refused ${
-    name || "(no name)"
-  } from ${peer}: ${file.error?.code}: ${file.error?.message}`;
+  return `refused ${name || "(no name)"} from ${peer}: ${file.error?.code}: ${
+    escapeControl(file.error?.message ?? "")
+  }`;
 }
 
 function sessionLine(session: ReceiveSession): string {
@@ -303,9 +356,12 @@ function sessionLine(session: ReceiveSession): string {
     } MB/s)`;
   if (session.ok) return `${head}ok, ${counts}`;
   const why = session.error
-    ? `${session.error.code}: ${session.error.message}`
+    ? `${session.error.code}: ${escapeControl(session.error.message)}`
     : "some files were not stored";
-  return `${head}failed (${why}), ${counts}`;
+  const slowed = session.authDelayMs
+    ? `, proof check delayed ${session.authDelayMs} ms after wrong proofs from this address`
+    : "";
+  return `${head}failed (${why}), ${counts}${slowed}`;
 }
 
 function mbps(bytes: number, seconds: number): number {
@@ -317,6 +373,7 @@ function sessionJson(session: ReceiveSession): unknown {
     peer: session.peer,
     ok: session.ok,
     basic: session.basic,
+    authenticated: session.authenticated,
     files: session.files.map((f) => ({
       path: f.path,
       storedAs: f.storedAs,
@@ -331,6 +388,10 @@ function sessionJson(session: ReceiveSession): unknown {
     seconds: round3(session.durationMs / 1000),
     mbps: mbps(session.bytes, session.durationMs / 1000),
     error: session.error,
+    authDelayMs: session.authDelayMs,
+    note: session.authDelayMs
+      ? "proof check delayed: wrong proofs came from this address shortly before"
+      : undefined,
   };
 }
 
@@ -381,18 +442,30 @@ async function send(argv: string[]): Promise<number> {
   const quiet = Boolean(values.quiet);
   const progress = createProgressBar({ quiet });
   if (values.basic) log(BASIC_WARNING);
+  // Ctrl-C: say how to continue instead of leaving a half-drawn bar.
+  const onInterrupt = () => {
+    progress.clear();
+    log(
+      values.basic
+        ? "interrupted: --basic cannot resume; run the same command again to send from the start"
+        : "interrupted: run the same command again to resume; the receiver keeps what arrived and checks it first",
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   const report = await sendFiles(address, paths, {
     token,
     tls,
     basic: Boolean(values.basic),
     resume: !values["no-resume"],
     timeoutMs: secondsFlag(cmd, "timeout", values.timeout),
-    onProgress: (p) => progress.update(p.path, p.bytes, p.size),
+    onProgress: (p) => progress.update({ ...p, name: escapeControl(p.path) }),
     onFile: (file) => {
       progress.clear();
       if (!quiet) log(sentLine(file));
     },
   });
+  Deno.removeSignalListener("SIGINT", onInterrupt);
   progress.clear();
   if (values.json) outJson(reportJson(report));
   else if (!quiet || !report.ok) log(reportLine(report));
@@ -428,7 +501,19 @@ async function senderTls(
   return undefined;
 }
 
-function sentLine(file: SentFile): string {
+function sentLine(entry: SentFile): string {
+  // The receiver chose storedAs and the messages: escaped before printing.
+  const file = {
+    ...entry,
+    path: escapeControl(entry.path),
+    storedAs: entry.storedAs === undefined
+      ? undefined
+      : escapeControl(entry.storedAs),
+    error: entry.error && {
+      ...entry.error,
+      message: escapeControl(entry.error.message),
+    },
+  };
   const where = file.storedAs && file.storedAs !== file.path
     ? ` (stored as ${file.storedAs})`
     : "";
@@ -463,7 +548,7 @@ function reportLine(report: SendReport): string {
     `(${mbps(report.bytes, report.durationMs / 1000)} MB/s)`;
   if (report.ok) return base;
   const why = report.error
-    ? `${report.error.code}: ${report.error.message}`
+    ? `${report.error.code}: ${escapeControl(report.error.message)}`
     : `${failed} failed`;
   return `${base}; not complete: ${why}`;
 }
@@ -499,7 +584,7 @@ export async function startFileService(options: {
   dir: string;
   gracePeriodMs?: number;
 }): Promise<{ service: RunningService; hint: string }> {
-  await Deno.mkdir(options.dir, { recursive: true });
+  await makeFolder(options.dir);
   const token = generateToken();
   const port = options.port ?? fileProtocol.FILE_DEFAULT_PORT;
   let server: FileReceiver;

@@ -28,7 +28,10 @@ export async function openStream(
   } catch (error) {
     if (error instanceof FileTransferError) throw error;
     throw new FileTransferError(
-      "connection_closed",
+      error instanceof Deno.errors.ConnectionRefused ||
+        (error as { code?: unknown }).code === "ECONNREFUSED"
+        ? "connection_refused"
+        : "connection_closed",
       `cannot connect to ${address.hostname}:${address.port}: ${
         osMessage(error)
       }`,

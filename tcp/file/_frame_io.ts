@@ -4,8 +4,11 @@
 
 import {
   decodeFrameHeader,
+  encodeFrame,
   FRAME_HEADER_BYTES,
+  type FrameCipher,
   type FrameHeader,
+  SEAL_OVERHEAD,
 } from "./protocol.ts";
 import { FileTransferError } from "./errors.ts";
 
@@ -32,6 +35,9 @@ export class FrameReader {
   #end = 0;
   #stream: Stream;
   #record: Recorder;
+  #pending: Promise<boolean> | undefined;
+  /** Set once the session is authenticated: every later frame is sealed. */
+  cipher: FrameCipher | undefined;
 
   constructor(stream: Stream, size: number, record: Recorder) {
     this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
@@ -41,10 +47,11 @@ export class FrameReader {
 
   /**
    * Switches to buffers of `size` bytes, keeping what is buffered. Only
-   * between frames, while no earlier view is still in use.
+   * between frames, while no earlier view is still in use; a no-op while
+   * a read left by `more` is pending (it fills the current buffer).
    */
   grow(size: number): void {
-    if (size <= this.#bufs[0].length) return;
+    if (size <= this.#bufs[0].length || this.#pending) return;
     const left = this.buffered;
     this.#bufs = [new Uint8Array(size), new Uint8Array(size)];
     this.#bufs[0].set(left, 0);
@@ -58,26 +65,76 @@ export class FrameReader {
     return this.#bufs[this.#cur].subarray(this.#start, this.#end);
   }
 
-  // Moves what is left to the other buffer, then reads once into it.
-  async #refill(): Promise<boolean> {
-    const from = this.#bufs[this.#cur];
-    this.#cur = this.#cur === 0 ? 1 : 0;
-    const to = this.#bufs[this.#cur];
-    const left = this.#end - this.#start;
-    to.set(from.subarray(this.#start, this.#end), 0);
-    this.#start = 0;
-    this.#end = left;
-    const n = await this.#stream.read(to.subarray(left));
+  // Reads once, into the free end of the current buffer while `need`
+  // bytes (counted from the unconsumed start) still fit there; otherwise
+  // into the other buffer, moving what is left first. So one `exact` call
+  // switches buffers at most once, which is what keeps the view of the
+  // previous chunk valid while it is written.
+  async #refill(need = 1): Promise<boolean> {
+    if (this.#pending) {
+      const p = this.#pending;
+      this.#pending = undefined;
+      return await p;
+    }
+    let buf = this.#bufs[this.#cur];
+    if (buf.length - this.#start < need || this.#end === buf.length) {
+      const from = buf;
+      this.#cur = this.#cur === 0 ? 1 : 0;
+      buf = this.#bufs[this.#cur];
+      const left = this.#end - this.#start;
+      buf.set(from.subarray(this.#start, this.#end), 0);
+      this.#start = 0;
+      this.#end = left;
+    }
+    if (this.#end === buf.length) {
+      throw new FileTransferError(
+        "message_too_large",
+        "more bytes than this stage of the session can hold",
+      );
+    }
+    const n = await this.#stream.read(buf.subarray(this.#end));
     if (n === null) return false;
     this.#record(n, 0);
     this.#end += n;
     return true;
   }
 
+  /**
+   * Waits up to `ms` for more bytes: `"data"` when some arrived, `"eof"`
+   * at the end, `"pause"` when the peer sent nothing for `ms` (the read
+   * stays pending and the next read takes its bytes).
+   */
+  async more(ms: number): Promise<"data" | "eof" | "pause"> {
+    this.#pending ??= this.#refill();
+    const pending = this.#pending;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const paused = new Promise<"pause">((resolve) => {
+      timer = setTimeout(() => resolve("pause"), ms);
+    });
+    try {
+      const got = await Promise.race([
+        pending.then((ok) => ok ? "data" as const : "eof" as const),
+        paused,
+      ]);
+      if (got !== "pause") this.#pending = undefined;
+      return got;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Exactly `n` bytes (n ≤ buffer size); throws `connection_closed` at EOF. */
   async exact(n: number): Promise<Uint8Array> {
+    // More than the buffers hold could never arrive: refuse instead of
+    // reading into no room forever.
+    if (n > this.#bufs[0].length) {
+      throw new FileTransferError(
+        "message_too_large",
+        `a ${n}-byte message does not fit this stage of the session`,
+      );
+    }
     while (this.#end - this.#start < n) {
-      if (!await this.#refill()) throw closed();
+      if (!await this.#refill(n)) throw closed();
     }
     const buf = this.#bufs[this.#cur];
     const out = buf.subarray(this.#start, this.#start + n);
@@ -112,24 +169,50 @@ export class FrameReader {
   ): Promise<boolean> {
     while (this.#end - this.#start < n) {
       if (!accept(this.buffered)) return true;
-      if (!await this.#refill()) return false;
+      if (!await this.#refill(n)) return false;
     }
     return true;
   }
 
-  /** Reads a frame header (limits checked before the payload is touched). */
-  async header(): Promise<FrameHeader> {
-    return decodeFrameHeader(await this.exact(FRAME_HEADER_BYTES));
+  /**
+   * Reads a frame header (limits checked before the payload is touched);
+   * `length` is the payload's length on the wire (sealed: with the tag).
+   */
+  async header(): Promise<FrameHeader & { raw: Uint8Array }> {
+    const raw = (await this.exact(FRAME_HEADER_BYTES)).slice();
+    const overhead = this.cipher ? SEAL_OVERHEAD : 0;
+    return { ...decodeFrameHeader(raw, overhead), raw };
   }
 
-  /** Reads a whole control frame: header and payload (a view). */
-  async frame(): Promise<FrameHeader & { payload: Uint8Array }> {
+  /**
+   * The payload of the frame `header` starts: opened when sealed (a new
+   * array), else a view. The whole frame must fit the buffers.
+   */
+  async payload(header: { length: number; raw: Uint8Array }): Promise<
+    Uint8Array
+  > {
+    const body = await this.exact(header.length);
+    return this.cipher ? this.cipher.open(header.raw, body) : body;
+  }
+
+  /** Reads a whole control frame: type and (opened) payload. */
+  async frame(): Promise<{ type: number; payload: Uint8Array }> {
     const header = await this.header();
-    return { ...header, payload: await this.exact(header.length) };
+    return { type: header.type, payload: await this.payload(header) };
+  }
+
+  /** The size of each of the two buffers. */
+  get capacity(): number {
+    return this.#bufs[0].length;
   }
 
   /** Reads and discards until EOF or `limit` bytes; for draining a peer. */
   async drain(limit: number): Promise<void> {
+    if (this.#pending) {
+      const p = this.#pending;
+      this.#pending = undefined;
+      await p;
+    }
     let total = this.#end - this.#start;
     this.#start = this.#end;
     while (total < limit) {
@@ -146,6 +229,23 @@ function closed(): FileTransferError {
   return new FileTransferError(
     "connection_closed",
     "the connection closed in the middle of the session",
+  );
+}
+
+/** Writes one frame, sealed when `cipher` is set. */
+export function writeFrame(
+  stream: Stream,
+  cipher: FrameCipher | undefined,
+  frame: { type: number; payload?: Uint8Array },
+  record: Recorder,
+): Promise<void> {
+  const payload = frame.payload ?? new Uint8Array(0);
+  return writeRecorded(
+    stream,
+    cipher
+      ? cipher.seal(frame.type, payload)
+      : encodeFrame(frame.type, payload),
+    record,
   );
 }
 
@@ -179,8 +279,9 @@ export async function readFileFull(
 
 /**
  * Feeds the first `length` bytes of `file` (read from the start) into
- * `hash`, through `buf`; `onChunk` runs after each chunk (to keep an idle
- * timer from firing while a big prefix is hashed).
+ * `hash`, through `buf`; `onChunk` runs after each chunk with the bytes
+ * hashed so far (progress, and an idle timer that must not fire while a
+ * big prefix is hashed).
  */
 export async function hashFilePrefix(
   file: Deno.FsFile,
@@ -188,7 +289,7 @@ export async function hashFilePrefix(
   into: {
     hash: { update(data: Uint8Array): unknown };
     buf: Uint8Array;
-    onChunk(): void;
+    onChunk(done: number): void;
   },
 ): Promise<void> {
   const { hash, buf } = into;
@@ -202,6 +303,6 @@ export async function hashFilePrefix(
     if (n === 0) break;
     hash.update(buf.subarray(0, n));
     left -= n;
-    into.onChunk();
+    into.onChunk(length - left);
   }
 }

@@ -22,6 +22,11 @@ export interface ReceiverConfig {
   stats: Omit<FileReceiverStats, keyof TcpServerStats>;
   onProgress?: (progress: FileProgress) => void;
   onFile?: (file: ReceivedFile, peer: string) => void;
+  /**
+   * Called when a session authenticates: false when a `once` receiver
+   * already serves another one (this one is then refused `busy`).
+   */
+  claim(): boolean;
 }
 
 /** Turns any error into a reportable failure. */
@@ -50,4 +55,12 @@ export function failureOf(error: unknown): TransferFailure {
     };
   }
   return { code: "internal", message: errorMessage(error) };
+}
+
+/**
+ * A message fit for the peer: the receiver's absolute folder (which OS
+ * error messages name) becomes `.`; the peer only knows relative paths.
+ */
+export function peerText(message: string, root: string): string {
+  return message.replaceAll(`${root}/`, "").replaceAll(root, ".");
 }

@@ -31,7 +31,10 @@ import { NetkitError } from "../../errors.ts";
  * - `timeout`: the peer stopped answering.
  * - `shutting_down`: the receiver is stopping.
  * - `refused`: a `--basic` receiver refused the file.
- * - `not_found`: a path given to the sender does not exist.
+ * - `not_found`: a path given to the sender, or the receiver's folder,
+ *   does not exist (or the folder is not a folder).
+ * - `not_writable`: the receiver cannot create files in its folder.
+ * - `connection_refused`: nothing listens at the receiver's address.
  */
 export type FileTransferErrorCode =
   | "version_mismatch"
@@ -52,7 +55,9 @@ export type FileTransferErrorCode =
   | "timeout"
   | "shutting_down"
   | "refused"
-  | "not_found";
+  | "not_found"
+  | "not_writable"
+  | "connection_refused";
 
 /**
  * The error class of netkit's file transfer.

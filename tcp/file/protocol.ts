@@ -1,7 +1,8 @@
 /**
- * The wire format of netkit's file transfer protocol, version 1: the fixed
- * hello, the length-prefixed frames, every message's payload, and the
- * HMAC-SHA-256 proofs. `docs/file-transfer.md` is the prose version.
+ * The wire format of netkit's file transfer protocol, version 2: the fixed
+ * hello, the length-prefixed frames, every message's payload, the
+ * HKDF-SHA-256 key schedule, the ChaCha20-Poly1305 frame sealing and the
+ * HMAC-SHA-256 MACs. `docs/file-transfer.md` is the prose version.
  *
  * Everything here is pure: bytes in, values out (or bytes out). The
  * receiver and sender do the I/O.
@@ -20,11 +21,26 @@
  * @module
  */
 
-import { createHmac } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  hkdfSync,
+} from "node:crypto";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 
 /** The protocol version this build speaks. */
-export const FILE_PROTOCOL_VERSION = 1;
+export const FILE_PROTOCOL_VERSION = 2;
+
+/**
+ * Sender hello flag (in the code field): the sender reached the receiver
+ * over TLS whose certificate it verified, so frames need not be sealed a
+ * second time. A receiver that does not serve TLS refuses it.
+ */
+export const HELLO_FLAG_PLAIN_OVER_TLS = 1;
+
+/** Bytes a sealed frame adds to its payload: the Poly1305 tag. */
+export const SEAL_OVERHEAD = 16;
 
 /** The TCP port `netkit file` uses by default. */
 export const FILE_DEFAULT_PORT = 7070;
@@ -103,6 +119,8 @@ const WIRE_CODES: readonly FileTransferErrorCode[] = [
   "shutting_down",
   "refused",
   "not_found",
+  "not_writable",
+  "connection_refused",
 ];
 
 /**
@@ -279,7 +297,8 @@ export interface FrameHeader {
 /**
  * Decodes a frame header and enforces the size limits before any payload
  * is read: `DATA` up to {@linkcode MAX_DATA_PAYLOAD}, others up to
- * {@linkcode MAX_CONTROL_PAYLOAD}.
+ * {@linkcode MAX_CONTROL_PAYLOAD}, plus `overhead` (the tag of a sealed
+ * frame, {@linkcode SEAL_OVERHEAD}).
  *
  * @example
  * ```ts
@@ -291,12 +310,14 @@ export interface FrameHeader {
  * assert.ok(header.type === MessageType.DONE && header.length === 0);
  * ```
  */
-export function decodeFrameHeader(bytes: Uint8Array): FrameHeader {
+export function decodeFrameHeader(
+  bytes: Uint8Array,
+  overhead = 0,
+): FrameHeader {
   const type = bytes[0]!;
   const length = viewOf(bytes).getUint32(1);
-  const limit = type === MessageType.DATA
-    ? MAX_DATA_PAYLOAD
-    : MAX_CONTROL_PAYLOAD;
+  const limit = overhead +
+    (type === MessageType.DATA ? MAX_DATA_PAYLOAD : MAX_CONTROL_PAYLOAD);
   if (length > limit) {
     throw new FileTransferError(
       "message_too_large",
@@ -586,7 +607,7 @@ export function decodeNotice(
   };
 }
 
-/** The three keys derived from the token and both nonces. */
+/** The keys of one session, derived from the token and both hellos. */
 export interface SessionKeys {
   /** What the sender sends in `AUTH`. */
   senderProof: Uint8Array;
@@ -594,43 +615,177 @@ export interface SessionKeys {
   receiverProof: Uint8Array;
   /** Key of the MACs on `END` and `STATUS`. */
   sessionKey: Uint8Array;
+  /** ChaCha20-Poly1305 key of the frames the sender sends. */
+  senderKey: Uint8Array;
+  /** ChaCha20-Poly1305 key of the frames the receiver sends. */
+  receiverKey: Uint8Array;
 }
 
 /**
- * Derives the proofs and the session key: each is
- * `HMAC-SHA-256(token, label || senderNonce || receiverNonce)` with labels
- * `netkit-file/1 sender`, `… receiver` and `… session`. The token itself
+ * Derives every key of a session with HKDF-SHA-256: input key material the
+ * token's UTF-8 bytes, salt the sender's 44-byte hello followed by the
+ * receiver's, info `netkit-file/2 ` and a label (`sender proof`,
+ * `receiver proof`, `mac`, `sender key`, `receiver key`), 32 bytes each.
+ * Both nonces (and the sender's flags) are in the salt, so every session
+ * gets fresh keys and a flipped flag fails authentication. The token itself
  * never crosses the wire.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { fileProtocol } from "@netkit/netkit/tcp";
- * const { deriveKeys } = fileProtocol;
+ * const { deriveKeys, encodeHello } = fileProtocol;
  *
- * const n = new Uint8Array(32);
- * const keys = deriveKeys("secret", n, n);
+ * const hello = encodeHello(new Uint8Array(32));
+ * const keys = deriveKeys("secret", hello, hello);
  * assert.ok(keys.senderProof.length === 32);
+ * assert.notDeepEqual(keys.senderKey, keys.receiverKey);
  * ```
  */
 export function deriveKeys(
   token: string,
-  senderNonce: Uint8Array,
-  receiverNonce: Uint8Array,
+  senderHello: Uint8Array,
+  receiverHello: Uint8Array,
 ): SessionKeys {
+  const ikm = encoder.encode(token);
+  const salt = new Uint8Array(senderHello.length + receiverHello.length);
+  salt.set(senderHello, 0);
+  salt.set(receiverHello, senderHello.length);
   const derive = (label: string) =>
     new Uint8Array(
-      createHmac("sha256", token)
-        .update(`netkit-file/1 ${label}`)
-        .update(senderNonce)
-        .update(receiverNonce)
-        .digest(),
+      hkdfSync(
+        "sha256",
+        ikm,
+        salt,
+        encoder.encode(`netkit-file/2 ${label}`),
+        32,
+      ),
     );
   return {
-    senderProof: derive("sender"),
-    receiverProof: derive("receiver"),
-    sessionKey: derive("session"),
+    senderProof: derive("sender proof"),
+    receiverProof: derive("receiver proof"),
+    sessionKey: derive("mac"),
+    senderKey: derive("sender key"),
+    receiverKey: derive("receiver key"),
   };
+}
+
+/**
+ * Seals outgoing and opens incoming frames of one session: ChaCha20-Poly1305
+ * with the 5-byte frame header (type, sealed length) as associated data and
+ * a 12-byte nonce of 4 zero bytes and a u64 counter (big-endian) that
+ * starts at 0 in each direction and counts frames. A reordered, replayed,
+ * dropped, altered or truncated frame fails to open.
+ */
+export interface FrameCipher {
+  /** A whole sealed frame: header, ciphertext, tag. */
+  seal(type: number, payload: Uint8Array): Uint8Array;
+  /**
+   * Seals a frame into `out` at `at`: header, ciphertext and tag; returns
+   * where it ends. Lets the sender put several frames in one write.
+   */
+  sealInto(
+    type: number,
+    payload: Uint8Array,
+    out: Uint8Array,
+    at: number,
+  ): number;
+  /** The plaintext of a sealed payload; throws `integrity_failed`. */
+  open(header: Uint8Array, sealed: Uint8Array): Uint8Array;
+}
+
+const AEAD = "chacha20-poly1305";
+
+function counterNonce(counter: number): Uint8Array {
+  const nonce = new Uint8Array(12);
+  viewOf(nonce).setBigUint64(4, BigInt(counter));
+  return nonce;
+}
+
+/**
+ * The {@linkcode FrameCipher} of one side: `sendKey` seals what it sends,
+ * `receiveKey` opens what it receives (the sender passes `senderKey,
+ * receiverKey`, the receiver the other way round).
+ *
+ * @example A sealed frame opens on the other side, and only once
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fileProtocol } from "@netkit/netkit/tcp";
+ * const { createFrameCipher, MessageType } = fileProtocol;
+ *
+ * const a = new Uint8Array(32).fill(1);
+ * const b = new Uint8Array(32).fill(2);
+ * const sender = createFrameCipher(a, b);
+ * const receiver = createFrameCipher(b, a);
+ * const frame = sender.seal(MessageType.DONE, new Uint8Array(0));
+ * assert.equal(frame.length, 5 + 16);
+ * assert.deepEqual(receiver.open(frame.subarray(0, 5), frame.subarray(5)), new Uint8Array(0));
+ * assert.throws(() => receiver.open(frame.subarray(0, 5), frame.subarray(5)));
+ * ```
+ */
+export function createFrameCipher(
+  sendKey: Uint8Array,
+  receiveKey: Uint8Array,
+): FrameCipher {
+  let sent = 0;
+  let received = 0;
+  const sealInto = (
+    type: number,
+    payload: Uint8Array,
+    out: Uint8Array,
+    at: number,
+  ): number => {
+    const header = out.subarray(at, at + FRAME_HEADER_BYTES);
+    writeFrameHeader(header, type, payload.length + SEAL_OVERHEAD);
+    const cipher = createCipheriv(AEAD, sendKey, counterNonce(sent++), {
+      authTagLength: SEAL_OVERHEAD,
+    });
+    cipher.setAAD(header, { plaintextLength: payload.length });
+    // `update` returns a new buffer, so sealing in place is safe.
+    const body = cipher.update(payload);
+    cipher.final();
+    let end = at + FRAME_HEADER_BYTES;
+    out.set(body, end);
+    end += body.length;
+    out.set(cipher.getAuthTag(), end);
+    return end + SEAL_OVERHEAD;
+  };
+  return {
+    sealInto,
+    seal(type, payload) {
+      const out = new Uint8Array(
+        FRAME_HEADER_BYTES + payload.length + SEAL_OVERHEAD,
+      );
+      sealInto(type, payload, out, 0);
+      return out;
+    },
+    open(header, sealed) {
+      if (sealed.length < SEAL_OVERHEAD) throw unopened();
+      const n = sealed.length - SEAL_OVERHEAD;
+      const decipher = createDecipheriv(
+        AEAD,
+        receiveKey,
+        counterNonce(received++),
+        { authTagLength: SEAL_OVERHEAD },
+      );
+      decipher.setAuthTag(sealed.subarray(n));
+      decipher.setAAD(header, { plaintextLength: n });
+      const plain = decipher.update(sealed.subarray(0, n));
+      try {
+        decipher.final();
+      } catch {
+        throw unopened();
+      }
+      return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+    },
+  };
+}
+
+function unopened(): FileTransferError {
+  return new FileTransferError(
+    "integrity_failed",
+    "a frame failed to decrypt: it was altered, reordered or replayed in transit, or the peer does not hold the session key",
+  );
 }
 
 /** What an `END` MAC covers. */

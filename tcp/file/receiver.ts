@@ -9,7 +9,7 @@
 import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import { formatAddress } from "../../address.ts";
 import { type ConnectionContext, serveTcp } from "../server.ts";
-import { errorMessage, writeAll } from "../../_io.ts";
+import { closeQuietly, delay, errorMessage, writeAll } from "../../_io.ts";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type {
   FileReceiver,
@@ -21,13 +21,13 @@ import type {
 import {
   codeToWire,
   couldBeHello,
+  createFrameCipher,
   decodeFileEntry,
   decodeHello,
   decodeU64,
   deriveKeys,
   DIGEST_BYTES,
   encodeAccept,
-  encodeFrame,
   encodeHello,
   encodeNotice,
   encodeStatus,
@@ -36,17 +36,21 @@ import {
   FILE_PROTOCOL_VERSION,
   type FileEntry,
   FLAG_NO_RESUME,
+  FRAME_HEADER_BYTES,
   HELLO_BYTES,
+  HELLO_FLAG_PLAIN_OVER_TLS,
   MAX_CONTROL_PAYLOAD,
   MAX_DATA_PAYLOAD,
   MessageType,
+  SEAL_OVERHEAD,
   type SessionKeys,
   statusMac,
 } from "./protocol.ts";
 import {
   FrameReader,
   hashFilePrefix,
-  type Stream,
+  type Recorder,
+  writeFrame,
   writeRecorded,
 } from "./_frame_io.ts";
 import {
@@ -54,6 +58,7 @@ import {
   decodePath,
   ensureDirectory,
   ensureParents,
+  MAX_PATH_BYTES,
 } from "./_safe_path.ts";
 import {
   commitPart,
@@ -62,19 +67,37 @@ import {
   removeQuietly,
   type Target,
 } from "./_store.ts";
-import { receiveBasic } from "./_netcat.ts";
+import { receiveBasic } from "./_netcat_receive.ts";
 import { startWriteback, type Writeback } from "./_writeback.ts";
-import { failureOf, type ReceiverConfig } from "./_receiver_config.ts";
+import {
+  failureOf,
+  peerText,
+  type ReceiverConfig,
+} from "./_receiver_config.ts";
+import {
+  createPreAuthGate,
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_UNAUTHENTICATED,
+  type PreAuthGate,
+} from "./_pre_auth.ts";
 
 const DEFAULT_IDLE_MS = 30_000;
-// Sessions that end before authentication: they never end a `once` receiver.
-const STRANGER = new Set(["auth_failed", "bad_hello", "version_mismatch"]);
+const DEFAULT_GRACE_MS = 5_000;
+// The receiver tells senders `shutting_down` when the grace period ends;
+// the accept loop closes what is left this much later.
+const NOTICE_MARGIN_MS = 500;
 const DEFAULT_MAX_FILES = 100_000;
 // Control messages fit the small buffers every connection starts with;
-// a big file switches its session to large ones (two, see FrameReader).
+// a file's frames need room for a whole (sealed) DATA frame, so its
+// session switches to buffers just big enough (two, see FrameReader).
 const CONTROL_BUFFER = MAX_CONTROL_PAYLOAD + 1024;
-const DATA_BUFFER = 1024 * 1024;
-const GROW_AT = 256 * 1024;
+// Before authentication only the hello (44 bytes) and AUTH (37) arrive; a
+// --basic name is at most MAX_PATH_BYTES, and one byte more shows it is
+// too long.
+const PRE_AUTH_BUFFER = 1024;
+const BASIC_NAME_BUFFER = MAX_PATH_BYTES + 1024;
+const FRAME_ROOM = FRAME_HEADER_BYTES + SEAL_OVERHEAD + 1024;
+const DATA_BUFFER = MAX_DATA_PAYLOAD + FRAME_ROOM;
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 const RESUMABLE = new Set(["connection_closed", "timeout", "shutting_down"]);
 
@@ -122,22 +145,21 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
       "serveFileReceiver needs a token unless basic mode is on (see generateToken())",
     );
   }
-  const root = Deno.realPathSync(options.dir);
-  if (!Deno.statSync(root).isDirectory) {
-    throw new FileTransferError(
-      "not_found",
-      `'${options.dir}' is not a directory`,
-    );
-  }
+  const root = checkFolder(options.dir);
   const stats = {
     sessions: 0,
     sessionsFailed: 0,
     filesStored: 0,
     filesFailed: 0,
     authFailures: 0,
+    authDelayed: 0,
+    authTimeouts: 0,
+    unauthenticatedDropped: 0,
     bytesStored: 0,
   };
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_MS;
+  const gracePeriodMs = options.gracePeriodMs ?? DEFAULT_GRACE_MS;
+  let claimed = false;
   const config: ReceiverConfig = {
     root,
     idleTimeoutMs,
@@ -149,24 +171,38 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     stats,
     onProgress: options.onProgress,
     onFile: options.onFile,
+    claim() {
+      if (!options.once) return true;
+      if (claimed) return false;
+      claimed = true;
+      return true;
+    },
+  };
+  const gate = createPreAuthGate({
+    authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+    maxUnauthenticated: options.maxUnauthenticated ??
+      DEFAULT_MAX_UNAUTHENTICATED,
+  }, () => stats.unauthenticatedDropped++);
+  const shared: Shared = {
+    config,
+    gate,
+    basic: options.basic ?? false,
+    tls: options.tls !== undefined,
+    gracePeriodMs,
   };
   // Bound before the loop starts; assigned right after it does.
   let shutdownOnce: (() => void) | undefined;
   const server = serveTcp(async (conn, context) => {
-    const session = await runSession(
-      conn,
-      context,
-      config,
-      options.basic ?? false,
-    );
+    const session = await runSession(conn, context, shared);
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
     options.onSession?.(session);
-    if (!STRANGER.has(session.error?.code ?? "")) shutdownOnce?.();
+    // Only a session that authenticated ends a `once` receiver.
+    if (session.authenticated) shutdownOnce?.();
   }, {
     ...options,
     idleTimeoutMs,
-    maxConnections: options.once ? 1 : options.maxConnections,
+    gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
   });
   if (options.once) shutdownOnce = () => void server.shutdown();
   return {
@@ -178,18 +214,87 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
   };
 }
 
+// The folder must exist, be a folder and take new files, or nothing could
+// ever be stored: refuse to start rather than refuse every file.
+function checkFolder(dir: string): string {
+  let root: string;
+  try {
+    root = Deno.realPathSync(dir);
+  } catch (error) {
+    throw new FileTransferError(
+      "not_found",
+      `the folder '${dir}' does not exist`,
+      { cause: error },
+    );
+  }
+  if (!Deno.statSync(root).isDirectory) {
+    throw new FileTransferError("not_found", `'${dir}' is not a folder`);
+  }
+  try {
+    const probe = Deno.makeTempFileSync({
+      dir: root,
+      prefix: ".netkit-probe-",
+    });
+    Deno.removeSync(probe);
+  } catch (error) {
+    throw new FileTransferError(
+      "not_writable",
+      `cannot create files in '${dir}': ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  return root;
+}
+
+interface Shared {
+  config: ReceiverConfig;
+  gate: PreAuthGate;
+  basic: boolean;
+  tls: boolean;
+  gracePeriodMs: number;
+}
+
+/** Writes one session's frames in order, sealed once authenticated. */
+interface Outbox {
+  send(type: number, payload?: Uint8Array): Promise<void>;
+  /** Set once ERROR went out: nothing more is sent. */
+  noticeSent: boolean;
+}
+
+function createOutbox(
+  conn: Deno.Conn,
+  reader: FrameReader,
+  record: (bytesIn: number, bytesOut: number) => void,
+): Outbox {
+  let chain: Promise<void> = Promise.resolve();
+  const outbox: Outbox = {
+    noticeSent: false,
+    send(type, payload) {
+      // Sealed inside the chain, so counters follow the wire order.
+      const p = chain.then(() =>
+        writeFrame(conn, reader.cipher, { type, payload }, record)
+      );
+      chain = p.catch(() => {});
+      return p;
+    },
+  };
+  return outbox;
+}
+
 /** Runs one session and reports it; never throws. */
 async function runSession(
   conn: Deno.Conn,
   outer: ConnectionContext,
-  config: ReceiverConfig,
-  basic: boolean,
+  shared: Shared,
 ): Promise<ReceiveSession> {
+  const { config, gate, basic } = shared;
   const started = performance.now();
+  const peerAddr = conn.remoteAddr as Deno.NetAddr;
   const session: ReceiveSession = {
-    peer: formatAddress(conn.remoteAddr as Deno.NetAddr),
+    peer: formatAddress(peerAddr),
     ok: false,
     basic,
+    authenticated: false,
     files: [],
     bytes: 0,
     durationMs: 0,
@@ -202,39 +307,164 @@ async function runSession(
       outer.record(bytesIn, bytesOut);
     },
   };
-  const reader = new FrameReader(conn, CONTROL_BUFFER, context.record);
+  // Small until the peer authenticates: a stranger costs two of these.
+  const reader = new FrameReader(
+    conn,
+    basic ? BASIC_NAME_BUFFER : PRE_AUTH_BUFFER,
+    context.record,
+  );
+  const outbox = createOutbox(conn, reader, context.record);
+  const ticket = gate.admit(conn);
+  const stop = watchShutdown(conn, context.signal, session, {
+    gracePeriodMs: shared.gracePeriodMs,
+    notify: () =>
+      (basic ? notifyBasic : notify)(
+        conn,
+        outbox,
+        context.record,
+      ),
+  });
   // Replies are small writes answering small writes: Nagle would add 40 ms each.
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  const io: SessionIo = {
+    conn,
+    reader,
+    outbox,
+    context,
+    config,
+    session,
+    shared,
+    peerHost: peerAddr.hostname,
+    authenticated: () => {
+      session.authenticated = true;
+      ticket.authenticated();
+    },
+  };
   try {
     if (basic) {
-      await receiveBasic(conn, reader, context, config, session);
+      await receiveBasic({
+        conn,
+        reader,
+        context,
+        config,
+        session,
+        authenticated: io.authenticated,
+        // The sender was told the receiver stops: its EOF ends nothing.
+        stopped: () => outbox.noticeSent,
+      });
     } else {
-      await protocolSession(conn, reader, context, config, session);
+      await protocolSession(io);
     }
-    session.ok = session.files.every((f) => f.status === "stored");
+    session.ok = session.authenticated &&
+      session.files.every((f) => f.status === "stored");
   } catch (error) {
-    session.error = failureOf(error);
-    if (session.error.code === "connection_closed") {
-      const idle = performance.now() - lastActive;
-      if (context.signal.aborted) {
-        session.error = {
-          code: "shutting_down",
-          message: "the receiver stopped",
-        };
-      } else if (config.idleTimeoutMs > 0 && idle >= config.idleTimeoutMs) {
-        session.error = {
-          code: "timeout",
-          message: `nothing arrived for ${
-            config.idleTimeoutMs / 1000
-          } s (idle timeout)`,
-        };
-      }
-    }
+    session.error = sessionFailure(error, {
+      closedBy: ticket.closedBy,
+      aborted: context.signal.aborted,
+      idle: config.idleTimeoutMs > 0 &&
+        performance.now() - lastActive >= config.idleTimeoutMs,
+      config,
+    });
     if (session.error.code === "auth_failed") config.stats.authFailures++;
-    if (!basic) await sendFatal(conn, reader, context, session.error);
+    if (ticket.closedBy === "deadline") config.stats.authTimeouts++;
+    if (!basic && !outbox.noticeSent) {
+      await sendFatal(conn, reader, outbox, session.error, config.root);
+    }
+  } finally {
+    ticket.end();
+    stop();
   }
   session.durationMs = performance.now() - started;
   return session;
+}
+
+// Strangers are dropped at once when the receiver stops; an authenticated
+// session may finish within the grace period, then its sender is told.
+function watchShutdown(
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  session: ReceiveSession,
+  options: { gracePeriodMs: number; notify: () => void },
+): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    if (!session.authenticated) return closeQuietly(conn);
+    timer = setTimeout(options.notify, options.gracePeriodMs);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return () => {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  };
+}
+
+// ERROR shutting_down, then the write side closes; the sender stops on it
+// and closes, which ends this session's reads.
+function notify(
+  conn: Deno.Conn,
+  outbox: Outbox,
+  _record: Recorder,
+): void {
+  if (outbox.noticeSent) return;
+  outbox.noticeSent = true;
+  outbox.send(
+    MessageType.ERROR,
+    encodeNotice(codeToWire("shutting_down"), 0, "the receiver is stopping"),
+  ).then(() => conn.closeWrite()).catch(() => {});
+}
+
+// The classic flow's way to complain: one text line, then close.
+function notifyBasic(conn: Deno.Conn, outbox: Outbox, record: Recorder): void {
+  if (outbox.noticeSent) return;
+  outbox.noticeSent = true;
+  writeRecorded(
+    conn,
+    new TextEncoder().encode("error: the receiver is stopping\n"),
+    record,
+  ).then(() => conn.closeWrite()).catch(() => {});
+}
+
+function sessionFailure(
+  error: unknown,
+  why: {
+    closedBy: "deadline" | "evicted" | undefined;
+    aborted: boolean;
+    idle: boolean;
+    config: ReceiverConfig;
+  },
+): TransferFailure {
+  const failure = failureOf(error);
+  // The gate closed the connection: whatever the read then threw (EOF, a
+  // closed resource), that is why the session ended.
+  if (why.closedBy === "deadline") {
+    return {
+      code: "timeout",
+      message: "the peer did not authenticate within the deadline",
+    };
+  }
+  if (why.closedBy === "evicted") {
+    return {
+      code: "connection_closed",
+      message:
+        "dropped while unauthenticated to make room for a newer connection (--max-conns)",
+    };
+  }
+  if (failure.code !== "connection_closed" && failure.code !== "internal") {
+    return failure;
+  }
+  if (why.aborted) {
+    return { code: "shutting_down", message: "the receiver stopped" };
+  }
+  if (why.idle) {
+    return {
+      code: "timeout",
+      message: `nothing arrived for ${
+        why.config.idleTimeoutMs / 1000
+      } s (idle timeout)`,
+    };
+  }
+  return failure;
 }
 
 // Tells the sender why the session ends, then reads what it still sends so
@@ -242,21 +472,19 @@ async function runSession(
 async function sendFatal(
   conn: Deno.Conn,
   reader: FrameReader,
-  context: ConnectionContext,
+  outbox: Outbox,
   failure: TransferFailure,
+  root: string,
 ): Promise<void> {
   if (failure.code === "connection_closed" || failure.code === "bad_hello") {
     return;
   }
+  outbox.noticeSent = true;
   try {
     const code = failure.code === "internal" ? "disk_error" : failure.code;
-    await writeRecorded(
-      conn,
-      encodeFrame(
-        MessageType.ERROR,
-        encodeNotice(codeToWire(code), 0, failure.message),
-      ),
-      context.record,
+    await outbox.send(
+      MessageType.ERROR,
+      encodeNotice(codeToWire(code), 0, peerText(failure.message, root)),
     );
     await conn.closeWrite();
     await reader.drain(DRAIN_LIMIT);
@@ -265,14 +493,9 @@ async function sendFatal(
   }
 }
 
-async function protocolSession(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  context: ConnectionContext,
-  config: ReceiverConfig,
-  session: ReceiveSession,
-): Promise<void> {
-  const keys = await handshake(conn, reader, context, config);
+async function protocolSession(io: SessionIo): Promise<void> {
+  const { reader, context, config, session } = io;
+  io.keys = await handshake(io);
   for (let index = 0;; index++) {
     if (context.signal.aborted) {
       throw new FileTransferError("shutting_down", "the receiver is stopping");
@@ -282,9 +505,7 @@ async function protocolSession(
       const stored = session.files.filter((f) => f.status === "stored").length;
       const failed = session.files.length - stored;
       const message = failed === 0 ? "all stored" : `${failed} not stored`;
-      await send(
-        conn,
-        context,
+      await io.outbox.send(
         MessageType.SESSION,
         encodeNotice(0, stored, message),
       );
@@ -303,11 +524,7 @@ async function protocolSession(
       );
     }
     const entry = decodeFileEntry(frame.payload);
-    const file = await receiveEntry(
-      { conn, reader, context, config, keys, session },
-      entry,
-      index,
-    );
+    const file = await receiveEntry(io, entry, index);
     session.files.push(file);
     if (file.status === "stored") config.stats.filesStored++;
     else config.stats.filesFailed++;
@@ -315,12 +532,8 @@ async function protocolSession(
   }
 }
 
-async function handshake(
-  conn: Deno.Conn,
-  reader: FrameReader,
-  context: ConnectionContext,
-  config: ReceiverConfig,
-): Promise<SessionKeys> {
+async function handshake(io: SessionIo): Promise<SessionKeys> {
+  const { conn, reader, context, config, shared } = io;
   if (!await reader.peek(HELLO_BYTES, couldBeHello)) {
     throw new FileTransferError(
       "connection_closed",
@@ -338,7 +551,8 @@ async function handshake(
       "the peer does not speak the netkit file protocol",
     );
   }
-  const hello = decodeHello(await reader.exact(HELLO_BYTES));
+  const senderHello = (await reader.exact(HELLO_BYTES)).slice();
+  const hello = decodeHello(senderHello);
   const nonce = crypto.getRandomValues(new Uint8Array(DIGEST_BYTES));
   if (hello.version !== FILE_PROTOCOL_VERSION) {
     await writeRecorded(
@@ -351,29 +565,73 @@ async function handshake(
       `the sender speaks protocol version ${hello.version}; this receiver speaks ${FILE_PROTOCOL_VERSION}`,
     );
   }
-  await writeRecorded(conn, encodeHello(nonce), context.record);
-  const keys = deriveKeys(config.token, hello.nonce, nonce);
-  const auth = await reader.frame();
-  if (auth.type !== MessageType.AUTH || auth.payload.length !== DIGEST_BYTES) {
+  const plainOverTls = (hello.code & HELLO_FLAG_PLAIN_OVER_TLS) !== 0;
+  if (plainOverTls && !shared.tls) {
+    // Refused in the hello's code field, which every version can read.
+    await writeRecorded(
+      conn,
+      encodeHello(nonce, { code: codeToWire("protocol_error") }),
+      context.record,
+    );
+    io.outbox.noticeSent = true;
+    throw new FileTransferError(
+      "protocol_error",
+      "the sender asked for unsealed frames over TLS, but this connection is not TLS",
+    );
+  }
+  const receiverHello = encodeHello(nonce);
+  await writeRecorded(conn, receiverHello, context.record);
+  const keys = deriveKeys(config.token, senderHello, receiverHello);
+  // The header is checked before any payload byte is waited for.
+  const authHeader = await reader.header();
+  if (
+    authHeader.type !== MessageType.AUTH || authHeader.length !== DIGEST_BYTES
+  ) {
     throw new FileTransferError(
       "protocol_error",
       "expected AUTH after the hello",
     );
   }
+  const auth = { payload: await reader.payload(authHeader) };
+  const wait = shared.gate.delayFor(io.peerHost);
+  if (wait > 0) {
+    // Wrong proofs came from this address lately: answer more slowly.
+    config.stats.authDelayed++;
+    io.session.authDelayMs = Math.round(wait);
+    await delay(wait, context.signal);
+  }
   if (!timingSafeEqual(auth.payload, keys.senderProof)) {
+    shared.gate.failed(io.peerHost);
     throw new FileTransferError("auth_failed", "wrong token");
   }
-  await send(conn, context, MessageType.AUTH_OK, keys.receiverProof);
+  if (!config.claim()) {
+    throw new FileTransferError(
+      "busy",
+      "this --once receiver is already serving another session",
+    );
+  }
+  io.authenticated();
+  reader.grow(CONTROL_BUFFER);
+  await io.outbox.send(MessageType.AUTH_OK, keys.receiverProof);
+  // Every later frame, both ways, is sealed (unless verified TLS already
+  // protects it).
+  if (!plainOverTls) {
+    reader.cipher = createFrameCipher(keys.receiverKey, keys.senderKey);
+  }
   return keys;
 }
 
 interface SessionIo {
   conn: Deno.Conn;
   reader: FrameReader;
+  outbox: Outbox;
   context: ConnectionContext;
   config: ReceiverConfig;
-  keys: SessionKeys;
+  keys?: SessionKeys;
   session: ReceiveSession;
+  shared: Shared;
+  peerHost: string;
+  authenticated(): void;
 }
 
 async function receiveEntry(
@@ -494,18 +752,24 @@ async function receiveContent(
     await hashFilePrefix(part, existing, {
       hash,
       buf: new Uint8Array(MAX_DATA_PAYLOAD),
-      onChunk: () => context.record(0, 0),
+      onChunk: (done) => {
+        context.record(0, 0);
+        config.onProgress?.({
+          path: file.path,
+          bytes: done,
+          size: existing,
+          resumedFrom: 0,
+          peer: io.session.peer,
+          verifying: true,
+        });
+      },
     });
     offer = existing;
     prefixSha = new Uint8Array(hash.copy().digest());
   }
-  if (size - offer >= GROW_AT) reader.grow(DATA_BUFFER);
-  await send(
-    io.conn,
-    context,
-    MessageType.ACCEPT,
-    encodeAccept(offer, prefixSha),
-  );
+  // Room for the largest DATA frame this file can bring, whole.
+  reader.grow(Math.min(DATA_BUFFER, size - offer + FRAME_ROOM));
+  await io.outbox.send(MessageType.ACCEPT, encodeAccept(offer, prefixSha));
   const start = await reader.frame();
   if (start.type !== MessageType.START) {
     throw new FileTransferError(
@@ -542,7 +806,7 @@ async function receiveContent(
       `'${file.path}': the SHA-256 of the received bytes is not the sender's`,
     );
   }
-  const mac = endMac(io.keys.sessionKey, {
+  const mac = endMac(io.keys!.sessionKey, {
     index,
     size,
     path: entry.path,
@@ -579,8 +843,10 @@ interface DataEnd {
   failure?: FileTransferError;
 }
 
-// The hot path: socket → hash and part file from the same buffer, with
-// one file write in flight while the next chunk is read.
+// The hot path: socket → (open) → hash and part file, with one file write
+// in flight while the next frame is read. A sealed frame opens into its
+// own array; an unsealed one (over TLS) is copied out of the reader's
+// buffers, which may move on twice (header, payload) while it is written.
 async function receiveData(
   io: SessionIo,
   part: Deno.FsFile,
@@ -606,16 +872,16 @@ async function receiveData(
   let lastReport = 0;
   try {
     for (;;) {
-      await settle();
       const header = await reader.header();
       if (header.type === MessageType.END) {
-        if (header.length !== 2 * DIGEST_BYTES) {
+        const payload = await reader.payload(header);
+        await settle();
+        if (payload.length !== 2 * DIGEST_BYTES) {
           throw new FileTransferError(
             "protocol_error",
             "END must carry 64 bytes",
           );
         }
-        const payload = await reader.exact(header.length);
         return {
           received,
           sha256: payload.slice(0, DIGEST_BYTES),
@@ -629,25 +895,24 @@ async function receiveData(
           `expected DATA or END, got message type ${header.type}`,
         );
       }
-      if (received + header.length > size) {
+      const plainLength = header.length - (reader.cipher ? SEAL_OVERHEAD : 0);
+      if (received + plainLength > size) {
         throw new FileTransferError(
           "size_mismatch",
           `'${file.path}': more bytes than the ${size} announced`,
         );
       }
-      let left = header.length;
-      while (left > 0) {
-        const chunk = await reader.some(left);
-        left -= chunk.length;
-        received += chunk.length;
-        session.bytes += chunk.length;
-        if (failure) continue;
+      const opened = await reader.payload(header);
+      const chunk = reader.cipher ? opened : opened.slice();
+      received += chunk.length;
+      session.bytes += chunk.length;
+      if (!failure) {
         hash.update(chunk);
         await settle();
-        if (!failure) {
-          const n = chunk.length;
-          pending = writeAll(part, chunk).then(() => writeback.wrote(n));
-        }
+      }
+      if (!failure) {
+        const n = chunk.length;
+        pending = writeAll(part, chunk).then(() => writeback.wrote(n));
       }
       if (config.onProgress && received - lastReport >= MAX_CONTROL_PAYLOAD) {
         lastReport = received;
@@ -682,16 +947,14 @@ async function sendStatus(
   const code = codeToWire(
     file.status === "stored" ? "ok" : wireCode(file.error),
   );
-  await send(
-    io.conn,
-    io.context,
+  await io.outbox.send(
     MessageType.STATUS,
     encodeStatus({
       code,
       sha256,
-      mac: statusMac(io.keys.sessionKey, { index, code, sha256 }),
+      mac: statusMac(io.keys!.sessionKey, { index, code, sha256 }),
       storedPath: file.storedAs ?? "",
-      message: file.error?.message ?? "stored",
+      message: peerText(file.error?.message ?? "stored", io.config.root),
     }),
   );
 }
@@ -699,13 +962,4 @@ async function sendStatus(
 function wireCode(failure: TransferFailure | undefined): FileTransferErrorCode {
   if (!failure || failure.code === "internal") return "disk_error";
   return failure.code;
-}
-
-async function send(
-  stream: Stream,
-  context: ConnectionContext,
-  type: number,
-  payload: Uint8Array,
-): Promise<void> {
-  await writeRecorded(stream, encodeFrame(type, payload), context.record);
 }

@@ -7,13 +7,15 @@
  */
 
 import { createHash, type Hash, timingSafeEqual } from "node:crypto";
-import type { HostPort } from "../../address.ts";
+import { type HostPort, parseAddress } from "../../address.ts";
 import { closeQuietly, osMessage } from "../../_io.ts";
+import { escapeControl } from "../../escape.ts";
 import { FileTransferError } from "./errors.ts";
 import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
 import {
   codeFromWire,
   couldBeHello,
+  createFrameCipher,
   decodeAccept,
   decodeHello,
   decodeNotice,
@@ -21,7 +23,6 @@ import {
   deriveKeys,
   DIGEST_BYTES,
   encodeFileEntry,
-  encodeFrame,
   encodeHello,
   encodeU64,
   endMac,
@@ -30,9 +31,11 @@ import {
   FLAG_NO_RESUME,
   FRAME_HEADER_BYTES,
   HELLO_BYTES,
+  HELLO_FLAG_PLAIN_OVER_TLS,
   MAX_CONTROL_PAYLOAD,
   MAX_DATA_PAYLOAD,
   MessageType,
+  SEAL_OVERHEAD,
   type SessionKeys,
   statusMac,
   writeFrameHeader,
@@ -42,29 +45,34 @@ import {
   hashFilePrefix,
   readFileFull,
   type Stream,
+  writeFrame,
   writeRecorded,
 } from "./_frame_io.ts";
 import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
 import { collectEntries, type WalkEntry } from "./_walk.ts";
-import { sendBasic } from "./_netcat.ts";
+import { sendBasic } from "./_netcat_send.ts";
 import { failureOf } from "./_receiver_config.ts";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-// A data buffer holds [START frame][DATA header][content][END frame], so the
-// first and last chunks carry their control frames in the same write: no
-// small write ever waits behind another for Nagle and delayed ACKs (TLS
-// connections cannot turn Nagle off).
-const START_BYTES = FRAME_HEADER_BYTES + 8;
-const END_BYTES = FRAME_HEADER_BYTES + 2 * DIGEST_BYTES;
-const DATA_AT = START_BYTES + FRAME_HEADER_BYTES;
-const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + END_BYTES;
+// A data buffer holds [START frame][DATA header][content][tag][END frame],
+// so the first and last chunks carry their control frames in the same
+// write: no small write ever waits behind another for Nagle and delayed
+// ACKs (TLS connections cannot turn Nagle off). Room is kept for sealed
+// frames; unsealed ones use less of it.
+const START_ROOM = FRAME_HEADER_BYTES + 8 + SEAL_OVERHEAD;
+const END_ROOM = FRAME_HEADER_BYTES + 2 * DIGEST_BYTES + SEAL_OVERHEAD;
+const DATA_AT = START_ROOM + FRAME_HEADER_BYTES;
+const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + SEAL_OVERHEAD + END_ROOM;
 
 /**
  * Sends files and directories (recursively, relative paths kept) in one
- * session. Throws when nothing could be sent: a missing local path, no
- * connection, a version mismatch, a wrong token. Otherwise resolves to a
- * per-file report; `ok` is true only when the receiver stored and verified
- * every entry.
+ * session to `address` (`"host:port"` or `{ hostname, port }`). Everything
+ * after authentication is sealed (ChaCha20-Poly1305) unless verified TLS
+ * already protects it. Throws a {@linkcode FileTransferError} when nothing
+ * could be sent: a missing local path (`not_found`), nothing listening
+ * (`connection_refused`), a version mismatch, a wrong token
+ * (`auth_failed`). Otherwise resolves to a per-file report; `ok` is true
+ * only when the receiver stored and verified every entry.
  *
  * @example Send a file to a receiver
  * ```ts
@@ -84,10 +92,11 @@ const BUFFER_BYTES = DATA_AT + MAX_DATA_PAYLOAD + END_BYTES;
  * ```
  */
 export async function sendFiles(
-  address: HostPort,
+  to: string | HostPort,
   paths: string[],
   options: SendFilesOptions = {},
 ): Promise<SendReport> {
+  const address = typeof to === "string" ? parseAddress(to) : to;
   if (!options.basic && !options.token) {
     throw new TypeError(
       "sendFiles needs the receiver's token unless basic mode is on",
@@ -111,15 +120,17 @@ export async function sendFiles(
   const stream = await openStream(address, options.tls);
   const dog = startWatchdog(stream, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const record = () => dog.touch();
-  const reader = new FrameReader(
-    stream,
-    MAX_CONTROL_PAYLOAD + FRAME_HEADER_BYTES,
-    record,
-  );
+  // Room for the largest sealed control frame the receiver may send.
+  const reader = new FrameReader(stream, MAX_CONTROL_PAYLOAD + 1024, record);
   try {
+    // Verified TLS protects the frames already; anything else gets sealed.
+    const verifiedTls = options.tls !== undefined && !options.tls.insecure;
     const keys = await timed(
       dog,
-      () => handshake(stream, reader, options.token!, record),
+      () =>
+        handshake({ stream, reader, token: options.token!, record }, {
+          plainOverTls: verifiedTls,
+        }),
     );
     const session: Session = {
       stream,
@@ -161,13 +172,20 @@ async function timed<T>(dog: Watchdog, run: () => Promise<T>): Promise<T> {
 }
 
 async function handshake(
-  stream: Stream,
-  reader: FrameReader,
-  token: string,
-  record: () => void,
+  io: {
+    stream: Stream;
+    reader: FrameReader;
+    token: string;
+    record: () => void;
+  },
+  options: { plainOverTls: boolean },
 ): Promise<SessionKeys> {
+  const { stream, reader, token, record } = io;
   const nonce = crypto.getRandomValues(new Uint8Array(DIGEST_BYTES));
-  await writeRecorded(stream, encodeHello(nonce), record);
+  const senderHello = encodeHello(nonce, {
+    code: options.plainOverTls ? HELLO_FLAG_PLAIN_OVER_TLS : 0,
+  });
+  await writeRecorded(stream, senderHello, record);
   if (!await reader.peek(HELLO_BYTES, couldBeHello)) {
     throw new FileTransferError(
       "connection_closed",
@@ -180,19 +198,26 @@ async function handshake(
       "the receiver does not speak the netkit file protocol (is it a --basic receiver? then send with --basic)",
     );
   }
-  const hello = decodeHello(await reader.exact(HELLO_BYTES));
-  if (hello.version !== FILE_PROTOCOL_VERSION || hello.code !== 0) {
+  const receiverHello = (await reader.exact(HELLO_BYTES)).slice();
+  const hello = decodeHello(receiverHello);
+  if (hello.version !== FILE_PROTOCOL_VERSION) {
     throw new FileTransferError(
       "version_mismatch",
       `the receiver speaks protocol version ${hello.version}; this sender speaks ${FILE_PROTOCOL_VERSION}`,
     );
   }
-  const keys = deriveKeys(token, nonce, hello.nonce);
-  await writeRecorded(
-    stream,
-    encodeFrame(MessageType.AUTH, keys.senderProof),
-    record,
-  );
+  if (hello.code !== 0) {
+    const code = codeFromWire(hello.code);
+    throw new FileTransferError(
+      code === "ok" ? "protocol_error" : code,
+      `the receiver refused the hello (${code})`,
+    );
+  }
+  const keys = deriveKeys(token, senderHello, receiverHello);
+  await writeFrame(stream, undefined, {
+    type: MessageType.AUTH,
+    payload: keys.senderProof,
+  }, record);
   const reply = await readReply(reader);
   if (reply.type !== MessageType.AUTH_OK) unexpected(reply, "AUTH_OK");
   if (
@@ -203,6 +228,9 @@ async function handshake(
       "auth_failed",
       "the receiver could not prove it knows the token",
     );
+  }
+  if (!options.plainOverTls) {
+    reader.cipher = createFrameCipher(keys.senderKey, keys.receiverKey);
   }
   return keys;
 }
@@ -226,7 +254,8 @@ function unexpected(reply: Reply, wanted: string): never {
     const code = codeFromWire(notice.code);
     throw new FileTransferError(
       code === "ok" ? "protocol_error" : code,
-      `receiver: ${notice.message}`,
+      // Thrown errors get printed: the receiver's words are escaped here.
+      `receiver: ${escapeControl(notice.message)}`,
     );
   }
   throw new FileTransferError(
@@ -300,7 +329,12 @@ async function runEntries(s: Session, entries: WalkEntry[]): Promise<void> {
     s.report.files.push(file);
     s.options.onFile?.(file);
   }
-  await writeRecorded(s.stream, encodeFrame(MessageType.DONE), record);
+  await writeFrame(
+    s.stream,
+    s.reader.cipher,
+    { type: MessageType.DONE },
+    record,
+  );
   const reply = await readReply(s.reader);
   if (reply.type !== MessageType.SESSION) unexpected(reply, "SESSION");
 }
@@ -327,9 +361,10 @@ async function offer(
     size,
     path: new TextEncoder().encode(path),
   });
-  await writeRecorded(
+  await writeFrame(
     s.stream,
-    encodeFrame(MessageType.FILE, payload),
+    s.reader.cipher,
+    { type: MessageType.FILE, payload },
     () => s.dog.touch(),
   );
 }
@@ -410,7 +445,16 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
       await hashFilePrefix(handle, accept.offset, {
         hash,
         buf: s.bufs[0]!,
-        onChunk: () => s.dog.touch(),
+        onChunk: (done) => {
+          s.dog.touch();
+          s.options.onProgress?.({
+            path: file.path,
+            bytes: done,
+            size: accept.offset,
+            resumedFrom: 0,
+            verifying: true,
+          });
+        },
       });
       if (
         timingSafeEqual(new Uint8Array(hash.copy().digest()), accept.prefixSha)
@@ -434,9 +478,9 @@ async function sendFile(s: Session, file: SentFile): Promise<void> {
   }
 }
 
-// The hot path: file → hash and socket from the same buffer, reading the
-// next chunk while the previous one is written. A reply that arrives
-// early (the receiver gave up) stops the stream.
+// The hot path: file → hash → (seal) → socket from the same buffer,
+// reading the next chunk while the previous one is written. A reply that
+// arrives early (the receiver gave up) stops the stream.
 async function streamContent(
   s: Session,
   handle: Deno.FsFile,
@@ -446,10 +490,21 @@ async function streamContent(
   size: number,
 ): Promise<Reply> {
   const record = () => s.dog.touch();
+  const cipher = s.reader.cipher;
   let early = false;
   const replyP = readReply(s.reader);
   replyP.then(() => early = true, () => early = true);
-  const start = encodeFrame(MessageType.START, encodeU64(from));
+  const startPayload = encodeU64(from);
+  // Puts frame `type` into `buf` at `at`, sealed when the session is;
+  // returns where it ends. Called in wire order: the seal counter counts.
+  const put = (buf: Uint8Array, at: number, type: number, p: Uint8Array) => {
+    if (cipher) return cipher.sealInto(type, p, buf, at);
+    writeFrameHeader(buf.subarray(at), type, p.length);
+    // DATA content was read into place already.
+    if (p.buffer !== buf.buffer) buf.set(p, at + FRAME_HEADER_BYTES);
+    return at + FRAME_HEADER_BYTES + p.length;
+  };
+  const startBytes = FRAME_HEADER_BYTES + 8 + (cipher ? SEAL_OVERHEAD : 0);
   const want = (at: number) => Math.min(MAX_DATA_PAYLOAD, size - at);
   const content = (buf: Uint8Array, n: number) =>
     buf.subarray(DATA_AT, DATA_AT + n);
@@ -474,20 +529,24 @@ async function streamContent(
         reading = readFileFull(handle, content(s.bufs[next]!, want(offset)));
       }
       hash.update(content(buf, n));
-      writeFrameHeader(buf.subarray(START_BYTES), MessageType.DATA, n);
       await writing;
       if (early) break;
       s.report.bytes += n;
-      let head = START_BYTES;
+      let head = DATA_AT - FRAME_HEADER_BYTES;
       if (first) {
-        buf.set(start, 0);
-        head = 0;
+        head -= startBytes;
+        put(buf, head, MessageType.START, startPayload);
         first = false;
       }
-      let to = DATA_AT + n;
+      // Sealing copies the ciphertext over the plaintext it was made from.
+      let to = put(
+        buf,
+        DATA_AT - FRAME_HEADER_BYTES,
+        MessageType.DATA,
+        content(buf, n),
+      );
       if (offset >= size) {
-        buf.set(endFrame(s, hash, file, size), to);
-        to += END_BYTES;
+        to = put(buf, to, MessageType.END, endPayload(s, hash, file, size));
         ended = true;
       }
       writing = writeRecorded(s.stream, buf.subarray(head, to), record);
@@ -502,9 +561,11 @@ async function streamContent(
     await writing;
     await reading;
     if (!early && !ended) {
-      const end = endFrame(s, hash, file, size);
-      const out = first ? new Uint8Array([...start, ...end]) : end;
-      await writeRecorded(s.stream, out, record);
+      const out = new Uint8Array(startBytes + END_ROOM);
+      let to = 0;
+      if (first) to = put(out, to, MessageType.START, startPayload);
+      to = put(out, to, MessageType.END, endPayload(s, hash, file, size));
+      await writeRecorded(s.stream, out.subarray(0, to), record);
     }
   } catch (error) {
     // A failed write usually means the receiver said why and closed.
@@ -516,8 +577,8 @@ async function streamContent(
   return await replyP;
 }
 
-// Finishes the hash and builds END: the digest and its MAC.
-function endFrame(
+// Finishes the hash and builds END's payload: the digest and its MAC.
+function endPayload(
   s: Session,
   hash: Hash,
   file: SentFile,
@@ -534,5 +595,5 @@ function endFrame(
   const end = new Uint8Array(2 * DIGEST_BYTES);
   end.set(digest, 0);
   end.set(mac, DIGEST_BYTES);
-  return encodeFrame(MessageType.END, end);
+  return end;
 }

@@ -31,6 +31,11 @@ export interface FileProgress {
   resumedFrom: number;
   /** The peer, on the receiver (`HOST:PORT`). */
   peer?: string;
+  /**
+   * True while a partial file is checked before resuming: `bytes` of the
+   * `size`-byte prefix were hashed so far (a big prefix takes seconds).
+   */
+  verifying?: boolean;
 }
 
 /**
@@ -88,6 +93,11 @@ export interface ReceiveSession {
   ok: boolean;
   /** True for a `basic` mode session. */
   basic: boolean;
+  /**
+   * True once the sender proved it knows the token (in `basic` mode: once
+   * it sent an acceptable name). Only such sessions end a `once` receiver.
+   */
+  authenticated: boolean;
   /** The entries, in order. */
   files: ReceivedFile[];
   /** File content bytes received in this session. */
@@ -96,6 +106,11 @@ export interface ReceiveSession {
   durationMs: number;
   /** Why the session as a whole failed. */
   error?: TransferFailure;
+  /**
+   * Milliseconds the proof check was held back because wrong proofs came
+   * from the same address shortly before (the slow-down); absent if none.
+   */
+  authDelayMs?: number;
 }
 
 /** Counters of a file receiver. */
@@ -110,6 +125,12 @@ export interface FileReceiverStats extends TcpServerStats {
   filesFailed: number;
   /** Connections refused for a wrong token. */
   authFailures: number;
+  /** Proof checks held back by the per-address slow-down after wrong proofs. */
+  authDelayed: number;
+  /** Connections closed because hello and proof did not arrive within `authTimeoutMs`. */
+  authTimeouts: number;
+  /** Unauthenticated connections dropped to make room (`maxUnauthenticated`). */
+  unauthenticatedDropped: number;
   /** Content bytes written to stored files. */
   bytesStored: number;
 }
@@ -147,11 +168,26 @@ export interface FileReceiverOptions extends TcpServerOptions {
   /** Most entries (files and directories) per session. Default 100 000. */
   maxFiles?: number;
   /**
-   * Serve one session, then shut down. A peer that never authenticates (wrong
-   * token, garbage, other version) does not count: it is refused and logged,
-   * and the receiver keeps waiting, so a stranger cannot end it.
+   * Serve one authenticated session, then shut down. A peer that never
+   * authenticates (closes early, wrong token, garbage, other version, too
+   * slow) does not count: it is refused and logged, other connections are
+   * served meanwhile, and the receiver keeps waiting, so a stranger can
+   * neither end nor block it. A second sender that authenticates while the
+   * first session runs is refused `busy`.
    */
   once?: boolean;
+  /**
+   * Milliseconds from accept within which the hello and the proof (in
+   * `basic` mode: the name) must have arrived; bytes trickling in do not
+   * extend it. Default 10 000; 0 disables.
+   */
+  authTimeoutMs?: number;
+  /**
+   * Connections waiting to authenticate at once (default 64). When one
+   * more arrives, the oldest waiting one is dropped, so strangers can
+   * never lock a real sender out.
+   */
+  maxUnauthenticated?: number;
   /** Progress of each file as bytes arrive. */
   onProgress?: (progress: FileProgress) => void;
   /** Each entry as it is stored or refused. */

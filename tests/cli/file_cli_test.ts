@@ -2,14 +2,17 @@
 
 import assert from "node:assert/strict";
 import {
+  fileProtocol,
   generateToken,
   type ReceiveSession,
   serveFileReceiver,
 } from "../../tcp/mod.ts";
+import { FrameReader } from "../../tcp/file/_frame_io.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type CliResult,
   type CliServer,
+  IN_CI,
   PROJECT_ROOT,
   readAll,
   runCli,
@@ -288,10 +291,10 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
       hostname: "127.0.0.1",
       port: recv.ports.tcp!,
     });
-    await conn.write(enc.encode("classic.txt\n"));
-    const ok = new Uint8Array(3);
-    assert.equal(await conn.read(ok), 3);
-    assert.equal(new TextDecoder().decode(ok), "ok\n");
+    await conn.write(enc.encode("classic.txt"));
+    const ok = new Uint8Array(16);
+    const got = await conn.read(ok);
+    assert.equal(new TextDecoder().decode(ok.subarray(0, got ?? 0)), "ok");
     await conn.write(enc.encode("the content"));
     await conn.closeWrite();
     await readAll(conn);
@@ -308,7 +311,7 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
       const buf = new Uint8Array(100);
       const n = await c.read(buf);
       const name = new TextDecoder().decode(buf.subarray(0, n!));
-      await c.write(enc.encode("ok\n"));
+      await c.write(enc.encode("ok"));
       const body = new TextDecoder().decode(await readAll(c));
       c.close();
       return { name, body };
@@ -322,7 +325,7 @@ Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a cla
     ]);
     assert.equal(sent.code, 0, sent.stderr);
     assert.match(sent.stderr, /no authentication/);
-    assert.deepEqual(await peer, { name: "out.txt\n", body: "outgoing" });
+    assert.deepEqual(await peer, { name: "out.txt", body: "outgoing" });
   });
 });
 
@@ -339,21 +342,374 @@ Deno.test("file cli: usage errors exit 2, help exits 0", async () => {
   assert.match(help.stdout, /--no-resume/);
 });
 
-Deno.test("file cli: the progress line shows name, bytes, percent, MB/s and ETA", () => {
+Deno.test("file cli: the progress line: one unit family, fits any width, verifying phase", () => {
   const line = renderLine(
-    "photos/cat.jpg",
-    5 * 1024 * 1024,
-    10 * 1024 * 1024,
+    { name: "photos/cat.jpg", bytes: 5_000_000, size: 10_000_000 },
     2,
-    5_000_000,
     100,
   );
-  assert.match(
+  assert.equal(
     line,
-    /^photos\/cat\.jpg \[#{10}-{10}\]\s+50% 5\.0 MiB\/10\.0 MiB 2\.5 MB\/s ETA 00:03$/,
+    "photos/cat.jpg [##########----------]  50% 5.0 MB/10.0 MB 2.5 MB/s ETA 00:02",
   );
-  const unknown = renderLine("stream.bin", 2048, undefined, 1, 2048, 100);
-  assert.equal(unknown, "stream.bin 2.0 KiB 0.0 MB/s");
-  const long = renderLine("x".repeat(300), 1, 2, 1, 1, 80);
-  assert.ok(long.length <= 80, `${long.length} columns`);
+  const unknown = renderLine(
+    { name: "s.bin", bytes: 2000, size: undefined },
+    2,
+    100,
+  );
+  assert.equal(unknown, "s.bin 2.0 kB 0.0 MB/s");
+  // No speed before a second has passed: the first chunks say nothing.
+  assert.equal(
+    renderLine({ name: "a", bytes: 1, size: 2 }, 0.01, 100),
+    "a [##########----------]  50% 1 B/2 B",
+  );
+  // A resumed prefix does not count as speed.
+  assert.match(
+    renderLine({ name: "r", bytes: 9e6, size: 1e7, resumedFrom: 8e6 }, 1, 100),
+    / 1\.0 MB\/s /,
+  );
+  assert.match(
+    renderLine(
+      { name: "big.iso", bytes: 5e5, size: 1e6, verifying: true },
+      2,
+      80,
+    ),
+    /^verifying 1\.0 MB already received: big\.iso /,
+  );
+  const name = "folder/" + "x".repeat(300) + ".bin";
+  for (const columns of [20, 30, 40, 50, 60, 80, 120]) {
+    for (const verifying of [false, true]) {
+      const text = renderLine(
+        { name, bytes: 123_456_789, size: 2_000_000_000, verifying },
+        5,
+        columns,
+      );
+      assert.ok([...text].length < columns, `${columns}: ${text}`);
+    }
+  }
+  // Shorten the name first, then drop the bar, then ETA…
+  const at50 = renderLine({ name, bytes: 5e8, size: 2e9 }, 5, 50);
+  assert.match(at50, /^…x+\.bin {2}25% /);
+  assert.doesNotMatch(at50, /\[/);
+});
+
+Deno.test({
+  name:
+    "file cli: through a pseudo-terminal the progress line fits 50 and 80 columns",
+  ignore: !IN_CI && !hasScript(),
+  async fn() {
+    await withDirs(async (src, dst) => {
+      await Deno.writeFile(
+        `${src}/progress-test-file.bin`,
+        seededBytes(4_000_000, 3),
+      );
+      const token = generateToken();
+      await using receiver = serveFileReceiver({
+        dir: dst,
+        token,
+        existing: "overwrite",
+      });
+      for (const columns of [50, 80]) {
+        const cli = directCli([
+          "file",
+          "send",
+          `127.0.0.1:${receiver.addr.port}`,
+          `${src}/progress-test-file.bin`,
+          "--token",
+          token,
+        ]);
+        const line = [cli.cmd, ...cli.args].map(shellQuote).join(" ");
+        const out = await new Deno.Command("script", {
+          args: [
+            "-q",
+            "-e",
+            "-c",
+            `stty cols ${columns} rows 24; ${line}`,
+            "/dev/null",
+          ],
+          cwd: PROJECT_ROOT,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, text);
+        // deno-lint-ignore no-control-regex
+        const draws = [...text.matchAll(/\r([^\r\n]*?)\x1b\[K/g)].map((m) =>
+          m[1]!
+        )
+          .filter((d) => d !== "");
+        assert.ok(
+          draws.length > 0,
+          `no progress drawn: ${JSON.stringify(text)}`,
+        );
+        for (const d of draws) {
+          assert.ok(
+            [...d].length < columns,
+            `${columns} columns: ${JSON.stringify(d)}`,
+          );
+        }
+        assert.ok(draws.some((d) => d.includes("100%")), JSON.stringify(draws));
+      }
+    });
+  },
+});
+
+function hasScript(): boolean {
+  try {
+    return new Deno.Command("script", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+Deno.test("file cli: peer names with escape sequences and bidi overrides reach the log escaped", async () => {
+  await withDirs(async (_src, dst) => {
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--basic",
+    ]);
+    const port = recv.ports.tcp!;
+    const classic = async (name: string, body: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(enc.encode(name));
+      const buf = new Uint8Array(4096);
+      const n = await conn.read(buf);
+      const answer = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      if (answer === "ok") {
+        await conn.write(enc.encode(body));
+        await conn.closeWrite();
+        await readAll(conn);
+      }
+      conn.close();
+      return answer;
+    };
+    assert.match(
+      await classic("a\x1b]0;pwned\x07\x1b[2J.txt", "x"),
+      /^error: unsafe path/,
+    );
+    assert.equal(await classic("evil\u202etxt.exe", "y"), "ok");
+    await recv.waitForStderr(/stored evil/);
+    const done = await recv.stop();
+    // No raw control byte, no raw bidi override: only their escapes.
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(done.stderr, /[\x00-\x08\x0b-\x1f\x7f\u202e]/);
+    assert.match(done.stderr, /refused a\\x1b\]0;pwned\\x07\\x1b\[2J\.txt/);
+    assert.match(done.stderr, /stored evil\\u\{202e\}txt\.exe/);
+  });
+});
+
+Deno.test("file cli: --max-size refuses a larger file; send exits 1 when any file fails", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeTextFile(`${src}/small.txt`, "0123456789");
+    await Deno.writeTextFile(`${src}/large.txt`, "0123456789A");
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+      "--max-size",
+      "10",
+      "--once",
+    ]);
+    const sent = await runCli([
+      "file",
+      "send",
+      `127.0.0.1:${recv.ports.tcp}`,
+      `${src}/small.txt`,
+      `${src}/large.txt`,
+      "--token",
+      token,
+    ]);
+    assert.equal(sent.code, 1, sent.stderr);
+    assert.match(sent.stderr, /stored small\.txt/);
+    assert.match(sent.stderr, /failed large\.txt: too_large/);
+    const done = await finished(recv);
+    assert.equal(done.code, 1);
+    assert.deepEqual([...Deno.readDirSync(dst)].map((e) => e.name), [
+      "small.txt",
+    ]);
+  });
+});
+
+Deno.test("file cli: --no-resume sends from byte 0; without it the verified prefix is kept", async () => {
+  await withDirs(async (src, dst) => {
+    const data = seededBytes(300_000, 12);
+    for (const name of ["a.bin", "b.bin"]) {
+      await Deno.writeFile(`${src}/${name}`, data);
+      await Deno.writeFile(`${dst}/.${name}.netkit-part`, data.slice(0, 1000));
+    }
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+    ]);
+    const target = `127.0.0.1:${recv.ports.tcp}`;
+    const send = async (name: string, extra: string[]) => {
+      const r = await runCli([
+        "file",
+        "send",
+        target,
+        `${src}/${name}`,
+        "--token",
+        token,
+        "--json",
+        ...extra,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout).files[0].resumedFrom;
+    };
+    assert.equal(await send("a.bin", ["--no-resume"]), 0);
+    assert.equal(await send("b.bin", []), 1000);
+    await recv.stop();
+    assert.deepEqual(await Deno.readFile(`${dst}/a.bin`), data);
+    assert.deepEqual(await Deno.readFile(`${dst}/b.bin`), data);
+  });
+});
+
+Deno.test("file cli: --tls-insecure reaches a TLS receiver whose certificate it does not check; plain does not", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeTextFile(`${src}/i.txt`, "insecure but sealed");
+    const token = generateToken();
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+      "--tls-cert",
+      `${FIXTURES}cert.pem`,
+      "--tls-key",
+      `${FIXTURES}key.pem`,
+    ]);
+    const target = `127.0.0.1:${recv.ports.tcp}`;
+    const args = ["file", "send", target, `${src}/i.txt`, "--token", token];
+    const plain = await runCli(args);
+    assert.equal(plain.code, 1);
+    const insecure = await runCli([...args, "--tls-insecure"]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+    await recv.stop();
+    assert.equal(
+      await Deno.readTextFile(`${dst}/i.txt`),
+      "insecure but sealed",
+    );
+  });
+});
+
+Deno.test("file cli: Ctrl-C says how to resume, on the sender and on the receiver", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeFile(`${src}/big.bin`, seededBytes(32 * 1024 * 1024, 4));
+    const token = generateToken();
+    // A receiver that accepts the file, then stops reading: the sender is
+    // certainly mid-transfer when it gets SIGINT.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const streaming = Promise.withResolvers<void>();
+    const stall = (async () => {
+      const conn = await listener.accept();
+      const reader = new FrameReader(conn, 1 << 21, () => {});
+      const senderHello = (await reader.exact(fileProtocol.HELLO_BYTES))
+        .slice();
+      const receiverHello = fileProtocol.encodeHello(
+        crypto.getRandomValues(new Uint8Array(32)),
+      );
+      await conn.write(receiverHello);
+      const keys = fileProtocol.deriveKeys(token, senderHello, receiverHello);
+      await reader.frame();
+      await conn.write(
+        fileProtocol.encodeFrame(
+          fileProtocol.MessageType.AUTH_OK,
+          keys.receiverProof,
+        ),
+      );
+      const cipher = fileProtocol.createFrameCipher(
+        keys.receiverKey,
+        keys.senderKey,
+      );
+      reader.cipher = cipher;
+      await reader.frame();
+      await conn.write(
+        cipher.seal(
+          fileProtocol.MessageType.ACCEPT,
+          fileProtocol.encodeAccept(0, new Uint8Array(32)),
+        ),
+      );
+      await reader.header();
+      streaming.resolve();
+      return conn;
+    })();
+    const cli = directCli([
+      "file",
+      "send",
+      `127.0.0.1:${listener.addr.port}`,
+      `${src}/big.bin`,
+      "--token",
+      token,
+    ]);
+    const sender = new Deno.Command(cli.cmd, {
+      args: cli.args,
+      cwd: PROJECT_ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await streaming.promise;
+    sender.kill("SIGINT");
+    const out = await sender.output();
+    (await stall).close();
+    assert.equal(out.code, 130);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /interrupted: run the same command again to resume/,
+    );
+
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+    ]);
+    const stopped = await recv.stop("SIGINT");
+    assert.match(stopped.stderr, /partial files are kept/);
+  });
+});
+
+Deno.test("file cli: recv refuses a folder it cannot write to, with exit 1 and no stack trace", async () => {
+  // sysfs takes no new files or folders, not even from root.
+  for (const dir of ["/sys/kernel", "/sys/kernel/netkit-inbox"]) {
+    const r = await runCli(["file", "recv", "--port", "0", "--dir", dir]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot create/);
+    assert.doesNotMatch(r.stderr, /\bat \S+:\d+:\d+/);
+  }
 });

@@ -2,186 +2,17 @@
 // the receiver must refuse clearly, write nothing final, and keep serving.
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import {
   codeFromWire,
   codeToWire,
   decodeHello,
-  decodeNotice,
-  decodeStatus,
-  deriveKeys,
-  encodeFileEntry,
-  encodeFrame,
   encodeHello,
-  encodeU64,
-  endMac,
   EntryKind,
-  HELLO_BYTES,
   MessageType,
-  type SessionKeys,
 } from "../../../tcp/file/protocol.ts";
-import {
-  type FileReceiver,
-  type FileReceiverOptions,
-  generateToken,
-  type ReceiveSession,
-  sendFiles,
-  serveFileReceiver,
-} from "../../../tcp/mod.ts";
-import { FrameReader } from "../../../tcp/file/_frame_io.ts";
+import { sendFiles } from "../../../tcp/mod.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
-
-const enc = new TextEncoder();
-
-/** A receiver in a temporary folder that records its sessions. */
-async function startReceiver(
-  options: Partial<FileReceiverOptions> = {},
-): Promise<{
-  receiver: FileReceiver;
-  dir: string;
-  token: string;
-  sessions: ReceiveSession[];
-  nextSession(): Promise<ReceiveSession>;
-  [Symbol.asyncDispose](): Promise<void>;
-}> {
-  const dir = await Deno.makeTempDir({ prefix: "netkit-raw-" });
-  const token = generateToken();
-  const sessions: ReceiveSession[] = [];
-  let waiting: ((s: ReceiveSession) => void) | undefined;
-  let consumed = 0;
-  const receiver = serveFileReceiver({
-    dir,
-    token,
-    ...options,
-    onSession: (s) => {
-      sessions.push(s);
-      waiting?.(s);
-    },
-  });
-  return {
-    receiver,
-    dir,
-    token,
-    sessions,
-    nextSession() {
-      const want = consumed++;
-      return new Promise((resolve) => {
-        if (sessions.length > want) return resolve(sessions[want]!);
-        waiting = () => {
-          if (sessions.length > want) resolve(sessions[want]!);
-        };
-      });
-    },
-    async [Symbol.asyncDispose]() {
-      await receiver.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-/** A hand-driven protocol client. */
-class RawClient {
-  conn: Deno.TcpConn;
-  reader: FrameReader;
-  keys?: SessionKeys;
-  index = 0;
-
-  constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
-    this.reader = new FrameReader(conn, 128 * 1024, () => {});
-  }
-
-  static async open(port: number): Promise<RawClient> {
-    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < bytes.length) {
-      off += await this.conn.write(bytes.subarray(off));
-    }
-  }
-
-  async authenticate(token: string): Promise<void> {
-    const nonce = crypto.getRandomValues(new Uint8Array(32));
-    await this.write(encodeHello(nonce));
-    const hello = decodeHello((await this.reader.exact(HELLO_BYTES)).slice());
-    assert.equal(hello.code, 0);
-    this.keys = deriveKeys(token, nonce, hello.nonce);
-    await this.write(encodeFrame(MessageType.AUTH, this.keys.senderProof));
-    const reply = await this.frame();
-    assert.equal(reply.type, MessageType.AUTH_OK);
-  }
-
-  async frame(): Promise<{ type: number; payload: Uint8Array }> {
-    const f = await this.reader.frame();
-    return { type: f.type, payload: f.payload.slice() };
-  }
-
-  offer(
-    path: string | Uint8Array,
-    size: number,
-    kind: number = EntryKind.FILE,
-  ): Promise<void> {
-    const bytes = typeof path === "string" ? enc.encode(path) : path;
-    return this.write(
-      encodeFrame(
-        MessageType.FILE,
-        encodeFileEntry({ kind, flags: 0, mode: 0o644, size, path: bytes }),
-      ),
-    );
-  }
-
-  /** Reads a STATUS (or ERROR) and returns its code word. */
-  async verdict(): Promise<string> {
-    const f = await this.frame();
-    if (f.type === MessageType.ERROR) {
-      return `error:${codeFromWire(decodeNotice(f.payload).code)}`;
-    }
-    assert.equal(f.type, MessageType.STATUS);
-    this.index++;
-    return codeFromWire(decodeStatus(f.payload).code);
-  }
-
-  start(offset = 0): Promise<void> {
-    return this.write(encodeFrame(MessageType.START, encodeU64(offset)));
-  }
-
-  data(bytes: Uint8Array): Promise<void> {
-    return this.write(encodeFrame(MessageType.DATA, bytes));
-  }
-
-  end(path: string, size: number, sha: Uint8Array): Promise<void> {
-    const mac = endMac(this.keys!.sessionKey, {
-      index: this.index,
-      size,
-      path: enc.encode(path),
-      sha256: sha,
-    });
-    const payload = new Uint8Array(64);
-    payload.set(sha, 0);
-    payload.set(mac, 32);
-    return this.write(encodeFrame(MessageType.END, payload));
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // Closed by the receiver already.
-    }
-  }
-}
-
-function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
-}
-
-async function entries(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
+import { enc, entries, RawClient, sha256, startReceiver } from "./_raw.ts";
 
 Deno.test("file raw: every path-safety rule refuses the file and the session goes on", async () => {
   await using r = await startReceiver({ existing: "overwrite" });
@@ -233,7 +64,7 @@ Deno.test("file raw: every path-safety rule refuses the file and the session goe
     await client.data(enc.encode("good"));
     await client.end(okName, 4, sha256(enc.encode("good")));
     assert.equal(await client.verdict(), "ok");
-    await client.write(encodeFrame(MessageType.DONE));
+    await client.send(MessageType.DONE);
     assert.equal((await client.frame()).type, MessageType.SESSION);
     client.close();
     assert.deepEqual(await entries(outside), ["victim.txt"]);
@@ -299,10 +130,10 @@ Deno.test("file raw: fewer bytes than announced, a wrong hash or a wrong MAC sto
   await client.data(ten);
   const payload = new Uint8Array(64);
   payload.set(sha256(ten), 0);
-  await client.write(encodeFrame(MessageType.END, payload));
+  await client.send(MessageType.END, payload);
   assert.equal(await client.verdict(), "integrity_failed");
 
-  await client.write(encodeFrame(MessageType.DONE));
+  await client.send(MessageType.DONE);
   assert.equal((await client.frame()).type, MessageType.SESSION);
   client.close();
   const session = await r.nextSession();
@@ -337,10 +168,11 @@ Deno.test("file raw: a version mismatch is reported on both sides", async () => 
     hostname: "127.0.0.1",
     port: r.receiver.addr.port,
   });
-  await conn.write(encodeHello(new Uint8Array(32), { version: 2 }));
+  // A version-1 sender.
+  await conn.write(encodeHello(new Uint8Array(32), { version: 1 }));
   const reply = decodeHello(await readAll(conn));
   conn.close();
-  assert.equal(reply.version, 1);
+  assert.equal(reply.version, 2);
   assert.equal(codeFromWire(reply.code), "version_mismatch");
   assert.equal((await r.nextSession()).error?.code, "version_mismatch");
 });
@@ -441,91 +273,126 @@ Deno.test("file raw: the same path from two senders at once: the second is told 
   assert.equal(await Deno.readTextFile(`${r.dir}/same.bin`), "abcd");
 });
 
-Deno.test("file raw --basic: classic senders store files; bad names and existing files store nothing", async () => {
-  await using r = await startReceiver({ basic: true, token: undefined });
-  const send = async (head: string, body: Uint8Array, waitOk = true) => {
-    const conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: r.receiver.addr.port,
-    });
-    await conn.write(enc.encode(head));
-    let answer = "";
-    if (waitOk) {
-      const buf = new Uint8Array(200);
-      const n = await conn.read(buf);
-      answer = new TextDecoder().decode(buf.subarray(0, n ?? 0));
-    }
-    if (!waitOk || answer === "ok\n") {
-      await conn.write(body);
-      await conn.closeWrite();
-    }
-    answer += new TextDecoder().decode(await readAll(conn));
-    conn.close();
+/**
+ * A classic sender: writes the bare name, reads one reply, compares it
+ * with exactly "ok", streams the content and closes. Returns the reply.
+ */
+async function classicSend(
+  port: number,
+  name: string | Uint8Array,
+  body: Uint8Array,
+): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(typeof name === "string" ? enc.encode(name) : name);
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    const answer = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+    if (answer !== "ok") return answer;
+    let off = 0;
+    while (off < body.length) off += await conn.write(body.subarray(off));
+    await conn.closeWrite();
+    await readAll(conn);
     return answer;
-  };
-  assert.equal(await send("photo.jpg\n", seededBytes(500_000, 3)), "ok\n");
-  assert.deepEqual(
-    await Deno.readFile(`${r.dir}/photo.jpg`),
-    seededBytes(500_000, 3),
-  );
-  // Name and bytes in one go, CRLF line end: still the classic flow.
-  assert.equal(
-    await send("crlf.txt\r\nhello", new Uint8Array(0), false),
-    "ok\n",
-  );
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * A classic receiver: the name is its first read, it answers "ok" (with or
+ * without a newline) and keeps everything until EOF.
+ */
+async function classicReceive(
+  listener: Deno.Listener,
+  answer: string,
+): Promise<{ name: Uint8Array; body: Uint8Array }> {
+  const conn = await listener.accept();
+  try {
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    const name = buf.slice(0, n ?? 0);
+    await conn.write(enc.encode(answer));
+    if (!answer.startsWith("ok")) return { name, body: new Uint8Array(0) };
+    return { name, body: await readAll(conn) };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("file raw --basic: a classic sender (bare name, exact 'ok') stores byte-exact files", async () => {
+  await using r = await startReceiver({ basic: true, token: undefined });
+  const port = r.receiver.addr.port;
+  const body = seededBytes(500_000, 3);
+  assert.equal(await classicSend(port, "photo.jpg", body), "ok");
+  assert.deepEqual(await Deno.readFile(`${r.dir}/photo.jpg`), body);
+  assert.equal((await r.nextSession()).ok, true);
+  // A name ended by a newline (printf 'name\n' | cat - file | nc): the
+  // newline ends the name early and the rest is content.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(enc.encode("crlf.txt\r\nhello"));
+  await conn.closeWrite();
+  assert.equal(new TextDecoder().decode(await readAll(conn)), "ok");
+  conn.close();
+  assert.equal((await r.nextSession()).ok, true);
   assert.equal(await Deno.readTextFile(`${r.dir}/crlf.txt`), "hello");
   assert.match(
-    await send("../../.bashrc\n", enc.encode("x")),
+    await classicSend(port, "../../.bashrc", enc.encode("x")),
     /^error: unsafe path/,
   );
-  assert.match(await send("photo.jpg\n", enc.encode("x")), /^error: .*exists/);
+  assert.match(
+    await classicSend(port, "photo.jpg", enc.encode("x")),
+    /^error: .*exists/,
+  );
+  assert.match(
+    await classicSend(port, "n".repeat(5000), enc.encode("x")),
+    /^error: .*longer than 4096/,
+  );
   assert.deepEqual(await entries(r.dir), ["crlf.txt", "photo.jpg"]);
 });
 
-Deno.test("file raw --basic: the netkit sender speaks the classic flow to a raw receiver", async () => {
-  const src = await Deno.makeTempFile();
+Deno.test("file raw --basic: the netkit sender feeds classic receivers ('ok' with or without newline), byte-exact", async () => {
+  const dir = await Deno.makeTempDir();
+  const src = `${dir}/data.bin`;
   await Deno.writeFile(src, seededBytes(250_000, 8));
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const peer = (async () => {
-    const got: { name: string; body: Uint8Array }[] = [];
-    for (let i = 0; i < 2; i++) {
-      const conn = await listener.accept();
-      const reader = new FrameReader(conn, 4096, () => {});
-      const first = await reader.peek(4096, (b) => !b.includes(10));
-      assert.ok(first);
-      const line = reader.buffered.indexOf(10);
-      const name = new TextDecoder().decode(
-        (await reader.exact(line + 1)).slice(0, line),
-      );
-      if (i === 1) {
-        await conn.write(enc.encode("no thanks\n"));
-        conn.close();
-        continue;
-      }
-      await conn.write(enc.encode("ok\n"));
-      const chunks: number[] = [];
-      for (
-        let c = await reader.chunk(65536);
-        c;
-        c = await reader.chunk(65536)
-      ) chunks.push(...c);
-      got.push({ name, body: Uint8Array.from(chunks) });
-      conn.close();
-    }
-    return got;
-  })();
   try {
-    const first = await sendFiles(listener.addr, [src], { basic: true });
-    const second = await sendFiles(listener.addr, [src], { basic: true });
-    const got = await peer;
-    assert.equal(first.ok, true);
-    assert.equal(first.files[0]!.status, "sent");
-    assert.equal(got[0]!.name, src.slice(src.lastIndexOf("/") + 1));
-    assert.deepEqual(got[0]!.body, seededBytes(250_000, 8));
-    assert.equal(second.ok, false);
-    assert.equal(second.files[0]!.error?.code, "refused");
+    for (const answer of ["ok", "ok\n"]) {
+      const peer = classicReceive(listener, answer);
+      const report = await sendFiles(listener.addr, [src], { basic: true });
+      const got = await peer;
+      assert.equal(report.ok, true, JSON.stringify(report.files[0]?.error));
+      assert.equal(report.files[0]!.status, "sent");
+      // The bare name: no newline for a classic receiver to keep.
+      assert.equal(new TextDecoder().decode(got.name), "data.bin");
+      assert.deepEqual(got.body, seededBytes(250_000, 8));
+    }
+    const peer = classicReceive(listener, "no thanks\n");
+    const refused = await sendFiles(listener.addr, [src], { basic: true });
+    await peer;
+    assert.equal(refused.ok, false);
+    assert.equal(refused.files[0]!.error?.code, "refused");
+    assert.match(refused.files[0]!.error!.message, /no thanks/);
   } finally {
-    await Deno.remove(src);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file raw --basic: the netkit sender and receiver interoperate", async () => {
+  await using r = await startReceiver({ basic: true, token: undefined });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/x.bin`, seededBytes(70_000, 4));
+    const report = await sendFiles(r.receiver.addr, [`${dir}/x.bin`], {
+      basic: true,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.files[0]?.error));
+    assert.deepEqual(
+      await Deno.readFile(`${r.dir}/x.bin`),
+      seededBytes(70_000, 4),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -319,10 +319,22 @@ Deno.test("file transfer: a partial file is resumed when its prefix matches and 
       data.subarray(0, 700_000),
     );
     const token = generateToken();
-    await using receiver = serveFileReceiver({ dir: dst, token });
-    const resumed = await sendFiles(receiver.addr, [`${src}/r.bin`], { token });
+    const checked: number[] = [];
+    await using receiver = serveFileReceiver({
+      dir: dst,
+      token,
+      onProgress: (p) => p.verifying && checked.push(p.bytes),
+    });
+    const sentChecked: number[] = [];
+    const resumed = await sendFiles(receiver.addr, [`${src}/r.bin`], {
+      token,
+      onProgress: (p) => p.verifying && sentChecked.push(p.bytes),
+    });
     assert.equal(resumed.ok, true);
     assert.equal(resumed.files[0]!.resumedFrom, 700_000);
+    // Both sides report the prefix check (the "verifying" phase).
+    assert.equal(checked.at(-1), 700_000);
+    assert.equal(sentChecked.at(-1), 700_000);
     assert.equal(resumed.bytes, data.length - 700_000);
     assert.deepEqual(await Deno.readFile(`${dst}/r.bin`), data);
 
