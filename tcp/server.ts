@@ -50,6 +50,12 @@ export interface TcpServerOptions {
   gracePeriodMs?: number;
   /** Serve TLS instead of plain TCP. */
   tls?: TcpTlsOptions;
+  /**
+   * Accept from this listener (a Unix socket, say) instead of binding one;
+   * the server owns and closes it. `hostname`, `port`, `backlog` and `tls`
+   * are then ignored, and `addr` is the listener's own address.
+   */
+  listener?: Deno.Listener<Deno.Conn, Deno.Addr>;
   /** Called with errors the server survives (accept back-offs, handler failures). */
   onError?: (error: unknown) => void;
 }
@@ -60,6 +66,8 @@ export interface ConnectionContext {
   readonly signal: AbortSignal;
   /** Records traffic: resets the idle timer and adds to the byte counters. */
   record(bytesIn: number, bytesOut: number): void;
+  /** True once the idle timeout has closed this connection. */
+  readonly idleExpired?: boolean;
 }
 
 /** Serves one connection; the loop closes the connection when it settles. */
@@ -101,7 +109,7 @@ export function serveTcp(
   handler: ConnectionHandler,
   options: TcpServerOptions = {},
 ): TcpServer {
-  const listener = listen(options);
+  const listener = options.listener ?? listen(options);
   const stats: TcpServerStats = {
     served: 0,
     active: 0,
@@ -147,6 +155,9 @@ export function serveTcp(
         tracked.lastActive = performance.now();
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
+      },
+      get idleExpired() {
+        return tracked.expired;
       },
     };
     handler(conn, context)
@@ -231,7 +242,8 @@ export function serveTcp(
 
   void acceptLoop();
   return serverHandle({
-    addr: listener.addr,
+    // A Unix listener's address is a Deno.UnixAddr; TCP callers read ports.
+    addr: listener.addr as Deno.NetAddr,
     finished: finished.promise,
     stats: () => ({ ...stats }),
     shutdown,

@@ -1,0 +1,120 @@
+// Moving bytes both ways between two relay streams with TCP's semantics:
+// a FIN is passed on as a FIN (closeWrite) while the other direction keeps
+// flowing, a reset as a reset where the transport allows, and each
+// direction holds one buffer: it reads again only once the last chunk is
+// written, so a slow reader slows the writer instead of growing memory.
+
+import { disconnectKind, errorMessage, writeAll } from "../_io.ts";
+import { hexdump } from "./_hexdump.ts";
+import type { RelayStream } from "./_stream.ts";
+
+import type { EndHow, Side } from "./types.ts";
+
+/** The connection's context on the accept loop. */
+export interface PipeContext {
+  readonly signal: AbortSignal;
+  readonly idleExpired?: boolean;
+  record(bytesIn: number, bytesOut: number): void;
+}
+
+/** Pipe settings. */
+export interface PipeOptions {
+  id: number;
+  bufferBytes: number;
+  hexdumpBytes: number;
+  onHexdump?: (text: string) => void;
+}
+
+/** What happened to a piped connection. */
+export interface PipeOutcome {
+  bytesToTarget: number;
+  bytesToClient: number;
+  closedFirst: Side | "relay";
+  how: EndHow;
+  halfClose: boolean;
+  resetPassedOn?: boolean;
+  error?: string;
+}
+
+/** Pipes until both directions have ended, then closes both streams. */
+export async function pipe(
+  client: RelayStream,
+  target: RelayStream,
+  context: PipeContext,
+  options: PipeOptions,
+): Promise<PipeOutcome> {
+  const streams = { client, target };
+  const bytes = { client: 0, target: 0 }; // bytes sent by each side
+  const finFrom = { client: false, target: false };
+  let first: Pick<PipeOutcome, "closedFirst" | "how" | "error"> | undefined;
+  let halfClose = false;
+  let resetPassedOn: boolean | undefined;
+  let closing: Promise<unknown> | undefined;
+  const closeBoth = () =>
+    closing ??= Promise.all([client.close(), target.close()]);
+
+  async function fail(side: Side, error: unknown): Promise<void> {
+    if (first) return;
+    const kind = disconnectKind(error);
+    if (context.idleExpired) {
+      first = { closedFirst: "relay", how: "idle_timeout" };
+    } else if (context.signal.aborted && kind !== "reset") {
+      first = { closedFirst: "relay", how: "shutdown" };
+    } else if (kind === "reset") {
+      first = { closedFirst: side, how: "reset" };
+      const other = side === "client" ? target : client;
+      resetPassedOn = await other.reset();
+    } else {
+      first = { closedFirst: side, how: "error", error: errorMessage(error) };
+    }
+    await closeBoth();
+  }
+
+  async function flow(from: Side, to: Side): Promise<void> {
+    const source = streams[from];
+    const sink = streams[to];
+    const buf = new Uint8Array(options.bufferBytes);
+    const arrow = from === "client" ? ">" : "<";
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await source.read(buf);
+      } catch (error) {
+        return fail(from, error);
+      }
+      if (n === null) {
+        if (closing) return;
+        finFrom[from] = true;
+        first ??= { closedFirst: from, how: "fin" };
+        // The far side may be gone already; its own direction reports how.
+        await sink.closeWrite().catch(() => {});
+        return;
+      }
+      const chunk = buf.subarray(0, n);
+      const offset = bytes[from];
+      if (offset < options.hexdumpBytes && options.onHexdump) {
+        const shown = chunk.subarray(0, options.hexdumpBytes - offset);
+        options.onHexdump(hexdump(arrow, options.id, shown, offset));
+      }
+      try {
+        await writeAll(sink, chunk);
+      } catch (error) {
+        return fail(to, error);
+      }
+      bytes[from] += n;
+      if (from === "client") context.record(n, 0);
+      else context.record(0, n);
+      if (finFrom[to]) halfClose = true;
+    }
+  }
+
+  await Promise.all([flow("client", "target"), flow("target", "client")]);
+  await closeBoth();
+  return {
+    bytesToTarget: bytes.client,
+    bytesToClient: bytes.target,
+    ...(first ?? { closedFirst: "relay", how: "error", error: "no end seen" }),
+    halfClose,
+    ...(resetPassedOn === undefined ? {} : { resetPassedOn }),
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * `relay(listen, target)`: socat's everyday job. Every connection accepted
+ * on the listen endpoint gets its own connection to the target, bytes are
+ * moved both ways with TCP's semantics (half-close, reset, back-pressure),
+ * and each finished connection is reported: who closed first and how.
+ *
+ * @module
+ */
+
+import { type ConnectionContext, serveTcp } from "../tcp/mod.ts";
+import { TcpError } from "../tcp/mod.ts";
+import { osMessage } from "../_io.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  parseEndpoint,
+  splitCommand,
+} from "./endpoint.ts";
+import { RelayError } from "./errors.ts";
+import { connStream, type RelayStream } from "./_stream.ts";
+import { execStream } from "./_exec.ts";
+import { pipe } from "./_pipe.ts";
+import type { RelayOptions, RelayServer } from "./types.ts";
+import { relayUdp } from "./_udp.ts";
+
+const DEFAULT_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Relays every connection on `listen` to `target`. Endpoints:
+ * `tcp://HOST:PORT`, `tls://HOST:PORT` (listen: `options.tls`; connect:
+ * system roots plus `options.caCerts`), `udp://HOST:PORT` (both sides UDP;
+ * per-client sessions), `unix:PATH` and, as a target only, `exec:COMMAND`.
+ *
+ * Throws a {@linkcode RelayError} for bad endpoints and a `bind_failed`
+ * `TcpError` when the listen side cannot be bound.
+ *
+ * @example Forward a port to an echo server
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relay } from "@netkit/netkit/relay";
+ * import { serveEcho } from "@netkit/netkit/tcp";
+ *
+ * await using echo = serveEcho({ port: 0 });
+ * const reports: string[] = [];
+ * await using forward = relay("tcp://127.0.0.1:0", `tcp://127.0.0.1:${echo.addr.port}`, {
+ *   onConnection: (r) => reports.push(`${r.closedFirst} ${r.how}`),
+ * });
+ * const port = (forward.addr as Deno.NetAddr).port;
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+ * await conn.write(new TextEncoder().encode("hi"));
+ * await conn.closeWrite();
+ * const buf = new Uint8Array(8);
+ * let got = "";
+ * for (let n; (n = await conn.read(buf)) !== null;) got += new TextDecoder().decode(buf.subarray(0, n));
+ * conn.close();
+ * assert.equal(got, "hi");
+ * await forward.shutdown();
+ * assert.deepEqual(reports, ["client fin"]);
+ * ```
+ */
+export function relay(
+  listen: string | Endpoint,
+  target: string | Endpoint,
+  options: RelayOptions = {},
+): RelayServer {
+  const from = typeof listen === "string" ? parseEndpoint(listen) : listen;
+  const to = typeof target === "string" ? parseEndpoint(target) : target;
+  if (from.kind === "udp" || to.kind === "udp") {
+    if (from.kind !== "udp" || to.kind !== "udp") {
+      throw new RelayError(
+        "unsupported_endpoint",
+        `UDP relays to UDP only (${formatEndpoint(from)} -> ${
+          formatEndpoint(to)
+        })`,
+      );
+    }
+    return relayUdp(from, to, options);
+  }
+  if (from.kind === "exec") {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "exec: is a target, not a listen side",
+    );
+  }
+  if (from.kind === "tls" && !options.tls) {
+    throw new RelayError(
+      "missing_tls",
+      `${formatEndpoint(from)} needs a certificate and key`,
+    );
+  }
+  const connect = connector(to, options);
+  let ids = 0;
+  const handler = async (conn: Deno.Conn, context: ConnectionContext) => {
+    const id = ++ids;
+    const started = performance.now();
+    const client = connStream(conn);
+    let far: RelayStream;
+    try {
+      far = await connect();
+    } catch (error) {
+      await client.close();
+      options.onConnection?.({
+        id,
+        client: client.peer,
+        target: formatEndpoint(to),
+        durationMs: performance.now() - started,
+        bytesToTarget: 0,
+        bytesToClient: 0,
+        closedFirst: "target",
+        how: "error",
+        halfClose: false,
+        error: `cannot connect: ${osMessage(error)}`,
+      });
+      return;
+    }
+    const outcome = await pipe(client, far, context, {
+      id,
+      bufferBytes: options.bufferBytes ?? DEFAULT_BUFFER_BYTES,
+      hexdumpBytes: options.hexdumpBytes ?? 0,
+      onHexdump: options.onHexdump,
+    });
+    const exit = far.detail?.();
+    options.onConnection?.({
+      id,
+      client: client.peer,
+      target: far.peer,
+      durationMs: performance.now() - started,
+      ...outcome,
+      ...(exit === undefined ? {} : { exit }),
+    });
+  };
+  const unixListener = from.kind === "unix" ? listenUnix(from.path) : undefined;
+  const server = serveTcp(handler, {
+    hostname: from.kind === "unix" ? undefined : from.hostname,
+    port: from.kind === "unix" ? undefined : from.port,
+    listener: unixListener,
+    backlog: options.backlog,
+    tls: from.kind === "tls" ? options.tls : undefined,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
+    gracePeriodMs: options.gracePeriodMs,
+    onError: options.onError,
+    signal: options.signal,
+  });
+  if (unixListener && from.kind === "unix") {
+    // Deno leaves the socket file behind; the relay created it, so it removes it.
+    void server.finished.then(() => Deno.remove(from.path).catch(() => {}));
+  }
+  return {
+    addr: unixListener?.addr ?? server.addr,
+    finished: server.finished,
+    stats: server.stats,
+    shutdown: server.shutdown,
+    [Symbol.asyncDispose]: server.shutdown,
+  };
+}
+
+function listenUnix(path: string): Deno.Listener<Deno.Conn, Deno.Addr> {
+  try {
+    return Deno.listen({ transport: "unix", path });
+  } catch (error) {
+    throw new TcpError(
+      "bind_failed",
+      `cannot listen on unix:${path}: ${osMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Opens the target side for one accepted connection. */
+function connector(
+  to: Endpoint,
+  options: RelayOptions,
+): () => Promise<RelayStream> {
+  switch (to.kind) {
+    case "tcp":
+      return async () =>
+        connStream(
+          await Deno.connect({ hostname: to.hostname, port: to.port }),
+        );
+    case "tls":
+      return async () =>
+        connStream(
+          await Deno.connectTls({
+            hostname: to.hostname,
+            port: to.port,
+            caCerts: options.caCerts,
+          }),
+        );
+    case "unix":
+      return async () =>
+        connStream(
+          await Deno.connect({ transport: "unix", path: to.path }),
+          `unix:${to.path}`,
+        );
+    case "exec": {
+      const argv = options.shell
+        ? ["/bin/sh", "-c", to.command]
+        : splitCommand(to.command);
+      return () => Promise.resolve(execStream(argv));
+    }
+    case "udp":
+      throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
+  }
+}
