@@ -14,23 +14,20 @@ type Libc = Deno.DynamicLibrary<{
   connect: { parameters: ["i32", "buffer", "u32"]; result: "i32" };
 }>;
 
-let libc: Libc | null | undefined;
-
+// Opened per reset and closed again: resets are rare, and a library left
+// open would outlive every server that used it.
 function openLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
   if (Deno.build.os !== "linux") return null;
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
     return null;
   }
   try {
-    libc = Deno.dlopen("libc.so.6", {
+    return Deno.dlopen("libc.so.6", {
       connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     });
   } catch {
-    libc = null;
+    return null;
   }
-  return libc;
 }
 
 /** An AF_UNSPEC sockaddr: family 0, the rest zero. */
@@ -45,8 +42,7 @@ export async function abortTcp(
   local: Deno.NetAddr,
   remote: Deno.NetAddr,
 ): Promise<boolean> {
-  const lib = openLibc();
-  if (!lib) return false;
+  if (Deno.build.os !== "linux") return false;
   let inode: number | undefined;
   try {
     const sockets = await readTcpSockets({ port: local.port });
@@ -62,7 +58,13 @@ export async function abortTcp(
   // finding it and disconnecting it.
   const fd = fdOfInode(inode);
   if (fd === undefined) return false;
-  return lib.symbols.connect(fd, UNSPEC, UNSPEC.length) === 0;
+  const lib = openLibc();
+  if (!lib) return false;
+  try {
+    return lib.symbols.connect(fd, UNSPEC, UNSPEC.length) === 0;
+  } finally {
+    lib.close();
+  }
 }
 
 function sameHost(a: string, b: string): boolean {

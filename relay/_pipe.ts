@@ -13,7 +13,7 @@ import type { EndHow, Side } from "./types.ts";
 /** The connection's context on the accept loop. */
 export interface PipeContext {
   readonly signal: AbortSignal;
-  readonly idleExpired?: boolean;
+  readonly closedByServer?: AbortSignal;
   record(bytesIn: number, bytesOut: number): void;
 }
 
@@ -53,14 +53,24 @@ export async function pipe(
   const closeBoth = () =>
     closing ??= Promise.all([client.close(), target.close()]);
 
+  // The accept loop closes the client on idle timeout or at the end of
+  // the grace period; the target must go with it even when no read or
+  // write is pending on the client (after its FIN).
+  const byServer = context.closedByServer;
+  const onServerClose = () => {
+    first ??= {
+      closedFirst: "relay",
+      how: byServer?.reason === "idle_timeout" ? "idle_timeout" : "shutdown",
+    };
+    void closeBoth();
+  };
+  if (byServer?.aborted) onServerClose();
+  byServer?.addEventListener("abort", onServerClose, { once: true });
+
   async function fail(side: Side, error: unknown): Promise<void> {
     if (first) return;
     const kind = disconnectKind(error);
-    if (context.idleExpired) {
-      first = { closedFirst: "relay", how: "idle_timeout" };
-    } else if (context.signal.aborted && kind !== "reset") {
-      first = { closedFirst: "relay", how: "shutdown" };
-    } else if (kind === "reset") {
+    if (kind === "reset") {
       first = { closedFirst: side, how: "reset" };
       const other = side === "client" ? target : client;
       resetPassedOn = await other.reset();
@@ -109,6 +119,7 @@ export async function pipe(
   }
 
   await Promise.all([flow("client", "target"), flow("target", "client")]);
+  byServer?.removeEventListener("abort", onServerClose);
   await closeBoth();
   return {
     bytesToTarget: bytes.client,

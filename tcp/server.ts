@@ -66,8 +66,12 @@ export interface ConnectionContext {
   readonly signal: AbortSignal;
   /** Records traffic: resets the idle timer and adds to the byte counters. */
   record(bytesIn: number, bytesOut: number): void;
-  /** True once the idle timeout has closed this connection. */
-  readonly idleExpired?: boolean;
+  /**
+   * Aborted just before the server itself closes this connection, with
+   * reason `"idle_timeout"` or `"shutdown"` (the grace period is over), so
+   * a handler can close what it opened alongside it.
+   */
+  readonly closedByServer?: AbortSignal;
 }
 
 /** Serves one connection; the loop closes the connection when it settles. */
@@ -86,6 +90,7 @@ interface Tracked {
   conn: Deno.Conn;
   lastActive: number;
   expired: boolean;
+  closer: AbortController;
 }
 
 /**
@@ -130,6 +135,7 @@ export function serveTcp(
 
   const idleSweep = startIdleSweep(options.idleTimeoutMs ?? 0, open, (t) => {
     stats.idleClosed++;
+    t.closer.abort("idle_timeout");
     closeQuietly(t.conn);
   });
 
@@ -145,6 +151,7 @@ export function serveTcp(
       conn,
       lastActive: performance.now(),
       expired: false,
+      closer: new AbortController(),
     };
     open.add(tracked);
     stats.served++;
@@ -156,9 +163,7 @@ export function serveTcp(
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
       },
-      get idleExpired() {
-        return tracked.expired;
-      },
+      closedByServer: tracked.closer.signal,
     };
     handler(conn, context)
       .catch((error) => {
@@ -233,7 +238,10 @@ export function serveTcp(
       closeQuietly(listener);
       const grace = options.gracePeriodMs ?? 5000;
       graceTimer = setTimeout(() => {
-        for (const t of open) closeQuietly(t.conn);
+        for (const t of open) {
+          t.closer.abort("shutdown");
+          closeQuietly(t.conn);
+        }
       }, grace);
       maybeFinish();
     }
