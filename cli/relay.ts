@@ -7,6 +7,7 @@ import {
   formatEndpoint,
   parseEndpoint,
   relay,
+  RelayError,
   type RelayReport,
   type RelayServer,
 } from "../relay/mod.ts";
@@ -135,6 +136,8 @@ async function run(argv: string[]): Promise<number> {
         ),
     });
   } catch (error) {
+    // Endpoints that parse but cannot be paired are a usage mistake.
+    if (error instanceof RelayError) throw new UsageError(error.message, cmd);
     if (listen.kind === "unix" || listen.kind === "exec") throw error;
     throw bindError(error, listen.hostname, listen.port);
   }
