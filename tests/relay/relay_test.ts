@@ -374,6 +374,28 @@ Deno.test("relay: a refused target is reported as an error", async () => {
   assert.match(r.error ?? "", /refused/i);
 });
 
+/** One datagram's text, or a failure naming `what` after 10 s. */
+async function receiveWithin(
+  socket: Deno.DatagramConn,
+  what: string,
+): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const [data] = await Promise.race([
+      socket.receive(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no datagram for ${what} within 10 s`)),
+          10_000,
+        );
+      }),
+    ]);
+    return dec.decode(data);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test("relay: UDP clients are kept apart and sessions are bounded", async () => {
   await using echo = serveUdpEcho({ port: 0 });
   const reports = reportCollector();
@@ -410,8 +432,8 @@ Deno.test("relay: UDP clients are kept apart and sessions are bounded", async ()
     const gotA: string[] = [];
     const gotB: string[] = [];
     for (let i = 0; i < 3; i++) {
-      gotA.push(dec.decode((await a.receive())[0]));
-      gotB.push(dec.decode((await b.receive())[0]));
+      gotA.push(await receiveWithin(a, "client A"));
+      gotB.push(await receiveWithin(b, "client B"));
     }
     assert.deepEqual(gotA.sort(), ["A0", "A1", "A2"]);
     assert.deepEqual(gotB.sort(), ["B0", "B1", "B2"]);
@@ -420,7 +442,7 @@ Deno.test("relay: UDP clients are kept apart and sessions are bounded", async ()
     const deadline = Date.now() + 10_000;
     while (server.stats().refused === 0 && Date.now() < deadline) {
       await a.send(enc.encode("ping"), to);
-      await a.receive();
+      await receiveWithin(a, "client A's ping");
     }
     assert.equal(server.stats().refused, 1);
     assert.equal(server.stats().served, 2);
@@ -462,7 +484,7 @@ Deno.test("relay: a UDP session ends after the idle timeout", async () => {
       hostname: "127.0.0.1",
       port: port(server),
     });
-    assert.equal(dec.decode((await a.receive())[0]), "hi");
+    assert.equal(await receiveWithin(a, "the relayed echo"), "hi");
     const r = await reports.next("the idle session");
     assert.equal(r.how, "idle_timeout");
     assert.equal(r.bytesToTarget, 2);
