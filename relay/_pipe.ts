@@ -36,6 +36,8 @@ export interface PipeOutcome {
   error?: string;
 }
 
+const SMALL_BUFFER = 4 * 1024;
+
 /** Pipes until both directions have ended, then closes both streams. */
 export async function pipe(
   client: RelayStream,
@@ -83,7 +85,10 @@ export async function pipe(
   async function flow(from: Side, to: Side): Promise<void> {
     const source = streams[from];
     const sink = streams[to];
-    const buf = new Uint8Array(options.bufferBytes);
+    // Small until a read fills it, then the full size once (as the echo
+    // server does): an idle or chatty connection holds 4 KiB per direction,
+    // a bulk one bufferBytes.
+    let buf = new Uint8Array(Math.min(SMALL_BUFFER, options.bufferBytes));
     const arrow = from === "client" ? ">" : "<";
     for (;;) {
       let n: number | null;
@@ -101,6 +106,7 @@ export async function pipe(
         return;
       }
       const chunk = buf.subarray(0, n);
+      const full = n === buf.length;
       const offset = bytes[from];
       if (offset < options.hexdumpBytes && options.onHexdump) {
         const shown = chunk.subarray(0, options.hexdumpBytes - offset);
@@ -115,6 +121,9 @@ export async function pipe(
       if (from === "client") context.record(n, 0);
       else context.record(0, n);
       if (finFrom[to]) halfClose = true;
+      if (full && buf.length < options.bufferBytes) {
+        buf = new Uint8Array(options.bufferBytes);
+      }
     }
   }
 
