@@ -8,7 +8,7 @@ import {
   runCli,
   startCli,
 } from "../_helpers.ts";
-import { resettingTarget } from "../relay/_peers.ts";
+import { resettingTarget, within } from "../relay/_peers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -59,7 +59,7 @@ Deno.test(
       const w = nc.stdin.getWriter();
       await w.write(enc.encode("12345"));
       await w.close();
-      const out = await nc.output();
+      const out = await within("nc through the relay", nc.output());
       assert.equal(dec.decode(out.stdout), "12345");
       const line = await stderrLine(relay, /closed #1 .*\n/);
       assert.match(
@@ -92,10 +92,11 @@ Deno.test("relay cli: a target's reset is logged as a reset passed on", {
   try {
     const conn = await connectPort(relay.ports.tcp!);
     await conn.write(enc.encode("x"));
-    const seen = await conn.read(new Uint8Array(4)).then(
-      () => "data or eof",
-      (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
-    );
+    const seen = await within("the client's read", conn.read(new Uint8Array(4)))
+      .then(
+        () => "data or eof",
+        (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
+      );
     conn.close();
     assert.equal(seen, "reset");
     const line = await stderrLine(relay, /\{"event":"closed".*\}\n/);
@@ -120,7 +121,10 @@ Deno.test("relay cli: idle timeout, refused target and shutdown each get their l
   ]);
   try {
     const conn = await connectPort(refused.ports.tcp!);
-    await readAll(conn).catch(() => {});
+    await within(
+      "the close after a refused target",
+      readAll(conn).catch(() => {}),
+    );
     conn.close();
     await stderrLine(
       refused,
@@ -141,13 +145,16 @@ Deno.test("relay cli: idle timeout, refused target and shutdown each get their l
     "0",
   ]);
   const idle = await connectPort(relay.ports.tcp!);
-  assert.deepEqual(await readAll(idle), new Uint8Array());
+  assert.deepEqual(
+    await within("the idle close", readAll(idle)),
+    new Uint8Array(),
+  );
   idle.close();
   await stderrLine(relay, /closed #1 .*relay closed first \(idle timeout\)/);
   // A connection that keeps talking outlives the idle timeout until SIGTERM.
   const busy = await connectPort(relay.ports.tcp!);
   await busy.write(enc.encode("a"));
-  assert.equal(await busy.read(new Uint8Array(1)), 1);
+  assert.equal(await within("the busy echo", busy.read(new Uint8Array(1))), 1);
   const end = await relay.stop("SIGTERM");
   busy.close();
   assert.equal(end.code, 0);
@@ -167,7 +174,10 @@ Deno.test("relay cli: --hexdump shows only the first N bytes of each direction",
     const conn = await connectPort(relay.ports.tcp!);
     await conn.write(enc.encode("hello\x1b[2J"));
     await conn.closeWrite();
-    assert.equal(dec.decode(await readAll(conn)), "hello\x1b[2J");
+    assert.equal(
+      dec.decode(await within("the echo", readAll(conn))),
+      "hello\x1b[2J",
+    );
     conn.close();
     await stderrLine(relay, /closed #1 .*\n/);
     const text = relay.stderr();
@@ -199,7 +209,7 @@ Deno.test("relay cli: a peer-chosen command line is escaped in the log", async (
     const conn = await connectPort(relay.ports.tcp!);
     await conn.write(enc.encode("ok"));
     await conn.closeWrite();
-    assert.equal(dec.decode(await readAll(conn)), "ok");
+    assert.equal(dec.decode(await within("cat's output", readAll(conn))), "ok");
     conn.close();
     const line = await stderrLine(relay, /closed #1 .*\n/);
     assert.ok(line.includes("\\x1b]0;owned\\x07"), line);
@@ -272,7 +282,7 @@ Deno.test("relay cli: a slow reader does not grow the relay's memory (RSS from /
     let baseline = 0;
     let peak = 0;
     while (got < 48 * 1024 * 1024) {
-      const n = await conn.read(buf);
+      const n = await within(`the read after ${got} bytes`, conn.read(buf));
       if (n === null) throw new Error(`EOF after ${got} bytes`);
       got += n;
       if (baseline === 0 && got >= 1024 * 1024) baseline = await rssKiB();

@@ -80,3 +80,25 @@ export function reportCollector(): {
     },
   };
 }
+
+/** `promise`, or a failure naming `what` after `ms` (default 20 s). */
+export async function within<T>(
+  what: string,
+  promise: Promise<T>,
+  ms = 20_000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${what}: nothing within ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

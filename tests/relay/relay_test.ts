@@ -3,7 +3,7 @@ import { relay, type RelayReport } from "../../relay/mod.ts";
 import { serveEcho } from "../../tcp/mod.ts";
 import { serveUdpEcho } from "../../udp/mod.ts";
 import { hasPeer, readAll, seededBytes, testTls } from "../_helpers.ts";
-import { reportCollector, resettingTarget } from "./_peers.ts";
+import { reportCollector, resettingTarget, within } from "./_peers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -56,8 +56,8 @@ Deno.test(
     const writer = nc.stdin.getWriter();
     await writer.write(enc.encode("hello relay\n"));
     await writer.close();
-    const result = await nc.output();
-    const answer = await target.served;
+    const result = await within("nc through the relay", nc.output());
+    const answer = await within("the target's answer", target.served);
     assert.equal(dec.decode(result.stdout), answer);
     assert.equal(answer, "server saw EOF after 12 bytes\n");
     const r = await reports.next("the nc connection");
@@ -92,15 +92,21 @@ Deno.test("relay: 100 MiB round trip through the relay to an echo is byte-exact"
   const buf = new Uint8Array(256 * 1024);
   let got = 0;
   let mismatch = -1;
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    for (let i = 0; i < n && mismatch < 0; i++) {
-      if (buf[i] !== block[(got + i) % block.length]) mismatch = got + i;
-    }
-    got += n;
-  }
-  await writing;
+  await within(
+    "the 100 MiB echo",
+    (async () => {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (let i = 0; i < n && mismatch < 0; i++) {
+          if (buf[i] !== block[(got + i) % block.length]) mismatch = got + i;
+        }
+        got += n;
+      }
+      await writing;
+    })(),
+    120_000,
+  );
   conn.close();
   assert.equal(mismatch, -1, `first wrong byte at ${mismatch}`);
   assert.equal(got, total);
@@ -124,7 +130,10 @@ Deno.test(
     );
     const conn = await connect(server);
     await conn.write(enc.encode("x"));
-    const outcome = await conn.read(new Uint8Array(16)).then(
+    const outcome = await within(
+      "the client's read",
+      conn.read(new Uint8Array(16)),
+    ).then(
       (n) => `read ${n}`,
       (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
     );
@@ -176,7 +185,7 @@ c.close()`,
   }).output();
   assert.ok(py.success, dec.decode(py.stderr));
   const r = await reports.next("the client's reset");
-  assert.equal(await targetSaw, "reset");
+  assert.equal(await within("the target's read", targetSaw), "reset");
   listener.close();
   assert.equal(r.closedFirst, "client");
   assert.equal(r.how, "reset");
@@ -198,7 +207,7 @@ Deno.test("relay: TLS listen with the committed certificate in front of a plain 
   });
   await conn.write(enc.encode("over tls"));
   await conn.closeWrite();
-  const echoed = await readAll(conn);
+  const echoed = await within("the echo", readAll(conn));
   conn.close();
   assert.equal(dec.decode(echoed), "over tls");
 });
@@ -214,7 +223,7 @@ Deno.test("relay: tcp -> tls target with caCerts", async () => {
   const conn = await connect(server);
   await conn.write(enc.encode("to tls"));
   await conn.closeWrite();
-  const echoed = await readAll(conn);
+  const echoed = await within("the echo", readAll(conn));
   conn.close();
   assert.equal(dec.decode(echoed), "to tls");
 });
@@ -237,9 +246,9 @@ Deno.test("relay: unix listen -> unix target", async () => {
   const conn = await Deno.connect({ transport: "unix", path: relayPath });
   await conn.write(enc.encode("abc"));
   await conn.closeWrite();
-  const back = await readAll(conn);
+  const back = await within("the reversed bytes", readAll(conn));
   conn.close();
-  await served;
+  await within("the unix target", served);
   listener.close();
   await server.shutdown();
   assert.equal(dec.decode(back), "cba");
@@ -263,7 +272,10 @@ Deno.test("relay: exec:cat echoes and the program's exit is reported", async () 
     }
     await conn.closeWrite();
   })();
-  const [echoed] = await Promise.all([readAll(conn), writing]);
+  const [echoed] = await within(
+    "cat's output",
+    Promise.all([readAll(conn), writing]),
+  );
   conn.close();
   assert.equal(echoed.length, data.length);
   assert.ok(echoed.every((b, i) => b === data[i]), "cat's output differs");
@@ -282,7 +294,7 @@ Deno.test("relay: a program that exits early ends the connection with its answer
   );
   const conn = await connect(server);
   await conn.write(enc.encode("abcdef"));
-  const answer = await readAll(conn); // no closeWrite: the program ends it
+  const answer = await within("the program's answer", readAll(conn)); // no closeWrite: the program ends it
   conn.close();
   assert.equal(dec.decode(answer), "abc bye\n");
   const r = await reports.next("the early exit");
@@ -320,9 +332,12 @@ Deno.test("relay: maxConnections refuses the connection beyond the limit", async
   const held = await connect(server);
   const buf = new Uint8Array(1);
   await held.write(enc.encode("1"));
-  assert.equal(await held.read(buf), 1); // relayed, so counted as open
+  assert.equal(await within("the held echo", held.read(buf)), 1); // relayed, so counted as open
   const extra = await connect(server);
-  const got = await extra.read(buf).catch(() => null);
+  const got = await within(
+    "the refused connection's close",
+    extra.read(buf).catch(() => null),
+  );
   extra.close();
   assert.equal(got, null, "the extra connection must be closed at once");
   assert.equal(server.stats().refused, 1);
@@ -342,13 +357,19 @@ Deno.test("relay: idle timeout and shutdown are reported as the relay closing fi
     },
   );
   const idle = await connect(server);
-  assert.equal(await idle.read(new Uint8Array(1)).catch(() => null), null);
+  assert.equal(
+    await within(
+      "the idle close",
+      idle.read(new Uint8Array(1)).catch(() => null),
+    ),
+    null,
+  );
   idle.close();
   const r1 = await reports.next("the idle connection");
   assert.deepEqual([r1.closedFirst, r1.how], ["relay", "idle_timeout"]);
   const busy = await connect(server);
   await busy.write(enc.encode("q"));
-  assert.equal(await busy.read(new Uint8Array(1)), 1);
+  assert.equal(await within("the busy echo", busy.read(new Uint8Array(1))), 1);
   await server.shutdown();
   busy.close();
   const r2 = await reports.next("the connection open at shutdown");
@@ -366,7 +387,13 @@ Deno.test("relay: a refused target is reported as an error", async () => {
     { onConnection: reports.onConnection },
   );
   const conn = await connect(server);
-  assert.equal(await conn.read(new Uint8Array(1)).catch(() => null), null);
+  assert.equal(
+    await within(
+      "the close after a refused target",
+      conn.read(new Uint8Array(1)).catch(() => null),
+    ),
+    null,
+  );
   conn.close();
   const r = await reports.next("the refused target");
   assert.equal(r.closedFirst, "target");
