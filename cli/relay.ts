@@ -44,13 +44,15 @@ Options:
   --max-conns N      connections (UDP: sessions) at once; more are refused
   --idle-timeout S   close connections silent for S seconds
   --grace S          on SIGINT/SIGTERM let connections finish (default 5)
+  --connect-timeout S  give a tcp:// TARGET S seconds to accept (default 10)
   --backlog N        listen(2) backlog (default 511)
   --hexdump [N]      dump the first N bytes (default ${DEFAULT_HEXDUMP_BYTES}) of each direction of
                      each connection to stderr, like socat -x
   --json             per-connection reports as one JSON object per line
   -h, --help         show this help
 
-Not yet: ws:// and wss:// endpoints, --insecure and proxies for tls:// targets.
+Not yet: ws:// and wss:// endpoints; --insecure, proxies and a connect timeout
+for tls:// targets.
 
 Example: put TLS in front of a plain server
   netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem`;
@@ -73,6 +75,7 @@ async function run(argv: string[]): Promise<number> {
     "max-conns": { type: "string" },
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
+    "connect-timeout": { type: "string" },
     backlog: { type: "string" },
     hexdump: { type: "boolean" },
     "hexdump-bytes": { type: "string" },
@@ -121,6 +124,11 @@ async function run(argv: string[]): Promise<number> {
       }),
       idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
       gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+      connectTimeoutMs: secondsFlag(
+        cmd,
+        "connect-timeout",
+        values["connect-timeout"],
+      ),
       backlog: intFlag(cmd, "backlog", values.backlog, { min: 1 }),
       hexdumpBytes,
       onHexdump: hexdumpBytes > 0 ? log : undefined,

@@ -24,6 +24,7 @@ import type { RelayOptions, RelayServer } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
 const DEFAULT_BUFFER_BYTES = 64 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
@@ -174,9 +175,17 @@ function connector(
 ): () => Promise<RelayStream> {
   switch (to.kind) {
     case "tcp":
-      return async () =>
-        connStream(
-          await Deno.connect({ hostname: to.hostname, port: to.port }),
+      return () =>
+        withConnectTimeout(
+          options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          async (signal) =>
+            connStream(
+              await Deno.connect({
+                hostname: to.hostname,
+                port: to.port,
+                signal,
+              }),
+            ),
         );
     case "tls":
       return async () =>
@@ -201,5 +210,29 @@ function connector(
     }
     case "udp":
       throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
+  }
+}
+
+/**
+ * Runs `connect` with a signal aborted after `timeoutMs`; a silent target
+ * (SYNs dropped) would otherwise hold the client for minutes of retries.
+ */
+async function withConnectTimeout<T>(
+  timeoutMs: number,
+  connect: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    return await connect(controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted) {
+      throw new TcpError("timeout", `timed out after ${timeoutMs} ms`, {
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -75,6 +75,11 @@ export interface RelayOptions {
   onConnection?: (report: RelayReport) => void;
   /** Called with errors the relay survives. */
   onError?: (error: unknown) => void;
+  /**
+   * Milliseconds a `tcp://` target gets to accept each connection. Default
+   * 10000. (`tls://` and `unix:` connects have no timeout yet.)
+   */
+  connectTimeoutMs?: number;
   /** Aborting it shuts the relay down, like `shutdown()`. */
   signal?: AbortSignal;
 }

@@ -401,6 +401,40 @@ Deno.test("relay: a refused target is reported as an error", async () => {
   assert.match(r.error ?? "", /refused/i);
 });
 
+Deno.test("relay: a target that never answers the handshake times out and is reported", async () => {
+  // A listener that never accepts, with its queue full (backlog 1 holds two):
+  // the kernel drops further SYNs, so a connect just waits.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
+  const queued = [
+    await Deno.connect({ hostname: "127.0.0.1", port: silent.addr.port }),
+    await Deno.connect({ hostname: "127.0.0.1", port: silent.addr.port }),
+  ];
+  const reports = reportCollector();
+  try {
+    await using server = relay(
+      "tcp://127.0.0.1:0",
+      `tcp://127.0.0.1:${silent.addr.port}`,
+      { onConnection: reports.onConnection, connectTimeoutMs: 200 },
+    );
+    const conn = await connect(server);
+    assert.equal(
+      await within(
+        "the close after the connect timeout",
+        conn.read(new Uint8Array(1)).catch(() => null),
+      ),
+      null,
+    );
+    conn.close();
+    const r = await reports.next("the timed-out connect");
+    assert.equal(r.closedFirst, "target");
+    assert.equal(r.how, "error");
+    assert.equal(r.error, "cannot connect: timed out after 200 ms");
+  } finally {
+    for (const c of queued) c.close();
+    silent.close();
+  }
+});
+
 /** One datagram's text, or a failure naming `what` after 10 s. */
 async function receiveWithin(
   socket: Deno.DatagramConn,
