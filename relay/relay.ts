@@ -7,24 +7,17 @@
  * @module
  */
 
-import { type ConnectionContext, serveTcp } from "../tcp/mod.ts";
-import { TcpError } from "../tcp/mod.ts";
 import { osMessage } from "../_io.ts";
-import {
-  type Endpoint,
-  formatEndpoint,
-  parseEndpoint,
-  splitCommand,
-} from "./endpoint.ts";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "./endpoint.ts";
 import { RelayError } from "./errors.ts";
-import { connStream, type RelayStream } from "./_stream.ts";
-import { execStream } from "./_exec.ts";
+import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
+import { connector } from "./_connect.ts";
+import { listenStreams, type RelayOne } from "./_listen.ts";
 import type { RelayOptions, RelayServer } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
 const DEFAULT_BUFFER_BYTES = 64 * 1024;
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
@@ -89,12 +82,19 @@ export function relay(
       `${formatEndpoint(from)} needs a certificate and key`,
     );
   }
+  return listenStreams(from, options, relayOne(to, options));
+}
+
+/**
+ * What happens to each accepted client, whatever the listen side: a fresh
+ * target connection, the pipe, one report.
+ */
+function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
   const connect = connector(to, options);
   let ids = 0;
-  const handler = async (conn: Deno.Conn, context: ConnectionContext) => {
+  return async (client, context) => {
     const id = ++ids;
     const started = performance.now();
-    const client = connStream(conn);
     let far: RelayStream;
     try {
       far = await connect();
@@ -130,109 +130,4 @@ export function relay(
       ...(exit === undefined ? {} : { exit }),
     });
   };
-  const unixListener = from.kind === "unix" ? listenUnix(from.path) : undefined;
-  const server = serveTcp(handler, {
-    hostname: from.kind === "unix" ? undefined : from.hostname,
-    port: from.kind === "unix" ? undefined : from.port,
-    listener: unixListener,
-    backlog: options.backlog,
-    tls: from.kind === "tls" ? options.tls : undefined,
-    maxConnections: options.maxConnections,
-    idleTimeoutMs: options.idleTimeoutMs,
-    gracePeriodMs: options.gracePeriodMs,
-    onError: options.onError,
-    signal: options.signal,
-  });
-  if (unixListener && from.kind === "unix") {
-    // Deno leaves the socket file behind; the relay created it, so it removes it.
-    void server.finished.then(() => Deno.remove(from.path).catch(() => {}));
-  }
-  return {
-    addr: unixListener?.addr ?? server.addr,
-    finished: server.finished,
-    stats: server.stats,
-    shutdown: server.shutdown,
-    [Symbol.asyncDispose]: server.shutdown,
-  };
-}
-
-function listenUnix(path: string): Deno.Listener<Deno.Conn, Deno.Addr> {
-  try {
-    return Deno.listen({ transport: "unix", path });
-  } catch (error) {
-    throw new TcpError(
-      "bind_failed",
-      `cannot listen on unix:${path}: ${osMessage(error)}`,
-      { cause: error },
-    );
-  }
-}
-
-/** Opens the target side for one accepted connection. */
-function connector(
-  to: Endpoint,
-  options: RelayOptions,
-): () => Promise<RelayStream> {
-  switch (to.kind) {
-    case "tcp":
-      return () =>
-        withConnectTimeout(
-          options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-          async (signal) =>
-            connStream(
-              await Deno.connect({
-                hostname: to.hostname,
-                port: to.port,
-                signal,
-              }),
-            ),
-        );
-    case "tls":
-      return async () =>
-        connStream(
-          await Deno.connectTls({
-            hostname: to.hostname,
-            port: to.port,
-            caCerts: options.caCerts,
-          }),
-        );
-    case "unix":
-      return async () =>
-        connStream(
-          await Deno.connect({ transport: "unix", path: to.path }),
-          `unix:${to.path}`,
-        );
-    case "exec": {
-      const argv = options.shell
-        ? ["/bin/sh", "-c", to.command]
-        : splitCommand(to.command);
-      return () => Promise.resolve(execStream(argv));
-    }
-    case "udp":
-      throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
-  }
-}
-
-/**
- * Runs `connect` with a signal aborted after `timeoutMs`; a silent target
- * (SYNs dropped) would otherwise hold the client for minutes of retries.
- */
-async function withConnectTimeout<T>(
-  timeoutMs: number,
-  connect: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    return await connect(controller.signal);
-  } catch (error) {
-    if (controller.signal.aborted) {
-      throw new TcpError("timeout", `timed out after ${timeoutMs} ms`, {
-        cause: error,
-      });
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
 }
