@@ -3,7 +3,9 @@
 // peer. A socket, a TLS session and a program on stdin/stdout are all one.
 
 import { formatAddress } from "../address.ts";
-import { closeQuietly } from "../_io.ts";
+import { closeQuietly, osMessage } from "../_io.ts";
+import { TcpError } from "../tcp/mod.ts";
+import { RelayError } from "./errors.ts";
 import { abortTcp } from "./_abort.ts";
 
 /** One side of a relayed connection. */
@@ -22,6 +24,11 @@ export interface RelayStream {
   close(): Promise<void>;
   /** How the far end finished, once closed (a program's exit status). */
   detail?(): string | undefined;
+  /**
+   * Completes the endpoint's own handshake (TLS) within `timeoutMs`; the
+   * relay calls it on a client before it opens anything toward the target.
+   */
+  ready?(timeoutMs: number): Promise<void>;
 }
 
 /** The peer of a socket as the report names it. */
@@ -39,19 +46,54 @@ export function connStream(conn: Deno.Conn, peer?: string): RelayStream {
     read: (p) => conn.read(p),
     write: (p) => conn.write(p),
     closeWrite: () => conn.closeWrite(),
-    async reset() {
-      const local = conn.localAddr;
-      const remote = conn.remoteAddr;
-      let sent = false;
-      if (local.transport === "tcp" && remote.transport === "tcp") {
-        sent = await abortTcp(local, remote);
-      }
-      closeQuietly(conn);
-      return sent;
-    },
+    reset: () => resetConn(conn),
     close() {
       closeQuietly(conn);
       return Promise.resolve();
     },
+    ...("handshake" in conn
+      ? { ready: (ms: number) => handshake(conn as Deno.TlsConn, ms) }
+      : {}),
   };
+}
+
+async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
+  let timedOut = false;
+  // A pending handshake keeps the socket open through close(); a reset
+  // (where the runtime allows) is what ends it.
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void resetConn(conn);
+  }, timeoutMs);
+  try {
+    await conn.handshake();
+  } catch (error) {
+    throw timedOut
+      ? new TcpError(
+        "timeout",
+        `TLS handshake timed out after ${timeoutMs} ms`,
+        {
+          cause: error,
+        },
+      )
+      : new RelayError(
+        "tls_handshake",
+        `TLS handshake failed: ${osMessage(error)}`,
+        { cause: error },
+      );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resets `conn` where the runtime allows, then closes it; true if an RST went out. */
+async function resetConn(conn: Deno.Conn): Promise<boolean> {
+  const local = conn.localAddr;
+  const remote = conn.remoteAddr;
+  let sent = false;
+  if (local.transport === "tcp" && remote.transport === "tcp") {
+    sent = await abortTcp(local, remote);
+  }
+  closeQuietly(conn);
+  return sent;
 }

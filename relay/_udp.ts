@@ -16,6 +16,9 @@ import type {
 } from "./types.ts";
 
 const DEFAULT_IDLE_MS = 60_000;
+// Each session holds a socket: a flood of spoofed sources must not take
+// every file descriptor.
+const DEFAULT_MAX_SESSIONS = 1024;
 const MAX_DATAGRAM = 65_535;
 
 interface Session {
@@ -74,10 +77,7 @@ export function relayUdp(
   }
 
   function open(client: Deno.NetAddr): Session | undefined {
-    if (
-      options.maxConnections !== undefined &&
-      sessions.size >= options.maxConnections
-    ) {
+    if (sessions.size >= (options.maxConnections ?? DEFAULT_MAX_SESSIONS)) {
       stats.refused++;
       return undefined;
     }

@@ -8,11 +8,14 @@ import { NetkitError } from "../errors.ts";
  *   (`exec:` as a listen side, UDP paired with a stream endpoint, `ws://`
  *   before the WebSocket endpoints land).
  * - `missing_tls`: a `tls://` listen side without a certificate and key.
+ * - `tls_handshake`: a client of a `tls://` listen side failed its handshake
+ *   (not TLS, a protocol error); reported, the target is never contacted.
  */
 export type RelayErrorCode =
   | "bad_endpoint"
   | "unsupported_endpoint"
-  | "missing_tls";
+  | "missing_tls"
+  | "tls_handshake";
 
 /**
  * The error class of the relay.

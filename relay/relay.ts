@@ -14,10 +14,11 @@ import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
 import { connector } from "./_connect.ts";
 import { listenStreams, type RelayOne } from "./_listen.ts";
-import type { RelayOptions, RelayServer } from "./types.ts";
+import type { RelayOptions, RelayServer, Side } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
 const DEFAULT_BUFFER_BYTES = 64 * 1024;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
@@ -95,10 +96,7 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
   return async (client, context) => {
     const id = ++ids;
     const started = performance.now();
-    let far: RelayStream;
-    try {
-      far = await connect();
-    } catch (error) {
+    const failed = async (side: Side, error: string) => {
       await client.close();
       options.onConnection?.({
         id,
@@ -107,12 +105,22 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
         durationMs: performance.now() - started,
         bytesToTarget: 0,
         bytesToClient: 0,
-        closedFirst: "target",
+        closedFirst: side,
         how: "error",
         halfClose: false,
-        error: `cannot connect: ${osMessage(error)}`,
+        error,
       });
-      return;
+    };
+    try {
+      await client.ready?.(options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } catch (error) {
+      return failed("client", osMessage(error));
+    }
+    let far: RelayStream;
+    try {
+      far = await connect();
+    } catch (error) {
+      return failed("target", `cannot connect: ${osMessage(error)}`);
     }
     const outcome = await pipe(client, far, context, {
       id,

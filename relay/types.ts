@@ -51,7 +51,7 @@ export interface RelayReport {
 
 /** Options of {@linkcode relay}. */
 export interface RelayOptions {
-  /** Connections (UDP: client sessions) at once; more are refused. */
+  /** Connections (UDP: client sessions) at once; more are refused. TCP default unlimited, UDP 1024. */
   maxConnections?: number;
   /** Milliseconds without traffic before a connection is closed. TCP default 0 (never), UDP default 60000. */
   idleTimeoutMs?: number;
@@ -76,8 +76,10 @@ export interface RelayOptions {
   /** Called with errors the relay survives. */
   onError?: (error: unknown) => void;
   /**
-   * Milliseconds a `tcp://` target gets to accept each connection. Default
-   * 10000. (`tls://` and `unix:` connects have no timeout yet.)
+   * Milliseconds a `tcp://` target gets to accept each connection, and a
+   * `tls://` client to finish its handshake (the target is connected only
+   * after it). Default 10000. (`tls://` and `unix:` targets have no
+   * connect timeout yet.)
    */
   connectTimeoutMs?: number;
   /** Aborting it shuts the relay down, like `shutdown()`. */

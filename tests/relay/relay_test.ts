@@ -212,6 +212,47 @@ Deno.test("relay: TLS listen with the committed certificate in front of a plain 
   assert.equal(dec.decode(echoed), "over tls");
 });
 
+Deno.test("relay: a client that fails the TLS handshake is reported and the target never contacted", async () => {
+  const { cert, key } = await testTls();
+  await using echo = serveEcho({ port: 0 });
+  const reports = reportCollector();
+  await using server = relay(
+    "tls://127.0.0.1:0",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+    { tls: { cert, key }, onConnection: reports.onConnection },
+  );
+  const conn = await connect(server);
+  await conn.write(enc.encode("GET / HTTP/1.0\r\n\r\n"));
+  await within("the close", readAll(conn).catch(() => {}));
+  conn.close();
+  const r = await reports.next("the failed handshake");
+  assert.equal(r.closedFirst, "client");
+  assert.equal(r.how, "error");
+  assert.match(r.error ?? "", /^TLS handshake failed/);
+  assert.equal(echo.stats().served, 0);
+});
+
+Deno.test("relay: a TLS client that never handshakes is dropped after the timeout", async () => {
+  const { cert, key } = await testTls();
+  await using echo = serveEcho({ port: 0 });
+  const reports = reportCollector();
+  await using server = relay(
+    "tls://127.0.0.1:0",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+    {
+      tls: { cert, key },
+      onConnection: reports.onConnection,
+      connectTimeoutMs: 150,
+    },
+  );
+  const conn = await connect(server);
+  await within("the close", readAll(conn).catch(() => {}));
+  conn.close();
+  const r = await reports.next("the silent TLS client");
+  assert.equal(r.error, "TLS handshake timed out after 150 ms");
+  assert.equal(echo.stats().served, 0);
+});
+
 Deno.test("relay: tcp -> tls target with caCerts", async () => {
   const { cert, key } = await testTls();
   await using echo = serveEcho({ port: 0, tls: { cert, key } });
