@@ -41,10 +41,12 @@ Options:
   --tls-key FILE     private key (PEM) for a tls:// LISTEN
   --ca FILE          extra trusted CA (PEM) for a tls:// TARGET
   --shell            run exec:COMMAND through /bin/sh -c
-  --max-conns N      connections (UDP: sessions) at once; more are refused
+  --max-conns N      connections (UDP: sessions, default 1024) at once; more
+                     are refused
   --idle-timeout S   close connections silent for S seconds
   --grace S          on SIGINT/SIGTERM let connections finish (default 5)
-  --connect-timeout S  give a tcp:// TARGET S seconds to accept (default 10)
+  --connect-timeout S  give a tcp:// TARGET S seconds to accept, a tls:// client
+                     S seconds to finish its handshake (default 10)
   --backlog N        listen(2) backlog (default 511)
   --hexdump [N]      dump the first N bytes (default ${DEFAULT_HEXDUMP_BYTES}) of each direction of
                      each connection to stderr, like socat -x

@@ -220,6 +220,30 @@ Deno.test("relay cli: a peer-chosen command line is escaped in the log", async (
   }
 });
 
+Deno.test("relay cli: --max-conns closes the connection beyond the limit and counts it", async () => {
+  await using echo = serveEcho({ port: 0 });
+  const relay = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+    "--max-conns",
+    "1",
+  ]);
+  const held = await connectPort(relay.ports.tcp!);
+  await held.write(enc.encode("1"));
+  assert.equal(await within("the held echo", held.read(new Uint8Array(1))), 1);
+  const extra = await connectPort(relay.ports.tcp!);
+  assert.deepEqual(
+    await within("the refused connection's close", readAll(extra)),
+    new Uint8Array(),
+  );
+  extra.close();
+  held.close();
+  await stderrLine(relay, /closed #1 /);
+  const end = await relay.stop();
+  assert.match(end.stderr, /relay\/tcp: served 1, refused 1,/);
+});
+
 Deno.test("relay cli: usage errors exit 2", async () => {
   for (
     const [args, message] of [
