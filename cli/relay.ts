@@ -181,7 +181,9 @@ async function runRelay(
   listen: Endpoint,
 ): Promise<number> {
   const stop = () => void server.shutdown();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
   for (const sig of signals) Deno.addSignalListener(sig, stop);
   try {
     const addr = server.addr;

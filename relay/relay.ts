@@ -120,7 +120,8 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
     try {
       far = await connect();
     } catch (error) {
-      return failed("target", `cannot connect: ${osMessage(error)}`);
+      const verb = to.kind === "exec" ? "cannot start" : "cannot connect";
+      return failed("target", `${verb}: ${osMessage(error)}`);
     }
     const outcome = await pipe(client, far, context, {
       id,
