@@ -8,6 +8,7 @@ import { formatAddress, type HostPort } from "../address.ts";
 import { closeQuietly, osMessage } from "../_io.ts";
 import { serverHandle } from "../_server_handle.ts";
 import { TcpError } from "../tcp/mod.ts";
+import { hexdump } from "./_hexdump.ts";
 import type {
   RelayOptions,
   RelayReport,
@@ -56,6 +57,18 @@ export function relayUdp(
   let stopping = false;
   const targetText = formatAddress(target);
   const anyHost = target.hostname.includes(":") ? "::" : "0.0.0.0";
+
+  const dumpBytes = options.onHexdump ? options.hexdumpBytes ?? 0 : 0;
+  function dump(
+    arrow: ">" | "<",
+    session: Session,
+    offset: number,
+    data: Uint8Array,
+  ) {
+    if (offset >= dumpBytes) return;
+    const shown = data.subarray(0, dumpBytes - offset);
+    options.onHexdump!(hexdump(arrow, session.id, shown, offset));
+  }
 
   function end(session: Session, how: "idle_timeout" | "shutdown") {
     if (!sessions.delete(key(session.client))) return;
@@ -116,6 +129,7 @@ export function relayUdp(
       ) continue;
       session.lastActive = performance.now();
       try {
+        dump("<", session, session.toClient, data);
         await socket.send(data, session.client);
         session.toClient += data.length;
         stats.bytesOut += data.length;
@@ -144,6 +158,7 @@ export function relayUdp(
       if (!session) continue;
       session.lastActive = performance.now();
       try {
+        dump(">", session, session.toTarget, data);
         await session.upstream.send(data, {
           transport: "udp",
           hostname: target.hostname,

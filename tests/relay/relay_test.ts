@@ -417,6 +417,35 @@ Deno.test("relay: idle timeout and shutdown are reported as the relay closing fi
   assert.deepEqual([r2.closedFirst, r2.how], ["relay", "shutdown"]);
 });
 
+Deno.test("relay: a graceful shutdown lets an open connection finish on its own", async () => {
+  await using echo = serveEcho({ port: 0 });
+  const reports = reportCollector();
+  const server = relay(
+    "tcp://127.0.0.1:0",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+    { onConnection: reports.onConnection, gracePeriodMs: 20_000 },
+  );
+  const conn = await connect(server);
+  await conn.write(enc.encode("a"));
+  assert.equal(await within("the first echo", conn.read(new Uint8Array(1))), 1);
+  const stopping = server.shutdown();
+  // Refused now: the listener is closed.
+  await assert.rejects(connect(server));
+  await conn.write(enc.encode("bc"));
+  await conn.closeWrite();
+  assert.equal(dec.decode(await within("the rest", readAll(conn))), "bc");
+  conn.close();
+  await within("the shutdown", stopping);
+  const r = await reports.next(
+    "the connection that finished in the grace period",
+  );
+  assert.deepEqual([r.closedFirst, r.how, r.bytesToTarget], [
+    "client",
+    "fin",
+    3,
+  ]);
+});
+
 Deno.test("relay: a refused target is reported as an error", async () => {
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const deadPort = closed.addr.port;
@@ -567,13 +596,19 @@ Deno.test("relay: UDP clients are kept apart and sessions are bounded", async ()
   assert.equal((bytes[1]! - 6) % 4, 0);
 });
 
-Deno.test("relay: a UDP session ends after the idle timeout", async () => {
+Deno.test("relay: a UDP session ends after the idle timeout; hexdump shows its first bytes", async () => {
+  const dumps: string[] = [];
   await using echo = serveUdpEcho({ port: 0 });
   const reports = reportCollector();
   await using server = relay(
     "udp://127.0.0.1:0",
     `udp://127.0.0.1:${echo.addr.port}`,
-    { idleTimeoutMs: 100, onConnection: reports.onConnection },
+    {
+      idleTimeoutMs: 100,
+      onConnection: reports.onConnection,
+      hexdumpBytes: 1,
+      onHexdump: (text) => dumps.push(text),
+    },
   );
   const a = Deno.listenDatagram({
     transport: "udp",
@@ -587,6 +622,8 @@ Deno.test("relay: a UDP session ends after the idle timeout", async () => {
       port: port(server),
     });
     assert.equal(await receiveWithin(a, "the relayed echo"), "hi");
+    assert.deepEqual(dumps.map((d) => d.split(" ")[0]), [">", "<"]);
+    assert.match(dumps[0]!, /length=1 from=0 to=0\n 68 +h\n--$/);
     const r = await reports.next("the idle session");
     assert.equal(r.how, "idle_timeout");
     assert.equal(r.bytesToTarget, 2);
