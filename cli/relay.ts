@@ -223,6 +223,13 @@ export function reportLine(r: RelayReport): string {
     `${r.closedFirst} closed first (${escapeControl(how)})`,
   ];
   if (r.halfClose) parts.push("half-close");
+  if (r.resetBy && r.how !== "reset") {
+    parts.push(
+      `then ${r.resetBy} reset, passed on as ${
+        r.resetPassedOn ? "reset" : "close (FIN)"
+      }`,
+    );
+  }
   if (r.exit) parts.push(`program ${r.exit}`);
   return `closed #${r.id} ${escapeControl(r.client)} -> ${
     escapeControl(r.target)

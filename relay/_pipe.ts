@@ -4,7 +4,7 @@
 // direction holds one buffer: it reads again only once the last chunk is
 // written, so a slow reader slows the writer instead of growing memory.
 
-import { disconnectKind, errorMessage, writeAll } from "../_io.ts";
+import { disconnectKind, osMessage, writeAll } from "../_io.ts";
 import { hexdump } from "./_hexdump.ts";
 import type { RelayStream } from "./_stream.ts";
 
@@ -32,6 +32,7 @@ export interface PipeOutcome {
   closedFirst: Side | "relay";
   how: EndHow;
   halfClose: boolean;
+  resetBy?: Side;
   resetPassedOn?: boolean;
   error?: string;
 }
@@ -50,6 +51,7 @@ export async function pipe(
   const finFrom = { client: false, target: false };
   let first: Pick<PipeOutcome, "closedFirst" | "how" | "error"> | undefined;
   let halfClose = false;
+  let resetBy: Side | undefined;
   let resetPassedOn: boolean | undefined;
   let closing: Promise<unknown> | undefined;
   const closeBoth = () =>
@@ -69,15 +71,17 @@ export async function pipe(
   if (byServer?.aborted) onServerClose();
   byServer?.addEventListener("abort", onServerClose, { once: true });
 
+  // A reset or an error ends both directions, even after a FIN (a
+  // half-closed client still reads, and must see the target's reset).
+  // Errors that our own closing causes are not news.
   async function fail(side: Side, error: unknown): Promise<void> {
-    if (first) return;
-    const kind = disconnectKind(error);
-    if (kind === "reset") {
-      first = { closedFirst: side, how: "reset" };
-      const other = side === "client" ? target : client;
-      resetPassedOn = await other.reset();
+    if (closing) return;
+    if (disconnectKind(error) === "reset") {
+      first ??= { closedFirst: side, how: "reset" };
+      resetBy = side;
+      resetPassedOn = await (side === "client" ? target : client).reset();
     } else {
-      first = { closedFirst: side, how: "error", error: errorMessage(error) };
+      first ??= { closedFirst: side, how: "error", error: osMessage(error) };
     }
     await closeBoth();
   }
@@ -135,6 +139,6 @@ export async function pipe(
     bytesToClient: bytes.target,
     ...(first ?? { closedFirst: "relay", how: "error", error: "no end seen" }),
     halfClose,
-    ...(resetPassedOn === undefined ? {} : { resetPassedOn }),
+    ...(resetBy === undefined ? {} : { resetBy, resetPassedOn }),
   };
 }

@@ -41,7 +41,9 @@ export interface RelayReport {
   how: EndHow;
   /** Bytes kept flowing the other way after the first FIN. */
   halfClose: boolean;
-  /** For `reset`: true if an RST was passed on, false if the runtime could only close (FIN). */
+  /** The side that reset the connection, if one did (first, or after the other's FIN). */
+  resetBy?: Side;
+  /** With `resetBy`: true if the RST was passed on, false if the runtime could only close (FIN). */
   resetPassedOn?: boolean;
   /** What failed, for `error` (a refused target, a TLS handshake, …). */
   error?: string;

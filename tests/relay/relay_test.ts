@@ -147,6 +147,35 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "relay: a target's reset after the client's half-close still reaches the client",
+  {
+    ignore: !hasPeer("python3"),
+  },
+  async () => {
+    await using target = await resettingTarget();
+    const reports = reportCollector();
+    await using server = relay(
+      "tcp://127.0.0.1:0",
+      `tcp://127.0.0.1:${target.port}`,
+      { onConnection: reports.onConnection },
+    );
+    const conn = await connect(server);
+    await conn.write(enc.encode("x"));
+    await conn.closeWrite();
+    const outcome = await within("the client's read", readAll(conn)).then(
+      () => "eof",
+      (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
+    );
+    conn.close();
+    const r = await reports.next("the reset after a half-close");
+    // The client's FIN and the target's RST race; either may come first.
+    assert.equal(r.resetBy, "target");
+    assert.equal(r.resetPassedOn, true);
+    assert.equal(outcome, "reset");
+  },
+);
+
 Deno.test("relay: a client's reset reaches the target as a reset", {
   ignore: !hasPeer("python3"),
 }, async () => {
