@@ -117,7 +117,9 @@ export async function pipe(
         options.onHexdump(hexdump(arrow, options.id, shown, offset));
       }
       try {
-        await writeAll(sink, chunk);
+        // One write is the rule on sockets; loop only when it fell short.
+        const wrote = await sink.write(chunk);
+        if (wrote < n) await writeAll(sink, chunk.subarray(wrote));
       } catch (error) {
         return fail(to, error);
       }
