@@ -8,12 +8,19 @@ import {
   parseEndpoint,
   relay,
   RelayError,
+  type RelayOptions,
   type RelayReport,
   type RelayServer,
 } from "../relay/mod.ts";
 import type { NetkitServer } from "../types.ts";
 import { formatAddress } from "../address.ts";
-import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
+import {
+  bytesFlag,
+  intFlag,
+  parseCommand,
+  secondsFlag,
+  UsageError,
+} from "./_args.ts";
 import type { Command } from "./_command.ts";
 import { bindError, log, out, summaryLine } from "./_output.ts";
 
@@ -48,6 +55,8 @@ Options:
   --connect-timeout S  give a tcp:// TARGET S seconds to accept, a tls:// client
                      S seconds to finish its handshake (default 10)
   --backlog N        listen(2) backlog (default 511)
+  --buffer SIZE      each direction's one buffer, e.g. 64K or 1M (default 256K;
+                     connections start at 4K and grow once a read fills it)
   --hexdump [N]      dump the first N bytes (default ${DEFAULT_HEXDUMP_BYTES}) of each direction of
                      each connection to stderr, like socat -x
   --json             per-connection reports as one JSON object per line
@@ -79,6 +88,7 @@ async function run(argv: string[]): Promise<number> {
     grace: { type: "string" },
     "connect-timeout": { type: "string" },
     backlog: { type: "string" },
+    buffer: { type: "string" },
     hexdump: { type: "boolean" },
     "hexdump-bytes": { type: "string" },
     json: { type: "boolean" },
@@ -115,36 +125,38 @@ async function run(argv: string[]): Promise<number> {
       DEFAULT_HEXDUMP_BYTES
     : 0;
   const json = Boolean(values.json);
+  const options: RelayOptions = {
+    tls,
+    caCerts,
+    shell: Boolean(values.shell),
+    maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
+      min: 1,
+    }),
+    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
+    gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+    connectTimeoutMs: secondsFlag(
+      cmd,
+      "connect-timeout",
+      values["connect-timeout"],
+    ),
+    backlog: intFlag(cmd, "backlog", values.backlog, { min: 1 }),
+    bufferBytes: bufferArg(cmd, values.buffer),
+    hexdumpBytes,
+    onHexdump: hexdumpBytes > 0 ? log : undefined,
+    onConnection: (report) =>
+      log(json ? reportJson(report) : reportLine(report)),
+    onError: (error) =>
+      log(
+        `relay: ${
+          escapeControl(
+            error instanceof Error ? error.message : String(error),
+          )
+        }`,
+      ),
+  };
   let server: RelayServer;
   try {
-    server = relay(listen, target, {
-      tls,
-      caCerts,
-      shell: Boolean(values.shell),
-      maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
-        min: 1,
-      }),
-      idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
-      gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
-      connectTimeoutMs: secondsFlag(
-        cmd,
-        "connect-timeout",
-        values["connect-timeout"],
-      ),
-      backlog: intFlag(cmd, "backlog", values.backlog, { min: 1 }),
-      hexdumpBytes,
-      onHexdump: hexdumpBytes > 0 ? log : undefined,
-      onConnection: (report) =>
-        log(json ? reportJson(report) : reportLine(report)),
-      onError: (error) =>
-        log(
-          `relay: ${
-            escapeControl(
-              error instanceof Error ? error.message : String(error),
-            )
-          }`,
-        ),
-    });
+    server = relay(listen, target, options);
   } catch (error) {
     // Endpoints that parse but cannot be paired are a usage mistake.
     if (error instanceof RelayError) throw new UsageError(error.message, cmd);
@@ -166,6 +178,14 @@ function hexdumpValue(argv: string[]): string[] {
     } else result.push(a);
   }
   return result;
+}
+
+function bufferArg(cmd: string, text: string | undefined): number | undefined {
+  const bytes = bytesFlag(cmd, "buffer", text);
+  if (bytes !== undefined && (bytes < 1024 || bytes > 64 * 1024 * 1024)) {
+    throw new UsageError("--buffer takes 1K to 64M", cmd);
+  }
+  return bytes;
 }
 
 function endpointArg(cmd: string, text: string): Endpoint {

@@ -17,7 +17,10 @@ import { listenStreams, type RelayOne } from "./_listen.ts";
 import type { RelayOptions, RelayServer, Side } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
-const DEFAULT_BUFFER_BYTES = 64 * 1024;
+// Bulk relaying costs ~2.1 CPU s/GB with 64 KiB reads, ~1.3 with 256 KiB,
+// ~0.9 with 1 MiB (busy 2-core machine): fewer reads per byte. 256 KiB per
+// direction is paid only by connections that fill a 4 KiB read.
+const DEFAULT_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**

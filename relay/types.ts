@@ -67,7 +67,10 @@ export interface RelayOptions {
   caCerts?: string[];
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
   shell?: boolean;
-  /** Bytes each direction reads at once (its one buffer). Default 65536. */
+  /**
+   * Bytes each direction reads at once: its one buffer, 4 KiB until a read
+   * fills it. Default 262144.
+   */
   bufferBytes?: number;
   /** Dump the first this many bytes of each direction of each connection. Default 0. */
   hexdumpBytes?: number;

@@ -256,6 +256,10 @@ Deno.test("relay cli: usage errors exit 2", async () => {
         /UDP relays to UDP/,
       ],
       [["relay", "tcp://127.0.0.1:0", "ws://127.0.0.1:1"], /not available yet/],
+      [
+        ["relay", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--buffer", "100"],
+        /--buffer takes/,
+      ],
     ] as const
   ) {
     const result = await runCli([...args]);
