@@ -41,6 +41,9 @@ export function describeAddr(addr: Deno.Addr): string {
 
 /** A socket (TCP, TLS or Unix) as a relay stream. */
 export function connStream(conn: Deno.Conn, peer?: string): RelayStream {
+  // A relay forwards what it has at once; Nagle would hold a small chunk
+  // back while an earlier one is unacknowledged (pipelined requests).
+  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
   return {
     peer: peer ?? describeAddr(conn.remoteAddr),
     read: (p) => conn.read(p),
