@@ -14,13 +14,16 @@ type Libc = Deno.DynamicLibrary<{
   connect: { parameters: ["i32", "buffer", "u32"]; result: "i32" };
 }>;
 
+// Asked without prompting: a library must not stop to ask the terminal.
+function granted(): boolean {
+  const query = Deno.permissions.querySync;
+  return query({ name: "ffi" }).state === "granted" &&
+    query({ name: "read", path: "/proc" }).state === "granted";
+}
+
 // Opened per reset and closed again: resets are rare, and a library left
 // open would outlive every server that used it.
 function openLibc(): Libc | null {
-  if (Deno.build.os !== "linux") return null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    return null;
-  }
   try {
     return Deno.dlopen("libc.so.6", {
       connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -42,7 +45,7 @@ export async function abortTcp(
   local: Deno.NetAddr,
   remote: Deno.NetAddr,
 ): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
+  if (Deno.build.os !== "linux" || !granted()) return false;
   let inode: number | undefined;
   try {
     const sockets = await readTcpSockets({ port: local.port });
