@@ -110,6 +110,49 @@ Deno.test("relay cli: a target's reset is logged as a reset passed on", {
   }
 });
 
+Deno.test(
+  "relay cli: without FFI permission a reset goes on as a FIN, and the log says so",
+  {
+    ignore: !hasPeer("python3"),
+  },
+  async () => {
+    await using target = await resettingTarget();
+    const relay = await startCli([], {
+      command: {
+        cmd: Deno.execPath(),
+        args: [
+          "run",
+          "--unstable-net",
+          "--allow-net",
+          "--allow-read",
+          "--allow-env",
+          "--allow-run",
+          `${PROJECT_ROOT}cli/main.ts`,
+          "relay",
+          "tcp://127.0.0.1:0",
+          `tcp://127.0.0.1:${target.port}`,
+        ],
+      },
+    });
+    try {
+      const conn = await connectPort(relay.ports.tcp!);
+      await conn.write(enc.encode("x"));
+      const seen = await within("the client's read", readAll(conn)).then(
+        () => "eof",
+        (e) => e instanceof Deno.errors.ConnectionReset ? "reset" : String(e),
+      );
+      conn.close();
+      assert.equal(seen, "eof");
+      await stderrLine(
+        relay,
+        /closed #1 .*target closed first \(reset, passed on as close \(FIN\)\)/,
+      );
+    } finally {
+      await relay.stop();
+    }
+  },
+);
+
 Deno.test("relay cli: idle timeout, refused target and shutdown each get their line", async () => {
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const deadPort = closed.addr.port;
