@@ -328,17 +328,23 @@ Deno.test("relay cli: a slow reader does not grow the relay's memory (RSS from /
       conn.close();
     }
   })();
+  // The relay itself must be the child, so its pid is the one measured
+  // (`deno task` would put a shell in between).
+  const args = [
+    "relay",
+    "tcp://127.0.0.1:0",
+    `tcp://127.0.0.1:${listener.addr.port}`,
+  ];
+  const bin = Deno.env.get("NETKIT_BIN");
   const relay = await startCli([], {
-    command: {
+    command: bin ? { cmd: bin, args } : {
       cmd: Deno.execPath(),
       args: [
         "run",
         "--unstable-net",
         "--allow-all",
         `${PROJECT_ROOT}cli/main.ts`,
-        "relay",
-        "tcp://127.0.0.1:0",
-        `tcp://127.0.0.1:${listener.addr.port}`,
+        ...args,
       ],
     },
   });
