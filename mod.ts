@@ -22,4 +22,5 @@ export * from "./ping.ts";
 export * from "./escape.ts";
 export * from "./tcp/mod.ts";
 export * from "./udp/mod.ts";
+export * from "./relay/mod.ts";
 export * from "./ws/mod.ts";

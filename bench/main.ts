@@ -23,10 +23,11 @@ import { tcpRows } from "./_tcp.ts";
 import { udpRows } from "./_udp.ts";
 import { wsRows } from "./_ws.ts";
 import { deflateRows } from "./_deflate.ts";
+import { relayRows } from "./_relay.ts";
 
 class UsageError extends Error {}
 
-const SECTIONS = ["tcp", "udp", "ws", "file", "deflate"] as const;
+const SECTIONS = ["tcp", "udp", "ws", "file", "deflate", "relay"] as const;
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -137,6 +138,8 @@ async function runSection(
       return await fileRows(ctx);
     case "deflate":
       return await deflateRows(ctx);
+    case "relay":
+      return await relayRows(ctx);
   }
 }
 

@@ -50,6 +50,12 @@ export interface TcpServerOptions {
   gracePeriodMs?: number;
   /** Serve TLS instead of plain TCP. */
   tls?: TcpTlsOptions;
+  /**
+   * Accept from this listener (a Unix socket, say) instead of binding one;
+   * the server owns and closes it. `hostname`, `port`, `backlog` and `tls`
+   * are then ignored, and `addr` is the listener's own address.
+   */
+  listener?: Deno.Listener<Deno.Conn, Deno.Addr>;
   /** Called with errors the server survives (accept back-offs, handler failures). */
   onError?: (error: unknown) => void;
 }
@@ -60,6 +66,12 @@ export interface ConnectionContext {
   readonly signal: AbortSignal;
   /** Records traffic: resets the idle timer and adds to the byte counters. */
   record(bytesIn: number, bytesOut: number): void;
+  /**
+   * Aborted just before the server itself closes this connection, with
+   * reason `"idle_timeout"` or `"shutdown"` (the grace period is over), so
+   * a handler can close what it opened alongside it.
+   */
+  readonly closedByServer?: AbortSignal;
 }
 
 /** Serves one connection; the loop closes the connection when it settles. */
@@ -78,6 +90,7 @@ interface Tracked {
   conn: Deno.Conn;
   lastActive: number;
   expired: boolean;
+  closer: AbortController;
 }
 
 /**
@@ -101,7 +114,7 @@ export function serveTcp(
   handler: ConnectionHandler,
   options: TcpServerOptions = {},
 ): TcpServer {
-  const listener = listen(options);
+  const listener = options.listener ?? listen(options);
   const stats: TcpServerStats = {
     served: 0,
     active: 0,
@@ -122,6 +135,7 @@ export function serveTcp(
 
   const idleSweep = startIdleSweep(options.idleTimeoutMs ?? 0, open, (t) => {
     stats.idleClosed++;
+    t.closer.abort("idle_timeout");
     closeQuietly(t.conn);
   });
 
@@ -137,6 +151,7 @@ export function serveTcp(
       conn,
       lastActive: performance.now(),
       expired: false,
+      closer: new AbortController(),
     };
     open.add(tracked);
     stats.served++;
@@ -148,6 +163,7 @@ export function serveTcp(
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
       },
+      closedByServer: tracked.closer.signal,
     };
     handler(conn, context)
       .catch((error) => {
@@ -222,7 +238,10 @@ export function serveTcp(
       closeQuietly(listener);
       const grace = options.gracePeriodMs ?? 5000;
       graceTimer = setTimeout(() => {
-        for (const t of open) closeQuietly(t.conn);
+        for (const t of open) {
+          t.closer.abort("shutdown");
+          closeQuietly(t.conn);
+        }
       }, grace);
       maybeFinish();
     }
@@ -231,7 +250,8 @@ export function serveTcp(
 
   void acceptLoop();
   return serverHandle({
-    addr: listener.addr,
+    // A Unix listener's address is a Deno.UnixAddr; TCP callers read ports.
+    addr: listener.addr as Deno.NetAddr,
     finished: finished.promise,
     stats: () => ({ ...stats }),
     shutdown,

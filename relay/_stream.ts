@@ -1,0 +1,102 @@
+// The endpoint abstraction the relay moves bytes between: a duplex byte
+// stream with half-close, an abortive close and a description of its
+// peer. A socket, a TLS session and a program on stdin/stdout are all one.
+
+import { formatAddress } from "../address.ts";
+import { closeQuietly, osMessage } from "../_io.ts";
+import { TcpError } from "../tcp/mod.ts";
+import { RelayError } from "./errors.ts";
+import { abortTcp } from "./_abort.ts";
+
+/** One side of a relayed connection. */
+export interface RelayStream {
+  /** Who is on the other end, for the report (not yet escaped). */
+  readonly peer: string;
+  /** Reads into `p`; `null` at end of stream (the peer's FIN). */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`, waiting while the peer is not reading. */
+  write(p: Uint8Array): Promise<number>;
+  /** Ends the outgoing direction (FIN); reading goes on. */
+  closeWrite(): Promise<void>;
+  /** Ends abortively: an RST where the transport has one. True if one went out. */
+  reset(): Promise<boolean>;
+  /** Closes everything (kills and reaps a program). Idempotent. */
+  close(): Promise<void>;
+  /** How the far end finished, once closed (a program's exit status). */
+  detail?(): string | undefined;
+  /**
+   * Completes the endpoint's own handshake (TLS) within `timeoutMs`; the
+   * relay calls it on a client before it opens anything toward the target.
+   */
+  ready?(timeoutMs: number): Promise<void>;
+}
+
+/** The peer of a socket as the report names it. */
+export function describeAddr(addr: Deno.Addr): string {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return formatAddress(addr);
+  }
+  return `unix:${"path" in addr && addr.path ? addr.path : "(unnamed)"}`;
+}
+
+/** A socket (TCP, TLS or Unix) as a relay stream. */
+export function connStream(conn: Deno.Conn, peer?: string): RelayStream {
+  // A relay forwards what it has at once; Nagle would hold a small chunk
+  // back while an earlier one is unacknowledged (pipelined requests).
+  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  return {
+    peer: peer ?? describeAddr(conn.remoteAddr),
+    read: (p) => conn.read(p),
+    write: (p) => conn.write(p),
+    closeWrite: () => conn.closeWrite(),
+    reset: () => resetConn(conn),
+    close() {
+      closeQuietly(conn);
+      return Promise.resolve();
+    },
+    ...("handshake" in conn
+      ? { ready: (ms: number) => handshake(conn as Deno.TlsConn, ms) }
+      : {}),
+  };
+}
+
+async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
+  let timedOut = false;
+  // A pending handshake keeps the socket open through close(); a reset
+  // (where the runtime allows) is what ends it.
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void resetConn(conn);
+  }, timeoutMs);
+  try {
+    await conn.handshake();
+  } catch (error) {
+    throw timedOut
+      ? new TcpError(
+        "timeout",
+        `TLS handshake timed out after ${timeoutMs} ms`,
+        {
+          cause: error,
+        },
+      )
+      : new RelayError(
+        "tls_handshake",
+        `TLS handshake failed: ${osMessage(error)}`,
+        { cause: error },
+      );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resets `conn` where the runtime allows, then closes it; true if an RST went out. */
+async function resetConn(conn: Deno.Conn): Promise<boolean> {
+  const local = conn.localAddr;
+  const remote = conn.remoteAddr;
+  let sent = false;
+  if (local.transport === "tcp" && remote.transport === "tcp") {
+    sent = await abortTcp(local, remote);
+  }
+  closeQuietly(conn);
+  return sent;
+}

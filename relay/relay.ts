@@ -1,0 +1,145 @@
+/**
+ * `relay(listen, target)`: socat's everyday job. Every connection accepted
+ * on the listen endpoint gets its own connection to the target, bytes are
+ * moved both ways with TCP's semantics (half-close, reset, back-pressure),
+ * and each finished connection is reported: who closed first and how.
+ *
+ * @module
+ */
+
+import { osMessage } from "../_io.ts";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "./endpoint.ts";
+import { RelayError } from "./errors.ts";
+import type { RelayStream } from "./_stream.ts";
+import { pipe } from "./_pipe.ts";
+import { connector } from "./_connect.ts";
+import { listenStreams, type RelayOne } from "./_listen.ts";
+import type { RelayOptions, RelayServer, Side } from "./types.ts";
+import { relayUdp } from "./_udp.ts";
+
+// Bulk relaying costs ~2.1 CPU s/GB with 64 KiB reads, ~1.3 with 256 KiB,
+// ~0.9 with 1 MiB (busy 2-core machine): fewer reads per byte. 256 KiB per
+// direction is paid only by connections that fill a 4 KiB read.
+const DEFAULT_BUFFER_BYTES = 256 * 1024;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * Relays every connection on `listen` to `target`. Endpoints:
+ * `tcp://HOST:PORT`, `tls://HOST:PORT` (listen: `options.tls`; connect:
+ * system roots plus `options.caCerts`), `udp://HOST:PORT` (both sides UDP;
+ * per-client sessions), `unix:PATH` and, as a target only, `exec:COMMAND`.
+ *
+ * Throws a {@linkcode RelayError} for bad endpoints and a `bind_failed`
+ * `TcpError` when the listen side cannot be bound.
+ *
+ * @example Forward a port to an echo server
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relay } from "@netkit/netkit/relay";
+ * import { serveEcho } from "@netkit/netkit/tcp";
+ *
+ * await using echo = serveEcho({ port: 0 });
+ * const reports: string[] = [];
+ * await using forward = relay("tcp://127.0.0.1:0", `tcp://127.0.0.1:${echo.addr.port}`, {
+ *   onConnection: (r) => reports.push(`${r.closedFirst} ${r.how}`),
+ * });
+ * const port = (forward.addr as Deno.NetAddr).port;
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+ * await conn.write(new TextEncoder().encode("hi"));
+ * await conn.closeWrite();
+ * const buf = new Uint8Array(8);
+ * let got = "";
+ * for (let n; (n = await conn.read(buf)) !== null;) got += new TextDecoder().decode(buf.subarray(0, n));
+ * conn.close();
+ * assert.equal(got, "hi");
+ * await forward.shutdown();
+ * assert.deepEqual(reports, ["client fin"]);
+ * ```
+ */
+export function relay(
+  listen: string | Endpoint,
+  target: string | Endpoint,
+  options: RelayOptions = {},
+): RelayServer {
+  const from = typeof listen === "string" ? parseEndpoint(listen) : listen;
+  const to = typeof target === "string" ? parseEndpoint(target) : target;
+  if (from.kind === "udp" || to.kind === "udp") {
+    if (from.kind !== "udp" || to.kind !== "udp") {
+      throw new RelayError(
+        "unsupported_endpoint",
+        `UDP relays to UDP only (${formatEndpoint(from)} -> ${
+          formatEndpoint(to)
+        })`,
+      );
+    }
+    return relayUdp(from, to, options);
+  }
+  if (from.kind === "exec") {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "exec: is a target, not a listen side",
+    );
+  }
+  if (from.kind === "tls" && !options.tls) {
+    throw new RelayError(
+      "missing_tls",
+      `${formatEndpoint(from)} needs a certificate and key`,
+    );
+  }
+  return listenStreams(from, options, relayOne(to, options));
+}
+
+/**
+ * What happens to each accepted client, whatever the listen side: a fresh
+ * target connection, the pipe, one report.
+ */
+function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
+  const connect = connector(to, options);
+  let ids = 0;
+  return async (client, context) => {
+    const id = ++ids;
+    const started = performance.now();
+    const failed = async (side: Side, error: string) => {
+      await client.close();
+      options.onConnection?.({
+        id,
+        client: client.peer,
+        target: formatEndpoint(to),
+        durationMs: performance.now() - started,
+        bytesToTarget: 0,
+        bytesToClient: 0,
+        closedFirst: side,
+        how: "error",
+        halfClose: false,
+        error,
+      });
+    };
+    try {
+      await client.ready?.(options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } catch (error) {
+      return failed("client", osMessage(error));
+    }
+    let far: RelayStream;
+    try {
+      far = await connect();
+    } catch (error) {
+      const verb = to.kind === "exec" ? "cannot start" : "cannot connect";
+      return failed("target", `${verb}: ${osMessage(error)}`);
+    }
+    const outcome = await pipe(client, far, context, {
+      id,
+      bufferBytes: options.bufferBytes ?? DEFAULT_BUFFER_BYTES,
+      hexdumpBytes: options.hexdumpBytes ?? 0,
+      onHexdump: options.onHexdump,
+    });
+    const exit = far.detail?.();
+    options.onConnection?.({
+      id,
+      client: client.peer,
+      target: far.peer,
+      durationMs: performance.now() - started,
+      ...outcome,
+      ...(exit === undefined ? {} : { exit }),
+    });
+  };
+}

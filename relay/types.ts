@@ -1,0 +1,101 @@
+/**
+ * The relay's public types: options, the per-connection report, the server.
+ *
+ * @module
+ */
+
+import type { NetkitServer } from "../types.ts";
+import type { TcpServerStats } from "../tcp/mod.ts";
+
+/** Which side of a relayed connection: the listen side's client or the target. */
+export type Side = "client" | "target";
+
+/**
+ * How a relayed connection ended first: `fin` (an orderly close, passed on
+ * as a half-close), `reset` (an RST), `idle_timeout`, `shutdown` (the relay
+ * stopped), `error` (a failed connect, a TLS handshake, a broken pipe, …).
+ */
+export type EndHow = "fin" | "reset" | "idle_timeout" | "shutdown" | "error";
+
+/** How one relayed connection (or UDP session) went. */
+export interface RelayReport {
+  /** Connection number, from 1, in accept order. */
+  id: number;
+  /** The client on the listen side (address or `unix:PATH`), not escaped. */
+  client: string;
+  /** The target side: its address, socket path or `exec:PROGRAM[pid]`, not escaped. */
+  target: string;
+  /** Milliseconds from accept to the last close. */
+  durationMs: number;
+  /** Bytes the client sent that reached the target. */
+  bytesToTarget: number;
+  /** Bytes the target sent that reached the client. */
+  bytesToClient: number;
+  /** Who ended the connection first: a side, or the relay itself. */
+  closedFirst: Side | "relay";
+  /**
+   * How: `fin` (an orderly close, passed on as a half-close), `reset` (an
+   * RST, or a program that could not be written to), `idle_timeout`,
+   * `shutdown` (the relay stopped), `error` (see `error`).
+   */
+  how: EndHow;
+  /** Bytes kept flowing the other way after the first FIN. */
+  halfClose: boolean;
+  /** The side that reset the connection, if one did (first, or after the other's FIN). */
+  resetBy?: Side;
+  /** With `resetBy`: true if the RST was passed on, false if the runtime could only close (FIN). */
+  resetPassedOn?: boolean;
+  /** What failed, for `error` (a refused target, a TLS handshake, …). */
+  error?: string;
+  /** For an `exec:` target: how the program ended (`exit 0`, `killed by signal SIGTERM`). */
+  exit?: string;
+}
+
+/** Options of {@linkcode relay}. */
+export interface RelayOptions {
+  /** Connections (UDP: client sessions) at once; more are refused. TCP default unlimited, UDP 1024. */
+  maxConnections?: number;
+  /** Milliseconds without traffic before a connection is closed. TCP default 0 (never), UDP default 60000. */
+  idleTimeoutMs?: number;
+  /** Milliseconds `shutdown()` lets connections finish. Default 5000. */
+  gracePeriodMs?: number;
+  /** The listen(2) backlog. Default 511. */
+  backlog?: number;
+  /** Certificate and key (PEM text) for a `tls://` listen side. */
+  tls?: { cert: string; key: string };
+  /** Extra trusted CA certificates (PEM text) for a `tls://` target. */
+  caCerts?: string[];
+  /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
+  shell?: boolean;
+  /**
+   * Bytes each direction reads at once: its one buffer, 4 KiB until a read
+   * fills it. Default 262144.
+   */
+  bufferBytes?: number;
+  /** Dump the first this many bytes of each direction of each connection. Default 0. */
+  hexdumpBytes?: number;
+  /** Receives the dumps (`socat -x` style text). */
+  onHexdump?: (text: string) => void;
+  /** Called once per finished connection or session. */
+  onConnection?: (report: RelayReport) => void;
+  /** Called with errors the relay survives. */
+  onError?: (error: unknown) => void;
+  /**
+   * Milliseconds a `tcp://` target gets to accept each connection, and a
+   * `tls://` client to finish its handshake (the target is connected only
+   * after it). Default 10000. (`tls://` and `unix:` targets have no
+   * connect timeout yet.)
+   */
+  connectTimeoutMs?: number;
+  /** Aborting it shuts the relay down, like `shutdown()`. */
+  signal?: AbortSignal;
+}
+
+/** Counters of a relay: the accept loop's (UDP: sessions stand for connections). */
+export type RelayStats = TcpServerStats;
+
+/** A running relay: Deno.serve's shape; `addr` is a Unix address for `unix:`. */
+export interface RelayServer extends Omit<NetkitServer<RelayStats>, "addr"> {
+  /** The listen side's address (with the real port when 0 was asked). */
+  readonly addr: Deno.Addr;
+}
