@@ -138,8 +138,25 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
  * XORs `data` with the 4-byte key at `key[at..at+4]` in place. When `data`
  * starts on a 4-byte boundary of its buffer the bulk runs on 32-bit words.
+ *
+ * @example Masking twice restores the bytes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maskInPlace } from "@netkit/netkit/ws";
+ *
+ * const data = new Uint8Array([1, 2, 3, 4, 5]);
+ * const key = new Uint8Array([9, 8, 7, 6]);
+ * maskInPlace(data, key);
+ * assert.notDeepEqual([...data], [1, 2, 3, 4, 5]);
+ * maskInPlace(data, key);
+ * assert.deepEqual([...data], [1, 2, 3, 4, 5]);
+ * ```
  */
-function maskInPlace(data: Uint8Array, key: Uint8Array, at = 0): void {
+export function maskInPlace(
+  data: Uint8Array,
+  key: Uint8Array,
+  at = 0,
+): void {
   const k0 = key[at]!, k1 = key[at + 1]!, k2 = key[at + 2]!, k3 = key[at + 3]!;
   const length = data.length;
   let i = 0;
@@ -187,6 +204,83 @@ export function encodeClose(code?: number, reason = ""): Uint8Array {
   out[1] = code & 0xff;
   out.set(text, 2);
   return out;
+}
+
+/**
+ * What {@linkcode decodeClose} found in a Close payload: the code (`null`
+ * when the payload was empty) and the reason.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CloseInfo } from "@netkit/netkit/ws";
+ *
+ * const info: CloseInfo = { code: 1000, reason: "bye" };
+ * assert.ok(info.code === 1000);
+ * ```
+ */
+export interface CloseInfo {
+  /** The status code, or `null` for an empty payload. */
+  code: number | null;
+  /** The UTF-8 reason, possibly empty. */
+  reason: string;
+}
+
+/**
+ * Whether `code` may appear in a Close frame on the wire (RFC 6455 §7.4):
+ * 1000–1003, 1007–1014 and 3000–4999. 1004, 1005, 1006 and 1015 are
+ * reserved and never sent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isValidCloseCode } from "@netkit/netkit/ws";
+ *
+ * assert.ok(isValidCloseCode(1000));
+ * assert.ok(!isValidCloseCode(1005));
+ * assert.ok(isValidCloseCode(4999));
+ * ```
+ */
+export function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+const CLOSE_REASON_DECODER = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes a Close payload by RFC 6455 §5.5.1 and §7.4, the one rule every
+ * netkit endpoint applies: empty is "no code"; 1 byte, or more than 125,
+ * is 1002; a code that may not appear on the wire is 1002; a reason that
+ * is not UTF-8 is 1007.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeClose, encodeClose, isProtocolError } from "@netkit/netkit/ws";
+ *
+ * assert.deepEqual(decodeClose(encodeClose(1001, "bye")), { code: 1001, reason: "bye" });
+ * const bad = decodeClose(encodeClose(1005));
+ * assert.ok(isProtocolError(bad) && bad.closeCode === 1002);
+ * ```
+ */
+export function decodeClose(payload: Uint8Array): CloseInfo | ProtocolError {
+  if (payload.length === 0) return { code: null, reason: "" };
+  if (payload.length === 1) {
+    return protocolError(1002, "close payload of 1 byte");
+  }
+  if (payload.length > 125) {
+    return protocolError(1002, "close payload longer than 125 bytes");
+  }
+  const code = payload[0]! << 8 | payload[1]!;
+  if (!isValidCloseCode(code)) {
+    return protocolError(1002, `invalid close code ${code}`);
+  }
+  try {
+    return { code, reason: CLOSE_REASON_DECODER.decode(payload.subarray(2)) };
+  } catch {
+    return protocolError(1007, "invalid UTF-8 in the close reason");
+  }
 }
 
 /**
@@ -252,8 +346,17 @@ export interface FrameDecoderOptions {
    * (masked frames are 1002), absent to accept both.
    */
   expectMasked?: boolean;
-  /** RSV bits an extension negotiated (RSV1 = 4); others are 1002. Default 0. */
+  /**
+   * RSV bits an extension negotiated (RSV1 = 4); others are 1002. RSV1 is
+   * only valid on the first frame of a data message (RFC 7692 §6). Default 0.
+   */
   allowedRsv?: number;
+  /**
+   * Largest data message, all its fragments together, counted as each
+   * frame header arrives, so a message over the limit is 1009 before its
+   * bytes are buffered. Default: no limit beyond `maxPayload`.
+   */
+  maxMessageSize?: number;
 }
 
 /**
@@ -288,6 +391,9 @@ export class FrameDecoder {
   #maxPayload: number;
   #expectMasked: boolean | undefined;
   #allowedRsv: number;
+  #maxMessage: number;
+  // Bytes of the data message in progress (fragments so far).
+  #messageSize = 0;
   #failed = false;
   // Header under construction (at most 14 bytes).
   #header = new Uint8Array(14);
@@ -309,6 +415,7 @@ export class FrameDecoder {
     this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
     this.#expectMasked = options.expectMasked;
     this.#allowedRsv = options.allowedRsv ?? 0;
+    this.#maxMessage = options.maxMessageSize ?? Infinity;
   }
 
   /**
@@ -376,6 +483,9 @@ export class FrameDecoder {
       if (opcode >= 8 && !(b0 & 0x80)) {
         return protocolError(1002, "fragmented control frame");
       }
+      if ((rsv & 4) && (opcode === 0 || opcode >= 8)) {
+        return protocolError(1002, "RSV1 on a continuation or control frame");
+      }
       return null;
     }
     if (at === 2) {
@@ -408,6 +518,15 @@ export class FrameDecoder {
   }
 
   #setLength(length: number): ProtocolError | null {
+    const b0 = this.#header[0]!;
+    if ((b0 & 0x08) === 0 && this.#messageSize + length > this.#maxMessage) {
+      // "+": more fragments may follow.
+      const size = `${this.#messageSize + length}${b0 & 0x80 ? "" : "+"}`;
+      return protocolError(
+        1009,
+        `message of ${size} bytes is over the ${this.#maxMessage} byte limit`,
+      );
+    }
     if (length > this.#maxPayload) {
       return protocolError(
         1009,
@@ -428,6 +547,9 @@ export class FrameDecoder {
       masked: this.#masked,
       payload,
     };
+    if (frame.opcode < 8) {
+      this.#messageSize = frame.fin ? 0 : this.#messageSize + payload.length;
+    }
     this.#payload = null;
     this.#filled = 0;
     this.#headerLength = 0;

@@ -18,6 +18,7 @@ export * from "./errors.ts";
 export * from "./handshake.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
+export * from "./protocol.ts";
 export * from "./verify.ts";
 export * from "./check/mod.ts";
 export * from "./server.ts";

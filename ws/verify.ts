@@ -292,7 +292,7 @@ async function nextEvent(
           .catch(() => {});
         continue;
       }
-      if (event.type === "pong") continue;
+      if (event.type === "pong" || event.type === "compressed") continue;
       return event;
     }
   }

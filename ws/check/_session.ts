@@ -17,7 +17,8 @@ import {
   isProtocolError,
   OPCODE,
 } from "../frame.ts";
-import { isValidCloseCode, MessageAssembler } from "../message.ts";
+import { MessageAssembler } from "../message.ts";
+import { isValidCloseCode } from "../frame.ts";
 import {
   buildClientRequest,
   checkServerHandshake,
