@@ -1,6 +1,9 @@
-// A raw RFC 6455 client over Deno.connect/connectTls, for `ws verify` and
-// the conformance suite: it sends exactly the bytes it is told to and
-// reports exactly what came back, enforcing nothing beyond frame decoding.
+// The one way netkit's WebSocket clients reach a server: `openTransport`
+// (the byte stream: TCP, or TLS for wss://), `sendRequestHead` (the
+// opening handshake's HTTP exchange) and `toWsUrl` (the one URL rule).
+// `connectWebSocket`, `ws verify` and `ws check` all read through here.
+// `openRaw` is the raw client of verify and the tests: it sends exactly
+// the bytes it is told to and reports exactly what came back.
 
 import { closeQuietly, disconnectKind, osMessage, writeAll } from "../_io.ts";
 import {
@@ -17,6 +20,7 @@ import {
   type ProtocolError,
 } from "./frame.ts";
 import { WsError } from "./errors.ts";
+import type { Transport } from "./_driver.ts";
 
 /** What {@linkcode RawConnection.next} yields. */
 export type RawEvent =
@@ -28,7 +32,7 @@ export type RawEvent =
 /** An open connection after the handshake response (any status). */
 export interface RawConnection {
   /** The TCP or TLS connection. */
-  conn: Deno.Conn;
+  conn: Transport;
   /** The server's response head. */
   response: HttpResponseHead;
   /** The `Sec-WebSocket-Key` that was sent. */
@@ -83,7 +87,7 @@ export async function openRaw(
   return rawConnection(conn, response, key, leftover);
 }
 
-/** TLS settings for {@linkcode sendRequestHead}. */
+/** TLS settings for {@linkcode openTransport} and {@linkcode sendRequestHead}. */
 export interface SendRequestHeadOptions {
   /** Extra PEM root certificates for wss://. */
   caCerts?: string[];
@@ -101,10 +105,10 @@ export async function sendRequestHead(
   timeoutMs: number,
   options: SendRequestHeadOptions = {},
 ): Promise<
-  { conn: Deno.Conn; response: HttpResponseHead; leftover: Uint8Array }
+  { conn: Transport; response: HttpResponseHead; leftover: Uint8Array }
 > {
   const deadline = Date.now() + timeoutMs;
-  const conn = await connect(url, timeoutMs, options);
+  const conn = await openTransport(url, { ...options, timeoutMs });
   try {
     await withDeadline(
       writeAll(conn, new TextEncoder().encode(head)),
@@ -151,11 +155,16 @@ export async function sendRequestHead(
   }
 }
 
-async function connect(
+/**
+ * The byte stream to a ws:// or wss:// URL's host, connected (and for
+ * wss:// TLS-handshaken) within `timeoutMs`. The one place a WebSocket
+ * client dials: proxies and unix sockets plug in here.
+ */
+export async function openTransport(
   url: URL,
-  timeoutMs: number,
-  options: SendRequestHeadOptions,
-): Promise<Deno.Conn> {
+  options: SendRequestHeadOptions & { timeoutMs: number },
+): Promise<Transport> {
+  const timeoutMs = options.timeoutMs;
   if (url.protocol !== "ws:" && url.protocol !== "wss:") {
     throw new WsError(
       "bad_url",
@@ -216,7 +225,7 @@ async function connect(
 async function withDeadline<T>(
   promise: Promise<T>,
   deadline: number,
-  conn: Deno.Conn,
+  conn: Transport,
   what: string,
 ): Promise<T> {
   let timedOut = false;
@@ -249,7 +258,7 @@ function describeConnectError(error: unknown): string {
 type ReadResult = { n: number | null } | { error: unknown };
 
 function rawConnection(
-  conn: Deno.Conn,
+  conn: Transport,
   response: HttpResponseHead,
   key: string,
   leftover: Uint8Array,
@@ -306,19 +315,4 @@ function rawConnection(
   };
 }
 
-/** Parses a `ws://` or `wss://` URL; anything else is a `bad_url` WsError. */
-export function toWsUrl(url: string | URL): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new WsError("bad_url", `not a URL: ${String(url)}`);
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new WsError(
-      "bad_url",
-      `not a WebSocket URL (ws:// or wss://): ${parsed.href}`,
-    );
-  }
-  return parsed;
-}
+export { toWsUrl } from "./url.ts";

@@ -16,6 +16,7 @@
 
 export * from "./errors.ts";
 export * from "./handshake.ts";
+export * from "./url.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
 export * from "./protocol.ts";

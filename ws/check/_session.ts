@@ -26,6 +26,7 @@ import {
   type HttpResponseHead,
 } from "../handshake.ts";
 import { sendRequestHead } from "../_raw_connection.ts";
+import type { Transport } from "../_driver.ts";
 import { WsError } from "../errors.ts";
 
 /** The verdict of one case. */
@@ -71,7 +72,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export class Session {
   /** The server's handshake response. */
   readonly response: HttpResponseHead;
-  readonly #conn: Deno.Conn;
+  readonly #conn: Transport;
   readonly #decoder = new FrameDecoder({ expectMasked: false });
   readonly #assembler = new MessageAssembler();
   readonly #queue: ServerEvent[] = [];
@@ -86,7 +87,7 @@ export class Session {
   #messageBytes = 0;
 
   constructor(
-    conn: Deno.Conn,
+    conn: Transport,
     response: HttpResponseHead,
     leftover: Uint8Array,
     started: number,
@@ -307,7 +308,7 @@ export class CaseContext {
   readonly started: number = Date.now();
   readonly deadline: number;
   readonly #sessions: Session[] = [];
-  readonly #conns: Deno.Conn[] = [];
+  readonly #conns: Transport[] = [];
 
   constructor(target: CaseTarget, timeoutMs: number) {
     this.url = target.url;
