@@ -23,5 +23,6 @@ export * from "./protocol.ts";
 export * from "./verify.ts";
 export * from "./check/mod.ts";
 export * from "./server.ts";
+export * from "./adapter.ts";
 export * from "./client.ts";
 export * from "./page.ts";

@@ -13,7 +13,6 @@ import type { NetkitServer, ServerStats } from "../types.ts";
 import {
   acceptKey,
   checkClientHandshake,
-  type HandshakeProblem,
   type HttpRequestHead,
   parseRequestHead,
 } from "./handshake.ts";
@@ -22,6 +21,7 @@ import { WsError } from "./errors.ts";
 import { OPCODE, type ProtocolError } from "./frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { WsDriver } from "./_driver.ts";
+import { chooseProtocol, rejectHandshake } from "./_answers.ts";
 import { closeQuietly, writeAll } from "../_io.ts";
 import { formatAddress } from "../address.ts";
 import { escapeControl } from "../escape.ts";
@@ -641,36 +641,4 @@ function pathOf(target: string): string {
   } catch {
     return "";
   }
-}
-
-// 405 first (wrong method), then 400 (malformed), then 426 (version).
-function rejectHandshake(
-  problems: HandshakeProblem[],
-): { status: number; body: string; headers: Record<string, string> } {
-  const statuses = problems.map((p) => p.status ?? 400);
-  const status = statuses.includes(405)
-    ? 405
-    : statuses.includes(400)
-    ? 400
-    : Math.max(...statuses);
-  const headers: Record<string, string> = {};
-  if (status === 405) headers.allow = "GET";
-  if (status === 426) headers["sec-websocket-version"] = "13";
-  const lines = problems.map((p) => `- ${escapeControl(p.message)}`).join(
-    "\n",
-  );
-  return { status, body: `bad WebSocket handshake:\n${lines}\n`, headers };
-}
-
-/** The first protocol the client offers that the server accepts. */
-function chooseProtocol(
-  offered: string | null,
-  accepted: string[],
-): string | undefined {
-  if (offered === null || accepted.length === 0) return undefined;
-  for (const candidate of offered.split(",")) {
-    const name = candidate.trim();
-    if (accepted.includes(name)) return name;
-  }
-  return undefined;
 }
