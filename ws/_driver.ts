@@ -26,7 +26,7 @@ export interface DriverOptions {
   role: "server" | "client";
 }
 
-const SMALL_BUFFER = 4 * 1024;
+const SMALL_BUFFER = 1024;
 const BUFFER_SIZE = 64 * 1024;
 const RESOLVED = Promise.resolve();
 

@@ -7,6 +7,8 @@ import {
 } from "./frame.ts";
 import { concatBytes } from "../_bytes.ts";
 
+const WHOLE_TEXT = new TextDecoder("utf-8", { fatal: true });
+
 /**
  * What a {@linkcode MessageAssembler} makes of frames: whole messages,
  * control frames, or the protocol error that must fail the connection.
@@ -137,7 +139,9 @@ export class MessageAssembler {
   #size = 0;
   #binary: Uint8Array[] = [];
   #text: string[] = [];
-  #decoder = new TextDecoder("utf-8", { fatal: true });
+  // A streaming decoder only for text split into fragments; whole
+  // messages use the shared one, so idle connections carry none.
+  #decoder: TextDecoder | null = null;
 
   /**
    * Creates an assembler with no message in progress.
@@ -207,7 +211,13 @@ export class MessageAssembler {
     if (this.#opcode === OPCODE.text) {
       if (this.#keepTextBytes) this.#binary.push(payload);
       try {
-        this.#text.push(this.#decoder.decode(payload, { stream: !fin }));
+        if (fin && this.#decoder === null) {
+          this.#text.push(WHOLE_TEXT.decode(payload));
+        } else {
+          this.#decoder ??= new TextDecoder("utf-8", { fatal: true });
+          this.#text.push(this.#decoder.decode(payload, { stream: !fin }));
+          if (fin) this.#decoder = null;
+        }
       } catch {
         return fail(1007, "invalid UTF-8 in a text message");
       }

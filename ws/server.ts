@@ -333,35 +333,53 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   }
 
   async function handle(conn: Deno.Conn, context: ConnectionContext) {
+    // The handshake's objects (head, headers, strings) die with
+    // negotiate's frame; only the engine's state lives on per connection.
+    const upgraded = await negotiate(conn, context);
+    if (upgraded) {
+      await serveUpgraded(conn, context, upgraded.leftover, upgraded.address);
+    }
+  }
+
+  // Reads the head and answers it: an HTTP response, or a 101 and what
+  // the engine needs (null: nothing more to do on this connection).
+  async function negotiate(
+    conn: Deno.Conn,
+    context: ConnectionContext,
+  ): Promise<{ leftover: Uint8Array; address: string } | null> {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const request = await readHead(conn, context.signal);
-    if (request === null) return;
+    if (request === null) return null;
     if ("status" in request) {
       stats.refused++;
       stats.handshakeRejected++;
-      return await respond(conn, request.status, request.message + "\n");
+      await respond(conn, request.status, request.message + "\n");
+      return null;
     }
     const { head, leftover } = request;
     const pathname = pathOf(head.target);
     if (pathname === path) {
-      return await upgrade(conn, context, head, leftover, remote);
+      return await upgrade(conn, head, leftover, remote);
     }
     if (pageHtml !== undefined && pathname === "/") {
       if (head.method !== "GET" && head.method !== "HEAD") {
-        return await respond(conn, 405, "method not allowed\n", {
+        await respond(conn, 405, "method not allowed\n", {
           allow: "GET, HEAD",
         });
+        return null;
       }
       stats.pagesServed++;
-      return await respond(conn, 200, pageHtml, {
+      await respond(conn, 200, pageHtml, {
         "content-type": "text/html; charset=utf-8",
         "content-security-policy": WS_PAGE_CSP,
         "x-content-type-options": "nosniff",
         "referrer-policy": "no-referrer",
         "cache-control": "no-store",
       }, head.method === "HEAD");
+      return null;
     }
     await respond(conn, 404, `not found: the WebSocket endpoint is ${path}\n`);
+    return null;
   }
 
   // The head, an HTTP error to answer, or null when the connection went
@@ -419,20 +437,19 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
 
   async function upgrade(
     conn: Deno.Conn,
-    context: ConnectionContext,
     head: HttpRequestHead,
     leftover: Uint8Array,
     remote: Deno.NetAddr,
-  ) {
+  ): Promise<{ leftover: Uint8Array; address: string } | null> {
     if (stopping) {
       stats.refused++;
-      return await respond(conn, 503, "server is shutting down\n");
+      return await refuse(conn, 503, "server is shutting down\n");
     }
     const h = head.headers;
     if (head.method === "GET" && !h.has("upgrade")) {
       stats.refused++;
       stats.handshakeRejected++;
-      return await respond(
+      return await refuse(
         conn,
         426,
         `this is a WebSocket endpoint: connect with a WebSocket client${
@@ -446,13 +463,13 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
       stats.refused++;
       stats.handshakeRejected++;
       const { status, body, headers } = rejectHandshake(problems);
-      return await respond(conn, status, body, headers);
+      return await refuse(conn, status, body, headers);
     }
     const origin = h.get("origin");
     if (origins && origin !== null && !origins.has(origin.toLowerCase())) {
       stats.refused++;
       stats.originRejected++;
-      return await respond(
+      return await refuse(
         conn,
         403,
         `origin ${escapeControl(origin)} is not allowed\n`,
@@ -463,7 +480,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
       peers.size >= options.maxConnections
     ) {
       stats.refused++;
-      return await respond(
+      return await refuse(
         conn,
         503,
         "too many connections, try again later\n",
@@ -483,7 +500,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
       lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
     }
     await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    await serveUpgraded(conn, context, leftover, formatAddress(remote));
+    return { leftover, address: formatAddress(remote) };
   }
 
   async function serveUpgraded(
@@ -530,6 +547,16 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
       stats.active--;
       context.signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  async function refuse(
+    conn: Deno.Conn,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<null> {
+    await respond(conn, status, body, headers);
+    return null;
   }
 
   async function respond(
