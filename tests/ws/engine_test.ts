@@ -295,3 +295,21 @@ Deno.test("wss: the server serves TLS with the committed certificate; page over 
   const info = await client.close(1000, "done");
   assert.deepEqual(info, { code: 1000, reason: "done", wasClean: true });
 });
+
+Deno.test("idle timeout: a silent client is pinged, then closed with 1001", async () => {
+  await using server = serveWebSocket({ port: 0, idleTimeoutMs: 400 });
+  const raw = await openRaw(new URL(`ws://127.0.0.1:${server.addr.port}/ws`), {
+    timeoutMs: TIMEOUT,
+  });
+  try {
+    const ping = await raw.next(TIMEOUT);
+    assert.ok(
+      "opcode" in ping && ping.opcode === OPCODE.ping,
+      JSON.stringify(ping),
+    );
+    // No pong: the next thing is the close.
+    assert.equal(await closeCodeOf((ms) => raw.next(ms)), 1001);
+  } finally {
+    raw.close();
+  }
+});
