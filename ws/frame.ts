@@ -73,6 +73,11 @@ export interface FrameInit {
   payload?: Uint8Array;
   /** A 4-byte masking key, `true` for a random one, or absent/`false` for none. */
   mask?: Uint8Array | boolean;
+  /**
+   * Encode only the header, for a payload of this many bytes sent
+   * separately (unmasked frames only; `payload` and `mask` are ignored).
+   */
+  length?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -98,17 +103,21 @@ const TWO_32 = 0x1_0000_0000;
  * ```
  */
 export function encodeFrame(frame: FrameInit): Uint8Array {
-  const payload = frame.payload ?? EMPTY;
-  const length = payload.length;
+  const headerOnly = frame.length !== undefined;
+  const payload = headerOnly ? EMPTY : frame.payload ?? EMPTY;
+  const length = frame.length ?? payload.length;
   let key: Uint8Array | null = null;
-  if (frame.mask === true) key = crypto.getRandomValues(new Uint8Array(4));
-  else if (frame.mask instanceof Uint8Array) key = frame.mask;
+  if (headerOnly) key = null;
+  else if (frame.mask === true) {
+    key = crypto.getRandomValues(new Uint8Array(4));
+  } else if (frame.mask instanceof Uint8Array) key = frame.mask;
   const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
   const headerLength = 2 + lengthBytes + (key ? 4 : 0);
   // Pad in front so the payload starts on a 4-byte boundary of the buffer,
   // which lets masking run a word at a time.
   const pad = key ? (4 - (headerLength & 3)) & 3 : 0;
-  const out = new Uint8Array(pad + headerLength + length).subarray(pad);
+  const out = new Uint8Array(pad + headerLength + (headerOnly ? 0 : length))
+    .subarray(pad);
   out[0] = (frame.fin === false ? 0 : 0x80) | ((frame.rsv ?? 0) & 7) << 4 |
     (frame.opcode & 0x0f);
   const maskBit = key ? 0x80 : 0;
@@ -124,6 +133,7 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
     view.setUint32(0, Math.floor(length / TWO_32));
     view.setUint32(4, length >>> 0);
   }
+  if (headerOnly) return out;
   out.set(payload, headerLength);
   if (key) {
     const at = headerLength - 4;

@@ -102,14 +102,17 @@ export type WsProtocolState = "open" | "closing" | "closed";
 
 const MAX_REASON_BYTES = 123;
 const KEY_POOL = 4096;
+// Payloads from this size on are written from where they are, not copied
+// into a joined buffer: the copy would cost more than the extra write.
+const BY_REFERENCE = 16 * 1024;
 const encoder = new TextEncoder();
 
 /**
  * An RFC 6455 connection after the opening handshake, as a state machine.
  * {@linkcode WsProtocol.receive} takes bytes as they arrive (any split)
  * and returns events; the `send*` methods queue frames; and
- * {@linkcode WsProtocol.takeOutput} returns everything queued as one
- * buffer, so a driver writes once per read. Pings are answered and the
+ * {@linkcode WsProtocol.takeOutput} returns everything queued in as few
+ * buffers as possible, so a driver writes once per read. Pings are answered and the
  * peer's Close is echoed without the driver's help. Limits are checked
  * where bytes arrive: frame and message sizes before buffering, control
  * frames ≤ 125 bytes, masking direction (an unmasked client frame is 1002
@@ -135,7 +138,9 @@ const encoder = new TextEncoder();
  * assert.deepEqual(events.map((e) => "type" in e && e.type), ["text", "ping"]);
  * server.sendText("hi");
  * // The pong and the echo leave in one buffer.
- * assert.deepEqual([...server.takeOutput()!], [0x8a, 0x00, 0x81, 0x02, 0x68, 0x69]);
+ * const [out, ...more] = server.takeOutput()!;
+ * assert.equal(more.length, 0);
+ * assert.deepEqual([...out!], [0x8a, 0x00, 0x81, 0x02, 0x68, 0x69]);
  * ```
  */
 export class WsProtocol {
@@ -300,21 +305,42 @@ export class WsProtocol {
   }
 
   /**
-   * Everything queued since the last call as one buffer (`null` when
-   * nothing is), for one write.
+   * Everything queued since the last call (`null` when nothing is), as
+   * few buffers as possible for as few writes as possible: adjacent small
+   * frames are joined into one buffer, while a large unmasked payload is
+   * passed on as it is, not copied (so a payload given to `send*` must not
+   * be changed until it has been taken).
    */
-  takeOutput(): Uint8Array | null {
+  takeOutput(): Uint8Array[] | null {
     if (this.#deferredClose) {
       const { code, reason } = this.#deferredClose;
       this.#deferredClose = null;
       this.#sendClose(code, reason);
     }
     if (this.#output.length === 0) return null;
-    const out = this.#output.length === 1
-      ? this.#output[0]!
-      : concatBytes(this.#output, this.#outputBytes);
+    const chunks = this.#output;
     this.#output = [];
     this.#outputBytes = 0;
+    if (chunks.length === 1) return chunks;
+    const out: Uint8Array[] = [];
+    let run: Uint8Array[] = [];
+    let runBytes = 0;
+    const endRun = () => {
+      if (run.length === 1) out.push(run[0]!);
+      else if (run.length > 1) out.push(concatBytes(run, runBytes));
+      run = [];
+      runBytes = 0;
+    };
+    for (const chunk of chunks) {
+      if (chunk.length >= BY_REFERENCE) {
+        endRun();
+        out.push(chunk);
+      } else {
+        run.push(chunk);
+        runBytes += chunk.length;
+      }
+    }
+    endRun();
     return out;
   }
 
@@ -357,6 +383,13 @@ export class WsProtocol {
   }
 
   #queue(opcode: number, payload: Uint8Array, fin: boolean, rsv: number) {
+    if (this.#role === "server" && payload.length >= BY_REFERENCE) {
+      // Header and payload as two chunks: a large payload is not copied.
+      const header = encodeFrame({ opcode, fin, rsv, length: payload.length });
+      this.#output.push(header, payload);
+      this.#outputBytes += header.length + payload.length;
+      return;
+    }
     const frame = encodeFrame({
       opcode,
       payload,
