@@ -146,8 +146,10 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * XORs `data` with the 4-byte key at `key[at..at+4]` in place. When `data`
- * starts on a 4-byte boundary of its buffer the bulk runs on 32-bit words.
+ * XORs `data` with the 4-byte key at `key[at..at+4]` in place; `phase`
+ * says where in the payload `data` starts (its first byte is payload byte
+ * `phase`), so a payload can be unmasked piece by piece as it arrives. The
+ * bulk runs on 32-bit words from the first 4-byte boundary of the buffer.
  *
  * @example Masking twice restores the bytes
  * ```ts
@@ -166,29 +168,31 @@ export function maskInPlace(
   data: Uint8Array,
   key: Uint8Array,
   at = 0,
+  phase = 0,
 ): void {
-  const k0 = key[at]!, k1 = key[at + 1]!, k2 = key[at + 2]!, k3 = key[at + 3]!;
+  // Byte j of `data` is payload byte `phase + j`, masked with key[(phase + j) % 4].
+  const k = [key[at]!, key[at + 1]!, key[at + 2]!, key[at + 3]!];
   const length = data.length;
   let i = 0;
-  if ((data.byteOffset & 3) === 0 && length >= 16) {
-    const words = length >>> 2;
-    const view = new Uint32Array(data.buffer, data.byteOffset, words);
+  // Bytes up to a 4-byte boundary of the buffer, then words, then the rest.
+  while (i < length && ((data.byteOffset + i) & 3) !== 0) {
+    data[i]! ^= k[(phase + i) & 3]!;
+    i++;
+  }
+  if (length - i >= 16) {
+    const words = (length - i) >>> 2;
+    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+    const r = (phase + i) & 3;
+    const k0 = k[r]!, k1 = k[(r + 1) & 3]!, k2 = k[(r + 2) & 3]!;
+    const k3 = k[(r + 3) & 3]!;
     // The key as one word in platform byte order, matching the view.
     const word = LITTLE_ENDIAN
       ? (k0 | k1 << 8 | k2 << 16 | k3 << 24)
       : (k0 << 24 | k1 << 16 | k2 << 8 | k3);
     for (let w = 0; w < words; w++) view[w]! ^= word;
-    i = words << 2;
+    i += words << 2;
   }
-  for (; i < length; i++) {
-    data[i]! ^= (i & 3) === 0
-      ? k0
-      : (i & 3) === 1
-      ? k1
-      : (i & 3) === 2
-      ? k2
-      : k3;
-  }
+  for (; i < length; i++) data[i]! ^= k[(phase + i) & 3]!;
 }
 
 /**
@@ -429,6 +433,19 @@ export class FrameDecoder {
   }
 
   /**
+   * The frame whose payload is still arriving: its opcode and the payload
+   * bytes received so far, unmasked (a view: valid until the next `push`).
+   * `null` between frames. Lets a caller check text as it arrives.
+   */
+  get partial(): { opcode: number; bytes: Uint8Array } | null {
+    if (this.#payload === null || this.#failed) return null;
+    return {
+      opcode: this.#header[0]! & 0x0f,
+      bytes: this.#payload.subarray(0, this.#filled),
+    };
+  }
+
+  /**
    * Consumes `chunk` (the decoder copies what it keeps, so the caller may
    * reuse the buffer) and returns the frames it completed, or a protocol
    * error as the last element.
@@ -464,14 +481,19 @@ export class FrameDecoder {
       if (i >= n) return out;
       const take = Math.min(n - i, this.#length - this.#filled);
       this.#payload.set(chunk.subarray(i, i + take), this.#filled);
+      if (this.#masked) {
+        // Unmasked as it arrives, so `partial` can show what came so far.
+        maskInPlace(
+          this.#payload.subarray(this.#filled, this.#filled + take),
+          this.#header,
+          this.#headerNeeded - 4,
+          this.#filled,
+        );
+      }
       this.#filled += take;
       i += take;
       if (this.#filled === this.#length) {
-        const payload = this.#payload;
-        if (this.#masked) {
-          maskInPlace(payload, this.#header, this.#headerNeeded - 4);
-        }
-        out.push(this.#frame(payload));
+        out.push(this.#frame(this.#payload));
       }
     }
   }

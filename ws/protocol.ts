@@ -158,6 +158,10 @@ export class WsProtocol {
   // before it in the same read still go out first (Autobahn 3.2, 7.1.1).
   #deferredClose: { code?: number; reason: string } | null = null;
   #output: Uint8Array[] = [];
+  // Validation state of a text frame still arriving (see #checkPartialText).
+  #partialText:
+    | { buffer: ArrayBufferLike; checked: number; decoder: TextDecoder }
+    | null = null;
   #outputBytes = 0;
   #keys = new Uint8Array(0);
   #keyAt = 0;
@@ -247,7 +251,47 @@ export class WsProtocol {
         }
       }
     }
+    this.#checkPartialText(events);
     return events;
+  }
+
+  /**
+   * Invalid UTF-8 fails the connection when the bytes arrive, not when
+   * their frame is complete (Autobahn 6.4.4): the arrived part of a text
+   * frame that starts a message is validated as it grows. (Later
+   * fragments are checked per frame by the assembler, whose decoder
+   * carries code points split across fragments.)
+   */
+  #checkPartialText(events: WsProtocolEvent[]): void {
+    const partial = this.#decoder.partial;
+    if (partial === null || partial.opcode !== OPCODE.text) {
+      this.#partialText = null;
+      return;
+    }
+    const { bytes } = partial;
+    if (this.#partialText?.buffer !== bytes.buffer) {
+      this.#partialText = {
+        buffer: bytes.buffer,
+        checked: 0,
+        decoder: new TextDecoder("utf-8", { fatal: true }),
+      };
+    }
+    const state = this.#partialText;
+    if (bytes.length === state.checked) return;
+    try {
+      state.decoder.decode(bytes.subarray(state.checked), { stream: true });
+      state.checked = bytes.length;
+    } catch {
+      this.#partialText = null;
+      this.#fail(
+        {
+          kind: "protocol_error",
+          closeCode: 1007,
+          reason: "invalid UTF-8 in a text message",
+        },
+        events,
+      );
+    }
   }
 
   /** Queues a text message; false (nothing queued) once Close was sent. */
