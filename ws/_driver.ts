@@ -30,6 +30,7 @@ const SMALL_BUFFER = 1024;
 const BUFFER_SIZE = 64 * 1024;
 const BULK_BUFFER_SIZE = 256 * 1024;
 const RESOLVED = Promise.resolve();
+const WRITE_HIGH_WATER = 64 * 1024;
 
 /** Runs one connection; {@linkcode WsDriver.run} settles when the transport is closed. */
 export class WsDriver {
@@ -122,7 +123,11 @@ export class WsDriver {
     this.#options.onRead?.(bytes.length);
     const events = this.protocol.receive(bytes);
     if (events.length > 0) this.#options.onEvents(events);
-    await this.flush();
+    const written = this.flush();
+    // The next read may start while a small reply is being written (a
+    // round trip sooner); past the high-water mark the read waits for the
+    // write, so a peer that does not read stalls only itself.
+    if (this.bufferedAmount > WRITE_HIGH_WATER) await written;
   }
 
   /**
