@@ -57,8 +57,9 @@ export interface MessageAssemblerOptions {
   /** Largest message, all fragments together. Default 64 MiB; larger is 1009. */
   maxMessageSize?: number;
   /**
-   * Also hand text messages over as their UTF-8 bytes (`bytes`), so an
-   * echo or relay can send them on without encoding the string again.
+   * Keep text messages as their UTF-8 bytes (`bytes`), so an echo or relay
+   * sends them on without encoding again and a message is held once, not
+   * also as a string; `data` is then decoded when read.
    */
   keepTextBytes?: boolean;
 }
@@ -209,29 +210,40 @@ export class MessageAssembler {
       return { type: "compressed", opcode, payload: data };
     }
     if (this.#opcode === OPCODE.text) {
-      if (this.#keepTextBytes) this.#binary.push(payload);
+      let text: string;
       try {
         if (fin && this.#decoder === null) {
-          this.#text.push(WHOLE_TEXT.decode(payload));
+          text = WHOLE_TEXT.decode(payload);
         } else {
           this.#decoder ??= new TextDecoder("utf-8", { fatal: true });
-          this.#text.push(this.#decoder.decode(payload, { stream: !fin }));
+          text = this.#decoder.decode(payload, { stream: !fin });
           if (fin) this.#decoder = null;
         }
       } catch {
         return fail(1007, "invalid UTF-8 in a text message");
       }
+      if (this.#keepTextBytes) {
+        // Only the bytes are kept (the string was only the validation), so
+        // a text message costs its size once; `data` decodes on demand.
+        this.#binary.push(payload);
+        if (!fin) return null;
+        const bytes = this.#joined();
+        this.#reset();
+        return {
+          type: "text",
+          bytes,
+          get data(): string {
+            return WHOLE_TEXT.decode(bytes);
+          },
+        };
+      }
+      this.#text.push(text);
       if (!fin) return null;
       const data = this.#text.length === 1
         ? this.#text[0]!
         : this.#text.join("");
-      if (!this.#keepTextBytes) {
-        this.#reset();
-        return { type: "text", data };
-      }
-      const bytes = this.#joined();
       this.#reset();
-      return { type: "text", data, bytes };
+      return { type: "text", data };
     }
     this.#binary.push(payload);
     if (!fin) return null;
