@@ -47,6 +47,14 @@ export interface RawConnection {
    * nothing complete arrived within `timeoutMs` (the connection stays open).
    */
   next(timeoutMs: number): Promise<RawEvent>;
+  /**
+   * The next bytes from the server as they are (the handshake's leftover
+   * first), for a caller that runs its own protocol core; not to be mixed
+   * with `next` on one connection.
+   */
+  readChunk(
+    timeoutMs: number,
+  ): Promise<Uint8Array | { kind: "eof" } | { kind: "timeout" }>;
   /** Closes the connection (idempotent). */
   close(): void;
 }
@@ -264,7 +272,9 @@ function rawConnection(
   leftover: Uint8Array,
 ): RawConnection {
   const decoder = new FrameDecoder({ expectMasked: false });
-  const queue: Array<Frame | ProtocolError> = decoder.push(leftover);
+  let unread: Uint8Array | null = leftover.length > 0 ? leftover : null;
+  // Decoded lazily: a readChunk caller takes the leftover bytes raw.
+  const queue: Array<Frame | ProtocolError> = [];
   const buf = new Uint8Array(64 * 1024);
   // A read that outlived a timed-out next() is kept for the following call.
   let pending: Promise<ReadResult> | null = null;
@@ -284,8 +294,33 @@ function rawConnection(
     async sendRaw(bytes) {
       await writeAll(conn, bytes);
     },
+    async readChunk(timeoutMs) {
+      if (unread) {
+        const bytes = unread;
+        unread = null;
+        return bytes;
+      }
+      if (eof || closed) return { kind: "eof" };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+      });
+      const result = await Promise.race([read(), timeout]);
+      clearTimeout(timer);
+      if (result === "timeout") return { kind: "timeout" };
+      pending = null;
+      if ("error" in result || result.n === null) {
+        eof = true;
+        return { kind: "eof" };
+      }
+      return buf.slice(0, result.n);
+    },
     async next(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
+      if (unread) {
+        queue.push(...decoder.push(unread));
+        unread = null;
+      }
       for (;;) {
         const queued = queue.shift();
         if (queued) return queued;
