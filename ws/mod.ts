@@ -1,6 +1,8 @@
 /**
- * WebSocket tools: RFC 6455 handshake checks and frame codec, a server on
- * `Deno.upgradeWebSocket`, a client, a verifier and a conformance suite.
+ * WebSocket tools: RFC 6455 handshake checks, frame codec and a protocol
+ * core with no I/O (`WsProtocol`); a server and a client on it; an adapter
+ * for `Deno.serve` programs (`acceptWebSocket`); a verifier and a
+ * conformance suite.
  *
  * @example
  * ```ts
