@@ -8,7 +8,7 @@ import { connectWebSocket } from "../../ws/client.ts";
 import { openRaw, type RawEvent } from "../../ws/_raw_connection.ts";
 import { encodeFrame, OPCODE } from "../../ws/frame.ts";
 import { parseResponseHead } from "../../ws/handshake.ts";
-import { startCli, testTls } from "../_helpers.ts";
+import { runCli, startCli, testTls } from "../_helpers.ts";
 
 const enc = new TextEncoder();
 const TIMEOUT = 10_000;
@@ -312,4 +312,36 @@ Deno.test("idle timeout: a silent client is pinged, then closed with 1001", asyn
   } finally {
     raw.close();
   }
+});
+
+Deno.test("ws serve --tls-cert/--tls-key: wss:// from the CLI; a lone --tls-cert is a usage error", async () => {
+  const { caPath, cert } = await testTls();
+  const keyPath = caPath.replace(/cert\.pem$/, "key.pem");
+  const server = await startCli([
+    "ws",
+    "serve",
+    "--port",
+    "0",
+    "--tls-cert",
+    caPath,
+    "--tls-key",
+    keyPath,
+  ]);
+  try {
+    await using client = await connectWebSocket(
+      `wss://localhost:${server.ports.ws}/ws`,
+      { caCerts: [cert] },
+    );
+    client.send("over tls");
+    for await (const message of client) {
+      assert.equal(message, "over tls");
+      break;
+    }
+  } finally {
+    const stopped = await server.stop();
+    assert.match(stopped.stderr, /wss:\/\/127\.0\.0\.1:\d+\/ws/);
+  }
+  const lone = await runCli(["ws", "serve", "--tls-cert", caPath]);
+  assert.equal(lone.code, 2);
+  assert.match(lone.stderr, /--tls-cert and --tls-key go together/);
 });
