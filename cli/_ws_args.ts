@@ -2,25 +2,17 @@
 // repeatable `--header "Name: value"` flags.
 
 import { UsageError } from "./_args.ts";
+import { toWsUrl, WsError } from "../ws/mod.ts";
 
-/** Parses a `ws://` or `wss://` URL argument; anything else is a usage error. */
+/** Parses a WebSocket URL argument (ws, wss, http, https); anything else is a usage error. */
 export function wsUrlArg(cmd: string, text: string): URL {
-  let url: URL;
+  // The library's one URL rule; only the error type differs here.
   try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(
-      `not a URL: '${text}' (expected ws://HOST:PORT/PATH)`,
-      cmd,
-    );
+    return toWsUrl(text);
+  } catch (error) {
+    if (!(error instanceof WsError)) throw error;
+    throw new UsageError(error.message, cmd);
   }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new UsageError(
-      `not a WebSocket URL: '${text}' (expected ws:// or wss://)`,
-      cmd,
-    );
-  }
-  return url;
 }
 
 /** Turns repeated `--header "Name: value"` flags into Headers. */

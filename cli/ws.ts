@@ -36,7 +36,7 @@ Usage:
   netkit ws serve [--host H] [--port ${DEFAULT_PORT}] [--mode echo|broadcast] [--path /ws]
                   [--protocol P]... [--allow-origin O]... [--max-message BYTES]
                   [--max-buffered BYTES] [--max-conns N] [--idle-timeout S]
-                  [--grace S] [--no-page]
+                  [--grace S] [--tls-cert F --tls-key F] [--no-page]
   netkit ws connect URL [--header "K: V"]... [--protocol P]... [--binary]
                     [--base64] [--wait MS] [--timeout MS] [--json]
   netkit ws verify ...   check a server's handshake and framing (see --help)
@@ -58,6 +58,8 @@ serve    echo each message back (default), or with --mode broadcast send it to
                              after S (default 30, 0 disables)
          --grace S           on SIGINT/SIGTERM close clients with 1001 and
                              wait up to S seconds (default 5)
+         --tls-cert F        serve wss:// (and the page over https://) with
+                             this PEM certificate; needs --tls-key F
          --no-page           do not serve the page at /
 connect  like wscat: each stdin line is sent as a message (binary with
          --binary); messages received go to stdout (text as is, binary as hex,
@@ -99,7 +101,10 @@ function help(): Promise<number> {
   return Promise.resolve(0);
 }
 
-function runServe(argv: string[], _context: CliContext): Promise<number> {
+async function runServe(
+  argv: string[],
+  _context: CliContext,
+): Promise<number> {
   const cmd = "ws serve";
   const { values } = parseCommand(cmd, argv, {
     host: { type: "string" },
@@ -113,9 +118,12 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     "max-conns": { type: "string" },
     "idle-timeout": { type: "string" },
     grace: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
     "no-page": { type: "boolean" },
   });
   if (values.help) return help();
+  const tls = await readTls(cmd, values["tls-cert"], values["tls-key"]);
   const mode = values.mode ?? "echo";
   if (mode !== "echo" && mode !== "broadcast") {
     throw new UsageError(`--mode takes echo or broadcast, not '${mode}'`, cmd);
@@ -151,6 +159,7 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
     gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
     page: !values["no-page"],
+    tls,
   });
   const service: RunningService = {
     kind: "ws",
@@ -159,11 +168,36 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     summary: wsSummary,
   };
   const base = browsable(server.addr);
-  return runServers([service], [
+  const [ws, http] = tls ? ["wss", "https"] : ["ws", "http"];
+  return await runServers([service], [
     values["no-page"]
-      ? `WebSocket ${mode} at ws://${base}${path}`
-      : `WebSocket ${mode} at ws://${base}${path}; open http://${base}/ in a browser to try it`,
+      ? `WebSocket ${mode} at ${ws}://${base}${path}`
+      : `WebSocket ${mode} at ${ws}://${base}${path}; open ${http}://${base}/ in a browser to try it`,
   ]);
+}
+
+async function readTls(
+  cmd: string,
+  certPath: string | undefined,
+  keyPath: string | undefined,
+): Promise<{ cert: string; key: string } | undefined> {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) {
+    throw new UsageError("--tls-cert and --tls-key go together", cmd);
+  }
+  const read = async (path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      throw new UsageError(
+        `cannot read '${path}': ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        cmd,
+      );
+    }
+  };
+  return { cert: await read(certPath), key: await read(keyPath) };
 }
 
 interface StartOptions {
@@ -179,6 +213,7 @@ interface StartOptions {
   idleTimeoutMs?: number;
   gracePeriodMs?: number;
   page?: boolean;
+  tls?: { cert: string; key: string };
 }
 
 function startWsServer(options: StartOptions): WsServer {

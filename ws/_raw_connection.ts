@@ -1,6 +1,9 @@
-// A raw RFC 6455 client over Deno.connect/connectTls, for `ws verify` and
-// the conformance suite: it sends exactly the bytes it is told to and
-// reports exactly what came back, enforcing nothing beyond frame decoding.
+// The one way netkit's WebSocket clients reach a server: `openTransport`
+// (the byte stream: TCP, or TLS for wss://), `sendRequestHead` (the
+// opening handshake's HTTP exchange) and `toWsUrl` (the one URL rule).
+// `connectWebSocket`, `ws verify` and `ws check` all read through here.
+// `openRaw` is the raw client of verify and the tests: it sends exactly
+// the bytes it is told to and reports exactly what came back.
 
 import { closeQuietly, disconnectKind, osMessage, writeAll } from "../_io.ts";
 import {
@@ -17,6 +20,7 @@ import {
   type ProtocolError,
 } from "./frame.ts";
 import { WsError } from "./errors.ts";
+import type { Transport } from "./_driver.ts";
 
 /** What {@linkcode RawConnection.next} yields. */
 export type RawEvent =
@@ -28,7 +32,7 @@ export type RawEvent =
 /** An open connection after the handshake response (any status). */
 export interface RawConnection {
   /** The TCP or TLS connection. */
-  conn: Deno.Conn;
+  conn: Transport;
   /** The server's response head. */
   response: HttpResponseHead;
   /** The `Sec-WebSocket-Key` that was sent. */
@@ -43,6 +47,14 @@ export interface RawConnection {
    * nothing complete arrived within `timeoutMs` (the connection stays open).
    */
   next(timeoutMs: number): Promise<RawEvent>;
+  /**
+   * The next bytes from the server as they are (the handshake's leftover
+   * first), for a caller that runs its own protocol core; not to be mixed
+   * with `next` on one connection.
+   */
+  readChunk(
+    timeoutMs: number,
+  ): Promise<Uint8Array | { kind: "eof" } | { kind: "timeout" }>;
   /** Closes the connection (idempotent). */
   close(): void;
 }
@@ -83,7 +95,7 @@ export async function openRaw(
   return rawConnection(conn, response, key, leftover);
 }
 
-/** TLS settings for {@linkcode sendRequestHead}. */
+/** TLS settings for {@linkcode openTransport} and {@linkcode sendRequestHead}. */
 export interface SendRequestHeadOptions {
   /** Extra PEM root certificates for wss://. */
   caCerts?: string[];
@@ -101,10 +113,10 @@ export async function sendRequestHead(
   timeoutMs: number,
   options: SendRequestHeadOptions = {},
 ): Promise<
-  { conn: Deno.Conn; response: HttpResponseHead; leftover: Uint8Array }
+  { conn: Transport; response: HttpResponseHead; leftover: Uint8Array }
 > {
   const deadline = Date.now() + timeoutMs;
-  const conn = await connect(url, timeoutMs, options);
+  const conn = await openTransport(url, { ...options, timeoutMs });
   try {
     await withDeadline(
       writeAll(conn, new TextEncoder().encode(head)),
@@ -151,11 +163,16 @@ export async function sendRequestHead(
   }
 }
 
-async function connect(
+/**
+ * The byte stream to a ws:// or wss:// URL's host, connected (and for
+ * wss:// TLS-handshaken) within `timeoutMs`. The one place a WebSocket
+ * client dials: proxies and unix sockets plug in here.
+ */
+export async function openTransport(
   url: URL,
-  timeoutMs: number,
-  options: SendRequestHeadOptions,
-): Promise<Deno.Conn> {
+  options: SendRequestHeadOptions & { timeoutMs: number },
+): Promise<Transport> {
+  const timeoutMs = options.timeoutMs;
   if (url.protocol !== "ws:" && url.protocol !== "wss:") {
     throw new WsError(
       "bad_url",
@@ -216,7 +233,7 @@ async function connect(
 async function withDeadline<T>(
   promise: Promise<T>,
   deadline: number,
-  conn: Deno.Conn,
+  conn: Transport,
   what: string,
 ): Promise<T> {
   let timedOut = false;
@@ -249,13 +266,15 @@ function describeConnectError(error: unknown): string {
 type ReadResult = { n: number | null } | { error: unknown };
 
 function rawConnection(
-  conn: Deno.Conn,
+  conn: Transport,
   response: HttpResponseHead,
   key: string,
   leftover: Uint8Array,
 ): RawConnection {
   const decoder = new FrameDecoder({ expectMasked: false });
-  const queue: Array<Frame | ProtocolError> = decoder.push(leftover);
+  let unread: Uint8Array | null = leftover.length > 0 ? leftover : null;
+  // Decoded lazily: a readChunk caller takes the leftover bytes raw.
+  const queue: Array<Frame | ProtocolError> = [];
   const buf = new Uint8Array(64 * 1024);
   // A read that outlived a timed-out next() is kept for the following call.
   let pending: Promise<ReadResult> | null = null;
@@ -275,8 +294,33 @@ function rawConnection(
     async sendRaw(bytes) {
       await writeAll(conn, bytes);
     },
+    async readChunk(timeoutMs) {
+      if (unread) {
+        const bytes = unread;
+        unread = null;
+        return bytes;
+      }
+      if (eof || closed) return { kind: "eof" };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+      });
+      const result = await Promise.race([read(), timeout]);
+      clearTimeout(timer);
+      if (result === "timeout") return { kind: "timeout" };
+      pending = null;
+      if ("error" in result || result.n === null) {
+        eof = true;
+        return { kind: "eof" };
+      }
+      return buf.slice(0, result.n);
+    },
     async next(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
+      if (unread) {
+        queue.push(...decoder.push(unread));
+        unread = null;
+      }
       for (;;) {
         const queued = queue.shift();
         if (queued) return queued;
@@ -306,19 +350,4 @@ function rawConnection(
   };
 }
 
-/** Parses a `ws://` or `wss://` URL; anything else is a `bad_url` WsError. */
-export function toWsUrl(url: string | URL): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new WsError("bad_url", `not a URL: ${String(url)}`);
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new WsError(
-      "bad_url",
-      `not a WebSocket URL (ws:// or wss://): ${parsed.href}`,
-    );
-  }
-  return parsed;
-}
+export { toWsUrl } from "./url.ts";

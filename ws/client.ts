@@ -1,15 +1,23 @@
 /**
- * A WebSocket client on the runtime's `WebSocket`, with a promise-based
- * connect that explains failed upgrades ("HTTP 403 Forbidden: …"), an
- * async iterator over messages with a bounded queue, and `closed`.
+ * A WebSocket client on netkit's protocol core over Deno.connect or
+ * connectTls, with a promise-based connect that explains failed upgrades
+ * ("HTTP 403 Forbidden: …"), an async iterator over messages with a
+ * bounded queue, `ping()` with the round-trip time, and `closed`.
  *
  * @module
  */
 
 import { WsError } from "./errors.ts";
-import { sendRequestHead } from "./_raw_connection.ts";
-import { buildClientRequest, generateKey } from "./handshake.ts";
-import { closeQuietly, errorMessage } from "../_io.ts";
+import { sendRequestHead, toWsUrl } from "./_raw_connection.ts";
+import {
+  buildClientRequest,
+  checkServerHandshake,
+  generateKey,
+} from "./handshake.ts";
+import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
+import { type Transport, WsDriver } from "./_driver.ts";
+import { closeQuietly } from "../_io.ts";
+import { escapeControl } from "../escape.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -81,6 +89,13 @@ export interface WsClientOptions {
    * silently. Default 16 MiB.
    */
   maxQueuedBytes?: number;
+  /**
+   * Largest message accepted from the server, fragments counted as they
+   * arrive; a bigger one closes the connection with 1009. Default 64 MiB.
+   */
+  maxMessageSize?: number;
+  /** Extra PEM root certificates for wss:// (e.g. a test CA). */
+  caCerts?: string[];
 }
 
 /**
@@ -110,9 +125,18 @@ export interface WsClient extends AsyncIterable<WsMessage>, AsyncDisposable {
   send(data: string | Uint8Array): void;
   /**
    * Starts the closing handshake and resolves when it is done. `code` must
-   * be 1000 or 3000–4999 (the runtime's rule). Default 1000.
+   * be one that may be sent (1000–1003, 1007–1014, 3000–4999; otherwise a
+   * `WsError` `bad_close`). Default 1000.
    */
   close(code?: number, reason?: string): Promise<WsCloseInfo>;
+  /**
+   * Sends a ping (payload ≤ 125 bytes; default 4 bytes that identify it)
+   * and resolves with the round-trip time in milliseconds when the
+   * matching pong arrives. A pong for a later ping also settles earlier
+   * ones (RFC 6455 lets a peer answer only the latest). Rejects with a
+   * `WsError` `closed` if the connection closes first.
+   */
+  ping(data?: Uint8Array): Promise<number>;
   /**
    * Received messages in order, ending when the connection closes. One
    * consumer at a time.
@@ -124,16 +148,18 @@ export interface WsClient extends AsyncIterable<WsMessage>, AsyncDisposable {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_QUEUED = 16 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
 const QUEUE_FULL_CODE = 4008;
+const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * Connects to a WebSocket server and resolves once the connection is open.
  *
- * A failed upgrade rejects with a `WsError` (`handshake_failed`) naming the
- * HTTP status and the start of the body, found by probing the server once
- * more with a raw handshake (the runtime's WebSocket hides both). An
- * unreachable server gives `connect_failed`, a slow one `timeout`, a
- * non-`ws:`/`wss:` URL `bad_url`.
+ * The URL follows netkit's one rule: `ws://`/`wss://`, or `http://`/
+ * `https://` meaning the same. A failed upgrade rejects with a `WsError`
+ * (`handshake_failed`) naming the HTTP status and the start of the body,
+ * or the handshake header that was wrong. An unreachable server gives
+ * `connect_failed`, a slow one `timeout`, any other URL `bad_url`.
  *
  * @example Send a message and read the echo
  * ```ts
@@ -149,96 +175,94 @@ const QUEUE_FULL_CODE = 4008;
  *   assert.ok(message === "hello");
  *   break;
  * }
+ * assert.ok(await client.ping() >= 0);
  * ```
  */
 export async function connectWebSocket(
   url: string | URL,
   options: WsClientOptions = {},
 ): Promise<WsClient> {
-  const target = parseWsUrl(url);
-  options.signal?.throwIfAborted();
-  const init: { headers?: HeadersInit; protocols?: string[] } = {};
-  if (options.headers !== undefined) init.headers = options.headers;
-  if (options.protocols !== undefined) init.protocols = options.protocols;
-  let socket: WebSocket;
+  const target = toWsUrl(url);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const key = generateKey();
+  const head = buildClientRequest(target, key, {
+    headers: options.headers,
+    protocols: options.protocols,
+  });
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const pending = sendRequestHead(target, head, timeoutMs, {
+    caCerts: options.caCerts,
+  });
+  let reply: Awaited<typeof pending>;
   try {
-    socket = new WebSocket(target, init);
+    reply = await Promise.race([pending, aborted.promise]);
   } catch (error) {
+    // An abort leaves the handshake running: close whatever it opens.
+    pending.then(({ conn }) => closeQuietly(conn), () => {});
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  const { conn, response, leftover } = reply;
+  if (response.status !== 101) {
+    const reason = response.reason ? ` ${response.reason}` : "";
+    const body = await readBodyStart(conn, response.headers, leftover);
+    closeQuietly(conn);
     throw new WsError(
-      "bad_url",
-      `cannot connect to ${target}: ${errorMessage(error)}`,
-      { cause: error },
+      "handshake_failed",
+      escapeControl(
+        `HTTP ${response.status}${reason}${body ? `: ${body}` : ""}`,
+      ),
     );
   }
-  socket.binaryType = "arraybuffer";
-  const client = createClient(
-    socket,
-    options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
-  );
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-
-  const opened = Promise.withResolvers<void>();
-  let failure = "";
-  socket.addEventListener("open", () => opened.resolve(), { once: true });
-  socket.addEventListener("error", (event) => {
-    failure = (event as ErrorEvent).message ?? "";
-  }, { once: true });
-  void client.closed.then(() => opened.reject(new Error("closed")));
-  const timer = setTimeout(
-    () => opened.reject(new Error("timeout")),
-    timeoutMs,
-  );
-  const abort = () => opened.reject(new Error("aborted"));
-  options.signal?.addEventListener("abort", abort, { once: true });
-  try {
-    await opened.promise;
-  } catch (why) {
-    if (socket.readyState !== WebSocket.CLOSED) socket.close();
-    await client.closed;
-    if (options.signal?.aborted) throw options.signal.reason;
-    if ((why as Error).message === "timeout") {
-      throw new WsError(
-        "timeout",
-        `no WebSocket handshake from ${target} within ${timeoutMs} ms`,
-      );
-    }
-    throw await explainFailure(target, failure, init, timeoutMs);
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", abort);
+  const problems = checkServerHandshake(response, key, {
+    protocols: options.protocols,
+  });
+  if (problems.length > 0) {
+    closeQuietly(conn);
+    throw new WsError(
+      "handshake_failed",
+      `WebSocket handshake with ${target.host} failed: ${
+        escapeControl(problems.map((p) => p.message).join("; "))
+      }`,
+    );
   }
-  if (options.signal) {
-    const signal = options.signal;
-    const onAbort = () => void client.close(1000, "aborted");
-    signal.addEventListener("abort", onAbort, { once: true });
-    void client.closed.then(() => signal.removeEventListener("abort", onAbort));
+  const client = createClient(conn, leftover, {
+    url: target.href,
+    protocol: response.headers.get("sec-websocket-protocol")?.trim() ?? "",
+    maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
+    maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
+  });
+  if (signal) {
+    const close = () => void client.close(1000, "aborted");
+    signal.addEventListener("abort", close, { once: true });
+    void client.closed.then(() => signal.removeEventListener("abort", close));
   }
   return client;
 }
 
-function parseWsUrl(url: string | URL): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new WsError(
-      "bad_url",
-      `not a URL: '${url}' (expected ws://HOST:PORT/PATH)`,
-    );
-  }
-  if (parsed.protocol === "http:") parsed.protocol = "ws:";
-  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new WsError(
-      "bad_url",
-      `not a WebSocket URL: '${url}' (expected ws:// or wss://)`,
-    );
-  }
-  if (parsed.hash !== "") parsed.hash = "";
-  return parsed;
+interface ClientSetup {
+  url: string;
+  protocol: string;
+  maxQueued: number;
+  maxMessageSize: number;
 }
 
-function createClient(socket: WebSocket, maxQueued: number): WsClient {
+interface PendingPing {
+  payload: Uint8Array;
+  started: number;
+  settle: PromiseWithResolvers<number>;
+}
+
+function createClient(
+  conn: Transport,
+  leftover: Uint8Array,
+  setup: ClientSetup,
+): WsClient {
   // The queue is an array with a moving head, compacted now and then, so
   // taking a message is O(1) without Array.shift.
   let queue: WsMessage[] = [];
@@ -247,49 +271,95 @@ function createClient(socket: WebSocket, maxQueued: number): WsClient {
   let waiter: PromiseWithResolvers<IteratorResult<WsMessage>> | undefined;
   let ended = false;
   let overflow: WsError | undefined;
+  let flushScheduled = false;
+  let pingCounter = 0;
+  let pings: PendingPing[] = [];
   const closed = Promise.withResolvers<WsCloseInfo>();
+  const protocol = new WsProtocol({
+    role: "client",
+    maxMessageSize: setup.maxMessageSize,
+  });
+  const driver = new WsDriver(conn, protocol, {
+    role: "client",
+    closeTimeoutMs: CLOSE_TIMEOUT_MS,
+    onEvents,
+  });
 
-  socket.addEventListener("message", (event: MessageEvent) => {
+  function deliver(message: WsMessage, size: number) {
     if (overflow) return;
-    const data = event.data;
-    const message: WsMessage = typeof data === "string"
-      ? data
-      : new Uint8Array(data as ArrayBuffer);
     if (waiter) {
       const w = waiter;
       waiter = undefined;
       w.resolve({ value: message, done: false });
       return;
     }
-    const size = typeof message === "string"
-      ? message.length
-      : message.byteLength;
-    if (queuedBytes + size > maxQueued) {
+    if (queuedBytes + size > setup.maxQueued) {
       overflow = new WsError(
         "queue_full",
-        `receive queue full: more than ${maxQueued} bytes of messages were not read; ` +
+        `receive queue full: more than ${setup.maxQueued} bytes of messages were not read; ` +
           `closed the connection with ${QUEUE_FULL_CODE}`,
       );
-      socket.close(QUEUE_FULL_CODE, "receive queue full");
+      driver.startClose(QUEUE_FULL_CODE, "receive queue full");
       return;
     }
     queue.push(message);
     queuedBytes += size;
-  });
-  socket.addEventListener("close", (event: CloseEvent) => {
-    ended = true;
-    closed.resolve({
-      code: event.code,
-      reason: event.reason,
-      wasClean: event.wasClean,
+  }
+
+  function onEvents(events: WsProtocolEvent[]) {
+    for (const event of events) {
+      if ("kind" in event) continue;
+      switch (event.type) {
+        case "text":
+          deliver(event.data, event.data.length);
+          break;
+        case "binary":
+          deliver(event.data, event.data.length);
+          break;
+        case "pong":
+          settlePings(event.payload);
+          break;
+      }
+    }
+  }
+
+  function settlePings(payload: Uint8Array) {
+    const at = pings.findIndex((p) => sameBytes(p.payload, payload));
+    if (at < 0) return;
+    const now = performance.now();
+    for (const p of pings.slice(0, at + 1)) p.settle.resolve(now - p.started);
+    pings = pings.slice(at + 1);
+  }
+
+  function flushSoon() {
+    // Sends made in one tick leave in one write.
+    if (flushScheduled) return;
+    flushScheduled = true;
+    queueMicrotask(() => {
+      flushScheduled = false;
+      void driver.flush();
     });
+  }
+
+  void driver.run(leftover).catch(() => {}).finally(() => {
+    ended = true;
+    const peer = protocol.peerClose;
+    const failure = protocol.failure;
+    closed.resolve({
+      code: failure ? failure.closeCode : peer ? peer.code ?? 1005 : 1006,
+      reason: failure ? failure.reason : peer?.reason ?? "",
+      wasClean: protocol.closeSent && protocol.closeReceived && !failure,
+    });
+    const gone = new WsError("closed", "the WebSocket connection closed");
+    for (const p of pings) p.settle.reject(gone);
+    pings = [];
     if (waiter) {
       const w = waiter;
       waiter = undefined;
       if (overflow) w.reject(overflow);
       else w.resolve({ value: undefined, done: true });
     }
-  }, { once: true });
+  });
 
   function take(): WsMessage | undefined {
     if (head >= queue.length) return undefined;
@@ -337,34 +407,41 @@ function createClient(socket: WebSocket, maxQueued: number): WsClient {
   };
 
   function close(code = 1000, reason = ""): Promise<WsCloseInfo> {
-    if (
-      socket.readyState === WebSocket.CONNECTING ||
-      socket.readyState === WebSocket.OPEN
-    ) {
-      socket.close(code, reason);
-    }
+    if (!ended && !protocol.closeSent) driver.startClose(code, reason);
     return closed.promise;
   }
 
+  function assertOpen(what: string) {
+    if (ended || protocol.closeSent || protocol.state !== "open") {
+      throw new WsError(
+        "closed",
+        `cannot ${what}: the WebSocket connection is closed`,
+      );
+    }
+  }
+
   return {
-    get url() {
-      return socket.url;
-    },
-    get protocol() {
-      return socket.protocol;
-    },
+    url: setup.url,
+    protocol: setup.protocol,
     get bufferedAmount() {
-      return socket.bufferedAmount;
+      return driver.bufferedAmount;
     },
     closed: closed.promise,
     send(data: string | Uint8Array) {
-      if (socket.readyState !== WebSocket.OPEN) {
-        throw new WsError(
-          "closed",
-          "cannot send: the WebSocket connection is closed",
-        );
-      }
-      socket.send(data as string | Uint8Array<ArrayBuffer>);
+      assertOpen("send");
+      if (typeof data === "string") protocol.sendText(data);
+      else protocol.sendBinary(data);
+      flushSoon();
+    },
+    ping(data?: Uint8Array): Promise<number> {
+      assertOpen("ping");
+      const payload = data ??
+        new Uint8Array(new Uint32Array([++pingCounter]).buffer);
+      protocol.sendPing(payload);
+      const settle = Promise.withResolvers<number>();
+      pings.push({ payload, started: performance.now(), settle });
+      flushSoon();
+      return settle.promise;
     },
     close,
     [Symbol.asyncIterator]: () => iterator,
@@ -374,49 +451,10 @@ function createClient(socket: WebSocket, maxQueued: number): WsClient {
   };
 }
 
-/**
- * Turns the runtime's terse "failed to connect" into something a user can
- * act on by repeating the handshake once over a raw connection, which
- * sees the status line and body.
- */
-async function explainFailure(
-  url: URL,
-  runtimeMessage: string,
-  init: { headers?: HeadersInit; protocols?: string[] },
-  timeoutMs: number,
-): Promise<WsError> {
-  const detail = runtimeMessage.replace(/^NetworkError: /, "");
-  let reply;
-  try {
-    const head = buildClientRequest(url, generateKey(), init);
-    reply = await sendRequestHead(url, head, timeoutMs);
-  } catch (error) {
-    if (error instanceof WsError) return error;
-    return new WsError(
-      "connect_failed",
-      `cannot connect to ${url.host}: ${errorMessage(error)}`,
-      { cause: error },
-    );
-  }
-  const { conn, response, leftover } = reply;
-  try {
-    if (response.status === 101) {
-      return new WsError(
-        "handshake_failed",
-        `WebSocket handshake with ${url.host} failed: ${
-          detail || "unknown reason"
-        }`,
-      );
-    }
-    const reason = response.reason ? ` ${response.reason}` : "";
-    const body = await readBodyStart(conn, response.headers, leftover);
-    return new WsError(
-      "handshake_failed",
-      `HTTP ${response.status}${reason}${body ? `: ${body}` : ""}`,
-    );
-  } finally {
-    closeQuietly(conn);
-  }
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const BODY_SHOWN = 200;
@@ -424,7 +462,7 @@ const BODY_WAIT_MS = 500;
 
 /** Up to 200 bytes of the response body, on one line. */
 async function readBodyStart(
-  conn: Deno.Conn,
+  conn: Transport,
   headers: Headers,
   leftover: Uint8Array,
 ): Promise<string> {

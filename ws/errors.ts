@@ -12,6 +12,7 @@ import { NetkitError } from "../errors.ts";
  * - `closed`: the connection is already closed.
  * - `queue_full`: received messages piled up unread past the limit.
  * - `bad_url`: the URL is not a `ws://` or `wss://` URL.
+ * - `bad_close`: a close code that may not be sent (1005, 1006, 1015, …).
  */
 export type WsErrorCode =
   | "connect_failed"
@@ -23,7 +24,8 @@ export type WsErrorCode =
   | "message_too_large"
   | "closed"
   | "queue_full"
-  | "bad_url";
+  | "bad_url"
+  | "bad_close";
 
 /**
  * The error class of the `ws/` module family.

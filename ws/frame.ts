@@ -73,6 +73,11 @@ export interface FrameInit {
   payload?: Uint8Array;
   /** A 4-byte masking key, `true` for a random one, or absent/`false` for none. */
   mask?: Uint8Array | boolean;
+  /**
+   * Encode only the header, for a payload of this many bytes sent
+   * separately (unmasked frames only; `payload` and `mask` are ignored).
+   */
+  length?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -98,17 +103,21 @@ const TWO_32 = 0x1_0000_0000;
  * ```
  */
 export function encodeFrame(frame: FrameInit): Uint8Array {
-  const payload = frame.payload ?? EMPTY;
-  const length = payload.length;
+  const headerOnly = frame.length !== undefined;
+  const payload = headerOnly ? EMPTY : frame.payload ?? EMPTY;
+  const length = frame.length ?? payload.length;
   let key: Uint8Array | null = null;
-  if (frame.mask === true) key = crypto.getRandomValues(new Uint8Array(4));
-  else if (frame.mask instanceof Uint8Array) key = frame.mask;
+  if (headerOnly) key = null;
+  else if (frame.mask === true) {
+    key = crypto.getRandomValues(new Uint8Array(4));
+  } else if (frame.mask instanceof Uint8Array) key = frame.mask;
   const lengthBytes = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
   const headerLength = 2 + lengthBytes + (key ? 4 : 0);
   // Pad in front so the payload starts on a 4-byte boundary of the buffer,
   // which lets masking run a word at a time.
   const pad = key ? (4 - (headerLength & 3)) & 3 : 0;
-  const out = new Uint8Array(pad + headerLength + length).subarray(pad);
+  const out = new Uint8Array(pad + headerLength + (headerOnly ? 0 : length))
+    .subarray(pad);
   out[0] = (frame.fin === false ? 0 : 0x80) | ((frame.rsv ?? 0) & 7) << 4 |
     (frame.opcode & 0x0f);
   const maskBit = key ? 0x80 : 0;
@@ -124,6 +133,7 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
     view.setUint32(0, Math.floor(length / TWO_32));
     view.setUint32(4, length >>> 0);
   }
+  if (headerOnly) return out;
   out.set(payload, headerLength);
   if (key) {
     const at = headerLength - 4;
@@ -136,32 +146,53 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * XORs `data` with the 4-byte key at `key[at..at+4]` in place. When `data`
- * starts on a 4-byte boundary of its buffer the bulk runs on 32-bit words.
+ * XORs `data` with the 4-byte key at `key[at..at+4]` in place; `phase`
+ * says where in the payload `data` starts (its first byte is payload byte
+ * `phase`), so a payload can be unmasked piece by piece as it arrives. The
+ * bulk runs on 32-bit words from the first 4-byte boundary of the buffer.
+ *
+ * @example Masking twice restores the bytes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maskInPlace } from "@netkit/netkit/ws";
+ *
+ * const data = new Uint8Array([1, 2, 3, 4, 5]);
+ * const key = new Uint8Array([9, 8, 7, 6]);
+ * maskInPlace(data, key);
+ * assert.notDeepEqual([...data], [1, 2, 3, 4, 5]);
+ * maskInPlace(data, key);
+ * assert.deepEqual([...data], [1, 2, 3, 4, 5]);
+ * ```
  */
-function maskInPlace(data: Uint8Array, key: Uint8Array, at = 0): void {
-  const k0 = key[at]!, k1 = key[at + 1]!, k2 = key[at + 2]!, k3 = key[at + 3]!;
+export function maskInPlace(
+  data: Uint8Array,
+  key: Uint8Array,
+  at = 0,
+  phase = 0,
+): void {
+  // Byte j of `data` is payload byte `phase + j`, masked with key[(phase + j) % 4].
+  const k = [key[at]!, key[at + 1]!, key[at + 2]!, key[at + 3]!];
   const length = data.length;
   let i = 0;
-  if ((data.byteOffset & 3) === 0 && length >= 16) {
-    const words = length >>> 2;
-    const view = new Uint32Array(data.buffer, data.byteOffset, words);
+  // Bytes up to a 4-byte boundary of the buffer, then words, then the rest.
+  while (i < length && ((data.byteOffset + i) & 3) !== 0) {
+    data[i]! ^= k[(phase + i) & 3]!;
+    i++;
+  }
+  if (length - i >= 16) {
+    const words = (length - i) >>> 2;
+    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+    const r = (phase + i) & 3;
+    const k0 = k[r]!, k1 = k[(r + 1) & 3]!, k2 = k[(r + 2) & 3]!;
+    const k3 = k[(r + 3) & 3]!;
     // The key as one word in platform byte order, matching the view.
     const word = LITTLE_ENDIAN
       ? (k0 | k1 << 8 | k2 << 16 | k3 << 24)
       : (k0 << 24 | k1 << 16 | k2 << 8 | k3);
     for (let w = 0; w < words; w++) view[w]! ^= word;
-    i = words << 2;
+    i += words << 2;
   }
-  for (; i < length; i++) {
-    data[i]! ^= (i & 3) === 0
-      ? k0
-      : (i & 3) === 1
-      ? k1
-      : (i & 3) === 2
-      ? k2
-      : k3;
-  }
+  for (; i < length; i++) data[i]! ^= k[(phase + i) & 3]!;
 }
 
 /**
@@ -187,6 +218,83 @@ export function encodeClose(code?: number, reason = ""): Uint8Array {
   out[1] = code & 0xff;
   out.set(text, 2);
   return out;
+}
+
+/**
+ * What {@linkcode decodeClose} found in a Close payload: the code (`null`
+ * when the payload was empty) and the reason.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CloseInfo } from "@netkit/netkit/ws";
+ *
+ * const info: CloseInfo = { code: 1000, reason: "bye" };
+ * assert.ok(info.code === 1000);
+ * ```
+ */
+export interface CloseInfo {
+  /** The status code, or `null` for an empty payload. */
+  code: number | null;
+  /** The UTF-8 reason, possibly empty. */
+  reason: string;
+}
+
+/**
+ * Whether `code` may appear in a Close frame on the wire (RFC 6455 §7.4):
+ * 1000–1003, 1007–1014 and 3000–4999. 1004, 1005, 1006 and 1015 are
+ * reserved and never sent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isValidCloseCode } from "@netkit/netkit/ws";
+ *
+ * assert.ok(isValidCloseCode(1000));
+ * assert.ok(!isValidCloseCode(1005));
+ * assert.ok(isValidCloseCode(4999));
+ * ```
+ */
+export function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999);
+}
+
+const CLOSE_REASON_DECODER = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes a Close payload by RFC 6455 §5.5.1 and §7.4, the one rule every
+ * netkit endpoint applies: empty is "no code"; 1 byte, or more than 125,
+ * is 1002; a code that may not appear on the wire is 1002; a reason that
+ * is not UTF-8 is 1007.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeClose, encodeClose, isProtocolError } from "@netkit/netkit/ws";
+ *
+ * assert.deepEqual(decodeClose(encodeClose(1001, "bye")), { code: 1001, reason: "bye" });
+ * const bad = decodeClose(encodeClose(1005));
+ * assert.ok(isProtocolError(bad) && bad.closeCode === 1002);
+ * ```
+ */
+export function decodeClose(payload: Uint8Array): CloseInfo | ProtocolError {
+  if (payload.length === 0) return { code: null, reason: "" };
+  if (payload.length === 1) {
+    return protocolError(1002, "close payload of 1 byte");
+  }
+  if (payload.length > 125) {
+    return protocolError(1002, "close payload longer than 125 bytes");
+  }
+  const code = payload[0]! << 8 | payload[1]!;
+  if (!isValidCloseCode(code)) {
+    return protocolError(1002, `invalid close code ${code}`);
+  }
+  try {
+    return { code, reason: CLOSE_REASON_DECODER.decode(payload.subarray(2)) };
+  } catch {
+    return protocolError(1007, "invalid UTF-8 in the close reason");
+  }
 }
 
 /**
@@ -252,8 +360,17 @@ export interface FrameDecoderOptions {
    * (masked frames are 1002), absent to accept both.
    */
   expectMasked?: boolean;
-  /** RSV bits an extension negotiated (RSV1 = 4); others are 1002. Default 0. */
+  /**
+   * RSV bits an extension negotiated (RSV1 = 4); others are 1002. RSV1 is
+   * only valid on the first frame of a data message (RFC 7692 §6). Default 0.
+   */
   allowedRsv?: number;
+  /**
+   * Largest data message, all its fragments together, counted as each
+   * frame header arrives, so a message over the limit is 1009 before its
+   * bytes are buffered. Default: no limit beyond `maxPayload`.
+   */
+  maxMessageSize?: number;
 }
 
 /**
@@ -288,6 +405,9 @@ export class FrameDecoder {
   #maxPayload: number;
   #expectMasked: boolean | undefined;
   #allowedRsv: number;
+  #maxMessage: number;
+  // Bytes of the data message in progress (fragments so far).
+  #messageSize = 0;
   #failed = false;
   // Header under construction (at most 14 bytes).
   #header = new Uint8Array(14);
@@ -309,6 +429,20 @@ export class FrameDecoder {
     this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
     this.#expectMasked = options.expectMasked;
     this.#allowedRsv = options.allowedRsv ?? 0;
+    this.#maxMessage = options.maxMessageSize ?? Infinity;
+  }
+
+  /**
+   * The frame whose payload is still arriving: its opcode and the payload
+   * bytes received so far, unmasked (a view: valid until the next `push`).
+   * `null` between frames. Lets a caller check text as it arrives.
+   */
+  get partial(): { opcode: number; bytes: Uint8Array } | null {
+    if (this.#payload === null || this.#failed) return null;
+    return {
+      opcode: this.#header[0]! & 0x0f,
+      bytes: this.#payload.subarray(0, this.#filled),
+    };
   }
 
   /**
@@ -347,14 +481,19 @@ export class FrameDecoder {
       if (i >= n) return out;
       const take = Math.min(n - i, this.#length - this.#filled);
       this.#payload.set(chunk.subarray(i, i + take), this.#filled);
+      if (this.#masked) {
+        // Unmasked as it arrives, so `partial` can show what came so far.
+        maskInPlace(
+          this.#payload.subarray(this.#filled, this.#filled + take),
+          this.#header,
+          this.#headerNeeded - 4,
+          this.#filled,
+        );
+      }
       this.#filled += take;
       i += take;
       if (this.#filled === this.#length) {
-        const payload = this.#payload;
-        if (this.#masked) {
-          maskInPlace(payload, this.#header, this.#headerNeeded - 4);
-        }
-        out.push(this.#frame(payload));
+        out.push(this.#frame(this.#payload));
       }
     }
   }
@@ -375,6 +514,9 @@ export class FrameDecoder {
       }
       if (opcode >= 8 && !(b0 & 0x80)) {
         return protocolError(1002, "fragmented control frame");
+      }
+      if ((rsv & 4) && (opcode === 0 || opcode >= 8)) {
+        return protocolError(1002, "RSV1 on a continuation or control frame");
       }
       return null;
     }
@@ -408,6 +550,15 @@ export class FrameDecoder {
   }
 
   #setLength(length: number): ProtocolError | null {
+    const b0 = this.#header[0]!;
+    if ((b0 & 0x08) === 0 && this.#messageSize + length > this.#maxMessage) {
+      // "+": more fragments may follow.
+      const size = `${this.#messageSize + length}${b0 & 0x80 ? "" : "+"}`;
+      return protocolError(
+        1009,
+        `message of ${size} bytes is over the ${this.#maxMessage} byte limit`,
+      );
+    }
     if (length > this.#maxPayload) {
       return protocolError(
         1009,
@@ -428,6 +579,9 @@ export class FrameDecoder {
       masked: this.#masked,
       payload,
     };
+    if (frame.opcode < 8) {
+      this.#messageSize = frame.fin ? 0 : this.#messageSize + payload.length;
+    }
     this.#payload = null;
     this.#filled = 0;
     this.#headerLength = 0;

@@ -133,7 +133,8 @@ function isValidKey(key: string): boolean {
 
 /**
  * Validates a client's opening handshake as a server must (RFC 6455
- * §4.2.1). An empty array means the request is acceptable. Header token
+ * §4.2.1): a `Request`, or a head from {@linkcode parseRequestHead}. An
+ * empty array means the request is acceptable. Header token
  * checks are case-insensitive comma lists, so `Connection: keep-alive,
  * Upgrade` passes. Each problem carries the HTTP status to answer with.
  *
@@ -157,7 +158,9 @@ function isValidKey(key: string): boolean {
  * assert.ok(problems[0]!.status === 426);
  * ```
  */
-export function checkClientHandshake(request: Request): HandshakeProblem[] {
+export function checkClientHandshake(
+  request: { method: string; headers: Headers },
+): HandshakeProblem[] {
   const problems: HandshakeProblem[] = [];
   const h = request.headers;
   if (request.method !== "GET") {
@@ -362,8 +365,6 @@ export function parseResponseHead(
   bytes: Uint8Array,
   options: ParseResponseHeadOptions = {},
 ): ParsedResponseHead | null {
-  const maxHeadBytes = options.maxHeadBytes ?? 16 * 1024;
-  const maxHeaders = options.maxHeaders ?? 100;
   const prefix = Math.min(bytes.length, HTTP_PREFIX.length);
   for (let i = 0; i < prefix; i++) {
     if (bytes[i] !== HTTP_PREFIX[i]) {
@@ -375,36 +376,8 @@ export function parseResponseHead(
       );
     }
   }
-  // Find the empty line, rejecting bare LF on the way so a peer that uses
-  // LF-only endings fails now instead of waiting for a CRLFCRLF never sent.
-  const limit = Math.min(bytes.length, maxHeadBytes);
-  let end = -1;
-  let lines = 0;
-  for (let i = 0; i < limit; i++) {
-    if (bytes[i] !== LF) continue;
-    if (i === 0 || bytes[i - 1] !== CR) {
-      throw new WsError("bad_http", "bare LF in the response head");
-    }
-    if (i >= 3 && bytes[i - 2] === LF && bytes[i - 3] === CR) {
-      end = i + 1;
-      break;
-    }
-    if (++lines > maxHeaders + 1) {
-      throw new WsError(
-        "head_too_large",
-        `response head has more than ${maxHeaders} header fields`,
-      );
-    }
-  }
-  if (end < 0) {
-    if (bytes.length >= maxHeadBytes) {
-      throw new WsError(
-        "head_too_large",
-        `response head is larger than ${maxHeadBytes} bytes`,
-      );
-    }
-    return null;
-  }
+  const end = findHeadEnd(bytes, options, "response");
+  if (end < 0) return null;
   const text = latin1(bytes.subarray(0, end - 4));
   const [statusLine, ...fieldLines] = text.split("\r\n");
   const status = STATUS_LINE.exec(statusLine!);
@@ -414,16 +387,7 @@ export function parseResponseHead(
       `bad status line: ${JSON.stringify(statusLine)}`,
     );
   }
-  const headers = new Headers();
-  for (const line of fieldLines) {
-    const colon = line.indexOf(":");
-    const name = colon < 0 ? "" : line.slice(0, colon);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
-      throw new WsError("bad_http", `bad header line: ${JSON.stringify(line)}`);
-    }
-    headers.append(name, value);
-  }
+  const headers = parseFields(fieldLines);
   return {
     head: {
       version: status[1]!,
@@ -647,4 +611,130 @@ export function buildClientRequest(
   const lines = [`${options.method ?? "GET"} ${target} HTTP/1.1`];
   for (const [name, value] of fields.values()) lines.push(`${name}: ${value}`);
   return lines.join("\r\n") + "\r\n\r\n";
+}
+
+/**
+ * The head of an HTTP/1.x request as {@linkcode parseRequestHead} found it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { HttpRequestHead } from "@netkit/netkit/ws";
+ *
+ * const head: HttpRequestHead = {
+ *   method: "GET",
+ *   target: "/ws",
+ *   version: "HTTP/1.1",
+ *   headers: new Headers({ host: "example.com" }),
+ * };
+ * assert.ok(head.headers.get("Host") === "example.com");
+ * ```
+ */
+export interface HttpRequestHead {
+  /** The method token, e.g. `GET`. */
+  method: string;
+  /** The request target as sent, e.g. `/ws?room=1`. */
+  target: string;
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  version: string;
+  /** The header fields; repeated fields are joined with `, `. */
+  headers: Headers;
+}
+
+const REQUEST_LINE =
+  /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/1\.[01])$/;
+
+/**
+ * Parses an HTTP/1.x request head strictly (the server side of
+ * {@linkcode parseResponseHead}, same rules and limits): CRLF endings, a
+ * request line `METHOD TARGET HTTP/1.x`, token header names, no folding.
+ * Returns `null` while the head is incomplete.
+ *
+ * @throws {WsError} `head_too_large` past `maxHeadBytes` or `maxHeaders`;
+ * `bad_http` on bytes that cannot be an HTTP/1.x request head.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRequestHead } from "@netkit/netkit/ws";
+ *
+ * const bytes = new TextEncoder().encode("GET /ws HTTP/1.1\r\nHost: a\r\n\r\n");
+ * const parsed = parseRequestHead(bytes)!;
+ * assert.equal(parsed.head.target, "/ws");
+ * assert.equal(parsed.bodyOffset, bytes.length);
+ * assert.equal(parseRequestHead(bytes.subarray(0, 10)), null);
+ * ```
+ */
+export function parseRequestHead(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions = {},
+): { head: HttpRequestHead; bodyOffset: number } | null {
+  const end = findHeadEnd(bytes, options, "request");
+  if (end < 0) return null;
+  const [line, ...fieldLines] = latin1(bytes.subarray(0, end - 4)).split(
+    "\r\n",
+  );
+  const request = REQUEST_LINE.exec(line!);
+  if (!request) {
+    throw new WsError("bad_http", `bad request line: ${JSON.stringify(line)}`);
+  }
+  return {
+    head: {
+      method: request[1]!,
+      target: request[2]!,
+      version: request[3]!,
+      headers: parseFields(fieldLines),
+    },
+    bodyOffset: end,
+  };
+}
+
+/**
+ * Index just past the head's empty line, or -1 while incomplete; throws
+ * on a bare LF (so LF-only peers fail now, not at the deadline) and past
+ * the limits.
+ */
+function findHeadEnd(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions,
+  what: string,
+): number {
+  const maxHeadBytes = options.maxHeadBytes ?? 16 * 1024;
+  const maxHeaders = options.maxHeaders ?? 100;
+  const limit = Math.min(bytes.length, maxHeadBytes);
+  let lines = 0;
+  for (let i = 0; i < limit; i++) {
+    if (bytes[i] !== LF) continue;
+    if (i === 0 || bytes[i - 1] !== CR) {
+      throw new WsError("bad_http", `bare LF in the ${what} head`);
+    }
+    if (i >= 3 && bytes[i - 2] === LF && bytes[i - 3] === CR) return i + 1;
+    if (++lines > maxHeaders + 1) {
+      throw new WsError(
+        "head_too_large",
+        `${what} head has more than ${maxHeaders} header fields`,
+      );
+    }
+  }
+  if (bytes.length >= maxHeadBytes) {
+    throw new WsError(
+      "head_too_large",
+      `${what} head is larger than ${maxHeadBytes} bytes`,
+    );
+  }
+  return -1;
+}
+
+function parseFields(fieldLines: string[]): Headers {
+  const headers = new Headers();
+  for (const line of fieldLines) {
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
+      throw new WsError("bad_http", `bad header line: ${JSON.stringify(line)}`);
+    }
+    headers.append(name, value);
+  }
+  return headers;
 }

@@ -1,5 +1,13 @@
-import { type Frame, OPCODE, type ProtocolError } from "./frame.ts";
+import {
+  decodeClose,
+  type Frame,
+  isProtocolError,
+  OPCODE,
+  type ProtocolError,
+} from "./frame.ts";
 import { concatBytes } from "../_bytes.ts";
+
+const WHOLE_TEXT = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * What a {@linkcode MessageAssembler} makes of frames: whole messages,
@@ -15,10 +23,21 @@ import { concatBytes } from "../_bytes.ts";
  * ```
  */
 export type WsEvent =
-  | { type: "text"; data: string }
+  | {
+    type: "text";
+    data: string;
+    /** The UTF-8 bytes, only with `keepTextBytes`. */
+    bytes?: Uint8Array;
+  }
   | { type: "binary"; data: Uint8Array }
   | { type: "ping"; payload: Uint8Array }
   | { type: "pong"; payload: Uint8Array }
+  /**
+   * A data message whose first frame had RSV1 set (an extension such as
+   * permessage-deflate negotiated it): the payload as received, not
+   * decoded, for the extension to transform. `opcode` says text or binary.
+   */
+  | { type: "compressed"; opcode: 1 | 2; payload: Uint8Array }
   | { type: "close"; code: number | null; reason: string }
   | ProtocolError;
 
@@ -37,26 +56,12 @@ export type WsEvent =
 export interface MessageAssemblerOptions {
   /** Largest message, all fragments together. Default 64 MiB; larger is 1009. */
   maxMessageSize?: number;
-}
-
-/**
- * Whether `code` may appear in a Close frame on the wire (RFC 6455 §7.4):
- * 1000–1003, 1007–1014 and 3000–4999. 1004, 1005, 1006 and 1015 are
- * reserved and never sent.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { isValidCloseCode } from "@netkit/netkit/ws";
- *
- * assert.ok(isValidCloseCode(1000));
- * assert.ok(!isValidCloseCode(1005));
- * assert.ok(isValidCloseCode(4999));
- * ```
- */
-export function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-    (code >= 3000 && code <= 4999);
+  /**
+   * Keep text messages as their UTF-8 bytes (`bytes`), so an echo or relay
+   * sends them on without encoding again and a message is held once, not
+   * also as a string; `data` is then decoded when read.
+   */
+  keepTextBytes?: boolean;
 }
 
 const CLOSE_NAMES: Record<number, string> = {
@@ -126,13 +131,18 @@ export function describeCloseCode(code: number | null): string {
  */
 export class MessageAssembler {
   #maxMessageSize: number;
+  #keepTextBytes: boolean;
   #failed = false;
-  // The data message in progress: its opcode (0 when none) and fragments.
+  // The data message in progress: its opcode (0 when none), whether its
+  // first frame had RSV1 (compressed), and fragments.
   #opcode = 0;
+  #compressed = false;
   #size = 0;
   #binary: Uint8Array[] = [];
   #text: string[] = [];
-  #decoder = new TextDecoder("utf-8", { fatal: true });
+  // A streaming decoder only for text split into fragments; whole
+  // messages use the shared one, so idle connections carry none.
+  #decoder: TextDecoder | null = null;
 
   /**
    * Creates an assembler with no message in progress.
@@ -141,6 +151,7 @@ export class MessageAssembler {
    */
   constructor(options: MessageAssemblerOptions = {}) {
     this.#maxMessageSize = options.maxMessageSize ?? 64 * 1024 * 1024;
+    this.#keepTextBytes = options.keepTextBytes ?? false;
   }
 
   /** Consumes one frame and returns the events it completes (zero or one). */
@@ -159,8 +170,10 @@ export class MessageAssembler {
         return { type: "ping", payload };
       case OPCODE.pong:
         return { type: "pong", payload };
-      case OPCODE.close:
-        return parseClose(payload);
+      case OPCODE.close: {
+        const close = decodeClose(payload);
+        return isProtocolError(close) ? close : { type: "close", ...close };
+      }
       case OPCODE.continuation:
         if (this.#opcode === 0) {
           return fail(1002, "continuation frame with nothing to continue");
@@ -172,6 +185,7 @@ export class MessageAssembler {
           return fail(1002, "new data frame inside a fragmented message");
         }
         this.#opcode = opcode;
+        this.#compressed = (frame.rsv & 4) !== 0;
         return this.#data(frame);
       default:
         return fail(1002, `reserved opcode ${opcode}`);
@@ -187,12 +201,43 @@ export class MessageAssembler {
       );
     }
     this.#size += payload.length;
+    if (this.#compressed) {
+      this.#binary.push(payload);
+      if (!fin) return null;
+      const opcode = this.#opcode as 1 | 2;
+      const data = this.#joined();
+      this.#reset();
+      return { type: "compressed", opcode, payload: data };
+    }
     if (this.#opcode === OPCODE.text) {
+      let text: string;
       try {
-        this.#text.push(this.#decoder.decode(payload, { stream: !fin }));
+        if (fin && this.#decoder === null) {
+          text = WHOLE_TEXT.decode(payload);
+        } else {
+          this.#decoder ??= new TextDecoder("utf-8", { fatal: true });
+          text = this.#decoder.decode(payload, { stream: !fin });
+          if (fin) this.#decoder = null;
+        }
       } catch {
         return fail(1007, "invalid UTF-8 in a text message");
       }
+      if (this.#keepTextBytes) {
+        // Only the bytes are kept (the string was only the validation), so
+        // a text message costs its size once; `data` decodes on demand.
+        this.#binary.push(payload);
+        if (!fin) return null;
+        const bytes = this.#joined();
+        this.#reset();
+        return {
+          type: "text",
+          bytes,
+          get data(): string {
+            return WHOLE_TEXT.decode(bytes);
+          },
+        };
+      }
+      this.#text.push(text);
       if (!fin) return null;
       const data = this.#text.length === 1
         ? this.#text[0]!
@@ -202,33 +247,23 @@ export class MessageAssembler {
     }
     this.#binary.push(payload);
     if (!fin) return null;
-    const data = this.#binary.length === 1
-      ? this.#binary[0]!
-      : concatBytes(this.#binary, this.#size);
+    const data = this.#joined();
     this.#reset();
     return { type: "binary", data };
   }
 
+  #joined(): Uint8Array {
+    return this.#binary.length === 1
+      ? this.#binary[0]!
+      : concatBytes(this.#binary, this.#size);
+  }
+
   #reset(): void {
     this.#opcode = 0;
+    this.#compressed = false;
     this.#size = 0;
     this.#binary = [];
     this.#text = [];
-  }
-}
-
-function parseClose(payload: Uint8Array): WsEvent {
-  if (payload.length === 0) return { type: "close", code: null, reason: "" };
-  if (payload.length === 1) return fail(1002, "close payload of 1 byte");
-  const code = payload[0]! << 8 | payload[1]!;
-  if (!isValidCloseCode(code)) return fail(1002, `invalid close code ${code}`);
-  try {
-    const reason = new TextDecoder("utf-8", { fatal: true }).decode(
-      payload.subarray(2),
-    );
-    return { type: "close", code, reason };
-  } catch {
-    return fail(1007, "invalid UTF-8 in the close reason");
   }
 }
 

@@ -1,6 +1,8 @@
 /**
- * WebSocket tools: RFC 6455 handshake checks and frame codec, a server on
- * `Deno.upgradeWebSocket`, a client, a verifier and a conformance suite.
+ * WebSocket tools: RFC 6455 handshake checks, frame codec and a protocol
+ * core with no I/O (`WsProtocol`); a server and a client on it; an adapter
+ * for `Deno.serve` programs (`acceptWebSocket`); a verifier and a
+ * conformance suite.
  *
  * @example
  * ```ts
@@ -16,11 +18,14 @@
 
 export * from "./errors.ts";
 export * from "./handshake.ts";
+export * from "./url.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
+export * from "./protocol.ts";
 export * from "./verify.ts";
 export * from "./check/mod.ts";
 export * from "./deflate.ts";
 export * from "./server.ts";
+export * from "./adapter.ts";
 export * from "./client.ts";
 export * from "./page.ts";

@@ -1,23 +1,39 @@
 /**
- * A WebSocket server on `Deno.serve` + `Deno.upgradeWebSocket` that checks
- * the opening handshake itself (Deno's own check is lax), echoes or
- * broadcasts, bounds what it buffers for slow clients, and serves a small
- * web page at `/` to try it from a browser.
+ * A WebSocket server on netkit's own engine: the TCP accept loop
+ * (`serveTcp`: TLS, EMFILE back-off, graceful shutdown), a strict HTTP/1.1
+ * request-head parser with size, count and time limits, the opening
+ * handshake checks, then the protocol core ({@linkcode WsProtocol}) for
+ * every connection. It echoes or broadcasts, bounds what it buffers for
+ * slow clients, and serves a small web page at `/`.
  *
  * @module
  */
 
 import type { NetkitServer, ServerStats } from "../types.ts";
-import { checkClientHandshake, type HandshakeProblem } from "./handshake.ts";
+import {
+  acceptKey,
+  checkClientHandshake,
+  type HttpRequestHead,
+  parseRequestHead,
+} from "./handshake.ts";
 import { renderWsPage, WS_PAGE_CSP } from "./page.ts";
 import { WsError } from "./errors.ts";
-import { errorMessage } from "../_io.ts";
+import { OPCODE, type ProtocolError } from "./frame.ts";
+import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
+import { WsDriver } from "./_driver.ts";
+import { chooseProtocol, rejectHandshake } from "./_answers.ts";
+import { closeQuietly, writeAll } from "../_io.ts";
 import { formatAddress } from "../address.ts";
+import { escapeControl } from "../escape.ts";
+import {
+  type ConnectionContext,
+  serveTcp,
+  type TcpTlsOptions,
+} from "../tcp/server.ts";
 
 /**
  * Counters of a WebSocket server. `bytesIn`/`bytesOut` count message
- * payloads, text in UTF-16 code units (bytes for ASCII), so the hot path
- * never re-encodes a string to count it.
+ * payload bytes (text as UTF-8), not frame headers.
  *
  * @example
  * ```ts
@@ -44,6 +60,8 @@ export interface WsServerStats extends ServerStats {
   slowClientsDropped: number;
   /** Times the page at `/` was served. */
   pagesServed: number;
+  /** Connections closed because their request head did not arrive within `headTimeoutMs`. */
+  headTimeouts: number;
   /** Errors reported through `onError` (socket errors, handler failures). */
   errors: number;
 }
@@ -98,14 +116,14 @@ export interface WsServerOptions {
   protocols?: string[];
   /**
    * Largest message in bytes; a client that sends a bigger one is closed
-   * with 1009. Default 16 MiB. Deno's own frame limit (64 MiB) applies on
-   * top: beyond it the runtime drops the connection without a close frame.
+   * with 1009 as soon as a frame header announces more than is left, so
+   * a connection never buffers more than this plus one read. Default 16 MiB.
    */
   maxMessageSize?: number;
   /**
-   * Milliseconds without a message before the client is pinged; with no
-   * reply within as long again it is closed with 1001. 0 disables. Default
-   * 30 000.
+   * Milliseconds a client may stay silent (no bytes at all) before it is
+   * closed with 1001; halfway through it is pinged, so a live client's
+   * pong keeps it open. 0 disables. Default 30 000.
    */
   idleTimeoutMs?: number;
   /**
@@ -133,6 +151,17 @@ export interface WsServerOptions {
   onError?: (error: unknown) => void;
   /** Serve the web page at `/`. Default true. */
   page?: boolean;
+  /** Serve `wss://` (and `https://` for the page) with this PEM certificate and key. */
+  tls?: TcpTlsOptions;
+  /**
+   * Milliseconds a client has to send its whole request head, counted
+   * from the connection: trickling bytes does not extend it. Default 10 000.
+   */
+  headTimeoutMs?: number;
+  /** Largest request head in bytes (431 beyond). Default 16 KiB. */
+  maxHeadBytes?: number;
+  /** Most header fields in a request head (431 beyond). Default 100. */
+  maxHeaders?: number;
 }
 
 /**
@@ -149,12 +178,24 @@ export interface WsServerOptions {
 export type WsServer = NetkitServer<WsServerStats>;
 
 const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
-const WS_OPEN = 1;
-const DISCONNECT = /eof|reset|broken pipe|connection closed/i;
+const CLOSE_TIMEOUT_MS = 5000;
+const LINGER_MS = 1000;
+const encoder = new TextEncoder();
+
+/** One upgraded connection, as broadcast, idle pings and shutdown see it. */
+interface Peer {
+  driver: WsDriver;
+  address: string;
+  lastActive: number;
+  /** When the idle ping went out; 0 when none is outstanding. */
+  pingedAt: number;
+}
 
 /**
  * Starts a WebSocket echo or broadcast server.
  *
+ * The request head must arrive within `headTimeoutMs` and fit
+ * `maxHeadBytes`/`maxHeaders` (else 431, or the connection is closed).
  * The opening handshake is validated before upgrading: a method other than
  * GET gets 405, a bad key, `Upgrade` or `Connection` header 400, a version
  * other than 13 gets 426 with `Sec-WebSocket-Version: 13`, and a plain GET
@@ -185,15 +226,12 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   const maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
   const maxBuffered = options.maxBufferedAmount ?? 2 * maxMessage;
   const accepted = options.protocols ?? [];
+  const headTimeoutMs = options.headTimeoutMs ?? 10_000;
+  const gracePeriodMs = options.gracePeriodMs ?? 5000;
   const origins = options.allowedOrigins
     ? new Set(options.allowedOrigins.map((o) => o.toLowerCase()))
     : undefined;
   const reportError = options.onError ?? (() => {});
-  const serveOptions: { protocol?: string; idleTimeout?: number } = {};
-  if (options.idleTimeoutMs !== undefined) {
-    // Deno's upgradeWebSocket counts whole seconds.
-    serveOptions.idleTimeout = Math.ceil(options.idleTimeoutMs / 1000);
-  }
   const stats: WsServerStats = {
     served: 0,
     active: 0,
@@ -207,14 +245,11 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     tooLarge: 0,
     slowClientsDropped: 0,
     pagesServed: 0,
+    headTimeouts: 0,
     errors: 0,
   };
-  // Every upgraded socket until its close event; `peers` only the open ones
-  // (the broadcast targets).
-  const sockets = new Set<WebSocket>();
-  const peers = new Set<WebSocket>();
+  const peers = new Set<Peer>();
   let stopping = false;
-  let allClosed: PromiseWithResolvers<void> | undefined;
   const pageHtml = options.page === false
     ? undefined
     : renderWsPage({ path, mode });
@@ -224,79 +259,198 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     reportError(error);
   }
 
-  function forget(socket: WebSocket) {
-    peers.delete(socket);
-    // The close event can fire twice (idle timeout); count it once.
-    if (!sockets.delete(socket)) return;
-    stats.active = sockets.size;
-    if (sockets.size === 0) allClosed?.resolve();
-  }
-
-  function dropSlow(socket: WebSocket) {
+  function dropSlow(peer: Peer) {
     stats.slowClientsDropped++;
-    peers.delete(socket);
-    socket.close(1008, "too slow: reading messages slower than they arrive");
-  }
-
-  function tooLarge(socket: WebSocket, size: number) {
-    stats.tooLarge++;
-    peers.delete(socket);
-    socket.close(
-      1009,
-      `message of ${size} bytes is over the ${maxMessage} byte limit`,
+    peers.delete(peer);
+    peer.driver.startClose(
+      1008,
+      "too slow: reading messages slower than they arrive",
     );
   }
 
-  // The per-message paths do counters and one bufferedAmount check, and
-  // send `event.data` as received: nothing is copied or re-encoded.
-  // Counts a message in; -1 when it was over the limit (the socket is closed).
-  function intake(socket: WebSocket, data: string | ArrayBuffer): number {
-    const size = typeof data === "string" ? data.length : data.byteLength;
-    stats.messagesIn++;
-    stats.bytesIn += size;
-    if (size > maxMessage / 3 && byteLength(data) > maxMessage) {
-      tooLarge(socket, byteLength(data));
-      return -1;
+  function protocolFailed(peer: Peer, error: ProtocolError) {
+    peers.delete(peer);
+    if (error.closeCode === 1009) {
+      stats.tooLarge++;
+      return;
     }
-    return size;
+    fail(
+      new WsError(
+        "protocol_error",
+        `client ${peer.address}: ${
+          escapeControl(error.reason)
+        }; connection dropped`,
+      ),
+    );
   }
 
-  function echo(this: WebSocket, event: MessageEvent) {
-    const data = event.data as string | ArrayBuffer;
-    const size = intake(this, data);
-    if (size < 0) return;
-    if (this.bufferedAmount > maxBuffered) return dropSlow(this);
-    this.send(data);
-    stats.messagesOut++;
-    stats.bytesOut += size;
+  // Everything one read produced, handled before the driver writes the
+  // replies out in one go.
+  function onEvents(peer: Peer, events: WsProtocolEvent[]) {
+    const protocol = peer.driver.protocol;
+    for (const event of events) {
+      if ("kind" in event) {
+        protocolFailed(peer, event);
+        return;
+      }
+      let opcode: number;
+      let data: Uint8Array;
+      if (event.type === "text") {
+        opcode = OPCODE.text;
+        data = event.bytes!;
+      } else if (event.type === "binary") {
+        opcode = OPCODE.binary;
+        data = event.data;
+      } else {
+        if (event.type === "close") peers.delete(peer);
+        continue;
+      }
+      stats.messagesIn++;
+      stats.bytesIn += data.length;
+      if (mode === "echo") {
+        if (protocol.sendFrame(opcode, data)) {
+          stats.messagesOut++;
+          stats.bytesOut += data.length;
+        }
+      } else {
+        broadcast(peer, opcode, data);
+      }
+    }
   }
 
-  function broadcast(this: WebSocket, event: MessageEvent) {
-    const data = event.data as string | ArrayBuffer;
-    const size = intake(this, data);
-    if (size < 0) return;
+  function broadcast(from: Peer, opcode: number, data: Uint8Array) {
     for (const peer of peers) {
-      if (peer === this) continue;
-      if (peer.readyState !== WS_OPEN) continue;
-      if (peer.bufferedAmount > maxBuffered) {
+      if (peer === from) continue;
+      if (peer.driver.bufferedAmount > maxBuffered) {
         dropSlow(peer);
         continue;
       }
-      peer.send(data);
+      if (!peer.driver.protocol.sendFrame(opcode, data)) continue;
       stats.messagesOut++;
-      stats.bytesOut += size;
+      stats.bytesOut += data.length;
+      void peer.driver.flush();
     }
   }
 
-  function upgrade(request: Request, peer: Deno.NetAddr): Response {
-    if (stopping) {
-      stats.refused++;
-      return text(503, "server is shutting down\n");
+  async function handle(conn: Deno.Conn, context: ConnectionContext) {
+    // The handshake's objects (head, headers, strings) die with
+    // negotiate's frame; only the engine's state lives on per connection.
+    const upgraded = await negotiate(conn, context);
+    if (upgraded) {
+      await serveUpgraded(conn, context, upgraded.leftover, upgraded.address);
     }
-    if (request.method === "GET" && !request.headers.has("upgrade")) {
+  }
+
+  // Reads the head and answers it: an HTTP response, or a 101 and what
+  // the engine needs (null: nothing more to do on this connection).
+  async function negotiate(
+    conn: Deno.Conn,
+    context: ConnectionContext,
+  ): Promise<{ leftover: Uint8Array; address: string } | null> {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const request = await readHead(conn, context.signal);
+    if (request === null) return null;
+    if ("status" in request) {
       stats.refused++;
       stats.handshakeRejected++;
-      return text(
+      await respond(conn, request.status, request.message + "\n");
+      return null;
+    }
+    const { head, leftover } = request;
+    const pathname = pathOf(head.target);
+    if (pathname === path) {
+      return await upgrade(conn, head, leftover, remote);
+    }
+    if (pageHtml !== undefined && pathname === "/") {
+      if (head.method !== "GET" && head.method !== "HEAD") {
+        await respond(conn, 405, "method not allowed\n", {
+          allow: "GET, HEAD",
+        });
+        return null;
+      }
+      stats.pagesServed++;
+      await respond(conn, 200, pageHtml, {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": WS_PAGE_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "cache-control": "no-store",
+      }, head.method === "HEAD");
+      return null;
+    }
+    await respond(conn, 404, `not found: the WebSocket endpoint is ${path}\n`);
+    return null;
+  }
+
+  // The head, an HTTP error to answer, or null when the connection went
+  // away or the deadline passed (the whole head, however it trickles in).
+  async function readHead(
+    conn: Deno.Conn,
+    signal: AbortSignal,
+  ): Promise<
+    | { head: HttpRequestHead; leftover: Uint8Array }
+    | { status: number; message: string }
+    | null
+  > {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      stats.headTimeouts++;
+      closeQuietly(conn);
+    }, headTimeoutMs);
+    const onAbort = () => closeQuietly(conn);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const limits = {
+      maxHeadBytes: options.maxHeadBytes,
+      maxHeaders: options.maxHeaders,
+    };
+    let buf = new Uint8Array(1024);
+    let filled = 0;
+    try {
+      for (;;) {
+        if (filled === buf.length) {
+          const grown = new Uint8Array(buf.length * 2);
+          grown.set(buf);
+          buf = grown;
+        }
+        const n = await conn.read(buf.subarray(filled));
+        if (n === null) return null;
+        filled += n;
+        const parsed = parseRequestHead(buf.subarray(0, filled), limits);
+        if (parsed) {
+          return {
+            head: parsed.head,
+            leftover: buf.slice(parsed.bodyOffset, filled),
+          };
+        }
+      }
+    } catch (error) {
+      if (expired || signal.aborted || !(error instanceof WsError)) return null;
+      return error.code === "head_too_large"
+        ? { status: 431, message: escapeControl(error.message) }
+        : { status: 400, message: escapeControl(error.message) };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async function upgrade(
+    conn: Deno.Conn,
+    head: HttpRequestHead,
+    leftover: Uint8Array,
+    remote: Deno.NetAddr,
+  ): Promise<{ leftover: Uint8Array; address: string } | null> {
+    if (stopping) {
+      stats.refused++;
+      return await refuse(conn, 503, "server is shutting down\n");
+    }
+    const h = head.headers;
+    if (head.method === "GET" && !h.has("upgrade")) {
+      stats.refused++;
+      stats.handshakeRejected++;
+      return await refuse(
+        conn,
         426,
         `this is a WebSocket endpoint: connect with a WebSocket client${
           pageHtml ? " or open / in a browser" : ""
@@ -304,125 +458,178 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
         { upgrade: "websocket", connection: "Upgrade" },
       );
     }
-    const problems = checkClientHandshake(request);
+    const problems = checkClientHandshake(head);
     if (problems.length > 0) {
       stats.refused++;
       stats.handshakeRejected++;
-      return rejectHandshake(problems);
+      const { status, body, headers } = rejectHandshake(problems);
+      return await refuse(conn, status, body, headers);
     }
-    const origin = request.headers.get("origin");
+    const origin = h.get("origin");
     if (origins && origin !== null && !origins.has(origin.toLowerCase())) {
       stats.refused++;
       stats.originRejected++;
-      return text(403, `origin ${origin} is not allowed\n`);
+      return await refuse(
+        conn,
+        403,
+        `origin ${escapeControl(origin)} is not allowed\n`,
+      );
     }
     if (
       options.maxConnections !== undefined &&
-      sockets.size >= options.maxConnections
+      peers.size >= options.maxConnections
     ) {
       stats.refused++;
-      return text(503, "too many connections, try again later\n", {
-        "retry-after": "1",
-      });
-    }
-    const protocol = chooseProtocol(
-      request.headers.get("sec-websocket-protocol"),
-      accepted,
-    );
-    let socket: WebSocket;
-    let response: Response;
-    try {
-      ({ socket, response } = Deno.upgradeWebSocket(
-        request,
-        protocol === undefined ? serveOptions : { ...serveOptions, protocol },
-      ));
-    } catch (error) {
-      // checkClientHandshake should have caught it; answer like it would.
-      stats.refused++;
-      stats.handshakeRejected++;
-      return text(400, `bad WebSocket handshake: ${errorMessage(error)}\n`);
-    }
-    sockets.add(socket);
-    stats.served++;
-    stats.active = sockets.size;
-    socket.onopen = () => {
-      if (stopping) socket.close(1001, "server shutting down");
-      else peers.add(socket);
-    };
-    socket.onmessage = mode === "broadcast" ? broadcast : echo;
-    socket.onerror = (event) => {
-      const message = (event as ErrorEvent).message || "WebSocket error";
-      // A client that vanishes without a close frame is not our error.
-      if (DISCONNECT.test(message)) return;
-      fail(
-        new WsError(
-          "protocol_error",
-          `client ${formatAddress(peer)}: ${message}; connection dropped`,
-        ),
-      );
-    };
-    socket.onclose = () => forget(socket);
-    return response;
-  }
-
-  function handle(
-    request: Request,
-    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-  ): Response {
-    const url = new URL(request.url);
-    if (url.pathname === path) return upgrade(request, info.remoteAddr);
-    if (pageHtml !== undefined && url.pathname === "/") {
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return text(405, "method not allowed\n", { allow: "GET, HEAD" });
-      }
-      stats.pagesServed++;
-      return new Response(request.method === "HEAD" ? null : pageHtml, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": WS_PAGE_CSP,
-          "x-content-type-options": "nosniff",
-          "referrer-policy": "no-referrer",
-          "cache-control": "no-store",
+      return await refuse(
+        conn,
+        503,
+        "too many connections, try again later\n",
+        {
+          "retry-after": "1",
         },
-      });
+      );
     }
-    return text(404, `not found: the WebSocket endpoint is ${path}\n`);
+    const protocol = chooseProtocol(h.get("sec-websocket-protocol"), accepted);
+    const lines = [
+      "HTTP/1.1 101 Switching Protocols",
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Accept: ${acceptKey(h.get("sec-websocket-key")!.trim())}`,
+    ];
+    if (protocol !== undefined) {
+      lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
+    }
+    await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+    return { leftover, address: formatAddress(remote) };
   }
 
-  const http = Deno.serve({
+  async function serveUpgraded(
+    conn: Deno.Conn,
+    context: ConnectionContext,
+    leftover: Uint8Array,
+    address: string,
+  ) {
+    const peer: Peer = {
+      driver: undefined as unknown as WsDriver,
+      address,
+      lastActive: performance.now(),
+      pingedAt: 0,
+    };
+    peer.driver = new WsDriver(
+      conn,
+      new WsProtocol({
+        role: "server",
+        maxMessageSize: maxMessage,
+        keepTextBytes: true,
+      }),
+      {
+        role: "server",
+        closeTimeoutMs: CLOSE_TIMEOUT_MS,
+        onEvents: (events) => onEvents(peer, events),
+        onRead() {
+          peer.lastActive = performance.now();
+          peer.pingedAt = 0;
+        },
+      },
+    );
+    const onAbort = () => {
+      peers.delete(peer);
+      peer.driver.startClose(1001, "server shutting down", gracePeriodMs);
+    };
+    context.signal.addEventListener("abort", onAbort, { once: true });
+    peers.add(peer);
+    stats.served++;
+    stats.active++;
+    try {
+      await peer.driver.run(leftover);
+    } finally {
+      peers.delete(peer);
+      stats.active--;
+      context.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async function refuse(
+    conn: Deno.Conn,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ): Promise<null> {
+    await respond(conn, status, body, headers);
+    return null;
+  }
+
+  async function respond(
+    conn: Deno.Conn,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+    headOnly = false,
+  ) {
+    const bytes = encoder.encode(body);
+    const fields: Record<string, string> = {
+      "content-type": "text/plain; charset=utf-8",
+      ...headers,
+      "content-length": String(bytes.length),
+      connection: "close",
+    };
+    if (status === 426 && !fields.upgrade) fields.upgrade = "websocket";
+    const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}`];
+    for (const [name, value] of Object.entries(fields)) {
+      lines.push(`${name}: ${value}`);
+    }
+    const headBytes = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
+    await writeAll(
+      conn,
+      headOnly ? headBytes : new Uint8Array([...headBytes, ...bytes]),
+    );
+    // Half-close and read until the client hangs up (briefly), so unread
+    // request bytes do not turn the close into a reset that eats the answer.
+    await conn.closeWrite().catch(() => {});
+    const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
+    try {
+      const sink = new Uint8Array(4096);
+      while ((await conn.read(sink)) !== null) { /* discard */ }
+    } catch {
+      // Closed by the timer or reset by the client: either way, done.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const tcp = serveTcp(handle, {
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
-    onListen() {},
-    onError(error) {
-      fail(error);
-      return text(500, "internal error\n");
-    },
-  }, handle);
-
-  let shutdownPromise: Promise<void> | undefined;
-  function shutdown(): Promise<void> {
-    shutdownPromise ??= (async () => {
-      stopping = true;
-      if (sockets.size > 0) {
-        allClosed = Promise.withResolvers<void>();
-        for (const socket of sockets) {
-          if (socket.readyState === WS_OPEN) {
-            socket.close(1001, "server shutting down");
-          }
+    tls: options.tls,
+    gracePeriodMs,
+    onError: fail,
+  });
+  // After serveTcp, which throws on bind errors: no timer to leak then.
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  // One timer for all clients: ping those silent for half the timeout,
+  // close with 1001 those silent for all of it.
+  const sweep = idleTimeoutMs > 0
+    ? setInterval(() => {
+      const now = performance.now();
+      for (const peer of peers) {
+        const silent = now - peer.lastActive;
+        if (silent >= idleTimeoutMs) {
+          peers.delete(peer);
+          peer.driver.startClose(1001, "no response to ping");
+        } else if (silent >= idleTimeoutMs / 2 && peer.pingedAt === 0) {
+          peer.pingedAt = now;
+          if (peer.driver.protocol.sendPing()) void peer.driver.flush();
         }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          allClosed.promise,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, options.gracePeriodMs ?? 5000);
-          }),
-        ]);
-        clearTimeout(timer);
       }
-      // Closes whatever is left (Deno sends 1001 to any remaining socket).
-      await http.shutdown();
-    })();
-    return shutdownPromise.then(() => http.finished);
+    }, Math.max(5, Math.min(idleTimeoutMs / 8, 1000)))
+    : undefined;
+
+  const finished = tcp.finished.finally(() => clearInterval(sweep));
+
+  function shutdown(): Promise<void> {
+    stopping = true;
+    void tcp.shutdown();
+    return finished;
   }
 
   options.signal?.addEventListener("abort", () => void shutdown(), {
@@ -431,65 +638,34 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   if (options.signal?.aborted) void shutdown();
 
   return {
-    addr: http.addr,
-    finished: http.finished,
+    addr: tcp.addr,
+    finished,
     stats: () => ({ ...stats }),
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
 }
 
-function text(
-  status: number,
-  body: string,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
-}
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  426: "Upgrade Required",
+  431: "Request Header Fields Too Large",
+  503: "Service Unavailable",
+};
 
-// 405 first (wrong method), then 400 (malformed), then 426 (version).
-function rejectHandshake(problems: HandshakeProblem[]): Response {
-  const statuses = problems.map((p) => p.status ?? 400);
-  const status = statuses.includes(405)
-    ? 405
-    : statuses.includes(400)
-    ? 400
-    : Math.max(...statuses);
-  const headers: Record<string, string> = {};
-  if (status === 405) headers.allow = "GET";
-  if (status === 426) headers["sec-websocket-version"] = "13";
-  const lines = problems.map((p) => `- ${p.message}`).join("\n");
-  return text(status, `bad WebSocket handshake:\n${lines}\n`, headers);
-}
-
-/** The first protocol the client offers that the server accepts. */
-function chooseProtocol(
-  offered: string | null,
-  accepted: string[],
-): string | undefined {
-  if (offered === null || accepted.length === 0) return undefined;
-  for (const candidate of offered.split(",")) {
-    const name = candidate.trim();
-    if (accepted.includes(name)) return name;
+/** The path of a request target (origin or absolute form), or "" if neither. */
+function pathOf(target: string): string {
+  if (target.startsWith("/")) {
+    const q = target.indexOf("?");
+    return q < 0 ? target : target.slice(0, q);
   }
-  return undefined;
-}
-
-/** UTF-8 length of a string without encoding it; bytes of a buffer. */
-function byteLength(data: string | ArrayBuffer): number {
-  if (typeof data !== "string") return data.byteLength;
-  let bytes = 0;
-  for (let i = 0; i < data.length; i++) {
-    const c = data.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < data.length) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return "";
   }
-  return bytes;
 }

@@ -1,12 +1,8 @@
-import {
-  openRaw,
-  type RawConnection,
-  type RawEvent,
-  toWsUrl,
-} from "./_raw_connection.ts";
+import { openRaw, type RawConnection, toWsUrl } from "./_raw_connection.ts";
 import { checkServerHandshake, type HandshakeProblem } from "./handshake.ts";
-import { encodeClose, isProtocolError, OPCODE } from "./frame.ts";
-import { describeCloseCode, MessageAssembler } from "./message.ts";
+import { isProtocolError } from "./frame.ts";
+import { describeCloseCode } from "./message.ts";
+import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { WsError } from "./errors.ts";
 import { errorMessage } from "../_io.ts";
 
@@ -172,13 +168,18 @@ export async function verifyServer(
   try {
     checks.push(...handshakeChecks(raw, protocols, extensions));
     if (raw.response.status !== 101) return report();
+    const peer: Peer = {
+      raw,
+      protocol: new WsProtocol({ role: "client" }),
+      events: [],
+    };
     if (options.echo ?? true) {
-      const { check, failed } = await echoCheck(raw, timeoutMs);
+      const { check, failed } = await echoCheck(peer, timeoutMs);
       checks.push(check);
       // A dead or failed connection cannot do a close handshake.
       if (failed) return report();
     }
-    checks.push(...await closeChecks(raw, timeoutMs));
+    checks.push(...await closeChecks(peer, timeoutMs));
     return report();
   } finally {
     raw.close();
@@ -245,13 +246,27 @@ function handshakeChecks(
   return checks;
 }
 
+/** Runs the connection after the handshake through the protocol core. */
+interface Peer {
+  raw: RawConnection;
+  protocol: WsProtocol;
+  /** Events received but not yet consumed. */
+  events: WsProtocolEvent[];
+}
+
+/** Writes whatever the core queued (pongs, our Close); errors show up on read. */
+async function flush(peer: Peer): Promise<void> {
+  for (const chunk of peer.protocol.takeOutput() ?? []) {
+    await peer.raw.sendRaw(chunk).catch(() => {});
+  }
+}
+
 /**
- * The next message-level event, answering pings on the way and turning
- * EOF, timeouts and invalid frames into a description.
+ * The next message-level event (the core answers pings on the way),
+ * turning EOF, timeouts and protocol errors into a description.
  */
 async function nextEvent(
-  raw: RawConnection,
-  assembler: MessageAssembler,
+  peer: Peer,
   timeoutMs: number,
 ): Promise<
   | { type: "text"; data: string }
@@ -261,61 +276,55 @@ async function nextEvent(
 > {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const result: RawEvent = await raw.next(Math.max(0, deadline - Date.now()));
-    if ("kind" in result) {
-      if (result.kind === "eof") {
-        return { type: "end", what: "eof", detail: "server closed TCP" };
-      }
-      if (result.kind === "timeout") {
-        return {
-          type: "end",
-          what: "timeout",
-          detail: `nothing within ${timeoutMs} ms`,
-        };
-      }
-      return {
-        type: "end",
-        what: "invalid",
-        detail: `invalid frame from the server: ${result.reason}`,
-      };
-    }
-    for (const event of assembler.push(result)) {
+    const event = peer.events.shift();
+    if (event !== undefined) {
       if (isProtocolError(event)) {
         return {
           type: "end",
           what: "invalid",
-          detail: `invalid message from the server: ${event.reason}`,
+          detail: `invalid frame from the server: ${event.reason}`,
         };
       }
-      if (event.type === "ping") {
-        await raw.send({ opcode: OPCODE.pong, payload: event.payload })
-          .catch(() => {});
-        continue;
+      if (
+        event.type === "text" || event.type === "binary" ||
+        event.type === "close"
+      ) {
+        return event;
       }
-      if (event.type === "pong") continue;
-      return event;
+      continue;
     }
+    const chunk = await peer.raw.readChunk(Math.max(0, deadline - Date.now()));
+    if ("kind" in chunk) {
+      return chunk.kind === "eof"
+        ? { type: "end", what: "eof", detail: "server closed TCP" }
+        : {
+          type: "end",
+          what: "timeout",
+          detail: `nothing within ${timeoutMs} ms`,
+        };
+    }
+    peer.events.push(...peer.protocol.receive(chunk));
+    await flush(peer);
   }
 }
 
 async function echoCheck(
-  raw: RawConnection,
+  peer: Peer,
   timeoutMs: number,
 ): Promise<{ check: VerifyCheck; failed: boolean }> {
   const text = `netkit verify ünïcödé ${
     crypto.getRandomValues(new Uint8Array(6)).toHex()
   }`;
+  peer.protocol.sendText(text);
   try {
-    await raw.send({
-      opcode: OPCODE.text,
-      payload: new TextEncoder().encode(text),
-      mask: true,
-    });
+    for (const chunk of peer.protocol.takeOutput() ?? []) {
+      await peer.raw.sendRaw(chunk);
+    }
   } catch (error) {
     const message = `echo: cannot send a text frame: ${errorMessage(error)}`;
     return { check: { name: "echo", ok: false, message }, failed: true };
   }
-  const event = await nextEvent(raw, new MessageAssembler(), timeoutMs);
+  const event = await nextEvent(peer, timeoutMs);
   const expected = JSON.stringify(text);
   if (event.type === "text" && event.data === text) {
     const message = `echo: text ${expected} came back`;
@@ -344,15 +353,14 @@ async function echoCheck(
 }
 
 async function closeChecks(
-  raw: RawConnection,
+  peer: Peer,
   timeoutMs: number,
 ): Promise<VerifyCheck[]> {
+  peer.protocol.close(1000, "netkit verify");
   try {
-    await raw.send({
-      opcode: OPCODE.close,
-      payload: encodeClose(1000, "netkit verify"),
-      mask: true,
-    });
+    for (const chunk of peer.protocol.takeOutput() ?? []) {
+      await peer.raw.sendRaw(chunk);
+    }
   } catch (error) {
     return [{
       name: "close_echo",
@@ -361,10 +369,9 @@ async function closeChecks(
     }];
   }
   // Data the server sent before seeing our Close may still arrive: skip it.
-  const assembler = new MessageAssembler();
   let event;
   do {
-    event = await nextEvent(raw, assembler, timeoutMs);
+    event = await nextEvent(peer, timeoutMs);
   } while (event.type === "text" || event.type === "binary");
   const expected = describeCloseCode(1000);
   if (event.type !== "close") {
@@ -395,7 +402,7 @@ async function closeChecks(
       actual,
     });
   }
-  const after = await raw.next(timeoutMs);
+  const after = await peer.raw.readChunk(timeoutMs);
   if ("kind" in after && after.kind === "eof") {
     checks.push({
       name: "tcp_close",

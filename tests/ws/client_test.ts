@@ -5,6 +5,8 @@ import { connectWebSocket, type WsMessage } from "../../ws/client.ts";
 import { WsError } from "../../ws/errors.ts";
 import { serveWebSocket } from "../../ws/server.ts";
 import { seededBytes } from "../_helpers.ts";
+import { verifyServer } from "../../ws/verify.ts";
+import { checkServer } from "../../ws/check/check.ts";
 
 async function take(
   client: AsyncIterable<WsMessage>,
@@ -193,4 +195,45 @@ Deno.test("client: await using closes the connection", async () => {
     assert.deepEqual(await take(client, 1), ["hi"]);
   }
   assert.equal((await closed).code, 1000);
+});
+
+Deno.test("URL rule: client, verify and check all take http:// as ws:// and refuse other schemes", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const http = `http://127.0.0.1:${server.addr.port}/ws#ignored`;
+  await using client = await connectWebSocket(http);
+  assert.equal(client.url, `ws://127.0.0.1:${server.addr.port}/ws`);
+  const report = await verifyServer(http);
+  assert.equal(report.url, client.url);
+  assert.ok(report.ok, JSON.stringify(report.checks));
+  const checked = await checkServer(http, { cases: "1.1.1" });
+  assert.equal(checked.url, client.url);
+  for (
+    const attempt of [
+      () => connectWebSocket("ftp://127.0.0.1/"),
+      () => verifyServer("ftp://127.0.0.1/"),
+      () => checkServer("ftp://127.0.0.1/"),
+    ]
+  ) {
+    await assert.rejects(
+      attempt(),
+      (e) => e instanceof WsError && e.code === "bad_url",
+    );
+  }
+});
+
+Deno.test("client: ping resolves with the round-trip time; pings fail once closed", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const client = await connectWebSocket(
+    `ws://127.0.0.1:${server.addr.port}/ws`,
+  );
+  const rtts = await Promise.all([
+    client.ping(),
+    client.ping(new Uint8Array([1, 2, 3])),
+  ]);
+  for (const rtt of rtts) assert.ok(rtt >= 0 && Number.isFinite(rtt));
+  await client.close();
+  assert.throws(
+    () => client.ping(),
+    (e) => e instanceof WsError && e.code === "closed",
+  );
 });

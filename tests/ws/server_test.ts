@@ -126,7 +126,7 @@ Deno.test("echo: text and binary come back unchanged (Deno's WebSocket client)",
   assert.equal(stats.served, 1);
   assert.equal(stats.messagesIn, 3);
   assert.equal(stats.messagesOut, 3);
-  assert.equal(stats.bytesIn, "hello, 世界".length + binary.length);
+  assert.equal(stats.bytesIn, enc.encode("hello, 世界").length + binary.length);
 });
 
 Deno.test("echo: the raw client sees a valid 101 and unmasked echoes of its masked frames", async () => {

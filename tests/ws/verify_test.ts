@@ -161,7 +161,7 @@ Deno.test("ws verify: usage mistakes exit 2", async () => {
   for (
     const args of [
       [],
-      ["http://127.0.0.1/"],
+      ["ftp://127.0.0.1/"],
       ["ws://127.0.0.1/", "--header", "no colon"],
       ["ws://127.0.0.1/", "--timeout", "soon"],
     ]

@@ -129,10 +129,11 @@ export const HANDSHAKE_CASES: CheckCase[] = [
   ),
   refusal(
     "0.7",
-    "Version 8 is refused with a Sec-WebSocket-Version header listing 13 " +
+    "Version 14, which no draft or RFC defined (drafts used 0–8 and 13), " +
+      "is refused with a Sec-WebSocket-Version header listing 13 " +
       "(§4.2.2, §4.4).",
-    "version 8",
-    { version: "8" },
+    "version 14",
+    { version: "14" },
     true,
   ),
   refusal(
@@ -141,4 +142,26 @@ export const HANDSHAKE_CASES: CheckCase[] = [
     "no version header",
     { omit: ["Sec-WebSocket-Version"] },
   ),
+  {
+    id: "0.9",
+    title: "Whether the server also speaks the hybi-08 draft " +
+      "(Sec-WebSocket-Version: 8); RFC 6455 allows either answer (§4.2.2).",
+    sends: "version 8",
+    requires: "nothing: reported",
+    async run(context) {
+      const response = await context.handshake(
+        requestHead(context.url, { version: "8" }),
+      );
+      if ("failure" in response) {
+        return { verdict: "INFO", observed: response.failure };
+      }
+      const status = `${response.status} ${response.reason}`.trim();
+      return {
+        verdict: "INFO",
+        observed: response.status === 101
+          ? `${status}: accepts the hybi-08 draft`
+          : `${status}: RFC 6455 (version 13) only`,
+      };
+    },
+  },
 ];

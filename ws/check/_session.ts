@@ -10,6 +10,7 @@ import {
   writeAll,
 } from "../../_io.ts";
 import {
+  decodeClose,
   encodeFrame,
   type Frame,
   FrameDecoder,
@@ -17,7 +18,7 @@ import {
   isProtocolError,
   OPCODE,
 } from "../frame.ts";
-import { isValidCloseCode, MessageAssembler } from "../message.ts";
+import { MessageAssembler } from "../message.ts";
 import {
   buildClientRequest,
   checkServerHandshake,
@@ -25,6 +26,7 @@ import {
   type HttpResponseHead,
 } from "../handshake.ts";
 import { sendRequestHead } from "../_raw_connection.ts";
+import type { Transport } from "../_driver.ts";
 import { WsError } from "../errors.ts";
 
 /** The verdict of one case. */
@@ -64,13 +66,11 @@ export type ServerEvent =
 
 type ReadResult = { n: number | null } | { error: unknown };
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /** One WebSocket connection of a case, after a successful handshake. */
 export class Session {
   /** The server's handshake response. */
   readonly response: HttpResponseHead;
-  readonly #conn: Deno.Conn;
+  readonly #conn: Transport;
   readonly #decoder = new FrameDecoder({ expectMasked: false });
   readonly #assembler = new MessageAssembler();
   readonly #queue: ServerEvent[] = [];
@@ -85,7 +85,7 @@ export class Session {
   #messageBytes = 0;
 
   constructor(
-    conn: Deno.Conn,
+    conn: Transport,
     response: HttpResponseHead,
     leftover: Uint8Array,
     started: number,
@@ -261,29 +261,19 @@ export class Session {
   }
 }
 
-/** A close frame's payload, keeping an invalid code visible rather than failing. */
+/**
+ * A close frame's payload judged by the one close rule (`decodeClose`),
+ * keeping the code and reason visible when the rule rejects them, so the
+ * observation can say what the server sent.
+ */
 function parseClose(payload: Uint8Array): ServerEvent {
-  if (payload.length === 0) return { type: "close", code: null, reason: "" };
-  if (payload.length === 1) {
-    return {
-      type: "close",
-      code: null,
-      reason: "",
-      problem: "a 1-byte close payload",
-    };
-  }
-  const code = payload[0]! << 8 | payload[1]!;
-  let reason = "";
-  let problem: string | undefined;
-  try {
-    reason = utf8.decode(payload.subarray(2));
-  } catch {
-    problem = "an invalid UTF-8 close reason";
-  }
-  if (!isValidCloseCode(code)) problem = `invalid close code ${code}`;
-  return problem === undefined
-    ? { type: "close", code, reason }
-    : { type: "close", code, reason, problem };
+  const decoded = decodeClose(payload);
+  if (!isProtocolError(decoded)) return { type: "close", ...decoded };
+  const code = payload.length >= 2 ? payload[0]! << 8 | payload[1]! : null;
+  const reason = payload.length > 2
+    ? new TextDecoder().decode(payload.subarray(2))
+    : "";
+  return { type: "close", code, reason, problem: decoded.reason };
 }
 
 /** Where and how a case connects. */
@@ -306,7 +296,7 @@ export class CaseContext {
   readonly started: number = Date.now();
   readonly deadline: number;
   readonly #sessions: Session[] = [];
-  readonly #conns: Deno.Conn[] = [];
+  readonly #conns: Transport[] = [];
 
   constructor(target: CaseTarget, timeoutMs: number) {
     this.url = target.url;

@@ -1,0 +1,173 @@
+// The I/O around one WsProtocol: a read loop that hands every frame of a
+// read to the protocol before the next read, one write per batch of
+// output, and the closing handshake's timers. Shared by the server and the
+// client so both close, time out and batch the same way.
+
+import { closeQuietly, isDisconnect, writeAll } from "../_io.ts";
+import type { WsProtocol, WsProtocolEvent } from "./protocol.ts";
+
+/** The byte stream a WebSocket runs over: a Deno.Conn or anything shaped like one. */
+export interface Transport {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** What the driver tells its owner. */
+export interface DriverOptions {
+  /** Events of one read, in order; may queue replies on the protocol. */
+  onEvents(events: WsProtocolEvent[]): void;
+  /** Milliseconds to wait for the peer's Close (or EOF) once ours is sent. */
+  closeTimeoutMs: number;
+  /** Called with the size of every read (idle tracking, counters). */
+  onRead?(bytes: number): void;
+  /** Which end this is: it decides who closes TCP first. */
+  role: "server" | "client";
+}
+
+const SMALL_BUFFER = 1024;
+const BUFFER_SIZE = 64 * 1024;
+const BULK_BUFFER_SIZE = 256 * 1024;
+const RESOLVED = Promise.resolve();
+const WRITE_HIGH_WATER = 64 * 1024;
+
+/** Runs one connection; {@linkcode WsDriver.run} settles when the transport is closed. */
+export class WsDriver {
+  readonly protocol: WsProtocol;
+  readonly #transport: Transport;
+  readonly #options: DriverOptions;
+  #writing: Promise<void> | null = null;
+  #inFlight = 0;
+  #closed = false;
+  #broken = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    transport: Transport,
+    protocol: WsProtocol,
+    options: DriverOptions,
+  ) {
+    this.#transport = transport;
+    this.protocol = protocol;
+    this.#options = options;
+  }
+
+  /** Bytes queued or being written and not yet accepted by the kernel. */
+  get bufferedAmount(): number {
+    return this.protocol.pendingBytes + this.#inFlight;
+  }
+
+  /** Whether the transport is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes whatever the protocol has queued; settles when it is written. */
+  flush(): Promise<void> {
+    if (this.#writing) return this.#writing;
+    if (!this.protocol.hasOutput || this.#broken) return RESOLVED;
+    this.#writing = this.#drain().then((): Promise<void> => {
+      this.#writing = null;
+      return this.protocol.hasOutput && !this.#broken ? this.flush() : RESOLVED;
+    });
+    return this.#writing;
+  }
+
+  /**
+   * Sends Close and closes the transport if the peer has not answered
+   * within `timeoutMs` (default: the driver's close timeout).
+   */
+  startClose(code?: number, reason = "", timeoutMs?: number): void {
+    this.protocol.close(code, reason);
+    this.#arm(timeoutMs ?? this.#options.closeTimeoutMs);
+    void this.flush();
+  }
+
+  /** Closes the transport now. */
+  abort(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    closeQuietly(this.#transport);
+  }
+
+  /** The read loop. Settles (never rejects) when the transport is closed. */
+  async run(leftover?: Uint8Array): Promise<void> {
+    const protocol = this.protocol;
+    let buf = new Uint8Array(SMALL_BUFFER);
+    try {
+      if (leftover && leftover.length > 0) await this.#handle(leftover);
+      while (!this.#closed && protocol.state !== "closed") {
+        const n = await this.#transport.read(buf);
+        if (n === null) break;
+        await this.#handle(buf.subarray(0, n));
+        // Small buffers keep thousands of idle connections cheap; a full
+        // read means bulk traffic, which reads better in large chunks
+        // (64 KiB, then 256 KiB: fewer read ops per large message).
+        if (n === buf.length && buf.length < BULK_BUFFER_SIZE) {
+          buf = new Uint8Array(
+            buf.length < BUFFER_SIZE ? BUFFER_SIZE : BULK_BUFFER_SIZE,
+          );
+        }
+      }
+      if (!this.#closed && protocol.state === "closed") await this.#linger(buf);
+    } catch (error) {
+      if (!this.#closed && !isDisconnect(error)) throw error;
+    } finally {
+      this.abort();
+    }
+  }
+
+  async #handle(bytes: Uint8Array): Promise<void> {
+    this.#options.onRead?.(bytes.length);
+    const events = this.protocol.receive(bytes);
+    if (events.length > 0) this.#options.onEvents(events);
+    const written = this.flush();
+    // The next read may start while a small reply is being written (a
+    // round trip sooner); past the high-water mark the read waits for the
+    // write, so a peer that does not read stalls only itself.
+    if (this.bufferedAmount > WRITE_HIGH_WATER) await written;
+  }
+
+  /**
+   * After the closing handshake (or a failure): the server closes TCP
+   * first (RFC 6455 §7.1.1), except after a failure, where it half-closes
+   * and waits for EOF so the Close frame is not lost to a reset; the
+   * client waits for the server's EOF. Both bounded by the close timeout.
+   */
+  async #linger(buf: Uint8Array): Promise<void> {
+    await this.flush();
+    const server = this.#options.role === "server";
+    if (server && this.protocol.failure === null) return;
+    this.#arm(this.#options.closeTimeoutMs);
+    if (server) await this.#transport.closeWrite().catch(() => {});
+    while (!this.#closed) {
+      const n = await this.#transport.read(buf);
+      if (n === null) return;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    let out: Uint8Array[] | null;
+    while ((out = this.protocol.takeOutput()) !== null) {
+      this.#inFlight = out.reduce((sum, chunk) => sum + chunk.length, 0);
+      try {
+        for (const chunk of out) await writeAll(this.#transport, chunk);
+      } catch {
+        // The peer is gone: nothing more can be written.
+        this.#broken = true;
+        this.protocol.discardOutput();
+        this.abort();
+        return;
+      } finally {
+        this.#inFlight = 0;
+      }
+    }
+  }
+
+  #arm(timeoutMs: number): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = setTimeout(() => this.abort(), timeoutMs);
+  }
+}
