@@ -28,9 +28,11 @@ import {
   log,
   out,
   outJson,
+  plural,
   type RunningService,
   runServers,
   writeFully,
+  writeStdout,
 } from "./_output.ts";
 
 const DEFAULT_PORT = 7007;
@@ -168,7 +170,7 @@ async function runConnect(
     timeout: { type: "string" },
   }, { min: 1, max: 1, names: "HOST:PORT" });
   if (values.help) return help();
-  const addr = addressArg(cmd, positionals[0]!);
+  const addr = addressArg(cmd, positionals[0]!, { connect: true });
   const timeout = intFlag(cmd, "timeout", values.timeout) ?? 1000;
   return values.udp
     ? await connectUdp(addr, timeout)
@@ -180,12 +182,20 @@ async function connectTcpStdio(addr: HostPort): Promise<number> {
   try {
     // stdin → server runs on its own; the command ends when the server
     // closes its side, which an echo server does after our half-close.
-    void pumpStdin(conn);
+    const input = { ended: false };
+    void pumpStdin(conn, input);
     const buf = new Uint8Array(64 * 1024);
     for (;;) {
       const n = await conn.read(buf);
       if (n === null) break;
-      await writeFully(Deno.stdout, buf.subarray(0, n));
+      await writeStdout(buf.subarray(0, n));
+    }
+    if (!input.ended) {
+      log(
+        `netkit: ${
+          formatAddress(addr)
+        } closed the connection before stdin ended`,
+      );
     }
     return 0;
   } finally {
@@ -193,7 +203,10 @@ async function connectTcpStdio(addr: HostPort): Promise<number> {
   }
 }
 
-async function pumpStdin(conn: Deno.Conn): Promise<void> {
+async function pumpStdin(
+  conn: Deno.Conn,
+  input: { ended: boolean },
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (;;) {
@@ -201,6 +214,7 @@ async function pumpStdin(conn: Deno.Conn): Promise<void> {
       if (n === null) break;
       await writeFully(conn, buf.subarray(0, n));
     }
+    input.ended = true;
     await conn.closeWrite();
   } catch {
     // The server went away first; the read side reports the end.
@@ -220,7 +234,7 @@ async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
         `no reply from ${formatAddress(addr)} within ${timeout} ms`,
       );
     }
-    await writeFully(Deno.stdout, reply);
+    await writeStdout(reply);
   };
   let pending = "";
   for await (
@@ -248,7 +262,7 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
     json: { type: "boolean" },
   }, { min: 1, max: 1, names: "HOST:PORT" });
   if (values.help) return help();
-  const addr = addressArg(cmd, positionals[0]!);
+  const addr = addressArg(cmd, positionals[0]!, { connect: true });
   const options = {
     count: intFlag(cmd, "count", values.count, { min: 1 }) ?? 5,
     size:
@@ -300,7 +314,7 @@ function probeLine(p: PingProbe, target: string): string {
 function summaryLines(target: string, s: PingSummary): string[] {
   const lines = [
     `--- ${target} echo ping statistics ---`,
-    `${s.sent} probes sent, ${s.received} received, ${
+    `${plural(s.sent, "probe")} sent, ${s.received} received, ${
       fmt(s.lossPercent, 1)
     }% loss`,
   ];

@@ -2,7 +2,12 @@
 
 import { parseCommand, secondsFlag } from "./_args.ts";
 import type { Command } from "./_command.ts";
-import { out, type RunningService, runServers } from "./_output.ts";
+import {
+  out,
+  type RunningService,
+  runServers,
+  selfCommand,
+} from "./_output.ts";
 import { formatAddress } from "../address.ts";
 import { startEchoServices } from "./echo.ts";
 import { startFileService } from "./file.ts";
@@ -52,7 +57,7 @@ export const serveCommand: Command = {
         }),
       );
       hints.push(
-        `try: printf 'hello\\n' | netkit echo connect ${
+        `try: printf 'hello\\n' | ${selfCommand()} echo connect ${
           formatAddress(services[0]!.server.addr)
         }`,
       );

@@ -30,6 +30,7 @@ import {
   outJson,
   type RunningService,
   runServers,
+  selfCommand,
 } from "./_output.ts";
 import { runWsVerify } from "./_ws_verify.ts";
 import { runWsCheck } from "./_ws_check.ts";
@@ -243,7 +244,7 @@ export function wsServeHint(
   server: RunningService["server"],
 ): string {
   const base = browsable(server.addr);
-  return `try: netkit ws connect ws://${base}/ws  or open http://${base}/`;
+  return `try: ${selfCommand()} ws connect ws://${base}/ws  or open http://${base}/`;
 }
 
 // --- connect --------------------------------------------------------------

@@ -10,7 +10,7 @@ Deno.test("cli: --version names the version from deno.json and how it runs", asy
     new RegExp(`^netkit ${denoJson.version.replaceAll(".", "\\.")} \\(`),
   );
   const compiled = Deno.env.get("NETKIT_BIN") !== undefined;
-  assert.match(r.stdout, compiled ? /compiled binary/ : /deno run/);
+  assert.match(r.stdout, compiled ? /compiled binary/ : /deno task/);
 });
 
 Deno.test("cli: --help lists every command and exits 0", async () => {
