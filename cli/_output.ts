@@ -248,8 +248,15 @@ export function startProcess(args: string[]): string[] {
     installedAs = first.slice("--installed=".length);
     args = rest;
   }
-  taskCwd = Deno.build.standalone ? undefined : envIfAllowed("INIT_CWD");
-  if (taskCwd && installedAs === undefined) {
+  // INIT_CWD is inherited by every child of a `deno task`: it is ours only
+  // when we run in the project folder, where `deno task` starts us.
+  const initCwd = Deno.build.standalone || installedAs !== undefined
+    ? undefined
+    : envIfAllowed("INIT_CWD");
+  taskCwd = initCwd !== undefined && cwdIfAllowed() === projectRoot()
+    ? initCwd
+    : undefined;
+  if (taskCwd) {
     try {
       Deno.chdir(taskCwd);
     } catch {
@@ -283,8 +290,8 @@ export function selfCommand(): string {
     return `deno run --unstable-net --allow-all ${shellQuote(main)}`;
   }
   const script = decodeURIComponent(new URL(main).pathname);
-  const root = script.replace(/\/cli\/main\.ts$/, "");
-  if (taskCwd !== undefined && root !== script) {
+  const root = projectRoot();
+  if (taskCwd !== undefined && root !== undefined) {
     return taskCwd === root || taskCwd.startsWith(root + "/")
       ? "deno task netkit"
       : `deno task --config ${shellQuote(root + "/deno.json")} netkit`;
@@ -297,6 +304,23 @@ export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word)
     ? word
     : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The checkout this copy runs from (the folder holding cli/main.ts), if any. */
+function projectRoot(): string | undefined {
+  const main = Deno.mainModule;
+  if (!main.startsWith("file:")) return undefined;
+  const script = decodeURIComponent(new URL(main).pathname);
+  const root = script.replace(/\/cli\/main\.ts$/, "");
+  return root === script ? undefined : root;
+}
+
+function cwdIfAllowed(): string | undefined {
+  try {
+    return Deno.cwd();
+  } catch {
+    return undefined;
+  }
 }
 
 function envIfAllowed(name: string): string | undefined {
