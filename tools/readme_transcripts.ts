@@ -9,7 +9,7 @@
 
 import { ENTRY, ROOT, shellQuote } from "./_cli_flags.ts";
 
-/** A marked console block: its lines, between `start` and `end` (exclusive, 0-based line numbers of the fences). */
+/** A marked console block: its lines, between the fences at 0-based lines `start` and `end`. */
 export interface Transcript {
   start: number;
   end: number;
@@ -23,10 +23,18 @@ export function findTranscripts(readme: string): Transcript[] {
   const lines = readme.split("\n");
   const found: Transcript[] = [];
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== MARK || lines[i + 1] !== "```console") continue;
-    const end = lines.indexOf("```", i + 2);
-    if (end === -1) throw new Error(`line ${i + 2}: unclosed console block`);
-    found.push({ start: i + 1, end, lines: lines.slice(i + 2, end) });
+    if (lines[i] !== MARK) continue;
+    // deno fmt puts a blank line between the mark and the fence.
+    let fence = i + 1;
+    while (lines[fence] === "") fence++;
+    if (lines[fence] !== "```console") {
+      throw new Error(`line ${i + 1}: ${MARK} not followed by a console block`);
+    }
+    const end = lines.indexOf("```", fence + 1);
+    if (end === -1) {
+      throw new Error(`line ${fence + 1}: unclosed console block`);
+    }
+    found.push({ start: fence, end, lines: lines.slice(fence + 1, end) });
     i = end;
   }
   return found;
@@ -247,18 +255,21 @@ async function writeFixtures(work: string): Promise<void> {
 
 async function run(args: string[]): Promise<number> {
   const check = args.includes("--check");
-  const path = `${ROOT}README.md`;
+  // --readme FILE: another file (the tests check a changed copy).
+  const at = args.indexOf("--readme");
+  const path = at === -1 ? `${ROOT}README.md` : args[at + 1]!;
   const readme = await Deno.readTextFile(path);
   const lines = readme.split("\n");
   const blocks = findTranscripts(readme);
   let failed = 0;
   for (const block of blocks.reverse()) {
     const actual = await runTranscript(block.lines);
-    const where = `README.md:${block.start + 1}`;
     if (check) {
       const diff = compareTranscripts(block.lines, actual);
       if (diff) {
-        console.error(`${where}: transcript drifted: ${diff}`);
+        console.error(
+          `${path}:${block.start + 1}: transcript drifted: ${diff}`,
+        );
         failed++;
       }
     } else {
