@@ -2,19 +2,9 @@
 
 import { formatAddress, type HostPort } from "../address.ts";
 import type { PingProbe, PingSummary } from "../ping.ts";
-import {
-  connectTcp,
-  pingTcp,
-  serveEcho,
-  type TcpServerStats,
-} from "../tcp/mod.ts";
-import {
-  checkUdpPayloadSize,
-  connectUdp as connectUdpClient,
-  explainNoReply,
-  pingUdp,
-  serveUdpEcho,
-} from "../udp/mod.ts";
+// The library is imported when a subcommand runs, not for `--help`:
+// start-up time is the module graph.
+import type { TcpServerStats } from "../tcp/mod.ts";
 import {
   addressArg,
   intFlag,
@@ -73,7 +63,10 @@ export const echoCommand: Command = {
     ),
 };
 
-function runServe(argv: string[], _context: CliContext): Promise<number> {
+async function runServe(
+  argv: string[],
+  _context: CliContext,
+): Promise<number> {
   const cmd = "echo serve";
   const { values } = parseCommand(cmd, argv, {
     tcp: { type: "boolean" },
@@ -90,7 +83,7 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
     DEFAULT_PORT;
   const both = !values.tcp && !values.udp;
-  const services = startEchoServices({
+  const services = await startEchoServices({
     hostname,
     port,
     tcp: both || values.tcp,
@@ -100,7 +93,7 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
     gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
   });
-  return runServers(services);
+  return await runServers(services);
 }
 
 /** Options of {@linkcode startEchoServices}. */
@@ -120,9 +113,11 @@ export interface EchoServiceOptions {
  * With port 0 and both transports, UDP takes the port TCP got, so one
  * number serves both.
  */
-export function startEchoServices(
+export async function startEchoServices(
   options: EchoServiceOptions,
-): RunningService[] {
+): Promise<RunningService[]> {
+  const { serveEcho } = await import("../tcp/mod.ts");
+  const { serveUdpEcho } = await import("../udp/mod.ts");
   const services: RunningService[] = [];
   const { hostname } = options;
   let port = options.port;
@@ -178,6 +173,7 @@ async function runConnect(
 }
 
 async function connectTcpStdio(addr: HostPort): Promise<number> {
+  const { connectTcp } = await import("../tcp/mod.ts");
   const conn = await connectTcp(addr);
   try {
     // stdin → server runs on its own; the command ends when the server
@@ -222,6 +218,9 @@ async function pumpStdin(
 }
 
 async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
+  const { connectUdp: connectUdpClient, explainNoReply } = await import(
+    "../udp/mod.ts"
+  );
   await using client = connectUdpClient(addr);
   const enc = new TextEncoder();
   const send = async (line: string) => {
@@ -272,6 +271,8 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
     timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 2000,
   };
   const transport = values.udp ? "udp" : "tcp";
+  const { checkUdpPayloadSize, pingUdp } = await import("../udp/mod.ts");
+  const { pingTcp } = await import("../tcp/mod.ts");
   if (values.udp) {
     try {
       checkUdpPayloadSize(options.size, addr.hostname);
