@@ -286,6 +286,9 @@ export function selfCommand(): string {
     return installedAs ? shellQuote(installedAs) : "netkit";
   }
   const main = Deno.mainModule;
+  // Called from another program (a test, a script using the CLI modules):
+  // the user's command is not known; `netkit` is what the README installs.
+  if (!main.endsWith("/cli/main.ts")) return "netkit";
   if (!main.startsWith("file:")) {
     return `deno run --unstable-net --allow-all ${shellQuote(main)}`;
   }

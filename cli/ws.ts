@@ -336,7 +336,7 @@ async function runConnect(
     log(
       `closed ${describeCloseCode(info.code)}${reason}${
         info.wasClean ? "" : " (not clean)"
-      }`,
+      }${stdinDone ? "" : "; the server closed first, before stdin ended"}`,
     );
   }
   return info.wasClean && [1000, 1001, 1005].includes(info.code) ? 0 : 1;

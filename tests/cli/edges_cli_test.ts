@@ -208,3 +208,40 @@ Deno.test("echo ping: '1 probe sent', JSON times rounded to the microsecond", as
     assert.ok(n.split(".")[1]!.length <= 3, `${n} in ${json.stdout}`);
   }
 });
+
+Deno.test("ws connect: says on stderr when the server closed first", async () => {
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req) => {
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      socket.onopen = () => socket.close(1001, "going away");
+      return response;
+    },
+  );
+  try {
+    const { cmd, args } = cliCommand([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${server.addr.port}/`,
+    ]);
+    const child = new Deno.Command(cmd, {
+      args,
+      cwd: PROJECT_ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // stdin stays open until the CLI has exited: the server closed first.
+    const output = await child.output();
+    await child.stdin.close();
+    assert.match(
+      dec.decode(output.stderr),
+      /closed 1001 .*going away.*; the server closed first, before stdin ended\n$/,
+    );
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});
