@@ -114,6 +114,13 @@ Deno.test({
         /needs --allow-net \(net access/,
       ],
     ];
+    // tcp limits reports what it cannot read, naming the flag it needs.
+    const limits = await denoRun(["--allow-read"], ["tcp", "limits"]);
+    assert.match(
+      limits.stdout,
+      /cannot read \/proc\/self\/limits: needs --allow-all/,
+    );
+    assert.doesNotMatch(limits.stdout, /needs --allow-read/);
     for (const [flags, args, pattern] of cases) {
       const r = await denoRun(flags, args);
       const what = `${flags} ${args.join(" ")}`;
