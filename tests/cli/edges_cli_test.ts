@@ -38,9 +38,10 @@ async function runWithClosedStdout(
 /** `sh -c "CLI ARGS | head -1"` with pipefail: the CLI's own status. */
 async function runPipedToHead(
   args: string[],
+  input = "",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { cmd, args: full } = cliCommand(args);
-  const line = [cmd, ...full].map((w) => `'${w}'`).join(" ");
+  const line = [cmd, ...full].map((w) => `'${w}'`).join(" ") + input;
   const r = await new Deno.Command("bash", {
     args: ["-o", "pipefail", "-c", `${line} | head -1`],
     cwd: PROJECT_ROOT,
@@ -56,22 +57,39 @@ async function runPipedToHead(
 
 Deno.test("EPIPE: ws check --list, tcp states and echo connect end quietly with status 0", async () => {
   await using server = serveEcho({ port: 0 });
-  const lines = new TextEncoder().encode("line of echo\n".repeat(20_000));
+  const text = "line of echo\n".repeat(20_000);
+  const lines = await Deno.makeTempFile({ suffix: ".txt" });
+  await Deno.writeTextFile(lines, text);
   const cases: [string[], Uint8Array?][] = [
     [["ws", "check", "--list"]],
     [["tcp", "states"]],
-    [["echo", "connect", `127.0.0.1:${server.addr.port}`], lines],
+    [
+      ["echo", "connect", `127.0.0.1:${server.addr.port}`],
+      new TextEncoder().encode(text),
+    ],
   ];
   for (const [args, stdin] of cases) {
     const r = await runWithClosedStdout(args, stdin);
     assert.equal(r.stderr, "", `${args.join(" ")}: nothing on stderr`);
     assert.equal(r.code, 0, args.join(" "));
   }
-  for (const args of [["ws", "check", "--list"], ["tcp", "states"]]) {
-    const r = await runPipedToHead(args);
-    assert.equal(r.code, 0, `${args.join(" ")} | head -1: ${r.stderr}`);
-    assert.equal(r.stdout.split("\n").length, 2, r.stdout);
-    assert.equal(r.stderr, "");
+  const piped: [string[], string?][] = [
+    [["ws", "check", "--list"]],
+    [["tcp", "states"]],
+    [
+      ["echo", "connect", `127.0.0.1:${server.addr.port}`],
+      ` < '${lines}'`,
+    ],
+  ];
+  try {
+    for (const [args, input] of piped) {
+      const r = await runPipedToHead(args, input ?? "");
+      assert.equal(r.code, 0, `${args.join(" ")} | head -1: ${r.stderr}`);
+      assert.equal(r.stdout.split("\n").length, 2, r.stdout);
+      assert.equal(r.stderr, "");
+    }
+  } finally {
+    await Deno.remove(lines);
   }
 });
 
