@@ -73,7 +73,7 @@ function unavailable(path: string, error: unknown): TcpError {
   const why = error instanceof Deno.errors.PermissionDenied
     ? "permission denied"
     : error instanceof Deno.errors.NotCapable
-    ? "needs --allow-read"
+    ? `needs ${/--allow-[a-z-]+/.exec(error.message)?.[0] ?? "--allow-read"}`
     : osMessage(error);
   return new TcpError("proc_unavailable", `cannot read ${path}: ${why}`, {
     cause: error,

@@ -24,6 +24,47 @@ export interface BenchContext {
   raw: Record<string, Record<string, number[]>>;
   /** Measurements repeated because the server stopped echoing, by "label/server". */
   stalls: Record<string, number>;
+  /** Peers that are not installed, with how to install them: their rows are dropped. */
+  missing?: Record<string, string>;
+}
+
+const INSTALL_HINTS: Record<string, string> = {
+  iperf3: "apt-get install iperf3",
+  socat: "apt-get install socat",
+  node: "install Node.js (apt-get install nodejs)",
+  "/usr/bin/python3": "apt-get install python3 python3-websockets",
+  nc: "apt-get install netcat-openbsd",
+  taskset: "apt-get install util-linux",
+};
+
+/**
+ * True (and noted in `ctx.missing` under `name`) when `program` is not
+ * installed: a missing peer drops only its own rows, never the section.
+ */
+export function peerMissing(
+  ctx: BenchContext,
+  program: string,
+  name = program,
+): boolean {
+  if (installed(program)) return false;
+  ctx.missing ??= {};
+  ctx.missing[name] = `${program} is not installed (${
+    INSTALL_HINTS[program] ?? `install ${program}`
+  })`;
+  return true;
+}
+
+function installed(program: string): boolean {
+  const dirs = program.includes("/")
+    ? [""]
+    : (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").map((d) => d + "/");
+  return dirs.some((dir) => {
+    try {
+      return Deno.statSync(dir + program).isFile;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -62,6 +103,7 @@ export async function runRounds<T>(
   fn: (server: RunningServer) => Promise<T>,
   options: { pin?: boolean; rounds?: number; timeoutMs?: number } = {},
 ): Promise<Map<string, T[]>> {
+  servers = servers.filter((s) => !peerMissing(ctx, s.cmd[0]!, s.name));
   const results = new Map<string, T[]>(servers.map((s) => [s.name, []]));
   const rounds = options.rounds ?? ctx.rounds;
   const pinned = options.pin === true && ctx.pin;

@@ -10,6 +10,7 @@ import {
   type BenchContext,
   medians,
   netkitCommand,
+  peerMissing,
   pingPongRows,
   repoPath,
   runRounds,
@@ -275,16 +276,17 @@ export async function tcpRows(ctx: BenchContext): Promise<BenchRow[]> {
       note: stallNote("socat"),
     },
   );
-  const ceiling = await iperf3(ctx);
-  rows.push({
-    name: "TCP loopback ceiling (iperf3, one way)",
-    netkit: bulk.netkit!,
-    peer: ceiling,
-    peerName: "iperf3",
-    unit: "MB/s",
-    note:
-      "iperf3 measures one direction only, with no echo: context, not a target.",
-  });
+  if (!peerMissing(ctx, "iperf3")) {
+    rows.push({
+      name: "TCP loopback ceiling (iperf3, one way)",
+      netkit: bulk.netkit!,
+      peer: await iperf3(ctx),
+      peerName: "iperf3",
+      unit: "MB/s",
+      note:
+        "iperf3 measures one direction only, with no echo: context, not a target.",
+    });
+  }
 
   const durationMs = ctx.quick ? 1000 : 2000;
   // Sequential ping-pong is pinned to one core: unpinned, client and server

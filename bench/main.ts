@@ -25,9 +25,19 @@ import { wsRows } from "./_ws.ts";
 import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 
+import { startupRows } from "./_startup.ts";
+
 class UsageError extends Error {}
 
-const SECTIONS = ["tcp", "udp", "ws", "file", "deflate", "relay"] as const;
+const SECTIONS = [
+  "startup",
+  "tcp",
+  "udp",
+  "ws",
+  "file",
+  "deflate",
+  "relay",
+] as const;
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -70,6 +80,7 @@ async function main(): Promise<number> {
     log: (line) => console.error(`  ${line}`),
     raw: {},
     stalls: {},
+    missing: {},
   };
   const started = performance.now();
   const rows: BenchRow[] = [];
@@ -96,7 +107,7 @@ async function main(): Promise<number> {
       skipped.push(`${section}: ${result}`);
       console.error(`  skipped: ${result}`);
     } else {
-      rows.push(...result);
+      rows.push(...withoutMissingPeers(result, ctx, skipped));
     }
   }
   const seconds = (performance.now() - started) / 1000;
@@ -140,7 +151,31 @@ async function runSection(
       return await deflateRows(ctx);
     case "relay":
       return await relayRows(ctx);
+    case "startup":
+      return await startupRows(ctx);
   }
+}
+
+/**
+ * Drops the rows of peers that are not installed (their figures are
+ * missing) and notes once per peer which and how to install it.
+ */
+function withoutMissingPeers(
+  rows: BenchRow[],
+  ctx: BenchContext,
+  skipped: string[],
+): BenchRow[] {
+  const missing = ctx.missing ?? {};
+  for (const [name, why] of Object.entries(missing)) {
+    const note = `rows against ${name}: ${why}`;
+    if (skipped.includes(note)) continue;
+    skipped.push(note);
+    console.error(`  skipped ${note}`);
+  }
+  return rows.filter((row) =>
+    !(row.peerName in missing) && Number.isFinite(row.peer) &&
+    Number.isFinite(row.netkit)
+  );
 }
 
 /** bench/file_bench.ts is written separately; main works without it. */

@@ -49,7 +49,7 @@ export function parseCommand<T extends Values = Values>(
       strict: true,
     });
   } catch (error) {
-    throw new UsageError(rewordParseError(error), command);
+    throw new UsageError(rewordParseError(error, argv), command);
   }
   const values = parsed.values as T;
   if (!values.help) {
@@ -72,8 +72,15 @@ export function parseCommand<T extends Values = Values>(
   return { values, positionals: parsed.positionals };
 }
 
-function rewordParseError(error: unknown): string {
+function rewordParseError(error: unknown, argv: string[]): string {
   const text = error instanceof Error ? error.message : String(error);
+  // parseArgs refuses a value that starts with a dash (`--port -5`) in four
+  // lines; say it in one, with the value.
+  const ambiguous = /Option '([^']+)' argument is ambiguous/.exec(text);
+  if (ambiguous) {
+    const value = argv[argv.indexOf(ambiguous[1]!) + 1] ?? "";
+    return `option '${ambiguous[1]}' cannot take '${value}'`;
+  }
   const unknown = /Unknown option '([^']+)'/.exec(text);
   if (unknown) return `unknown option '${unknown[1]}'`;
   const missing = /Option '([^']+)' argument missing/.exec(text);
@@ -95,8 +102,11 @@ export function intFlag(
   const min = bounds.min ?? 0;
   const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
   if (!/^\d+$/.test(text) || value < min || value > max) {
+    const range = bounds.max === undefined
+      ? `of at least ${min}`
+      : `from ${min} to ${max}`;
     throw new UsageError(
-      `--${name} takes a whole number from ${min} to ${max}, not '${text}'`,
+      `--${name} takes a whole number ${range}, not '${text}'`,
       command,
     );
   }
@@ -145,18 +155,29 @@ export function bytesFlag(
   return Number(match[1]) * scale;
 }
 
-/** Parses an address argument, turning a bad one into a usage error. */
+/**
+ * Parses an address argument, turning a bad one into a usage error;
+ * `connect: true` also refuses port 0 (a server's "any port", never a peer).
+ */
 export function addressArg(
   command: string,
   text: string,
-  options?: ParseAddressOptions,
+  options: ParseAddressOptions & { connect?: boolean } = {},
 ): HostPort {
+  let address: HostPort;
   try {
-    return parseAddress(text, options);
+    address = parseAddress(text, options);
   } catch (error) {
     throw new UsageError(
       error instanceof Error ? error.message : String(error),
       command,
     );
   }
+  if (options.connect && address.port === 0) {
+    throw new UsageError(
+      `bad address '${text}': port 0 cannot be connected to`,
+      command,
+    );
+  }
+  return address;
 }

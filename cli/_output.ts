@@ -8,7 +8,6 @@ import { UsageError } from "./_args.ts";
 
 const encoder = new TextEncoder();
 
-/** Writes a line of data to stdout. */
 /** Writes all of `data` (a writer may take less than asked). */
 export async function writeFully(
   w: { write(p: Uint8Array): Promise<number> },
@@ -19,8 +18,39 @@ export async function writeFully(
   }
 }
 
+/** Writes a line of data to stdout. */
 export function out(line: string): void {
-  writeSync(Deno.stdout, line + "\n");
+  try {
+    writeSync(Deno.stdout, line + "\n");
+  } catch (error) {
+    throw stdoutError(error);
+  }
+}
+
+/** Writes bytes of data to stdout (for streams: `echo connect`). */
+export async function writeStdout(data: Uint8Array): Promise<void> {
+  try {
+    await writeFully(Deno.stdout, data);
+  } catch (error) {
+    throw stdoutError(error);
+  }
+}
+
+/**
+ * Thrown when stdout was closed by its reader (`netkit … | head -1`): the
+ * command ends quietly, as Unix tools do on a closed pipe.
+ */
+export class StdoutClosed extends NetkitError {
+  constructor(cause: unknown) {
+    super("stdout_closed", "stdout closed", { cause });
+    this.name = "StdoutClosed";
+  }
+}
+
+function stdoutError(error: unknown): unknown {
+  return error instanceof Deno.errors.BrokenPipe
+    ? new StdoutClosed(error)
+    : error;
 }
 
 /** Writes a log line to stderr. */
@@ -28,9 +58,29 @@ export function log(line: string): void {
   writeSync(Deno.stderr, line + "\n");
 }
 
-/** Writes one JSON value as a line to stdout. */
+/**
+ * Writes one JSON value as a line to stdout, numbers rounded to what they
+ * mean: durations (`…Ms`) to the microsecond, percentages to 0.01, any other
+ * fraction to 3 decimals (float noise like 3.5393159999999995 means nothing).
+ */
 export function outJson(value: unknown): void {
-  out(JSON.stringify(value));
+  out(JSON.stringify(value, roundNumbers));
+}
+
+function roundNumbers(key: string, value: unknown): unknown {
+  if (typeof value !== "number" || Number.isInteger(value)) return value;
+  if (!Number.isFinite(value)) return value;
+  const scale = /Percent$/i.test(key) ? 100 : 1000;
+  return Math.round(value * scale) / scale;
+}
+
+/** `1 probe`, `2 probes`: a count with its noun. */
+export function plural(
+  count: number,
+  noun: string,
+  nouns = noun + "s",
+): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 function writeSync(file: { writeSync(p: Uint8Array): number }, text: string) {
@@ -46,6 +96,8 @@ export function stderrIsTerminal(): boolean {
 
 /** Turns any error into the one line a user sees. */
 export function describeError(error: unknown): string {
+  const denied = notCapable(error);
+  if (denied) return permissionLine(denied);
   if (error instanceof NetkitError) return error.message;
   if (error instanceof Deno.errors.AddrInUse) return "address already in use";
   if (error instanceof Deno.errors.ConnectionRefused) {
@@ -54,7 +106,6 @@ export function describeError(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${error.message}`;
   }
-  if (error instanceof Deno.errors.NotCapable) return error.message;
   if (error instanceof Error) {
     return error.message.replace(/ \(os error \d+\)$/, "");
   }
@@ -66,6 +117,7 @@ export function describeError(error: unknown): string {
  * errors (with a pointer to `--help`), 1 for everything else.
  */
 export function reportError(error: unknown, debug: boolean): number {
+  if (error instanceof StdoutClosed) return 0;
   if (error instanceof UsageError) {
     log(`netkit: ${error.message}`);
     log(`Try 'netkit ${error.command ? error.command + " " : ""}--help'.`);
@@ -74,6 +126,26 @@ export function reportError(error: unknown, debug: boolean): number {
   log(`netkit: ${describeError(error)}`);
   if (debug && error instanceof Error && error.stack) log(error.stack);
   return 1;
+}
+
+/** The permission error behind `error` (its own or a cause's), if any. */
+function notCapable(error: unknown): Error | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (e instanceof Deno.errors.NotCapable) return e;
+    e = e.cause;
+  }
+  return undefined;
+}
+
+/**
+ * Deno's "Requires net access to "x", run again with the --allow-net flag"
+ * as one line that starts with the missing flag.
+ */
+function permissionLine(error: Error): string {
+  const flag = /--allow-[a-z-]+/.exec(error.message)?.[0];
+  const what = /^Requires (.*?), run again/.exec(error.message)?.[1];
+  if (!flag) return error.message.split("\n")[0]!;
+  return `needs ${flag}${what ? ` (${what})` : ""}`;
 }
 
 /** Wraps a bind failure so it names the address: "cannot listen on …". */
@@ -157,4 +229,136 @@ export function summaryLine(service: RunningService): string {
   }
   if (service.summary) parts.push(service.summary(st));
   return `${service.name}/${service.kind}: ${parts.join(", ")}`;
+}
+
+// How this process was started, for `--version` and for the command lines
+// netkit prints for the user to run (`try:`, `send with:`).
+let installedAs: string | undefined;
+let taskCwd: string | undefined;
+
+/**
+ * Prepares the process before `main`: strips the `--installed[=PATH]` mark
+ * that `deno task install` bakes into the installed script, and follows
+ * `deno task` back to the folder the user typed the command in (relative
+ * paths must mean what they meant there). Returns the remaining arguments.
+ */
+export function startProcess(args: string[]): string[] {
+  const [first, ...rest] = args;
+  if (first === "--installed" || first?.startsWith("--installed=")) {
+    installedAs = first.slice("--installed=".length);
+    args = rest;
+  }
+  // INIT_CWD is inherited by every child of a `deno task`: it is ours only
+  // when we run in the project folder, where `deno task` starts us.
+  const initCwd = Deno.build.standalone || installedAs !== undefined
+    ? undefined
+    : envIfAllowed("INIT_CWD");
+  taskCwd = initCwd !== undefined && cwdIfAllowed() === projectRoot()
+    ? initCwd
+    : undefined;
+  if (taskCwd) {
+    try {
+      Deno.chdir(taskCwd);
+    } catch {
+      // Without --allow-read the command still runs, from the project folder.
+    }
+  }
+  return args;
+}
+
+/** `compiled binary`, `installed script`, `deno task` or `deno run`. */
+export function runMode(): string {
+  if (Deno.build.standalone) return "compiled binary";
+  if (installedAs !== undefined) return "installed script";
+  if (taskCwd !== undefined) return "deno task";
+  return "deno run";
+}
+
+/**
+ * How the user can run netkit again, from any folder: `netkit` when a
+ * `netkit` is on the PATH, else the installed script or binary by path,
+ * else the `deno task`/`deno run` form this process was started with.
+ */
+export function selfCommand(): string {
+  if (onPath("netkit")) return "netkit";
+  if (Deno.build.standalone) return shellQuote(execPath() ?? "netkit");
+  if (installedAs !== undefined) {
+    return installedAs ? shellQuote(installedAs) : "netkit";
+  }
+  const main = Deno.mainModule;
+  // Called from another program (a test, a script using the CLI modules):
+  // the user's command is not known; `netkit` is what the README installs.
+  if (!main.endsWith("/cli/main.ts")) return "netkit";
+  if (!main.startsWith("file:")) {
+    return `deno run --unstable-net --allow-all ${shellQuote(main)}`;
+  }
+  const script = decodeURIComponent(new URL(main).pathname);
+  const root = projectRoot();
+  if (taskCwd !== undefined && root !== undefined) {
+    return taskCwd === root || taskCwd.startsWith(root + "/")
+      ? "deno task netkit"
+      : `deno task --config ${shellQuote(root + "/deno.json")} netkit`;
+  }
+  return `deno run --unstable-net --allow-all ${shellQuote(script)}`;
+}
+
+/** Quotes a word for sh when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word)
+    ? word
+    : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The checkout this copy runs from (the folder holding cli/main.ts), if any. */
+function projectRoot(): string | undefined {
+  const main = Deno.mainModule;
+  if (!main.startsWith("file:")) return undefined;
+  const script = decodeURIComponent(new URL(main).pathname);
+  const root = script.replace(/\/cli\/main\.ts$/, "");
+  return root === script ? undefined : root;
+}
+
+function cwdIfAllowed(): string | undefined {
+  try {
+    return Deno.cwd();
+  } catch {
+    return undefined;
+  }
+}
+
+function envIfAllowed(name: string): string | undefined {
+  const allowed =
+    Deno.permissions.querySync({ name: "env", variable: name }).state ===
+      "granted";
+  return allowed ? Deno.env.get(name) : undefined;
+}
+
+function execPath(): string | undefined {
+  try {
+    return Deno.execPath();
+  } catch {
+    return undefined;
+  }
+}
+
+function onPath(program: string): boolean {
+  const path = envIfAllowed("PATH");
+  if (!path) return false;
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    const file = `${dir}/${program}`;
+    if (
+      Deno.permissions.querySync({ name: "read", path: file }).state !==
+        "granted"
+    ) {
+      continue;
+    }
+    try {
+      const info = Deno.statSync(file);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return true;
+    } catch {
+      // Not in this folder.
+    }
+  }
+  return false;
 }

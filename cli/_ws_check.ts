@@ -8,6 +8,7 @@ import { out, outJson } from "./_output.ts";
 import {
   type CaseResult,
   CHECK_CATEGORIES,
+  type CheckReport,
   checkServer,
   type CheckVerdict,
   listCases,
@@ -87,27 +88,52 @@ export async function runWsCheck(
     caCerts,
     onCase: table && ((result) => table.row(result)),
   });
+  const summary = summarize(report);
   if (values.json) {
-    outJson(report);
+    outJson({ ...report, summary });
   } else {
-    const counted = report.passed + report.nonStrict + report.info;
     out("");
     out(
-      `${report.passed} PASS, ${report.nonStrict} NON-STRICT, ${report.info} INFO, ` +
-        `${report.failed} FAIL (NON-STRICT and INFO count as passed)`,
+      `${summary.PASS} PASS, ${
+        summary["NON-STRICT"]
+      } NON-STRICT, ${summary.INFO} INFO, ` +
+        `${summary.FAIL} FAIL (NON-STRICT and INFO count as passed)`,
     );
-    out(`${counted} passed, ${report.failed} failed`);
+    out(`${summary.passed} passed, ${summary.failed} failed`);
   }
   return report.failed > 0 ? 1 : 0;
 }
 
-/** The terminal's width kept within 80–120 columns; 100 when piped. */
+/**
+ * The counts of a report, defined once: per verdict, and `passed`/`failed`
+ * as the last line says them (NON-STRICT and INFO count as passed). The
+ * JSON report carries them as `summary`.
+ */
+export function summarize(report: CheckReport): {
+  PASS: number;
+  "NON-STRICT": number;
+  INFO: number;
+  FAIL: number;
+  passed: number;
+  failed: number;
+} {
+  return {
+    PASS: report.passed,
+    "NON-STRICT": report.nonStrict,
+    INFO: report.info,
+    FAIL: report.failed,
+    passed: report.passed + report.nonStrict + report.info,
+    failed: report.failed,
+  };
+}
+
+/** 80 columns when piped (an 80-column terminal must not wrap); a terminal's own width up to 120. */
 function tableWidth(): number {
-  if (!Deno.stdout.isTerminal()) return 100;
+  if (!Deno.stdout.isTerminal()) return 80;
   try {
     return Math.min(120, Math.max(80, Deno.consoleSize().columns));
   } catch {
-    return 100;
+    return 80;
   }
 }
 

@@ -2,19 +2,9 @@
 
 import { formatAddress, type HostPort } from "../address.ts";
 import type { PingProbe, PingSummary } from "../ping.ts";
-import {
-  connectTcp,
-  pingTcp,
-  serveEcho,
-  type TcpServerStats,
-} from "../tcp/mod.ts";
-import {
-  checkUdpPayloadSize,
-  connectUdp as connectUdpClient,
-  explainNoReply,
-  pingUdp,
-  serveUdpEcho,
-} from "../udp/mod.ts";
+// The library is imported when a subcommand runs, not for `--help`:
+// start-up time is the module graph.
+import type { TcpServerStats } from "../tcp/mod.ts";
 import {
   addressArg,
   intFlag,
@@ -28,9 +18,11 @@ import {
   log,
   out,
   outJson,
+  plural,
   type RunningService,
   runServers,
   writeFully,
+  writeStdout,
 } from "./_output.ts";
 
 const DEFAULT_PORT = 7007;
@@ -71,7 +63,10 @@ export const echoCommand: Command = {
     ),
 };
 
-function runServe(argv: string[], _context: CliContext): Promise<number> {
+async function runServe(
+  argv: string[],
+  _context: CliContext,
+): Promise<number> {
   const cmd = "echo serve";
   const { values } = parseCommand(cmd, argv, {
     tcp: { type: "boolean" },
@@ -88,7 +83,7 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
     DEFAULT_PORT;
   const both = !values.tcp && !values.udp;
-  const services = startEchoServices({
+  const services = await startEchoServices({
     hostname,
     port,
     tcp: both || values.tcp,
@@ -98,7 +93,7 @@ function runServe(argv: string[], _context: CliContext): Promise<number> {
     idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
     gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
   });
-  return runServers(services);
+  return await runServers(services);
 }
 
 /** Options of {@linkcode startEchoServices}. */
@@ -118,9 +113,11 @@ export interface EchoServiceOptions {
  * With port 0 and both transports, UDP takes the port TCP got, so one
  * number serves both.
  */
-export function startEchoServices(
+export async function startEchoServices(
   options: EchoServiceOptions,
-): RunningService[] {
+): Promise<RunningService[]> {
+  const { serveEcho } = await import("../tcp/mod.ts");
+  const { serveUdpEcho } = await import("../udp/mod.ts");
   const services: RunningService[] = [];
   const { hostname } = options;
   let port = options.port;
@@ -168,7 +165,7 @@ async function runConnect(
     timeout: { type: "string" },
   }, { min: 1, max: 1, names: "HOST:PORT" });
   if (values.help) return help();
-  const addr = addressArg(cmd, positionals[0]!);
+  const addr = addressArg(cmd, positionals[0]!, { connect: true });
   const timeout = intFlag(cmd, "timeout", values.timeout) ?? 1000;
   return values.udp
     ? await connectUdp(addr, timeout)
@@ -176,16 +173,25 @@ async function runConnect(
 }
 
 async function connectTcpStdio(addr: HostPort): Promise<number> {
+  const { connectTcp } = await import("../tcp/mod.ts");
   const conn = await connectTcp(addr);
   try {
     // stdin → server runs on its own; the command ends when the server
     // closes its side, which an echo server does after our half-close.
-    void pumpStdin(conn);
+    const input = { ended: false };
+    void pumpStdin(conn, input);
     const buf = new Uint8Array(64 * 1024);
     for (;;) {
       const n = await conn.read(buf);
       if (n === null) break;
-      await writeFully(Deno.stdout, buf.subarray(0, n));
+      await writeStdout(buf.subarray(0, n));
+    }
+    if (!input.ended) {
+      log(
+        `netkit: ${
+          formatAddress(addr)
+        } closed the connection before stdin ended`,
+      );
     }
     return 0;
   } finally {
@@ -193,7 +199,10 @@ async function connectTcpStdio(addr: HostPort): Promise<number> {
   }
 }
 
-async function pumpStdin(conn: Deno.Conn): Promise<void> {
+async function pumpStdin(
+  conn: Deno.Conn,
+  input: { ended: boolean },
+): Promise<void> {
   const buf = new Uint8Array(64 * 1024);
   try {
     for (;;) {
@@ -201,6 +210,7 @@ async function pumpStdin(conn: Deno.Conn): Promise<void> {
       if (n === null) break;
       await writeFully(conn, buf.subarray(0, n));
     }
+    input.ended = true;
     await conn.closeWrite();
   } catch {
     // The server went away first; the read side reports the end.
@@ -208,6 +218,9 @@ async function pumpStdin(conn: Deno.Conn): Promise<void> {
 }
 
 async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
+  const { connectUdp: connectUdpClient, explainNoReply } = await import(
+    "../udp/mod.ts"
+  );
   await using client = connectUdpClient(addr);
   const enc = new TextEncoder();
   const send = async (line: string) => {
@@ -220,7 +233,7 @@ async function connectUdp(addr: HostPort, timeout: number): Promise<number> {
         `no reply from ${formatAddress(addr)} within ${timeout} ms`,
       );
     }
-    await writeFully(Deno.stdout, reply);
+    await writeStdout(reply);
   };
   let pending = "";
   for await (
@@ -248,7 +261,7 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
     json: { type: "boolean" },
   }, { min: 1, max: 1, names: "HOST:PORT" });
   if (values.help) return help();
-  const addr = addressArg(cmd, positionals[0]!);
+  const addr = addressArg(cmd, positionals[0]!, { connect: true });
   const options = {
     count: intFlag(cmd, "count", values.count, { min: 1 }) ?? 5,
     size:
@@ -258,6 +271,8 @@ async function runPing(argv: string[], _context: CliContext): Promise<number> {
     timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 2000,
   };
   const transport = values.udp ? "udp" : "tcp";
+  const { checkUdpPayloadSize, pingUdp } = await import("../udp/mod.ts");
+  const { pingTcp } = await import("../tcp/mod.ts");
   if (values.udp) {
     try {
       checkUdpPayloadSize(options.size, addr.hostname);
@@ -300,7 +315,7 @@ function probeLine(p: PingProbe, target: string): string {
 function summaryLines(target: string, s: PingSummary): string[] {
   const lines = [
     `--- ${target} echo ping statistics ---`,
-    `${s.sent} probes sent, ${s.received} received, ${
+    `${plural(s.sent, "probe")} sent, ${s.received} received, ${
       fmt(s.lossPercent, 1)
     }% loss`,
   ];

@@ -19,6 +19,7 @@ import {
   outJson,
   type RunningService,
   runServers,
+  selfCommand,
 } from "./_output.ts";
 import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatAddress } from "../address.ts";
@@ -221,7 +222,9 @@ async function recv(argv: string[]): Promise<number> {
   const notes = values.basic
     ? [
       BASIC_WARNING,
-      `send with: netkit file send ${formatAddress(server.addr)} PATH --basic`,
+      `send with: ${selfCommand()} file send ${
+        formatAddress(server.addr)
+      } PATH --basic`,
     ]
     : [
       `token: ${token}`,
@@ -313,7 +316,7 @@ function sendHint(
   certPath?: string,
 ): string {
   const tls = certPath ? ` --tls-ca ${shellWord(certPath)}` : "";
-  return `netkit file send ${
+  return `${selfCommand()} file send ${
     formatAddress(server.addr)
   } PATH --token ${token}${tls}`;
 }

@@ -2,11 +2,13 @@
 
 import { parseCommand, secondsFlag } from "./_args.ts";
 import type { Command } from "./_command.ts";
-import { out, type RunningService, runServers } from "./_output.ts";
+import {
+  out,
+  type RunningService,
+  runServers,
+  selfCommand,
+} from "./_output.ts";
 import { formatAddress } from "../address.ts";
-import { startEchoServices } from "./echo.ts";
-import { startFileService } from "./file.ts";
-import { startWsServices, wsServeHint } from "./ws.ts";
 
 const HELP = `netkit serve: run every netkit server at once
 
@@ -39,11 +41,15 @@ export const serveCommand: Command = {
     const hostname: string = values.host ?? "127.0.0.1";
     const gracePeriodMs = secondsFlag(cmd, "grace", values.grace) ?? 5000;
     const any = values["any-port"] === true;
+    // Loaded after --help: `serve --help` must not load every server.
+    const { startEchoServices } = await import("./echo.ts");
+    const { startFileService } = await import("./file.ts");
+    const { startWsServices, wsServeHint } = await import("./ws.ts");
     const services: RunningService[] = [];
     const hints: string[] = [];
     try {
       services.push(
-        ...startEchoServices({
+        ...await startEchoServices({
           hostname,
           port: any ? 0 : 7007,
           tcp: true,
@@ -52,7 +58,7 @@ export const serveCommand: Command = {
         }),
       );
       hints.push(
-        `try: printf 'hello\\n' | netkit echo connect ${
+        `try: printf 'hello\\n' | ${selfCommand()} echo connect ${
           formatAddress(services[0]!.server.addr)
         }`,
       );

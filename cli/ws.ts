@@ -22,6 +22,7 @@ import {
   out,
   type RunningService,
   runServers,
+  selfCommand,
 } from "./_output.ts";
 import { runWsVerify } from "./_ws_verify.ts";
 import { runWsCheck } from "./_ws_check.ts";
@@ -273,7 +274,7 @@ export function wsServeHint(
   server: RunningService["server"],
 ): string {
   const base = browsable(server.addr);
-  return `try: netkit ws connect ws://${base}/ws  or open http://${base}/`;
+  return `try: ${selfCommand()} ws connect ws://${base}/ws  or open http://${base}/`;
 }
 
 // --- connect: cli/_ws_connect.ts -------------------------------------------

@@ -98,7 +98,7 @@ Deno.test("file cli: recv --once --json and send --json move a folder and report
     assert.match(
       done.stderr,
       new RegExp(
-        `send with: netkit file send 127\\.0\\.0\\.1:${port} PATH --token ${token}`,
+        `send with: .*file send 127\\.0\\.0\\.1:${port} PATH --token ${token}`,
       ),
     );
     assert.deepEqual(

@@ -1,5 +1,31 @@
 import assert from "node:assert/strict";
-import { connectTo, readAll, runCli, startCli } from "../_helpers.ts";
+import {
+  connectTo,
+  PROJECT_ROOT,
+  readAll,
+  runCli,
+  startCli,
+} from "../_helpers.ts";
+
+/** `promise`, or a failure naming what it waited for after `ms`. */
+async function within<T>(
+  ms: number,
+  what: string,
+  promise: Promise<T>,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) =>
+    timer = setTimeout(
+      () => reject(new Error(`waited ${ms} ms for ${what}`)),
+      ms,
+    )
+  );
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 Deno.test("serve: echo, file receiver and WebSocket run together and stop together", async () => {
   const dir = await Deno.makeTempDir({ prefix: "netkit-serve-" });
@@ -38,9 +64,21 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
     ws.close();
     await closed;
 
-    const hint = await server.waitForStderr(
-      /try: netkit file send \S+ PATH --token \S+/,
+    // The try: lines name netkit as it was started and run as printed.
+    const hint = await within(
+      20_000,
+      "the file try: line",
+      server.waitForStderr(
+        /try: .*file send \S+ PATH --token \S+/,
+      ),
     );
+    const echoHint = /^try: (.*echo connect.*)$/m.exec(server.stderr())![1]!;
+    const tried = await new Deno.Command("sh", {
+      args: ["-c", echoHint],
+      cwd: PROJECT_ROOT,
+      stdin: "null",
+    }).output();
+    assert.equal(new TextDecoder().decode(tried.stdout), "hello\n");
     assert.ok(hint.includes(`127.0.0.1:${filePort}`), hint);
     const token = hint.split(" ").at(-1)!;
     const sent = await runCli([

@@ -1,0 +1,2 @@
+// The start-up yardstick: the cheapest `deno run` there is.
+console.log("hello");
