@@ -24,22 +24,26 @@ import {
 import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatAddress } from "../address.ts";
 import type { ServerStats } from "../types.ts";
-import {
-  fileProtocol,
-  type FileReceiver,
-  type FileReceiverStats,
-  FileTransferError,
-  generateToken,
-  type ReceivedFile,
-  type ReceiveSession,
-  type SenderTlsOptions,
-  sendFiles,
-  type SendReport,
-  type SentFile,
-  serveFileReceiver,
+import type {
+  FileReceiver,
+  FileReceiverStats,
+  ReceivedFile,
+  ReceiveSession,
+  SenderTlsOptions,
+  SendReport,
+  SentFile,
 } from "../tcp/file/mod.ts";
 import { NetkitError } from "../errors.ts";
 import { escapeControl } from "../escape.ts";
+
+// The library loads only when a subcommand runs, so `--help` starts fast;
+// tests/cli check this against the protocol's FILE_DEFAULT_PORT.
+const DEFAULT_PORT = 7070;
+
+/** The file-transfer library, loaded on first use. */
+function library() {
+  return import("../tcp/file/mod.ts");
+}
 
 const HELP =
   `Usage: netkit file <command> [options]   (alias: netkit file-transfer)
@@ -63,7 +67,7 @@ the token). Files are written to '.<name>.netkit-part', fsynced, checked
 
 Options:
       --host H            address to bind (default 127.0.0.1)
-      --port P            port to bind; 0 picks a free one (default ${fileProtocol.FILE_DEFAULT_PORT})
+      --port P            port to bind; 0 picks a free one (default ${DEFAULT_PORT})
       --dir DIR           folder to store into, created if missing (default: current)
       --token T           token senders must know (default: a fresh random one)
       --overwrite         replace existing files
@@ -161,12 +165,12 @@ async function recv(argv: string[]): Promise<number> {
   const tls = await readServerTls(cmd, values["tls-cert"], values["tls-key"]);
   const hostname: string = values.host ?? "127.0.0.1";
   const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
-    fileProtocol.FILE_DEFAULT_PORT;
+    DEFAULT_PORT;
   const dir: string = values.dir ?? ".";
   await makeFolder(dir);
   const token: string | undefined = values.basic
     ? undefined
-    : values.token ?? generateToken();
+    : values.token ?? (await library()).generateToken();
   const quiet = Boolean(values.quiet);
   const json = Boolean(values.json);
   const progress = createProgressBar({ quiet });
@@ -178,7 +182,7 @@ async function recv(argv: string[]): Promise<number> {
   // With --once: the authenticated session that ended the receiver.
   let counted: ReceiveSession | undefined;
   try {
-    server = serveFileReceiver({
+    server = (await library()).serveFileReceiver({
       hostname,
       port,
       dir,
@@ -251,6 +255,7 @@ async function makeFolder(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (error) {
+    const { FileTransferError } = await library();
     throw new FileTransferError(
       "not_writable",
       `cannot create the folder '${dir}': ${describeError(error)}`,
@@ -420,7 +425,7 @@ async function send(argv: string[]): Promise<number> {
     return 0;
   }
   const address = addressArg(cmd, positionals[0]!, {
-    defaultPort: fileProtocol.FILE_DEFAULT_PORT,
+    defaultPort: DEFAULT_PORT,
   });
   const paths = positionals.slice(1);
   const token: string | undefined = values.token ?? envToken();
@@ -456,6 +461,7 @@ async function send(argv: string[]): Promise<number> {
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
+  const { sendFiles } = await library();
   const report = await sendFiles(address, paths, {
     token,
     tls,
@@ -588,11 +594,11 @@ export async function startFileService(options: {
   gracePeriodMs?: number;
 }): Promise<{ service: RunningService; hint: string }> {
   await makeFolder(options.dir);
-  const token = generateToken();
-  const port = options.port ?? fileProtocol.FILE_DEFAULT_PORT;
+  const token = (await library()).generateToken();
+  const port = options.port ?? DEFAULT_PORT;
   let server: FileReceiver;
   try {
-    server = serveFileReceiver({
+    server = (await library()).serveFileReceiver({
       hostname: options.hostname,
       port,
       dir: options.dir,

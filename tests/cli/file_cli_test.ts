@@ -713,3 +713,12 @@ Deno.test("file cli: recv refuses a folder it cannot write to, with exit 1 and n
     assert.doesNotMatch(r.stderr, /\bat \S+:\d+:\d+/);
   }
 });
+
+Deno.test("file recv --help names the protocol's default port", async () => {
+  const result = await runCli(["file", "recv", "--help"]);
+  assert.equal(result.code, 0);
+  assert.match(
+    result.stdout,
+    new RegExp(`default ${fileProtocol.FILE_DEFAULT_PORT}\\)`),
+  );
+});
