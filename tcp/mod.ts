@@ -19,3 +19,4 @@ export * from "./server.ts";
 export * from "./echo.ts";
 export * from "./proc/mod.ts";
 export * from "./file/mod.ts";
+export * from "./load.ts";
