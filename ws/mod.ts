@@ -23,3 +23,4 @@ export * from "./check/mod.ts";
 export * from "./server.ts";
 export * from "./client.ts";
 export * from "./page.ts";
+export * from "./load.ts";
