@@ -811,7 +811,7 @@ class Run {
     this.#windowStart = this.#started + warmupMs;
     this.#windowEnd = this.#windowStart + durationMs;
     if (warmupMs === 0) {
-      if (readKernel) kernelBefore = await kernelCounters();
+      if (readKernel) kernelBefore = await kernelCounterSnapshot();
       this.#windowStart = performance.now();
       this.#windowEnd = this.#windowStart + durationMs;
       this.#measuring = true;
@@ -838,7 +838,7 @@ class Run {
             this.#finished.promise,
           ]);
           if (this.#ended !== "aborted") {
-            if (readKernel) kernelBefore = await kernelCounters();
+            if (readKernel) kernelBefore = await kernelCounterSnapshot();
             this.#startWindow();
           }
         }
@@ -860,10 +860,11 @@ class Run {
     const end = Math.min(performance.now(), this.#windowEnd);
     this.#measuring = false;
     this.#stop.abort();
-    for (const slot of this.#slots) this.#closeSlot(slot);
+    // Read before closing: the resets of our own close are not the run's.
     const kernel = kernelBefore
-      ? diff(kernelBefore, await kernelCounters())
+      ? counterDeltas(kernelBefore, await kernelCounterSnapshot())
       : {};
+    for (const slot of this.#slots) this.#closeSlot(slot);
     return this.#result(Math.max(0, end - this.#windowStart), kernel);
   }
 
@@ -1200,8 +1201,24 @@ class Run {
   }
 }
 
-// The kernel counters a load can move, read before and after the window.
-async function kernelCounters(): Promise<Record<string, number>> {
+/**
+ * The kernel's TCP counters (`/proc/net/netstat` TcpExt and
+ * `/proc/net/snmp` Tcp, gauges left out) as one flat record, or `{}` where
+ * they cannot be read. Two snapshots and {@linkcode counterDeltas} give
+ * what a run moved.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kernelCounterSnapshot } from "@netkit/netkit";
+ *
+ * const counters = await kernelCounterSnapshot();
+ * assert.ok(Deno.build.os !== "linux" || "ListenOverflows" in counters);
+ * ```
+ */
+export async function kernelCounterSnapshot(): Promise<
+  Record<string, number>
+> {
   try {
     if (Deno.build.os !== "linux") return {};
     const limits = await readTcpLimits();
@@ -1219,7 +1236,18 @@ async function kernelCounters(): Promise<Record<string, number>> {
   }
 }
 
-function diff(
+/**
+ * The counters that changed between two snapshots, with their change.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { counterDeltas } from "@netkit/netkit";
+ *
+ * assert.deepEqual(counterDeltas({ a: 1, b: 2 }, { a: 1, b: 5 }), { b: 3 });
+ * ```
+ */
+export function counterDeltas(
   before: Record<string, number>,
   after: Record<string, number>,
 ): Record<string, number> {

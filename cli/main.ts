@@ -20,6 +20,7 @@ import { fileCommand } from "./file.ts";
 import { wsCommand } from "./ws.ts";
 import { tcpCommand } from "./tcp.ts";
 import { serveCommand } from "./serve.ts";
+import { loadCommand } from "./load.ts";
 
 const COMMANDS: Command[] = [
   echoCommand,
@@ -27,6 +28,7 @@ const COMMANDS: Command[] = [
   wsCommand,
   tcpCommand,
   serveCommand,
+  loadCommand,
 ];
 
 /** The version from deno.json and how this copy runs. */
