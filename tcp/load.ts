@@ -59,11 +59,11 @@ const READ_SIZE = 256 * 1024;
  * assert.equal(server.stats().bytesIn, 200 * 64);
  * ```
  */
-export function loadTcp(
+export async function loadTcp(
   target: HostPort | string,
   options: TcpLoadOptions = {},
 ): Promise<LoadResult> {
-  return runLoad(tcpLoadDriver(target, options), options);
+  return await runLoad(tcpLoadDriver(target, options), options);
 }
 
 /**

@@ -43,7 +43,7 @@ const SEQ_BYTES = 4;
  * assert.equal(result.requests + result.errors.timeout, 100);
  * ```
  */
-export function loadUdp(
+export async function loadUdp(
   target: HostPort | string,
   options: UdpLoadOptions = {},
 ): Promise<LoadResult> {
@@ -59,7 +59,7 @@ export function loadUdp(
     : options.allowRemote
     ? (v6 ? "::" : "0.0.0.0")
     : (v6 ? "::1" : "127.0.0.1");
-  return runLoad({
+  return await runLoad({
     protocol: "udp",
     target: formatAddress(addr),
     mode: "echo",

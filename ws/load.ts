@@ -60,7 +60,7 @@ export interface WsLoadOptions extends LoadOptions {
  * assert.equal(result.requests, 50);
  * ```
  */
-export function loadWebSocket(
+export async function loadWebSocket(
   target: string | URL,
   options: WsLoadOptions = {},
 ): Promise<LoadResult> {
@@ -74,7 +74,7 @@ export function loadWebSocket(
   checkLoadTarget(url.hostname, options);
   const size = checkLoadOptions(options);
   const mode = options.mode ?? "echo";
-  return runLoad({
+  return await runLoad({
     protocol: "ws",
     target: url.href,
     mode,
