@@ -51,9 +51,9 @@ function bucketHigh(index: number): number {
  * import { LatencyHistogram } from "@netkit/netkit";
  *
  * const h = new LatencyHistogram();
- * h.record(0.25);
+ * h.record(0.04); // 40 µs
  * const json = h.toJSON();
- * assert.deepEqual(json.buckets, [[250, 1]]);
+ * assert.deepEqual(json.buckets, [[40, 1]]);
  * ```
  */
 export interface LatencyHistogramJson {
@@ -63,8 +63,9 @@ export interface LatencyHistogramJson {
   count: number;
   /** Sum of the samples in microseconds (for the mean). */
   sumUs: number;
-  /** Smallest and largest sample in microseconds (0 when empty). */
+  /** Smallest sample in microseconds (0 when empty). */
   minUs: number;
+  /** Largest sample in microseconds (0 when empty). */
   maxUs: number;
   /** `[lowest microsecond of the bucket, samples in it]`, ascending. */
   buckets: [number, number][];
@@ -249,11 +250,17 @@ export function classifyLoadError(error: unknown): LoadErrorCause {
 
 /** Latency percentiles of a run, in milliseconds. */
 export interface LoadLatency {
+  /** Median. */
   p50: number;
+  /** 90th percentile. */
   p90: number;
+  /** 99th percentile. */
   p99: number;
+  /** 99.9th percentile. */
   p999: number;
+  /** Largest. */
   max: number;
+  /** Mean. */
   mean: number;
 }
 
@@ -283,8 +290,9 @@ export interface LoadResult {
   requests: number;
   /** Requests sent in the measured window. */
   sent: number;
-  /** Payload bytes written and read in the measured window. */
+  /** Payload bytes written in the measured window. */
   bytesSent: number;
+  /** Payload bytes read in the measured window. */
   bytesReceived: number;
   /** Correct replies per second. */
   rate: number;
@@ -519,8 +527,9 @@ export interface LoadProgress {
   rate: number;
   /** MB/s over the last interval, in the mode's direction. */
   mbps: number;
-  /** Latency percentiles over the last interval, in milliseconds. */
+  /** Median latency over the last interval, in milliseconds. */
   p50Ms: number;
+  /** 99th-percentile latency over the last interval, in milliseconds. */
   p99Ms: number;
   /** Errors since the measured window began. */
   errors: number;

@@ -65,6 +65,9 @@ Deno.test("load tcp: a 200 ms stall shows in the open loop's p99 (latency from t
   await using server = stallingEcho(200 * 64, 200);
   const r = await loadTcp(server.addr, {
     connections: 1,
+    // One request in flight: the rest wait in the schedule's queue, which
+    // is exactly where a coordinated-omission client would stop the clock.
+    pipeline: 1,
     ratePerSecond: 500,
     durationMs: 2000,
     timeoutMs: 5000,
