@@ -750,6 +750,8 @@ class Run {
   readonly #errors = noErrors();
   readonly #stop = new AbortController();
   #measuring = false;
+  // Mirrors #stop.signal.aborted: a plain field on the per-reply path.
+  #stopped = false;
   #windowStart = 0;
   #windowEnd = 0;
   #started = 0;
@@ -868,6 +870,7 @@ class Run {
     }
     const end = Math.min(performance.now(), this.#windowEnd);
     this.#measuring = false;
+    this.#stopped = true;
     this.#stop.abort();
     // Read before closing: the resets of our own close are not the run's.
     const kernel = kernelBefore
@@ -950,7 +953,7 @@ class Run {
   // The clock: opens channels that are due, and in open loop makes
   // requests due at the rate and hands them out.
   #tick(): void {
-    if (this.#stop.signal.aborted) return;
+    if (this.#stopped) return;
     const now = performance.now();
     this.#openDue(now);
     if (this.#openLoop && this.#measuring) {
@@ -1010,7 +1013,7 @@ class Run {
       AbortSignal.timeout(this.#timeoutMs),
     ]);
     const live = () =>
-      slot.generation === generation && !this.#stop.signal.aborted;
+      slot.generation === generation && !this.#stopped;
     const sink: LoadSink = {
       reply: (ok) => {
         if (live()) this.#reply(slot, ok);
@@ -1186,7 +1189,7 @@ class Run {
   // timeoutMs. A channel with an overdue request is closed and reopened:
   // on a byte stream the late reply would be taken for the next one.
   #sweep(): void {
-    if (this.#stop.signal.aborted) return;
+    if (this.#stopped) return;
     const limit = performance.now() - this.#timeoutMs;
     while (this.#queued > 0 && this.#queue[this.#queueHead]! < limit) {
       this.#queueHead = (this.#queueHead + 1) & (this.#queue.length - 1);

@@ -22,10 +22,11 @@ import {
 import { tcpRows } from "./_tcp.ts";
 import { udpRows } from "./_udp.ts";
 import { wsRows } from "./_ws.ts";
+import { loadRows } from "./_load.ts";
 
 class UsageError extends Error {}
 
-const SECTIONS = ["tcp", "udp", "ws", "file"] as const;
+const SECTIONS = ["tcp", "udp", "ws", "file", "load"] as const;
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -134,6 +135,8 @@ async function runSection(
       return await wsRows(ctx);
     case "file":
       return await fileRows(ctx);
+    case "load":
+      return await loadRows(ctx);
   }
 }
 
