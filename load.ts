@@ -1012,8 +1012,7 @@ class Run {
       this.#stop.signal,
       AbortSignal.timeout(this.#timeoutMs),
     ]);
-    const live = () =>
-      slot.generation === generation && !this.#stopped;
+    const live = () => slot.generation === generation && !this.#stopped;
     const sink: LoadSink = {
       reply: (ok) => {
         if (live()) this.#reply(slot, ok);
