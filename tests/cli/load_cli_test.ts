@@ -250,3 +250,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cli load: running out of descriptors is counted as emfile, the run goes on",
+  ignore: !IN_CI && !hasPeer("prlimit"),
+  async fn() {
+    await using server = serveEcho({ port: 0 });
+    const { cmd, args } = cliCommand([
+      "load",
+      "tcp",
+      `127.0.0.1:${server.addr.port}`,
+      "-c",
+      "60",
+      "-d",
+      "1",
+      "--json",
+    ]);
+    const out = await new Deno.Command("prlimit", {
+      args: ["--nofile=40", cmd, ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    const r = JSON.parse(dec.decode(out.stdout));
+    assert.ok(r.errors.emfile > 0, JSON.stringify(r.errors));
+    assert.ok(r.requests > 0, "the connections that opened still ran");
+  },
+});
