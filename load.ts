@@ -435,7 +435,9 @@ function checkResult(r: LoadResult): void {
     typeof r.protocol === "string" && Number.isFinite(r.requests) &&
     Number.isFinite(r.rate) && typeof r.errors === "object" &&
     r.errors !== null && typeof r.kernel === "object" && r.kernel !== null &&
-    typeof r.histogram === "object";
+    typeof r.histogram === "object" &&
+    Object.values(r.errors).every(Number.isFinite) &&
+    Object.values(r.kernel).every(Number.isFinite);
   if (!ok) throw new NetkitError("bad_result", "not a netkit load result");
 }
 

@@ -14,6 +14,7 @@ import {
   mergeLoadResults,
 } from "../load.ts";
 import { NetkitError } from "../errors.ts";
+import { escapeControl } from "../escape.ts";
 import { loadTcp, type TcpLoadMode } from "../tcp/mod.ts";
 import { loadUdp } from "../udp/mod.ts";
 import { loadWebSocket } from "../ws/mod.ts";
@@ -149,7 +150,7 @@ async function runLoadCommand(
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
-  const live = liveLine(json);
+  const live = liveLine();
   let result: LoadResult;
   try {
     result = workers === 1
@@ -349,6 +350,8 @@ function sumProgress(list: LoadProgress[]): LoadProgress {
 
 // ---------------------------------------------------------------- merge
 
+const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+
 async function runMerge(argv: string[]): Promise<number> {
   const cmd = "load merge";
   const { values, positionals } = parseCommand(cmd, argv, {
@@ -362,6 +365,11 @@ async function runMerge(argv: string[]): Promise<number> {
   for (const path of positionals) {
     let text: string;
     try {
+      // A result is a few KiB; refuse to slurp anything far bigger.
+      const { size } = await Deno.stat(path);
+      if (size > MAX_RESULT_BYTES) {
+        throw new Error(`${size} bytes, more than a load result can be`);
+      }
       text = await Deno.readTextFile(path);
     } catch (error) {
       throw new NetkitError(
@@ -396,7 +404,7 @@ async function runMerge(argv: string[]): Promise<number> {
 
 // ---------------------------------------------------------------- output
 
-function liveLine(json: boolean) {
+function liveLine() {
   const enabled = stderrIsTerminal();
   const encoder = new TextEncoder();
   let drawn = false;
@@ -406,7 +414,6 @@ function liveLine(json: boolean) {
       off += Deno.stderr.writeSync(bytes.subarray(off));
     }
   };
-  void json;
   return {
     update: (p: LoadProgress) => {
       if (!enabled) return;
@@ -500,7 +507,9 @@ export function renderSummary(r: LoadResult, job?: LoadJob): string {
     : `closed loop, pipeline ${job.options.pipeline ?? 1}`;
   const loops = job && r.loops > 1 ? ` on ${r.loops} workers` : "";
   const lines = [
-    `load ${r.protocol} ${r.target} ${r.mode}: ${r.connections} connections${loops}, ${loop}, ${
+    `load ${
+      escapeControl(`${r.protocol} ${r.target} ${r.mode}`)
+    }: ${r.connections} connections${loops}, ${loop}, ${
       (r.durationMs / 1000).toFixed(1)
     } s measured${r.ended === "aborted" ? " (interrupted)" : ""}`,
   ];
@@ -536,7 +545,8 @@ export function renderSummary(r: LoadResult, job?: LoadJob): string {
   if (names.length) {
     lines.push(
       `  kernel     ${
-        names.map((n) => `${n} +${formatCount(r.kernel[n]!)}`).join(", ")
+        names.map((n) => `${escapeControl(n)} +${formatCount(r.kernel[n]!)}`)
+          .join(", ")
       } (whole machine)`,
     );
   }

@@ -112,6 +112,13 @@ Deno.test("cli load merge: two JSON runs add up, histograms included", async () 
     assert.equal(human.code, 0);
     assert.match(human.stdout, /2 runs merged/);
     assert.match(human.stdout, /requests +500 ok/);
+    // Whatever a result file says reaches the terminal escaped.
+    const hostile = { ...runs[0], target: "\x1b]0;pwned\x07\x1b[2J" };
+    await Deno.writeTextFile(`${dir}/hostile.json`, JSON.stringify(hostile));
+    const shown = await runCli(["load", "merge", `${dir}/hostile.json`]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.ok(!shown.stdout.includes("\x1b"), JSON.stringify(shown.stdout));
+    assert.match(shown.stdout, /\\x1b\]0;pwned/);
     await Deno.writeTextFile(`${dir}/bad.json`, '{"x": 1}');
     const bad = await runCli(["load", "merge", `${dir}/bad.json`]);
     assert.equal(bad.code, 1);
