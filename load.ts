@@ -12,7 +12,8 @@
 import { NetkitError } from "./errors.ts";
 import { disconnectKind } from "./_io.ts";
 import { type HostPort, parseAddress } from "./address.ts";
-import { readTcpLimits } from "./tcp/proc/limits.ts";
+import { parseNetstat, readTcpLimits } from "./tcp/proc/limits.ts";
+import { readProcText } from "./_proc.ts";
 
 // ---------------------------------------------------------------- histogram
 
@@ -1216,8 +1217,9 @@ class Run {
 
 /**
  * The kernel's TCP counters (`/proc/net/netstat` TcpExt and
- * `/proc/net/snmp` Tcp, gauges left out) as one flat record, or `{}` where
- * they cannot be read. Two snapshots and {@linkcode counterDeltas} give
+ * `/proc/net/snmp` Tcp, gauges left out) and UDP counters (`/proc/net/snmp`
+ * Udp, named `UdpInErrors`, `UdpRcvbufErrors`, …) as one flat record, or
+ * `{}` where they cannot be read. Two snapshots and {@linkcode counterDeltas} give
  * what a run moved.
  *
  * @example
@@ -1234,7 +1236,10 @@ export async function kernelCounterSnapshot(): Promise<
 > {
   try {
     if (Deno.build.os !== "linux") return {};
-    const limits = await readTcpLimits();
+    const [limits, snmp] = await Promise.all([
+      readTcpLimits(),
+      readProcText("/proc/net/snmp").catch(() => null),
+    ]);
     const out: Record<string, number> = {};
     for (const group of [limits.tcpExt, limits.tcp]) {
       for (const [name, reading] of Object.entries(group)) {
@@ -1242,6 +1247,14 @@ export async function kernelCounterSnapshot(): Promise<
           out[name] = reading.value;
         }
       }
+    }
+    // UDP's drops (a full receive buffer, no socket on the port) live
+    // beside TCP's counters; prefixed, since some names repeat.
+    const udp = snmp === null
+      ? undefined
+      : parseNetstat(snmp, { source: "/proc/net/snmp" }).Udp;
+    for (const [name, value] of Object.entries(udp ?? {})) {
+      out[`Udp${name}`] = value;
     }
     return out;
   } catch {

@@ -4,6 +4,7 @@ import {
   classifyLoadError,
   counterDeltas,
   emptyLoadResult,
+  kernelCounterSnapshot,
   LatencyHistogram,
   type LoadDriver,
   type LoadResult,
@@ -232,4 +233,16 @@ Deno.test("runLoad: refuses impossible options", async () => {
     runLoad(fakeDriver(() => true), { connections: 0 }),
     { code: "bad_option" },
   );
+});
+
+Deno.test({
+  name: "kernelCounterSnapshot: TCP and UDP counters, gauges left out",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const counters = await kernelCounterSnapshot();
+    for (const name of ["ListenOverflows", "TCPSynRetrans", "UdpInErrors"]) {
+      assert.equal(typeof counters[name], "number", name);
+    }
+    assert.equal(counters.CurrEstab, undefined);
+  },
 });

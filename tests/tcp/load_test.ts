@@ -164,3 +164,27 @@ Deno.test("load tcp: refuses a non-loopback target", async () => {
     { code: "remote_target" },
   );
 });
+
+Deno.test("load tcp: sink counts what was written, bidir both directions", async () => {
+  await using server = serveEcho({ port: 0 });
+  const sink = await loadTcp(server.addr, {
+    mode: "sink",
+    durationMs: 300,
+  });
+  assert.ok(sink.bytesSent > 0);
+  assert.equal(
+    sink.mbps,
+    Math.round(sink.bytesSent / 1e6 / (sink.durationMs / 1000) * 1000) / 1000,
+  );
+  const bidir = await loadTcp(server.addr, {
+    mode: "bidir",
+    durationMs: 300,
+  });
+  const both = bidir.bytesSent + bidir.bytesReceived;
+  assert.ok(bidir.bytesReceived > 0);
+  assert.ok(
+    Math.abs(bidir.mbps - both / 1e6 / (bidir.durationMs / 1000)) <
+      0.01 * bidir.mbps + 0.01,
+    `${bidir.mbps} vs ${both} bytes in ${bidir.durationMs} ms`,
+  );
+});

@@ -40,3 +40,18 @@ Deno.test("load ws: only ws:// URLs on loopback", async () => {
     { code: "remote_target" },
   );
 });
+
+Deno.test("load ws: stream mode keeps a window and every echo checks out", async () => {
+  const server = serveWebSocket({ port: 0 });
+  const r = await loadWebSocket(`ws://127.0.0.1:${server.addr.port}/ws`, {
+    mode: "stream",
+    size: 16 * 1024,
+    durationMs: 500,
+  });
+  const s = server.stats();
+  await server.shutdown();
+  assert.ok(r.bytesReceived > 0);
+  assert.equal(r.errors.mismatch, 0);
+  assert.equal(s.slowClientsDropped, 0);
+  assert.ok(s.bytesOut >= r.bytesReceived);
+});
