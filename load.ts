@@ -573,6 +573,12 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Read the kernel's TCP counters before and after. Default true. */
   kernelCounters?: boolean;
+  /**
+   * Called when the window has ended, before the connections close (their
+   * closing resets are not the run's): a caller reading the kernel's
+   * counters for several loops reads them here. The run waits for it.
+   */
+  onWindowEnd?: () => void | Promise<void>;
   /** Allow a target that is not on loopback. Default false. */
   allowRemote?: boolean;
 }
@@ -879,7 +885,11 @@ class Run {
     const kernel = kernelBefore
       ? counterDeltas(kernelBefore, await kernelCounterSnapshot())
       : {};
-    for (const slot of this.#slots) this.#closeSlot(slot);
+    try {
+      await this.#options.onWindowEnd?.();
+    } finally {
+      for (const slot of this.#slots) this.#closeSlot(slot);
+    }
     return this.#result(Math.max(0, end - this.#windowStart), kernel);
   }
 

@@ -9,16 +9,30 @@ const self = globalThis as unknown as {
   close(): void;
 };
 const stop = new AbortController();
+// Resolved when the main thread has read the kernel's counters: only then
+// may this loop close its connections.
+const mayClose = Promise.withResolvers<void>();
 
 self.onmessage = (e: MessageEvent) => {
-  const m = e.data as { kind: "start"; job: LoadJob } | { kind: "stop" };
+  const m = e.data as
+    | { kind: "start"; job: LoadJob }
+    | { kind: "stop" }
+    | { kind: "close" };
   if (m.kind === "stop") {
     stop.abort();
+    return;
+  }
+  if (m.kind === "close") {
+    mayClose.resolve();
     return;
   }
   runJob(m.job, {
     signal: stop.signal,
     onProgress: (progress) => self.postMessage({ kind: "progress", progress }),
+    onWindowEnd: () => {
+      self.postMessage({ kind: "ended" });
+      return mayClose.promise;
+    },
   }).then(
     (result) => self.postMessage({ kind: "result", result }),
     (error) =>

@@ -277,6 +277,10 @@ async function runWorkers(
     );
   }
   const before = await kernelCounterSnapshot();
+  // Every loop reports the end of its window and waits; the counters are
+  // read then, before any loop closes its connections.
+  let ended = 0;
+  let after: Promise<Record<string, number>> | undefined;
   const progress = new Map<number, LoadProgress>();
   let reported = 0;
   const workers: Worker[] = [];
@@ -301,6 +305,7 @@ async function runWorkers(
       worker.onmessage = (e: MessageEvent) => {
         const m = e.data as
           | { kind: "progress"; progress: LoadProgress }
+          | { kind: "ended" }
           | { kind: "result"; result: LoadResult }
           | { kind: "error"; message: string; code?: string };
         if (m.kind === "progress") {
@@ -309,6 +314,12 @@ async function runWorkers(
             onProgress(sumProgress([...progress.values()]));
             progress.clear();
             reported = 0;
+          }
+        } else if (m.kind === "ended") {
+          if (++ended === count) {
+            after = kernelCounterSnapshot().finally(() => {
+              for (const w of workers) w.postMessage({ kind: "close" });
+            });
           }
         } else if (m.kind === "result") resolve(m.result);
         else reject(new NetkitError(m.code ?? "worker_failed", m.message));
@@ -326,7 +337,10 @@ async function runWorkers(
   signal.addEventListener("abort", stop, { once: true });
   try {
     const merged = mergeLoadResults(await Promise.all(results));
-    merged.kernel = counterDeltas(before, await kernelCounterSnapshot());
+    merged.kernel = counterDeltas(
+      before,
+      await (after ?? kernelCounterSnapshot()),
+    );
     return merged;
   } finally {
     signal.removeEventListener("abort", stop);
