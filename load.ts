@@ -969,37 +969,26 @@ class Run {
     if (this.#stopped) return;
     const now = performance.now();
     this.#openDue(now);
-    if (this.#openLoop && this.#measuring) {
-      const due = Math.floor((now - this.#windowStart) * this.#rate / 1000) +
-        1;
-      while (this.#dueCount < due && this.#issued < this.#limit) {
-        const at = this.#windowStart + this.#dueCount * 1000 / this.#rate;
-        this.#dueCount++;
-        this.#issued++;
-        if (this.#queued === this.#queue.length) {
-          this.#count("timeout"); // no room: it could never be sent in time
-          continue;
-        }
-        this
-          .#queue[(this.#queueHead + this.#queued) & (this.#queue.length - 1)] =
-            at;
-        this.#queued++;
+    if (!this.#openLoop) return;
+    // Warm-up runs at the same rate, counted from the start, not counted.
+    const measuring = this.#measuring;
+    const from = measuring ? this.#windowStart : this.#started;
+    const due = Math.floor((now - from) * this.#rate / 1000) + 1;
+    const mask = this.#queue.length - 1;
+    while (
+      this.#dueCount < due && (!measuring || this.#issued < this.#limit)
+    ) {
+      const at = from + this.#dueCount * 1000 / this.#rate;
+      this.#dueCount++;
+      if (measuring) this.#issued++;
+      if (this.#queued === this.#queue.length) {
+        this.#count("timeout"); // no room: it could never be sent in time
+        continue;
       }
-      this.#handOut();
-    } else if (this.#openLoop && !this.#measuring) {
-      // Warm-up in open loop: the same rate, not counted.
-      const due = Math.floor((now - this.#started) * this.#rate / 1000) + 1;
-      while (this.#dueCount < due) {
-        const at = this.#started + this.#dueCount * 1000 / this.#rate;
-        this.#dueCount++;
-        if (this.#queued === this.#queue.length) continue;
-        this
-          .#queue[(this.#queueHead + this.#queued) & (this.#queue.length - 1)] =
-            at;
-        this.#queued++;
-      }
-      this.#handOut();
+      this.#queue[(this.#queueHead + this.#queued) & mask] = at;
+      this.#queued++;
     }
+    this.#handOut();
   }
 
   #openDue(now: number): void {
