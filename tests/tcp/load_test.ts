@@ -188,3 +188,22 @@ Deno.test("load tcp: sink counts what was written, bidir both directions", async
     `${bidir.mbps} vs ${both} bytes in ${bidir.durationMs} ms`,
   );
 });
+
+Deno.test("load tcp: open loop with a warm-up counts only the window; --requests ends it", async () => {
+  await using server = serveEcho({ port: 0 });
+  const warm = await loadTcp(server.addr, {
+    connections: 2,
+    ratePerSecond: 1000,
+    warmupMs: 500,
+    durationMs: 1000,
+  });
+  assert.ok(warm.sent >= 900 && warm.sent <= 1100, `sent ${warm.sent}`);
+  const counted = await loadTcp(server.addr, {
+    connections: 2,
+    ratePerSecond: 1000,
+    requests: 300,
+  });
+  assert.equal(counted.sent, 300);
+  assert.equal(counted.requests, 300);
+  assert.equal(counted.ended, "requests");
+});
