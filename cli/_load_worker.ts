@@ -15,7 +15,7 @@ const mayClose = Promise.withResolvers<void>();
 
 self.onmessage = (e: MessageEvent) => {
   const m = e.data as
-    | { kind: "start"; job: LoadJob }
+    | { kind: "start"; job: LoadJob; live: boolean }
     | { kind: "stop" }
     | { kind: "close" };
   if (m.kind === "stop") {
@@ -28,7 +28,9 @@ self.onmessage = (e: MessageEvent) => {
   }
   runJob(m.job, {
     signal: stop.signal,
-    onProgress: (progress) => self.postMessage({ kind: "progress", progress }),
+    onProgress: m.live
+      ? (progress) => self.postMessage({ kind: "progress", progress })
+      : undefined,
     onWindowEnd: () => {
       self.postMessage({ kind: "ended" });
       return mayClose.promise;

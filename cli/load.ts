@@ -267,7 +267,7 @@ async function runWorkers(
   job: LoadJob,
   count: number,
   signal: AbortSignal,
-  onProgress: (p: LoadProgress) => void,
+  onProgress: ((p: LoadProgress) => void) | undefined,
 ): Promise<LoadResult> {
   const conns = job.options.connections ?? 10;
   if (conns < count) {
@@ -311,7 +311,7 @@ async function runWorkers(
         if (m.kind === "progress") {
           progress.set(i, m.progress);
           if (progress.size === count || ++reported > count) {
-            onProgress(sumProgress([...progress.values()]));
+            onProgress?.(sumProgress([...progress.values()]));
             progress.clear();
             reported = 0;
           }
@@ -328,7 +328,11 @@ async function runWorkers(
         e.preventDefault();
         reject(new NetkitError("worker_failed", e.message));
       };
-      worker.postMessage({ kind: "start", job: { ...job, options } });
+      worker.postMessage({
+        kind: "start",
+        job: { ...job, options },
+        live: onProgress !== undefined,
+      });
     });
   });
   const stop = () => {
@@ -429,8 +433,8 @@ function liveLine() {
     }
   };
   return {
-    update: (p: LoadProgress) => {
-      if (!enabled) return;
+    // No callback off a terminal: the loop then skips the per-second figures.
+    update: !enabled ? undefined : (p: LoadProgress) => {
       write(`\r${fitWidth(renderProgress(p), terminalColumns() - 1)}\x1b[K`);
       drawn = true;
     },

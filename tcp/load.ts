@@ -133,21 +133,24 @@ function echoChannel(
     closeQuietly(conn);
     sink.failed(error);
   };
-  const write = async () => {
-    writing = true;
-    try {
-      while (queued > 0 && !closed) {
-        const n = Math.min(queued, batch);
-        queued -= n;
-        const bytes = out.subarray(0, n * size);
-        let off = 0;
-        while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-        sink.sent(bytes.length);
-      }
-    } catch (error) {
-      fail(error);
+  // Promise callbacks, not an async loop: one promise per write is the
+  // whole cost of a request on the way out.
+  const write = (): void => {
+    if (closed || queued === 0) {
+      writing = false;
+      return;
     }
-    writing = false;
+    writing = true;
+    const n = Math.min(queued, batch);
+    queued -= n;
+    writeFrom(out.subarray(0, n * size));
+  };
+  const writeFrom = (bytes: Uint8Array): void => {
+    conn.write(bytes).then((written) => {
+      if (written < bytes.length) return writeFrom(bytes.subarray(written));
+      sink.sent(bytes.length);
+      write();
+    }, fail);
   };
   (async () => {
     const buf = new Uint8Array(Math.min(READ_SIZE, Math.max(4096, 4 * size)));
@@ -180,7 +183,7 @@ function echoChannel(
   return {
     send(count) {
       queued += count;
-      if (!writing) void write();
+      if (!writing) write();
     },
     close() {
       closed = true;
