@@ -192,6 +192,8 @@ function wsChannel(
   });
   const check = mode !== "sink" && mode !== "reverse";
   let unread = 0;
+  let at = 0; // bytes of the current message so far
+  let ok = true;
   let drained = Promise.withResolvers<void>();
   const onChunk = (chunk: Uint8Array) => {
     for (const f of decoder.push(chunk)) {
@@ -203,12 +205,20 @@ function wsChannel(
         ).catch(fail);
       } else if (f.opcode === OPCODE.close) {
         throw new Deno.errors.UnexpectedEof("the server sent a close frame");
-      } else if (f.opcode === OPCODE.binary || f.opcode === OPCODE.text) {
+      } else if (f.opcode <= OPCODE.binary) {
         sink.received(f.payload.length);
         unread -= f.payload.length;
         if (unread <= STREAM_WINDOW) drained.resolve();
-        const ok = f.opcode === OPCODE.binary && f.fin &&
-          f.payload.length === size && equal(f.payload, payload);
+        // A server may fragment its echo: check each piece where it falls.
+        if (f.opcode !== OPCODE.continuation) {
+          at = 0;
+          ok = f.opcode === OPCODE.binary;
+        }
+        ok = ok && at + f.payload.length <= size &&
+          matches(f.payload, payload, at);
+        at += f.payload.length;
+        if (!f.fin) continue;
+        ok = ok && at === size;
         if (mode === "echo") sink.reply(ok);
         else if (check && !ok) sink.mismatch();
       }
@@ -263,7 +273,10 @@ function wsChannel(
   };
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether `piece` equals `whole` from offset `at`. */
+function matches(piece: Uint8Array, whole: Uint8Array, at: number): boolean {
+  for (let i = 0; i < piece.length; i++) {
+    if (piece[i] !== whole[at + i]) return false;
+  }
   return true;
 }

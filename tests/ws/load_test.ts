@@ -1,5 +1,19 @@
 import assert from "node:assert/strict";
-import { loadWebSocket, serveWebSocket } from "../../ws/mod.ts";
+import {
+  acceptKey,
+  encodeFrame,
+  FrameDecoder,
+  loadWebSocket,
+  OPCODE,
+  serveWebSocket,
+} from "../../ws/mod.ts";
+import { serveTcp } from "../../tcp/mod.ts";
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    off += await conn.write(bytes.subarray(off));
+  }
+}
 
 Deno.test("load ws: closed-loop counts match the WebSocket server's stats", async () => {
   const server = serveWebSocket({ port: 0 });
@@ -54,4 +68,76 @@ Deno.test("load ws: stream mode keeps a window and every echo checks out", async
   assert.equal(r.errors.mismatch, 0);
   assert.equal(s.slowClientsDropped, 0);
   assert.ok(s.bytesOut >= r.bytesReceived);
+});
+
+/**
+ * A raw WebSocket echo on a TCP socket that sends every reply in two
+ * fragments and garbles the last byte of every fifth.
+ */
+function fragmentingServer() {
+  let replies = 0;
+  return serveTcp(async (conn) => {
+    // Two small writes per reply: without this, Nagle holds the second
+    // until the client's delayed ACK (40 ms a message).
+    (conn as Deno.TcpConn).setNoDelay(true);
+    const buf = new Uint8Array(64 * 1024);
+    let head = "";
+    let rest = new Uint8Array(0);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    const end = head.indexOf("\r\n\r\n") + 4;
+    rest = new TextEncoder().encode(head.slice(end));
+    const key = /sec-websocket-key: *(\S+)/i.exec(head)![1]!;
+    await writeAll(
+      conn,
+      new TextEncoder().encode(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+          `Connection: Upgrade\r\nSec-WebSocket-Accept: ${
+            acceptKey(key)
+          }\r\n\r\n`,
+      ),
+    );
+    const decoder = new FrameDecoder({ expectMasked: true });
+    const answer = async (chunk: Uint8Array) => {
+      for (const f of decoder.push(chunk)) {
+        if (!("opcode" in f) || f.opcode !== OPCODE.binary) return;
+        const data = f.payload.slice();
+        if (++replies % 5 === 0) data[data.length - 1]! ^= 1;
+        const half = data.length >> 1;
+        await writeAll(
+          conn,
+          encodeFrame({
+            opcode: OPCODE.binary,
+            fin: false,
+            payload: data.subarray(0, half),
+          }),
+        );
+        await writeAll(
+          conn,
+          encodeFrame({
+            opcode: OPCODE.continuation,
+            payload: data.subarray(half),
+          }),
+        );
+      }
+    };
+    await answer(rest);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      await answer(buf.subarray(0, n));
+    }
+  }, { port: 0, gracePeriodMs: 0 });
+}
+
+Deno.test("load ws: fragmented echoes are reassembled, a wrong one is a mismatch", async () => {
+  await using server = fragmentingServer();
+  const r = await loadWebSocket(`ws://127.0.0.1:${server.addr.port}/`, {
+    requests: 100,
+  });
+  assert.equal(r.errors.mismatch, 20);
+  assert.equal(r.requests, 80);
 });
