@@ -172,10 +172,18 @@ function wsChannel(
     let off = 0;
     while (off < bytes.length) off += await conn.write(bytes.subarray(off));
   };
+  // Pongs wait for the write in progress: two writes at once could
+  // interleave their bytes and break the framing.
+  const control: Uint8Array[] = [];
+  const flushControl = async () => {
+    while (control.length > 0 && !closed) await writeAll(control.shift()!);
+  };
   const write = async () => {
     writing = true;
     try {
+      await flushControl();
       while (queued > 0 && !closed) {
+        await flushControl();
         const n = Math.min(queued, batch);
         queued -= n;
         await writeAll(frames.subarray(0, n * frame.length));
@@ -200,9 +208,10 @@ function wsChannel(
       if (closed) return;
       if (isProtocolError(f)) throw new NetkitError("protocol_error", f.reason);
       if (f.opcode === OPCODE.ping) {
-        void writeAll(
+        control.push(
           encodeFrame({ opcode: OPCODE.pong, payload: f.payload, mask: true }),
-        ).catch(fail);
+        );
+        if (!writing) void write();
       } else if (f.opcode === OPCODE.close) {
         throw new Deno.errors.UnexpectedEof("the server sent a close frame");
       } else if (f.opcode <= OPCODE.binary) {
@@ -242,6 +251,7 @@ function wsChannel(
     }
   })();
   if (mode !== "echo" && mode !== "reverse") {
+    writing = true; // this loop owns the socket's write side
     (async () => {
       try {
         while (!closed) {
@@ -251,6 +261,7 @@ function wsChannel(
             drained = Promise.withResolvers<void>();
             await drained.promise;
           }
+          await flushControl();
           await writeAll(frames);
           unread += batch * size;
           sink.sent(batch * size);

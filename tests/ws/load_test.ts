@@ -141,3 +141,15 @@ Deno.test("load ws: fragmented echoes are reassembled, a wrong one is a mismatch
   assert.equal(r.errors.mismatch, 20);
   assert.equal(r.requests, 80);
 });
+
+Deno.test("load ws: the server's pings are answered, so an idle connection stays", async () => {
+  await using server = serveWebSocket({ port: 0, idleTimeoutMs: 500 });
+  // reverse: nothing is sent, so the server pings after its idle time
+  // (Deno counts whole seconds) and closes if no pong comes back.
+  const r = await loadWebSocket(`ws://127.0.0.1:${server.addr.port}/ws`, {
+    mode: "reverse",
+    durationMs: 2600,
+  });
+  assert.deepEqual(Object.values(r.errors).filter((n) => n > 0), []);
+  assert.equal(r.connects, 1);
+});
