@@ -207,3 +207,29 @@ Deno.test("load tcp: open loop with a warm-up counts only the window; --requests
   assert.equal(counted.requests, 300);
   assert.equal(counted.ended, "requests");
 });
+
+Deno.test("load tcp: nobody listening is refused; a server that hangs up is closed", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const refused = await loadTcp({ hostname: "127.0.0.1", port }, {
+    connections: 2,
+    durationMs: 300,
+  });
+  assert.ok(refused.errors.refused > 0, JSON.stringify(refused.errors));
+  assert.equal(refused.requests, 0);
+
+  await using server = serveTcp((conn) => {
+    conn.close();
+    return Promise.resolve();
+  }, { port: 0 });
+  const closed = await loadTcp(server.addr, {
+    connections: 2,
+    durationMs: 300,
+  });
+  assert.ok(
+    closed.errors.closed + closed.errors.reset > 0,
+    JSON.stringify(closed.errors),
+  );
+  assert.equal(closed.requests, 0);
+});
