@@ -880,6 +880,8 @@ class Run {
       signal?.removeEventListener("abort", onAbort);
     }
     const end = Math.min(performance.now(), this.#windowEnd);
+    // A tick held up by a busy machine still sends what fell due in time.
+    if (this.#ended === "duration" && this.#measuring) this.#tick();
     this.#measuring = false;
     this.#stopped = true;
     this.#stop.abort();
@@ -975,7 +977,9 @@ class Run {
     // Warm-up runs at the same rate, counted from the start, not counted.
     const measuring = this.#measuring;
     const from = measuring ? this.#windowStart : this.#started;
-    const due = Math.floor((now - from) * this.#rate / 1000) + 1;
+    // Nothing falls due after the window (a late tick must not add any).
+    const clock = measuring ? Math.min(now, this.#windowEnd - 1e-6) : now;
+    const due = Math.floor((clock - from) * this.#rate / 1000) + 1;
     const mask = this.#queue.length - 1;
     while (
       this.#dueCount < due && (!measuring || this.#issued < this.#limit)
