@@ -778,7 +778,13 @@ class Run {
   #queued = 0;
   #dueCount = 0;
   #rr = 0;
+  // Connections not opened yet start at #rampNext; failed ones wait in
+  // #retry until their retryAt (the earliest is #nextRetry).
+  #rampNext = 0;
+  #retry: Slot[] = [];
+  #nextRetry = Infinity;
   #counts: number[] = [];
+  #touched: number[] = [];
   #finished = Promise.withResolvers<void>();
   #intervalRequests = 0;
   #intervalBytes = 0;
@@ -997,23 +1003,35 @@ class Run {
     this.#handOut();
   }
 
+  // Opens connections that are due: never-opened ones in order (at the
+  // connect rate if there is one), then failed ones whose pause is over.
+  // Both lists are walked only as far as needed, so a tick stays cheap
+  // with thousands of connections.
   #openDue(now: number): void {
     const rate = this.#options.connectRatePerSecond;
-    for (let i = 0; i < this.#slots.length; i++) {
-      const slot = this.#slots[i]!;
-      if (slot.channel || slot.retryAt < 0 || slot.retryAt > now) continue;
-      // With a connect rate, connection i may first open at i / rate.
-      if (
-        rate && slot.generation === 0 && now < this.#started + i * 1000 / rate
-      ) {
-        continue;
-      }
-      this.#open(slot);
+    const slots = this.#slots;
+    while (
+      this.#rampNext < slots.length &&
+      (!rate || now >= this.#started + this.#rampNext * 1000 / rate)
+    ) {
+      this.#open(slots[this.#rampNext++]!);
+    }
+    if (this.#retry.length === 0 || now < this.#nextRetry) return;
+    const waiting = this.#retry;
+    this.#retry = [];
+    this.#nextRetry = Infinity;
+    for (const slot of waiting) {
+      if (slot.retryAt <= now) this.#open(slot);
+      else this.#later(slot);
     }
   }
 
+  #later(slot: Slot): void {
+    this.#retry.push(slot);
+    if (slot.retryAt < this.#nextRetry) this.#nextRetry = slot.retryAt;
+  }
+
   #open(slot: Slot): void {
-    slot.retryAt = -1; // opening
     slot.generation++;
     const generation = slot.generation;
     const connectSignal = AbortSignal.any([
@@ -1072,6 +1090,7 @@ class Run {
     const rate = this.#options.connectRatePerSecond;
     const pause = Math.min(1000, 25 * 2 ** Math.min(slot.failures, 6));
     slot.retryAt = performance.now() + Math.max(pause, rate ? 1000 / rate : 0);
+    this.#later(slot);
   }
 
   #fail(slot: Slot, cause: LoadErrorCause): void {
@@ -1086,7 +1105,6 @@ class Run {
     slot.channel = undefined;
     slot.inFlight = 0;
     slot.head = 0;
-    if (slot.retryAt < 0) slot.retryAt = 0;
     channel?.close();
   }
 
@@ -1168,28 +1186,33 @@ class Run {
   // so the rate spreads over the connections.
   #handOut(): void {
     const slots = this.#slots;
+    const n = slots.length;
     const counts = this.#counts;
-    counts.fill(0);
-    let progress = true;
-    while (this.#queued > 0 && progress) {
-      progress = false;
-      for (let k = 0; k < slots.length && this.#queued > 0; k++) {
-        const i = (this.#rr + k) % slots.length;
-        const slot = slots[i]!;
-        if (!slot.channel || slot.inFlight >= this.#depth) continue;
-        this.#push(slot, this.#queue[this.#queueHead]!);
-        this.#queueHead = (this.#queueHead + 1) & (this.#queue.length - 1);
-        this.#queued--;
-        counts[i]!++;
-        progress = true;
+    const touched = this.#touched;
+    const mask = this.#queue.length - 1;
+    touched.length = 0;
+    let i = this.#rr;
+    // Walk on from where the last tick stopped; give up after a full turn
+    // without a connection that has room.
+    for (let full = 0; this.#queued > 0 && full < n; i = (i + 1) % n) {
+      const slot = slots[i]!;
+      if (!slot.channel || slot.inFlight >= this.#depth) {
+        full++;
+        continue;
       }
+      full = 0;
+      if (counts[i] === 0) touched.push(i);
+      counts[i]!++;
+      this.#push(slot, this.#queue[this.#queueHead]!);
+      this.#queueHead = (this.#queueHead + 1) & mask;
+      this.#queued--;
     }
-    this.#rr = (this.#rr + 1) % slots.length;
-    for (let i = 0; i < slots.length; i++) {
-      if (counts[i]! > 0) {
-        if (this.#measuring) this.#sent += counts[i]!;
-        slots[i]!.channel!.send(counts[i]!);
-      }
+    this.#rr = i;
+    for (const j of touched) {
+      const count = counts[j]!;
+      counts[j] = 0;
+      if (this.#measuring) this.#sent += count;
+      slots[j]!.channel!.send(count);
     }
   }
 
