@@ -200,6 +200,17 @@ Deno.test("load tcp: open loop with a warm-up counts only the window; --requests
     durationMs: 1000,
   });
   assert.ok(warm.sent >= 900 && warm.sent <= 1100, `sent ${warm.sent}`);
+  const closed = await loadTcp(server.addr, {
+    connections: 4,
+    pipeline: 8,
+    warmupMs: 200,
+    durationMs: 300,
+  });
+  assert.ok(closed.requests > 0);
+  assert.ok(
+    closed.requests <= closed.sent,
+    `${closed.requests} ok of ${closed.sent} sent`,
+  );
   const counted = await loadTcp(server.addr, {
     connections: 2,
     ratePerSecond: 1000,
