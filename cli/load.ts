@@ -276,6 +276,12 @@ async function runWorkers(
       `load ${job.protocol}`,
     );
   }
+  if (job.options.requests !== undefined && job.options.requests < count) {
+    throw new UsageError(
+      `--workers ${count} needs at least ${count} requests (--requests)`,
+      `load ${job.protocol}`,
+    );
+  }
   const before = await kernelCounterSnapshot();
   // Every loop reports the end of its window and waits; the counters are
   // read then, before any loop closes its connections.

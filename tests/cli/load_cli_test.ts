@@ -177,6 +177,8 @@ Deno.test("cli load: usage errors exit 2, a remote target is refused with exit 1
       ["load", "tcp", "127.0.0.1:1", "--mode", "nope"],
       ["load", "tcp", "127.0.0.1:1", "--rate", "-3"],
       ["load", "udp", "127.0.0.1:1", "--mode", "stream"],
+      ["load", "tcp", "127.0.0.1:1", "-c", "1", "--workers", "2"],
+      ["load", "tcp", "127.0.0.1:1", "-n", "1", "--workers", "2"],
     ]
   ) {
     const { code, stderr } = await runCli(args);
