@@ -52,25 +52,42 @@ export async function loadRows(ctx: BenchContext): Promise<BenchRow[]> {
   const servers = tcpServers().filter((s) => s.name !== "socat");
   const seconds = ctx.quick ? 1 : 2;
   const target = (s: RunningServer) => `127.0.0.1:${s.port}`;
+  // A fresh process: a longer warm-up than the bench client's 0.3 s, whose
+  // code is already hot from earlier rows.
+  const common = ["-c", "100", "-d", String(seconds), "--warmup", "1"];
+  // Pinned to one core like the TCP section's ping-pong rows, so the
+  // figures follow the clients' CPU cost, not where the scheduler put them.
   const pingPong = await runRounds(
     ctx,
-    "load ping-pong 100 conns",
+    "load ping-pong 100 conns (1 core)",
     servers,
     async (s) => {
-      const client = await tcpPingPong(s.port, {
-        connections: 100,
-        durationMs: seconds * 1000,
-      });
-      const common = ["-c", "100", "-d", String(seconds), "--warmup", "0.3"];
+      // The bench client before and after, so a change in what else the
+      // machine does weighs on both sides alike.
+      const client = () =>
+        tcpPingPong(s.port, { connections: 100, durationMs: seconds * 1000 });
+      const before = await client();
       const load = await netkitLoad(["tcp", target(s), ...common]);
-      const workers = await netkitLoad([
+      const after = await client();
+      return { client: (before.rps + after.rps) / 2, load: load.rate } as Pair;
+    },
+    { pin: true },
+  );
+  // --workers needs both cores: unpinned, one loop against two.
+  const workers = await runRounds(
+    ctx,
+    "load --workers 2",
+    servers,
+    async (s) => {
+      const one = await netkitLoad(["tcp", target(s), ...common]);
+      const two = await netkitLoad([
         "tcp",
         target(s),
         ...common,
         "--workers",
         "2",
       ]);
-      return { client: client.rps, load: load.rate, loadWorkers: workers.rate };
+      return { client: NaN, load: one.rate, loadWorkers: two.rate } as Pair;
     },
   );
   const bulkBytes = (ctx.quick ? 256 : 1024) * 1024 ** 2;
@@ -109,18 +126,15 @@ export async function loadRows(ctx: BenchContext): Promise<BenchRow[]> {
     pingPong,
     pick("load"),
   );
-  const ppWorkers = medians(
-    ctx,
-    "load.pingpong.netkit_load_workers2",
-    pingPong,
-    pick("loadWorkers"),
-  );
+  const wOne = medians(ctx, "load.workers.1", workers, pick("load"));
+  const wTwo = medians(ctx, "load.workers.2", workers, pick("loadWorkers"));
   const bulkClient = medians(ctx, "load.bulk.client", bulk, pick("client"));
   const bulkLoad = medians(ctx, "load.bulk.netkit_load", bulk, pick("load"));
   for (const server of servers.map((s) => s.name)) {
     rows.push(
       {
-        name: `netkit load ping-pong 64 B, 100 conns, ${server} echo server`,
+        name:
+          `netkit load ping-pong 64 B, 100 conns (1 core), ${server} echo server`,
         netkit: ppLoad[server]!,
         peer: ppClient[server]!,
         peerName: "bench client",
@@ -129,8 +143,8 @@ export async function loadRows(ctx: BenchContext): Promise<BenchRow[]> {
       },
       {
         name: `netkit load --workers 2 gain, ${server} echo server`,
-        netkit: ppWorkers[server]!,
-        peer: ppLoad[server]!,
+        netkit: wTwo[server]!,
+        peer: wOne[server]!,
         peerName: "netkit load, 1 worker",
         unit: "rt/s",
       },
