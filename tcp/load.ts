@@ -101,7 +101,8 @@ export function tcpLoadDriver(
         port: addr.port,
         signal,
       });
-      conn.setNoDelay(true);
+      // Small requests must leave at once; bulk writes fill segments anyway.
+      if (mode === "echo") conn.setNoDelay(true);
       return mode === "echo"
         ? echoChannel(conn, size, sink)
         : streamChannel(conn, mode, sink);
