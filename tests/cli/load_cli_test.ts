@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { serveEcho } from "../../tcp/mod.ts";
-import { cliCommand, hasPeer, IN_CI, runCli } from "../_helpers.ts";
+import { cliCommand, hasPeer, IN_CI, runCli, startCli } from "../_helpers.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -288,4 +288,63 @@ Deno.test({
     assert.ok(r.errors.emfile > 0, JSON.stringify(r.errors));
     assert.ok(r.requests > 0, "the connections that opened still ran");
   },
+});
+
+Deno.test("cli load against 'netkit echo serve': counts match the server's summary", async () => {
+  const server = await startCli(["echo", "serve", "--port", "0"], {
+    expect: 2,
+  });
+  let stopped = false;
+  try {
+    const port = server.ports.tcp!;
+    const tcp = await runCli([
+      "load",
+      "tcp",
+      `127.0.0.1:${port}`,
+      "-c",
+      "3",
+      "-n",
+      "900",
+      "-s",
+      "100",
+      "--json",
+    ]);
+    assert.equal(tcp.code, 0, tcp.stderr);
+    const udp = await runCli([
+      "load",
+      "udp",
+      `127.0.0.1:${server.ports.udp!}`,
+      "-c",
+      "2",
+      "-n",
+      "400",
+      "--timeout",
+      "5000",
+      "--json",
+    ]);
+    assert.equal(udp.code, 0, udp.stderr);
+    const { stderr } = await server.stop("SIGTERM");
+    stopped = true;
+    const t = JSON.parse(tcp.stdout);
+    const u = JSON.parse(udp.stdout);
+    assert.equal(t.requests, 900);
+    assert.match(
+      stderr,
+      new RegExp(
+        `^echo/tcp: served 3, refused 0, 90000 bytes in, 90000 bytes out`,
+        "m",
+      ),
+    );
+    // UDP may lose a datagram either way: every byte the server saw was
+    // sent, every byte that came back was sent by the server.
+    const m =
+      /^echo\/udp: served \d+, refused 0, (\d+) bytes in, (\d+) bytes out/m
+        .exec(stderr);
+    assert.ok(m, stderr);
+    assert.equal(u.requests + u.errors.timeout, 400);
+    assert.ok(Number(m[1]) <= u.bytesSent && Number(m[2]) >= u.bytesReceived);
+    if (u.errors.timeout === 0) assert.equal(Number(m[1]), u.bytesSent);
+  } finally {
+    if (!stopped) await server.stop("SIGKILL");
+  }
 });
