@@ -24,8 +24,8 @@ import { udpRows } from "./_udp.ts";
 import { wsRows } from "./_ws.ts";
 import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
-
 import { startupRows } from "./_startup.ts";
+import { loadRows } from "./_load.ts";
 
 class UsageError extends Error {}
 
@@ -37,7 +37,9 @@ const SECTIONS = [
   "file",
   "deflate",
   "relay",
+  "load",
 ] as const;
+
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -153,6 +155,8 @@ async function runSection(
       return await relayRows(ctx);
     case "startup":
       return await startupRows(ctx);
+    case "load":
+      return await loadRows(ctx);
   }
 }
 

@@ -34,6 +34,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "tcp", summary: "TCP diagnostics (Linux): socket states and the limits behind resets", load: async () => (await import("./tcp.ts")).tcpCommand },
   { name: "serve", summary: "run every server (echo, file receiver, WebSocket) on default ports", load: async () => (await import("./serve.ts")).serveCommand },
   { name: "relay", summary: "relay connections between endpoints (tcp, tls, udp, unix, exec, ws), like socat", load: async () => (await import("./relay.ts")).relayCommand },
+  { name: "load", summary: "drive a TCP, UDP or WebSocket server hard: rate, MB/s, latency percentiles, errors", load: async () => (await import("./load.ts")).loadCommand },
 ];
 
 /** The version from deno.json and how this copy runs. */

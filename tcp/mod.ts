@@ -20,3 +20,4 @@ export * from "./echo.ts";
 export * from "./dial.ts";
 export * from "./proc/mod.ts";
 export * from "./file/mod.ts";
+export * from "./load.ts";

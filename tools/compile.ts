@@ -90,6 +90,10 @@ export function compileJobs(request: CompileRequest): CompileJob[] {
       args: [
         "compile",
         ...RUNTIME_FLAGS,
+        // `load --workers` starts this module as a Worker, which the
+        // compiler cannot see from the import graph.
+        "--include",
+        `${ROOT}cli/_load_worker.ts`,
         ...(target ? ["--target", target] : []),
         ...request.passThrough,
         "--output",

@@ -23,3 +23,4 @@ export {
   MAX_UDP_PAYLOAD_V4,
   MAX_UDP_PAYLOAD_V6,
 } from "./_socket.ts";
+export * from "./load.ts";

@@ -29,3 +29,4 @@ export * from "./server.ts";
 export * from "./adapter.ts";
 export * from "./client.ts";
 export * from "./page.ts";
+export * from "./load.ts";

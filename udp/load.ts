@@ -1,0 +1,142 @@
+/**
+ * The UDP load driver: `netkit load udp`.
+ *
+ * @module
+ */
+
+import { formatAddress, type HostPort } from "../address.ts";
+import { closeQuietly } from "../_io.ts";
+import {
+  checkLoadOptions,
+  loadAddress,
+  type LoadChannel,
+  type LoadOptions,
+  type LoadResult,
+  type LoadSink,
+  runLoad,
+} from "../load.ts";
+import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+
+/** Options of {@linkcode loadUdp}: requests only (`echo`). */
+export type UdpLoadOptions = LoadOptions;
+
+// The first 4 bytes of every datagram carry its sequence number, so a lost
+// or reordered reply is recognised instead of shifting every later one.
+const SEQ_BYTES = 4;
+
+/**
+ * Drives a UDP echo server with requests from `connections` sockets (each
+ * its own source port); see {@linkcode runLoad} for the closed and open
+ * loops. A reply that skips sequence numbers marks the skipped requests as
+ * lost (`timeout`); one with wrong bytes counts as `mismatch`.
+ *
+ * @throws {NetkitError} `remote_target` for a non-loopback target without
+ * `allowRemote`; `bad_option` for a size under 4 or over one datagram.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadUdp, serveUdpEcho } from "@netkit/netkit/udp";
+ *
+ * await using server = serveUdpEcho({ port: 0 });
+ * const result = await loadUdp(server.addr, { requests: 100, timeoutMs: 5000 });
+ * assert.equal(result.requests + result.errors.timeout, 100);
+ * ```
+ */
+export async function loadUdp(
+  target: HostPort | string,
+  options: UdpLoadOptions = {},
+): Promise<LoadResult> {
+  const addr = loadAddress(target, options);
+  const v6 = addr.hostname.includes(":");
+  const size = checkLoadOptions(options, {
+    minSize: SEQ_BYTES,
+    maxSize: v6 ? MAX_UDP_PAYLOAD_V6 : MAX_UDP_PAYLOAD_V4,
+  });
+  const to: Deno.NetAddr = { transport: "udp", ...addr };
+  const local = addr.hostname === "localhost"
+    ? "127.0.0.1"
+    : options.allowRemote
+    ? (v6 ? "::" : "0.0.0.0")
+    : (v6 ? "::1" : "127.0.0.1");
+  return await runLoad({
+    protocol: "udp",
+    target: formatAddress(addr),
+    mode: "echo",
+    direction: "received",
+    open: (sink) =>
+      Promise.resolve(udpChannel(bindUdp(local, 0), to, size, sink)),
+  }, options);
+}
+
+function udpChannel(
+  socket: Deno.DatagramConn,
+  to: Deno.NetAddr,
+  size: number,
+  sink: LoadSink,
+): LoadChannel {
+  let closed = false;
+  let queued = 0;
+  let writing = false;
+  let nextSeq = 0;
+  let expected = 0;
+  const out = new Uint8Array(size);
+  for (let i = SEQ_BYTES; i < size; i++) out[i] = (i * 31 + 7) & 0xff;
+  const outView = new DataView(out.buffer);
+  const fail = (error: unknown) => {
+    if (closed) return;
+    closed = true;
+    closeQuietly(socket);
+    sink.failed(error);
+  };
+  const write = async () => {
+    writing = true;
+    try {
+      while (queued > 0 && !closed) {
+        queued--;
+        outView.setUint32(0, nextSeq++);
+        await socket.send(out, to);
+        sink.sent(size);
+      }
+    } catch (error) {
+      fail(error);
+    }
+    writing = false;
+  };
+  (async () => {
+    const buf = new Uint8Array(MAX_UDP_PAYLOAD_V6 + 1);
+    const view = new DataView(buf.buffer);
+    try {
+      for (;;) {
+        const [data, from] = await socket.receive(buf);
+        if (closed) return;
+        const peer = from as Deno.NetAddr;
+        if (peer.port !== to.port) continue; // not the server's reply
+        sink.received(data.length);
+        if (data.length < SEQ_BYTES) {
+          sink.mismatch();
+          continue;
+        }
+        const seq = view.getUint32(0);
+        if (seq < expected || seq >= nextSeq) continue; // late or duplicate
+        if (seq > expected) sink.lost(seq - expected);
+        expected = seq + 1;
+        let ok = data.length === size;
+        for (let i = SEQ_BYTES; ok && i < size; i++) ok = buf[i] === out[i];
+        sink.reply(ok);
+      }
+    } catch (error) {
+      fail(error);
+    }
+  })();
+  return {
+    send(count) {
+      queued += count;
+      if (!writing) void write();
+    },
+    close() {
+      closed = true;
+      closeQuietly(socket);
+    },
+  };
+}
