@@ -26,6 +26,8 @@ export async function runCli(
     stdin?: Uint8Array | string;
     cwd?: string;
     env?: Record<string, string>;
+    /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 3. */
+    timeoutMs?: number;
   } = {},
 ): Promise<CliResult> {
   const { cmd, args: full } = cliCommand(args);
@@ -49,7 +51,19 @@ export async function runCli(
       await writer.write(data).catch(() => {});
       await writer.close().catch(() => {});
     })();
-  const [result] = await Promise.all([child.output(), feeding]);
+  const timeoutMs = options.timeoutMs ?? WAIT_MS * 3;
+  const [result] = await withTimeout(
+    Promise.all([child.output(), feeding]),
+    timeoutMs,
+    `netkit ${args.join(" ")} to exit`,
+  ).catch((error) => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    throw error;
+  });
   const dec = new TextDecoder();
   return {
     code: result.code,
@@ -71,7 +85,7 @@ export interface CliServer {
   /** Sends a signal and collects the exit code and the whole of stderr. */
   stop(signal?: Deno.Signal): Promise<CliResult>;
   /** Resolves once stderr (so far) matches `pattern`; rejects if the process ends first. */
-  waitForStderr(pattern: RegExp): Promise<string>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Stderr received so far. */
   stderr(): string;
 }
@@ -121,7 +135,17 @@ export async function startCli(
   const ports: Record<string, number> = {};
   const expect = options.expect ?? 1;
   while (listening.length < expect) {
-    const next = await lines.next();
+    const next = await withTimeout(
+      lines.next(),
+      WAIT_MS * 3,
+      `'listening' line ${listening.length + 1} of ${expect} from netkit ${
+        args.join(" ")
+      } (stderr: ${errText})`,
+    ).catch(async (error) => {
+      process.kill("SIGKILL");
+      await process.status;
+      throw error;
+    });
     if (next.done) {
       const status = await process.status;
       throw new Error(
@@ -145,24 +169,41 @@ export async function startCli(
         // Already exited.
       }
       const rest: string[] = [];
-      for (let n = await lines.next(); !n.done; n = await lines.next()) {
-        rest.push(n.value);
-      }
-      const status = await process.status;
+      const exiting = (async () => {
+        for (let n = await lines.next(); !n.done; n = await lines.next()) {
+          rest.push(n.value);
+        }
+        return await process.status;
+      })();
+      const status = await withTimeout(
+        exiting,
+        WAIT_MS,
+        `the server to exit after ${signal}`,
+      ).catch(async (error) => {
+        process.kill("SIGKILL");
+        await exiting;
+        throw error;
+      });
       return {
         code: status.code,
         stdout: rest.join("\n"),
         stderr: await stderrText,
       };
     },
-    async waitForStderr(pattern: RegExp) {
+    async waitForStderr(pattern: RegExp, timeoutMs = WAIT_MS) {
+      const deadline = performance.now() + timeoutMs;
       for (;;) {
         const m = pattern.exec(errText);
         if (m) return m[0];
         if (ended) {
           throw new Error(`stderr ended without ${pattern}: ${errText}`);
         }
-        await errChanged.promise;
+        const left = deadline - performance.now();
+        await withTimeout(
+          errChanged.promise,
+          Math.max(0, left),
+          `${pattern} on stderr (so far: ${errText})`,
+        );
       }
     },
     stderr: () => errText,
@@ -271,4 +312,151 @@ export async function testTls(): Promise<
     cert: await Deno.readTextFile(`${dir}cert.pem`),
     key: await Deno.readTextFile(`${dir}key.pem`),
   };
+}
+
+/** How long a test waits for anything by default before failing. */
+export const WAIT_MS = 20_000;
+
+/**
+ * Resolves like `promise`, or rejects with "timed out after N ms waiting for
+ * <what>" once `ms` pass: the one bound on every wait in the tests, so a
+ * regression fails the test with what it waited for instead of hanging.
+ */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `check` (every `intervalMs`, default 10) until it returns something
+ * other than `undefined`, `null` or `false`, and resolves to that value;
+ * rejects naming `what` after `timeoutMs` (default {@linkcode WAIT_MS}).
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<Exclude<T, undefined | null | false>> {
+  const timeoutMs = options.timeoutMs ?? WAIT_MS;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== null && value !== false) {
+      return value as Exclude<T, undefined | null | false>;
+    }
+    if (performance.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 10));
+  }
+}
+
+/**
+ * For `Deno.test`'s `ignore:` option: true when a peer program is missing,
+ * so the test is reported as ignored (never as passed). In CI a missing
+ * peer throws instead, failing the test file with the peer's name.
+ */
+export function missingPeer(...programs: string[]): boolean {
+  return !programs.every((p) => hasPeer(p));
+}
+
+/**
+ * For `ignore:`: true when this machine cannot listen on IPv6 loopback
+ * (`::1`). In CI it throws: IPv6 is part of what CI must cover.
+ */
+export function missingIpv6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return false;
+  } catch (error) {
+    if (IN_CI) {
+      throw new Error(`IPv6 loopback is unavailable in CI: ${error}`);
+    }
+    console.warn(`SKIP: cannot listen on ::1 (${error})`);
+    return true;
+  }
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export function freePort(transport: "tcp" | "udp" = "tcp"): number {
+  if (transport === "udp") {
+    const socket = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const port = (socket.addr as Deno.NetAddr).port;
+    socket.close();
+    return port;
+  }
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** Reads until EOF, failing after `ms` with what it waited for. */
+export function readAllWithin(
+  conn: Deno.Conn,
+  what = "the peer to close the connection",
+  ms = WAIT_MS,
+): Promise<Uint8Array> {
+  return withTimeout(readAll(conn), ms, what);
+}
+
+/**
+ * Reads exactly `length` bytes (or fewer if EOF comes first), failing after
+ * `ms` with what it waited for.
+ */
+export function readExactly(
+  conn: Deno.Conn,
+  length: number,
+  what = `${length} bytes`,
+  ms = WAIT_MS,
+): Promise<Uint8Array> {
+  return withTimeout(
+    (async () => {
+      const buf = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = await conn.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    })(),
+    ms,
+    what,
+  );
+}
+
+/**
+ * Whether the peer closed `conn`: true on EOF or a reset, false when data
+ * arrives instead. Fails after `ms` naming `what`.
+ */
+export async function closedByPeer(
+  conn: Deno.Conn,
+  what = "the server to close the connection",
+  ms = WAIT_MS,
+): Promise<boolean> {
+  const n = await withTimeout(
+    conn.read(new Uint8Array(1)).catch(() => null),
+    ms,
+    what,
+  );
+  return n === null;
 }
