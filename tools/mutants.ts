@@ -39,7 +39,8 @@ export interface Entry extends Mutant {
 /** The outcome of one mutant. */
 export interface Outcome {
   entry: Entry;
-  result: "killed" | "survived" | "timeout";
+  /** `uncompilable`: the mutant does not type-check, so it proves nothing. */
+  result: "killed" | "survived" | "timeout" | "uncompilable";
   seconds: number;
   /** The last lines of the test output, for a survivor or timeout. */
   tail: string;
@@ -77,10 +78,13 @@ export async function loadCatalogues(
 /** Problems that make a mutant meaningless: missing fields, `find` not exactly once. */
 export async function validate(entry: Entry, root: string): Promise<string[]> {
   const problems: string[] = [];
-  for (const key of ["file", "find", "replace", "why"] as const) {
+  for (const key of ["file", "find", "why"] as const) {
     if (typeof entry[key] !== "string" || entry[key] === "") {
       problems.push(`'${key}' must be a non-empty string`);
     }
+  }
+  if (typeof entry.replace !== "string") {
+    problems.push("'replace' must be a string (empty deletes 'find')");
   }
   if (problems.length > 0) return problems;
   if (entry.find === entry.replace) problems.push("'replace' equals 'find'");
@@ -128,7 +132,9 @@ export async function runTests(
   root: string,
   tests: string[],
   timeoutMs: number,
-): Promise<{ passed: boolean; timedOut: boolean; tail: string }> {
+): Promise<
+  { passed: boolean; timedOut: boolean; uncompilable: boolean; tail: string }
+> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "--unstable-net", "--allow-all", ...tests],
     cwd: root,
@@ -147,7 +153,8 @@ export async function runTests(
     const text = new TextDecoder().decode(out.stdout) +
       new TextDecoder().decode(out.stderr);
     const tail = text.trimEnd().split("\n").slice(-15).join("\n");
-    return { passed: out.success && !timedOut, timedOut, tail };
+    const uncompilable = text.includes("Type checking failed");
+    return { passed: out.success && !timedOut, timedOut, uncompilable, tail };
   } finally {
     clearTimeout(timer);
   }
@@ -167,9 +174,15 @@ export async function runMutant(
     const r = await runTests(root, entry.tests ?? ["tests/"], timeoutMs);
     return {
       entry,
-      result: r.timedOut ? "timeout" : r.passed ? "survived" : "killed",
+      result: r.timedOut
+        ? "timeout"
+        : r.passed
+        ? "survived"
+        : r.uncompilable
+        ? "uncompilable"
+        : "killed",
       seconds: (performance.now() - started) / 1000,
-      tail: r.passed || r.timedOut ? r.tail : "",
+      tail: r.passed || r.timedOut || r.uncompilable ? r.tail : "",
     };
   } finally {
     await Deno.writeTextFile(path, original);
@@ -301,10 +314,18 @@ async function main(args: string[]): Promise<number> {
       ),
   });
   console.log(formatTable(outcomes));
-  const survived = outcomes.filter((o) => o.result === "survived").length;
-  const killed = outcomes.length - survived;
-  console.log(`\nmutants: ${killed} killed, ${survived} survived`);
-  return survived > 0 ? 1 : 0;
+  const count = (r: Outcome["result"]) =>
+    outcomes.filter((o) => o.result === r).length;
+  // A timeout counts as killed (the tests did not pass) but is named:
+  // some wait in the tests lacks a bound.
+  const killed = count("killed") + count("timeout");
+  const bad = count("survived") + count("uncompilable");
+  console.log(
+    `\nmutants: ${killed} killed (${count("timeout")} by timeout), ${
+      count("survived")
+    } survived, ${count("uncompilable")} uncompilable`,
+  );
+  return bad > 0 ? 1 : 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
