@@ -19,20 +19,37 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Options of {@linkcode runCli} and {@linkcode runProgram}. */
+export interface RunOptions {
+  stdin?: Uint8Array | string;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 3. */
+  timeoutMs?: number;
+}
+
 /** Runs the CLI to completion, optionally feeding stdin. */
-export async function runCli(
+export function runCli(
   args: string[],
-  options: {
-    stdin?: Uint8Array | string;
-    cwd?: string;
-    env?: Record<string, string>;
-    /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 3. */
-    timeoutMs?: number;
-  } = {},
+  options: RunOptions = {},
 ): Promise<CliResult> {
   const { cmd, args: full } = cliCommand(args);
+  return runProgram(cmd, full, options, `netkit ${args.join(" ")}`);
+}
+
+/**
+ * Runs any program to completion (a peer such as nc or socat, or the CLI),
+ * feeding stdin while the output is read; killed and failed, naming it,
+ * once `timeoutMs` pass.
+ */
+export async function runProgram(
+  cmd: string,
+  args: string[],
+  options: RunOptions = {},
+  name = `${cmd} ${args.join(" ")}`,
+): Promise<CliResult> {
   const child = new Deno.Command(cmd, {
-    args: full,
+    args,
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
@@ -55,13 +72,14 @@ export async function runCli(
   const [result] = await withTimeout(
     Promise.all([child.output(), feeding]),
     timeoutMs,
-    `netkit ${args.join(" ")} to exit`,
-  ).catch((error) => {
+    `${name} to exit`,
+  ).catch(async (error) => {
     try {
       child.kill("SIGKILL");
     } catch {
       // Already exited.
     }
+    await child.status;
     throw error;
   });
   const dec = new TextDecoder();
@@ -459,4 +477,52 @@ export async function closedByPeer(
     what,
   );
   return n === null;
+}
+
+/** A socat echo server (`PIPE`) on 127.0.0.1; dispose or `stop()` to end it. */
+export interface SocatEcho extends AsyncDisposable {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts socat as a TCP (`fork`: one child per connection) or UDP echo
+ * server on a free port, and waits (bounded) until the kernel lists it.
+ */
+export async function startSocatEcho(
+  kind: "TCP-LISTEN" | "UDP-LISTEN",
+  fork?: "fork",
+): Promise<SocatEcho> {
+  const port = freePort(kind === "TCP-LISTEN" ? "tcp" : "udp");
+  const opts = [
+    `${kind}:${port}`,
+    "bind=127.0.0.1",
+    "reuseaddr",
+    ...(fork ? [fork] : []),
+  ].join(",");
+  const child = new Deno.Command("socat", {
+    args: [opts, "PIPE"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+  };
+  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  try {
+    await waitFor(
+      `socat to bind ${kind} 127.0.0.1:${port}`,
+      async () => (await Deno.readTextFile(table)).includes(hex),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, stop, [Symbol.asyncDispose]: stop };
 }

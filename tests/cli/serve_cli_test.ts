@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { connectTo, readAll, runCli, startCli } from "../_helpers.ts";
+import { udpRequest } from "../../udp/mod.ts";
+import {
+  connectTo,
+  readAllWithin,
+  runCli,
+  seededBytes,
+  startCli,
+  WAIT_MS,
+  withTimeout,
+} from "../_helpers.ts";
 
 Deno.test("serve: echo, file receiver and WebSocket run together and stop together", async () => {
   const dir = await Deno.makeTempDir({ prefix: "netkit-serve-" });
@@ -25,8 +34,19 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
     });
     await conn.write(new TextEncoder().encode("ping"));
     await conn.closeWrite();
-    assert.equal(new TextDecoder().decode(await readAll(conn)), "ping");
+    assert.equal(new TextDecoder().decode(await readAllWithin(conn)), "ping");
     conn.close();
+
+    // The UDP echo shares the TCP echo's port and answers datagrams.
+    assert.equal(server.ports.udp, echoPort);
+    const datagram = seededBytes(1200, 9);
+    assert.deepEqual(
+      await udpRequest(`127.0.0.1:${server.ports.udp}`, datagram, {
+        timeoutMs: 2000,
+        retries: 2,
+      }),
+      datagram,
+    );
 
     const ws = new WebSocket(`ws://127.0.0.1:${server.ports.ws}/ws`);
     const echoed = new Promise<string>((resolve) =>
@@ -34,9 +54,12 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
     );
     const closed = new Promise((resolve) => ws.onclose = resolve);
     ws.onopen = () => ws.send("over ws");
-    assert.equal(await echoed, "over ws");
+    assert.equal(
+      await withTimeout(echoed, WAIT_MS, "the WebSocket echo"),
+      "over ws",
+    );
     ws.close();
-    await closed;
+    await withTimeout(closed, WAIT_MS, "the WebSocket to close");
 
     const hint = await server.waitForStderr(
       /try: netkit file send \S+ PATH --token \S+/,
@@ -67,5 +90,10 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
         new RegExp(`^${name}: served \\d+, refused 0`, "m"),
       );
     }
+    // One datagram in, one out: the summary counts the UDP side's traffic.
+    assert.match(
+      r.stderr,
+      /^echo\/udp: served 1, refused 0, 1200 bytes in, 1200 bytes out/m,
+    );
   }
 });

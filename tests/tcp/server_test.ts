@@ -86,16 +86,26 @@ Deno.test("serveTcp: a client that vanishes mid-exchange is not an error", async
     onError: (e) => errors.push(e),
   });
   const conn = await connectTo(server.addr);
-  await conn.write(new Uint8Array(64 * 1024));
-  // Once the echo sits unread in our receive buffer, close(): the kernel
-  // answers with a reset, so the server's next read fails with
-  // ECONNRESET, the way a crashed client looks.
-  await waitFor(
-    "the server to echo 64 KiB",
-    () => server.stats().bytesOut === 64 * 1024,
-  );
+  // Send far more than all four socket buffers hold, never reading the
+  // echo: the server ends up blocked writing to us.
+  const chunk = new Uint8Array(1024 * 1024);
+  let sent = 0;
+  const sending = (async () => {
+    for (let i = 0; i < 256; i++) sent += await conn.write(chunk);
+  })().catch(() => {});
+  let last = -1;
+  await waitFor("the echo to stall on our full receive buffer", async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    const stalled = sent === last && sent > 0 && sent < 256 * chunk.length;
+    last = sent;
+    return stalled;
+  });
+  // Closing with the echo unread sends a reset: the server's write fails
+  // with EPIPE/ECONNRESET, the way a crashed client looks.
   conn.close();
+  await sending;
   await waitFor("the connection to end", () => server.stats().active === 0);
+  assert.ok(server.stats().bytesIn > 0);
   assert.deepEqual(errors, []);
   assert.equal(server.stats().errors, 0);
 });
