@@ -526,3 +526,21 @@ export async function startSocatEcho(
   }
   return { port, stop, [Symbol.asyncDispose]: stop };
 }
+
+/**
+ * Wraps a server so that `await using` waits at most `ms` for its shutdown
+ * and then fails naming it, instead of hanging the suite when a regression
+ * keeps the server from finishing.
+ */
+export function bounded<T extends AsyncDisposable>(
+  server: T,
+  ms: number = WAIT_MS,
+  what = "the server to shut down",
+): T {
+  const dispose = server[Symbol.asyncDispose].bind(server);
+  return {
+    ...server,
+    [Symbol.asyncDispose]: () =>
+      withTimeout(Promise.resolve(dispose()), ms, what),
+  };
+}

@@ -10,8 +10,8 @@
 // mutant was killed, 1 when one survived or a catalogue is invalid, 2 on
 // a usage error or when the unmutated tests already fail.
 //
-// Usage: deno task mutants [--area NAME]... [--list] [--jobs 1|2]
-//                          [--timeout SECONDS] [--no-baseline]
+// Usage: deno task mutants [--area NAME]... [--id AREA#N]... [--list]
+//                          [--jobs 1|2] [--timeout SECONDS] [--no-baseline]
 
 import { parseArgs } from "node:util";
 
@@ -238,6 +238,7 @@ async function main(args: string[]): Promise<number> {
       args,
       options: {
         area: { type: "string", multiple: true },
+        id: { type: "string", multiple: true },
         list: { type: "boolean" },
         jobs: { type: "string" },
         timeout: { type: "string" },
@@ -253,12 +254,12 @@ async function main(args: string[]): Promise<number> {
   }
   if (values.help) {
     console.log(
-      "Usage: deno task mutants [--area NAME]... [--list] [--jobs 1|2] [--timeout SECONDS] [--no-baseline]",
+      "Usage: deno task mutants [--area NAME]... [--id AREA#N]... [--list] [--jobs 1|2] [--timeout SECONDS] [--no-baseline]",
     );
     return 0;
   }
   const jobs = Number(values.jobs ?? MAX_JOBS);
-  const timeoutS = Number(values.timeout ?? 600);
+  const timeoutS = Number(values.timeout ?? 300);
   if (!(jobs >= 1 && jobs <= MAX_JOBS) || !(timeoutS > 0)) {
     console.error(
       `mutants: --jobs takes 1 or ${MAX_JOBS}, --timeout seconds above 0`,
@@ -268,6 +269,7 @@ async function main(args: string[]): Promise<number> {
   let entries: Entry[];
   try {
     entries = await loadCatalogues(CATALOGUES, values.area ?? []);
+    if (values.id) entries = entries.filter((e) => values.id!.includes(e.id));
   } catch (error) {
     console.error(`mutants: ${(error as Error).message}`);
     return 2;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { pingTcp, serveEcho, TcpError } from "../../tcp/mod.ts";
 import {
+  bounded,
   closedByPeer,
   connectTo,
   readAllWithin,
@@ -33,7 +34,7 @@ async function roundTrip(
 }
 
 Deno.test("echo: 10 MiB of random bytes come back byte-exact", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const data = seededBytes(10 * 1024 * 1024, 7);
   const echoed = await roundTrip(server.addr, data);
   assert.equal(echoed.length, data.length);
@@ -42,7 +43,7 @@ Deno.test("echo: 10 MiB of random bytes come back byte-exact", async () => {
 });
 
 Deno.test("echo: 200 concurrent clients each get their own bytes", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const results = await Promise.all(
     Array.from({ length: 200 }, (_, i) => {
       const data = seededBytes(1000 + i, i + 1);
@@ -56,7 +57,7 @@ Deno.test("echo: 200 concurrent clients each get their own bytes", async () => {
 });
 
 Deno.test("echo: after the client half-closes, everything comes back and then EOF", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const conn = await connectTo(server.addr);
   await conn.write(new TextEncoder().encode("hello"));
   await conn.closeWrite();
@@ -66,7 +67,7 @@ Deno.test("echo: after the client half-closes, everything comes back and then EO
 });
 
 Deno.test("echo: connections beyond maxConnections are closed and counted", async () => {
-  await using server = serveEcho({ port: 0, maxConnections: 2 });
+  await using server = bounded(serveEcho({ port: 0, maxConnections: 2 }));
   const held = [await connectTo(server.addr), await connectTo(server.addr)];
   for (const c of held) {
     await c.write(new Uint8Array([1]));
@@ -82,7 +83,7 @@ Deno.test("echo: connections beyond maxConnections are closed and counted", asyn
 });
 
 Deno.test("echo: idleTimeoutMs closes a connection that sends nothing", async () => {
-  await using server = serveEcho({ port: 0, idleTimeoutMs: 100 });
+  await using server = bounded(serveEcho({ port: 0, idleTimeoutMs: 100 }));
   const conn = await connectTo(server.addr);
   const cut = await closedByPeer(conn, "the idle timeout to close it");
   conn.close();
@@ -112,7 +113,7 @@ Deno.test("echo: an aborted signal shuts the server down", async () => {
 });
 
 Deno.test("pingTcp: every probe returns and the summary adds up", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const seen: number[] = [];
   const result = await pingTcp(server.addr, {
     count: 5,

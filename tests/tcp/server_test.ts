@@ -10,6 +10,7 @@ import {
   type TcpServer,
 } from "../../tcp/mod.ts";
 import {
+  bounded,
   closedByPeer,
   connectTo,
   readAllWithin,
@@ -81,10 +82,10 @@ Deno.test("serveTcp: a client still connected when the grace period ends is cut"
 
 Deno.test("serveTcp: a client that vanishes mid-exchange is not an error", async () => {
   const errors: unknown[] = [];
-  await using server = serveEcho({
+  await using server = bounded(serveEcho({
     port: 0,
     onError: (e) => errors.push(e),
-  });
+  }));
   const conn = await connectTo(server.addr);
   // Send far more than all four socket buffers hold, never reading the
   // echo: the server ends up blocked writing to us.
@@ -112,10 +113,12 @@ Deno.test("serveTcp: a client that vanishes mid-exchange is not an error", async
 
 Deno.test("serveTcp: a handler failure is counted and reported through onError", async () => {
   const errors: unknown[] = [];
-  await using server = serveTcp(() => Promise.reject(new Error("boom")), {
-    port: 0,
-    onError: (e) => errors.push(e),
-  });
+  await using server = bounded(
+    serveTcp(() => Promise.reject(new Error("boom")), {
+      port: 0,
+      onError: (e) => errors.push(e),
+    }),
+  );
   const conn = await connectTo(server.addr);
   assert.ok(
     await closedByPeer(
@@ -130,7 +133,7 @@ Deno.test("serveTcp: a handler failure is counted and reported through onError",
 });
 
 Deno.test("serveTcp: maxConnections is exactly the number served at once", async () => {
-  await using server = serveEcho({ port: 0, maxConnections: 1 });
+  await using server = bounded(serveEcho({ port: 0, maxConnections: 1 }));
   const first = await connectTo(server.addr);
   try {
     assert.equal(await exchange(first, "a"), "a");
@@ -155,7 +158,7 @@ Deno.test("serveTcp: maxConnections is exactly the number served at once", async
 });
 
 Deno.test("serveTcp: traffic keeps a connection alive past the idle timeout", async () => {
-  await using server = serveEcho({ port: 0, idleTimeoutMs: 300 });
+  await using server = bounded(serveEcho({ port: 0, idleTimeoutMs: 300 }));
   const conn = await connectTo(server.addr);
   try {
     // Ten exchanges spread over about three idle timeouts.
@@ -191,10 +194,10 @@ Deno.test("serveTcp: an address in use is a bind_failed TcpError naming it", () 
 
 Deno.test("serveTcp: with tls, clients speak TLS and a plain client gets no echo", async () => {
   const tls = await testTls();
-  await using server = serveEcho({
+  await using server = bounded(serveEcho({
     port: 0,
     tls: { cert: tls.cert, key: tls.key },
-  });
+  }));
   const secure = await Deno.connectTls({
     hostname: "127.0.0.1",
     port: server.addr.port,
@@ -229,7 +232,7 @@ Deno.test("serveTcp: an aborted signal shuts the server down", async () => {
 
 Deno.test("pingTcp: replies that come back altered count as lost", async () => {
   // An echo that flips one byte: every probe must be lost.
-  await using server = serveTcp(async (conn) => {
+  await using server = bounded(serveTcp(async (conn) => {
     const buf = new Uint8Array(1024);
     for (;;) {
       const n = await conn.read(buf);
@@ -237,7 +240,7 @@ Deno.test("pingTcp: replies that come back altered count as lost", async () => {
       buf[n - 1] = buf[n - 1]! ^ 0xff;
       await conn.write(buf.subarray(0, n));
     }
-  }, { port: 0 });
+  }, { port: 0 }));
   const result = await pingTcp(server.addr, {
     count: 3,
     intervalMs: 0,
@@ -251,13 +254,13 @@ Deno.test("pingTcp: replies that come back altered count as lost", async () => {
 });
 
 Deno.test("pingTcp: a server that never answers makes each probe lost after timeoutMs", async () => {
-  await using server = serveTcp(async (conn, context) => {
+  await using server = bounded(serveTcp(async (conn, context) => {
     // Read and drop until the client leaves or the server stops.
     const buf = new Uint8Array(1024);
     while (!context.signal.aborted && await conn.read(buf) !== null) {
       // Drop.
     }
-  }, { port: 0, gracePeriodMs: 0 });
+  }, { port: 0, gracePeriodMs: 0 }));
   const result = await pingTcp(server.addr, {
     count: 2,
     intervalMs: 0,

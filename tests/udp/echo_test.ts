@@ -8,10 +8,10 @@ import {
   UdpError,
   udpRequest,
 } from "../../udp/mod.ts";
-import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
+import { bounded, seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
 
 Deno.test("udp echo: a datagram comes back unchanged", async () => {
-  await using server = serveUdpEcho({ port: 0 });
+  await using server = bounded(serveUdpEcho({ port: 0 }));
   const data = seededBytes(1200, 3);
   const reply = await udpRequest(server.addr, data);
   assert.deepEqual(reply, data);
@@ -19,7 +19,7 @@ Deno.test("udp echo: a datagram comes back unchanged", async () => {
 });
 
 Deno.test("udp echo: 100 concurrent clients each get their own reply", async () => {
-  await using server = serveUdpEcho({ port: 0 });
+  await using server = bounded(serveUdpEcho({ port: 0 }));
   const replies = await Promise.all(
     Array.from({ length: 100 }, async (_, i) => {
       const data = seededBytes(64 + i, i + 1);
@@ -32,7 +32,7 @@ Deno.test("udp echo: 100 concurrent clients each get their own reply", async () 
 });
 
 Deno.test("udp echo: 65,507 bytes are accepted, 65,508 refused without truncation", async () => {
-  await using server = serveUdpEcho({ port: 0 });
+  await using server = bounded(serveUdpEcho({ port: 0 }));
   const largest = seededBytes(MAX_UDP_PAYLOAD_V4, 5);
   assert.deepEqual(await udpRequest(server.addr, largest), largest);
   await assert.rejects(
@@ -63,7 +63,7 @@ Deno.test("udp client: no server at the port is a clear no_server error", async 
 });
 
 Deno.test("pingUdp: no loss against a live server", async () => {
-  await using server = serveUdpEcho({ port: 0 });
+  await using server = bounded(serveUdpEcho({ port: 0 }));
   const result = await pingUdp(server.addr, { count: 5, intervalMs: 0 });
   assert.equal(result.received, 5);
   assert.equal(result.probes.length, 5);
