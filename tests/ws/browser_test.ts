@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
-import { hasPeer, LineSplitter } from "../_helpers.ts";
+import { LineSplitter, missingPeer } from "../_helpers.ts";
 
 interface CdpReply {
   id?: number;
@@ -163,8 +163,11 @@ const waitFor = (predicate: string) =>
   `new Promise((resolve) => { const check = () => { const v = (${predicate}); ` +
   `if (v) resolve(v); else setTimeout(check, 20); }; check(); })`;
 
-Deno.test("page: ?autotest connects, sends and shows the echo with the open state", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name:
+    "page: ?autotest connects, sends and shows the echo with the open state",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0 });
   await using browser = await launchChromium();
   const session = await browser.open(
@@ -202,8 +205,11 @@ Deno.test("page: ?autotest connects, sends and shows the echo with the open stat
   assert.equal(server.stats().messagesIn, 1);
 });
 
-Deno.test("page: typing a message shows it echoed; Disconnect shows the close code", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name:
+    "page: typing a message shows it echoed; Disconnect shows the close code",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0 });
   await using browser = await launchChromium();
   const session = await browser.open(`http://127.0.0.1:${server.addr.port}/`);
@@ -242,8 +248,10 @@ Deno.test("page: typing a message shows it echoed; Disconnect shows the close co
   assert.equal(state, "closed 1000 bye");
 });
 
-Deno.test("page: broadcast mode delivers one tab's message to the other tab", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name: "page: broadcast mode delivers one tab's message to the other tab",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0, mode: "broadcast" });
   await using browser = await launchChromium();
   const base = `http://127.0.0.1:${server.addr.port}/`;
