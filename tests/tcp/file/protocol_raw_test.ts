@@ -29,7 +29,12 @@ import {
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
 import { FrameReader } from "../../../tcp/file/_frame_io.ts";
-import { readAll, seededBytes } from "../../_helpers.ts";
+import {
+  readAllWithin as readAll,
+  seededBytes,
+  WAIT_MS,
+  withTimeout,
+} from "../../_helpers.ts";
 
 const enc = new TextEncoder();
 
@@ -65,15 +70,19 @@ async function startReceiver(
     sessions,
     nextSession() {
       const want = consumed++;
-      return new Promise((resolve) => {
-        if (sessions.length > want) return resolve(sessions[want]!);
-        waiting = () => {
-          if (sessions.length > want) resolve(sessions[want]!);
-        };
-      });
+      return withTimeout(
+        new Promise((resolve) => {
+          if (sessions.length > want) return resolve(sessions[want]!);
+          waiting = () => {
+            if (sessions.length > want) resolve(sessions[want]!);
+          };
+        }),
+        WAIT_MS,
+        `receive session ${want + 1} to end`,
+      );
     },
     async [Symbol.asyncDispose]() {
-      await receiver.shutdown();
+      await withTimeout(receiver.shutdown(), WAIT_MS, "receiver shutdown");
       await Deno.remove(dir, { recursive: true });
     },
   };
@@ -105,7 +114,10 @@ class RawClient {
   async authenticate(token: string): Promise<void> {
     const nonce = crypto.getRandomValues(new Uint8Array(32));
     await this.write(encodeHello(nonce));
-    const hello = decodeHello((await this.reader.exact(HELLO_BYTES)).slice());
+    const hello = decodeHello(
+      (await withTimeout(this.reader.exact(HELLO_BYTES), WAIT_MS, "HELLO"))
+        .slice(),
+    );
     assert.equal(hello.code, 0);
     this.keys = deriveKeys(token, nonce, hello.nonce);
     await this.write(encodeFrame(MessageType.AUTH, this.keys.senderProof));
@@ -114,7 +126,7 @@ class RawClient {
   }
 
   async frame(): Promise<{ type: number; payload: Uint8Array }> {
-    const f = await this.reader.frame();
+    const f = await withTimeout(this.reader.frame(), WAIT_MS, "a frame");
     return { type: f.type, payload: f.payload.slice() };
   }
 
@@ -452,7 +464,7 @@ Deno.test("file raw --basic: classic senders store files; bad names and existing
     let answer = "";
     if (waitOk) {
       const buf = new Uint8Array(200);
-      const n = await conn.read(buf);
+      const n = await withTimeout(conn.read(buf), WAIT_MS, "the answer");
       answer = new TextDecoder().decode(buf.subarray(0, n ?? 0));
     }
     if (!waitOk || answer === "ok\n") {
@@ -517,7 +529,7 @@ Deno.test("file raw --basic: the netkit sender speaks the classic flow to a raw 
   try {
     const first = await sendFiles(listener.addr, [src], { basic: true });
     const second = await sendFiles(listener.addr, [src], { basic: true });
-    const got = await peer;
+    const got = await withTimeout(peer, WAIT_MS, "the raw receiver");
     assert.equal(first.ok, true);
     assert.equal(first.files[0]!.status, "sent");
     assert.equal(got[0]!.name, src.slice(src.lastIndexOf("/") + 1));
