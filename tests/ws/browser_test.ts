@@ -3,7 +3,12 @@
 
 import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
-import { LineSplitter, missingPeer } from "../_helpers.ts";
+import {
+  LineSplitter,
+  missingPeer,
+  WAIT_MS,
+  withTimeout,
+} from "../_helpers.ts";
 
 interface CdpReply {
   id?: number;
@@ -46,7 +51,12 @@ async function launchChromium() {
   let endpoint: string | undefined;
   const seen: string[] = [];
   while (endpoint === undefined) {
-    const next = await lines.next();
+    const next = await withTimeout(lines.next(), WAIT_MS, "DevTools").catch(
+      (error) => {
+        child.kill("SIGKILL");
+        throw error;
+      },
+    );
     if (next.done) {
       throw new Error(
         `chromium exited before DevTools was up:\n${seen.join("\n")}`,
@@ -62,10 +72,14 @@ async function launchChromium() {
   })();
 
   const socket = new WebSocket(endpoint);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = reject;
-  });
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = reject;
+    }),
+    WAIT_MS,
+    "the DevTools socket to open",
+  );
   const socketClosed = new Promise((resolve) => socket.onclose = resolve);
   let nextId = 1;
   const pending = new Map<number, PromiseWithResolvers<CdpReply>>();
@@ -94,7 +108,7 @@ async function launchChromium() {
     const waiter = Promise.withResolvers<CdpReply>();
     pending.set(id, waiter);
     socket.send(JSON.stringify({ id, method, params, sessionId }));
-    return (await waiter.promise).result;
+    return (await withTimeout(waiter.promise, WAIT_MS, method)).result;
   }
 
   function waitEvent(method: string, sessionId: string): Promise<CdpReply> {
@@ -123,7 +137,7 @@ async function launchChromium() {
     await send("Runtime.enable", {}, sessionId);
     const loaded = waitEvent("Page.loadEventFired", sessionId);
     await send("Page.navigate", { url }, sessionId);
-    await loaded;
+    await withTimeout(loaded, WAIT_MS, `${url} to load`);
     return sessionId;
   }
 
@@ -150,9 +164,15 @@ async function launchChromium() {
     async [Symbol.asyncDispose]() {
       await send("Browser.close").catch(() => {});
       socket.close();
-      await socketClosed;
-      await child.status;
-      await drained;
+      await withTimeout(
+        Promise.all([socketClosed, child.status, drained]),
+        WAIT_MS,
+        "chromium to exit",
+      ).catch(async (error) => {
+        child.kill("SIGKILL");
+        await child.status;
+        throw error;
+      });
       await Deno.remove(profile, { recursive: true });
     },
   };
