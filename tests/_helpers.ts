@@ -106,6 +106,11 @@ export interface CliServer {
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Stderr received so far. */
   stderr(): string;
+  /**
+   * Kills the server if it is still running (for `await using`, so a failed
+   * assertion never leaves a server behind); a no-op after `stop()`.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -146,6 +151,8 @@ export async function startCli(
   })();
   let ended = false;
   stderrText.then(() => ended = true);
+  let exited = false;
+  process.status.then(() => exited = true);
   const lines = process.stdout
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
@@ -175,7 +182,7 @@ export async function startCli(
     listening.push(next.value);
     ports[m[1]!] ??= Number(m[3]);
   }
-  return {
+  const server: CliServer = {
     ports,
     listening,
     process,
@@ -225,7 +232,11 @@ export async function startCli(
       }
     },
     stderr: () => errText,
+    async [Symbol.asyncDispose]() {
+      if (!exited) await server.stop("SIGKILL");
+    },
   };
+  return server;
 }
 
 /** Splits a text stream into lines (without the newline). */

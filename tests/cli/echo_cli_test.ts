@@ -29,7 +29,7 @@ async function run(
 }
 
 Deno.test("echo serve: both transports on one port, listening lines first, summary on SIGTERM", async () => {
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   assert.match(server.listening[0]!, /^listening tcp 127\.0\.0\.1:\d+$/);
@@ -54,7 +54,13 @@ Deno.test("echo serve: both transports on one port, listening lines first, summa
 });
 
 Deno.test("echo serve: SIGINT also stops gracefully", async () => {
-  const server = await startCli(["echo", "serve", "--tcp", "--port", "0"]);
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+  ]);
   const r = await server.stop("SIGINT");
   assert.equal(r.code, 0);
   assert.match(r.stderr, /echo\/tcp: served 0/);
@@ -80,7 +86,7 @@ Deno.test("echo serve: a port in use is one clear line, exit 1", async () => {
 Deno.test("echo serve: nc, socat (TCP and UDP) and ncat (TCP) are served", {
   ignore: missingPeer("nc", "socat", "ncat"),
 }, async () => {
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   const port = String(server.ports.tcp);
@@ -179,7 +185,7 @@ Deno.test("echo connect: refused and no-UDP-server are one line, exit 1", async 
 });
 
 Deno.test("echo ping: per-probe lines and a summary, TCP and UDP, human and JSON", async () => {
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   const target = `127.0.0.1:${server.ports.tcp}`;
@@ -231,7 +237,7 @@ Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", {
   ignore: missingPeer("prlimit"),
 }, async () => {
   const { cmd, args } = cliCommand(["echo", "serve", "--tcp", "--port", "0"]);
-  const server = await startCli([], {
+  await using server = await startCli([], {
     command: { cmd: "prlimit", args: ["--nofile=64:64", cmd, ...args] },
   });
   const port = server.ports.tcp!;
@@ -258,7 +264,7 @@ Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", {
 Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", {
   ignore: missingIpv6(),
 }, async () => {
-  const server = await startCli([
+  await using server = await startCli([
     "echo",
     "serve",
     "--host",
@@ -316,7 +322,7 @@ function listenerClosed(port: number): Promise<true> {
 }
 
 Deno.test("echo serve --grace 60: after SIGTERM a client mid-exchange is still served", async () => {
-  const server = await startCli([
+  await using server = await startCli([
     "echo",
     "serve",
     "--tcp",
@@ -344,11 +350,13 @@ Deno.test("echo serve --grace 60: after SIGTERM a client mid-exchange is still s
   );
   assert.equal(status.code, 0);
   const r = await server.stop();
-  assert.match(r.stderr, /^echo\/tcp: served 1, refused 0, 12 bytes in/m);
+  // "served" may count a probe of listenerClosed() that the kernel queued
+  // before the listener closed; the bytes are this client's alone.
+  assert.match(r.stderr, /^echo\/tcp: served \d+, refused 0, 12 bytes in/m);
 });
 
 Deno.test("echo serve --grace 0: SIGTERM cuts connected clients at once", async () => {
-  const server = await startCli([
+  await using server = await startCli([
     "echo",
     "serve",
     "--tcp",
@@ -374,7 +382,7 @@ Deno.test("echo serve --grace 0: SIGTERM cuts connected clients at once", async 
 });
 
 Deno.test("echo serve --idle-timeout: a silent client is closed and counted", async () => {
-  const server = await startCli([
+  await using server = await startCli([
     "echo",
     "serve",
     "--tcp",
@@ -396,7 +404,7 @@ Deno.test("echo serve --idle-timeout: a silent client is closed and counted", as
 });
 
 Deno.test("echo serve --max-conns 1: a second client at once is closed and counted as refused", async () => {
-  const server = await startCli([
+  await using server = await startCli([
     "echo",
     "serve",
     "--tcp",
@@ -425,7 +433,7 @@ Deno.test("echo serve --backlog 7: the listening socket's backlog is 7", {
   ignore: missingPeer("ss"),
 }, async () => {
   const backlogOf = async (args: string[]) => {
-    const server = await startCli([
+    await using server = await startCli([
       "echo",
       "serve",
       "--tcp",

@@ -15,7 +15,12 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
   const src = await Deno.makeTempFile({ dir, suffix: ".txt" });
   await Deno.writeTextFile(src, "served file\n");
   const received = `${dir}/received`;
-  const server = await startCli(["serve", "--any-port", "--dir", received], {
+  await using server = await startCli([
+    "serve",
+    "--any-port",
+    "--dir",
+    received,
+  ], {
     expect: 4,
   });
   try {
