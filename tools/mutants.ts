@@ -195,26 +195,46 @@ export async function runAll(
   options: {
     jobs: number;
     timeoutMs: number;
+    /** Run the mutants' tests unmutated in the copy first; stop if they fail. */
+    baseline?: boolean;
     onOutcome?: (o: Outcome) => void;
   },
 ): Promise<Outcome[]> {
-  const outcomes: Outcome[] = new Array(entries.length);
-  let next = 0;
-  const worker = async () => {
-    const root = await copyRepo(ROOT);
-    try {
+  const jobs = Math.max(1, Math.min(options.jobs, MAX_JOBS, entries.length));
+  const roots = await Promise.all(
+    Array.from({ length: jobs }, () => copyRepo(ROOT)),
+  );
+  try {
+    if (options.baseline ?? true) {
+      // In the copy, not the worktree: a copy that lacks a file would
+      // otherwise "kill" every mutant.
+      const files = [...new Set(entries.flatMap((e) => e.tests ?? ["tests/"]))];
+      console.error(`mutants: baseline run of ${files.join(" ")}`);
+      const base = await runTests(roots[0]!, files, options.timeoutMs);
+      if (!base.passed) throw new BaselineError(base.tail);
+    }
+    const outcomes: Outcome[] = new Array(entries.length);
+    let next = 0;
+    const worker = async (root: string) => {
       while (next < entries.length) {
         const i = next++;
         outcomes[i] = await runMutant(entries[i]!, root, options.timeoutMs);
         options.onOutcome?.(outcomes[i]!);
       }
-    } finally {
-      await Deno.remove(root, { recursive: true });
-    }
-  };
-  const jobs = Math.max(1, Math.min(options.jobs, MAX_JOBS, entries.length));
-  await Promise.all(Array.from({ length: jobs }, worker));
-  return outcomes;
+    };
+    await Promise.all(roots.map(worker));
+    return outcomes;
+  } finally {
+    await Promise.all(roots.map((r) => Deno.remove(r, { recursive: true })));
+  }
+}
+
+/** The unmutated tests fail in the copy, so no mutant can be judged. */
+export class BaselineError extends Error {
+  constructor(tail: string) {
+    super(`the unmutated tests fail, so no mutant can be judged:\n${tail}`);
+    this.name = "BaselineError";
+  }
 }
 
 /** The results as a Markdown table. */
@@ -294,27 +314,24 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const timeoutMs = timeoutS * 1000;
-  if (!values["no-baseline"]) {
-    const files = [...new Set(entries.flatMap((e) => e.tests ?? ["tests/"]))];
-    console.error(`mutants: baseline run of ${files.join(" ")}`);
-    const base = await runTests(ROOT, files, timeoutMs);
-    if (!base.passed) {
-      console.error(
-        `mutants: the unmutated tests fail, so no mutant can be judged:\n${base.tail}`,
-      );
-      return 2;
-    }
+  let outcomes: Outcome[];
+  try {
+    outcomes = await runAll(entries, {
+      jobs,
+      timeoutMs,
+      baseline: !values["no-baseline"],
+      onOutcome: (o) =>
+        console.error(
+          `mutants: ${o.entry.id} ${o.result} (${
+            o.seconds.toFixed(0)
+          } s): ${o.entry.why}${o.result === "killed" ? "" : `\n${o.tail}`}`,
+        ),
+    });
+  } catch (error) {
+    if (!(error instanceof BaselineError)) throw error;
+    console.error(`mutants: ${error.message}`);
+    return 2;
   }
-  const outcomes = await runAll(entries, {
-    jobs,
-    timeoutMs,
-    onOutcome: (o) =>
-      console.error(
-        `mutants: ${o.entry.id} ${o.result} (${
-          o.seconds.toFixed(0)
-        } s): ${o.entry.why}${o.result === "killed" ? "" : `\n${o.tail}`}`,
-      ),
-  });
   console.log(formatTable(outcomes));
   const count = (r: Outcome["result"]) =>
     outcomes.filter((o) => o.result === r).length;
