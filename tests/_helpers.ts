@@ -383,7 +383,12 @@ export async function waitFor<T>(
   const timeoutMs = options.timeoutMs ?? WAIT_MS;
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const value = await check();
+    // A check that itself hangs (a connect, a read) is bounded too.
+    const value = await withTimeout(
+      Promise.resolve(check()),
+      Math.max(1, deadline - performance.now()),
+      what,
+    );
     if (value !== undefined && value !== null && value !== false) {
       return value as Exclude<T, undefined | null | false>;
     }

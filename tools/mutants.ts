@@ -136,7 +136,9 @@ export async function runTests(
   { passed: boolean; timedOut: boolean; uncompilable: boolean; tail: string }
 > {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--unstable-net", "--allow-all", ...tests],
+    // --fail-fast: one failure kills the mutant; the rest would only wait
+    // out their own bounds.
+    args: ["test", "--fail-fast", "--unstable-net", "--allow-all", ...tests],
     cwd: root,
     env: { NO_COLOR: "1" },
     stdin: "null",
