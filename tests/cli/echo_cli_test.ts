@@ -242,8 +242,10 @@ Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", {
   });
   const port = server.ports.tcp!;
   const addr = { transport: "tcp" as const, hostname: "127.0.0.1", port };
-  const conns = await Promise.all(
-    Array.from({ length: 120 }, () => connectTo(addr)),
+  const conns = await withTimeout(
+    Promise.all(Array.from({ length: 120 }, () => connectTo(addr))),
+    WAIT_MS,
+    "120 connections",
   );
   // Wait (by condition, not time) until the server reports the back-off.
   await server.waitForStderr(
