@@ -24,7 +24,7 @@ export interface RunOptions {
   stdin?: Uint8Array | string;
   cwd?: string;
   env?: Record<string, string>;
-  /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 3. */
+  /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 6 (2 minutes: transfers under load). */
   timeoutMs?: number;
 }
 
@@ -68,7 +68,7 @@ export async function runProgram(
       await writer.write(data).catch(() => {});
       await writer.close().catch(() => {});
     })();
-  const timeoutMs = options.timeoutMs ?? WAIT_MS * 3;
+  const timeoutMs = options.timeoutMs ?? WAIT_MS * 6;
   const [result] = await withTimeout(
     Promise.all([child.output(), feeding]),
     timeoutMs,
