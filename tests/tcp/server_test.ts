@@ -158,13 +158,16 @@ Deno.test("serveTcp: maxConnections is exactly the number served at once", async
 });
 
 Deno.test("serveTcp: traffic keeps a connection alive past the idle timeout", async () => {
-  await using server = bounded(serveEcho({ port: 0, idleTimeoutMs: 300 }));
+  const idleTimeoutMs = 1000;
+  await using server = bounded(serveEcho({ port: 0, idleTimeoutMs }));
   const conn = await connectTo(server.addr);
   try {
-    // Ten exchanges spread over about three idle timeouts.
-    for (let i = 0; i < 10; i++) {
-      assert.equal(await exchange(conn, `${i}`), `${i}`);
-      await new Promise((r) => setTimeout(r, 90));
+    // Exchanges 50 ms apart (a twentieth of the timeout, so load cannot
+    // stretch a gap past it) until one and a half timeouts have passed.
+    const started = performance.now();
+    for (let i = 0; performance.now() - started < 1.5 * idleTimeoutMs; i++) {
+      assert.equal(await exchange(conn, `${i % 10}`), `${i % 10}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(server.stats().idleClosed, 0);
     // Then silence: the sweep closes it.
