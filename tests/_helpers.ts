@@ -74,11 +74,7 @@ export async function runProgram(
     timeoutMs,
     `${name} to exit`,
   ).catch(async (error) => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
+    killQuietly(child);
     await child.status;
     throw error;
   });
@@ -88,6 +84,15 @@ export async function runProgram(
     stdout: dec.decode(result.stdout),
     stderr: dec.decode(result.stderr),
   };
+}
+
+/** SIGKILLs a child process unless it has already exited. */
+function killQuietly(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
 }
 
 /** A CLI server running in a subprocess. */
@@ -163,13 +168,13 @@ export async function startCli(
     const next = await withTimeout(
       lines.next(),
       WAIT_MS * 3,
-      `'listening' line ${listening.length + 1} of ${expect} from netkit ${
-        args.join(" ")
-      } (stderr: ${errText})`,
+      `'listening' line ${listening.length + 1} of ${expect} from ${
+        options.command ? options.command.cmd : "netkit"
+      } ${args.join(" ")}`,
     ).catch(async (error) => {
-      process.kill("SIGKILL");
+      killQuietly(process);
       await process.status;
-      throw error;
+      throw new Error(`${error.message} (stderr: ${errText})`);
     });
     if (next.done) {
       const status = await process.status;
@@ -205,7 +210,7 @@ export async function startCli(
         WAIT_MS,
         `the server to exit after ${signal}`,
       ).catch(async (error) => {
-        process.kill("SIGKILL");
+        killQuietly(process);
         await exiting;
         throw error;
       });
