@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { udpRequest } from "../../udp/mod.ts";
 import {
   cliCommand,
   closedByPeer,
@@ -44,13 +45,21 @@ Deno.test("echo serve: both transports on one port, listening lines first, summa
   await conn.closeWrite();
   assert.equal(dec.decode(await readAllWithin(conn)), "abc");
   conn.close();
+  const datagram = enc.encode("datagram");
+  assert.deepEqual(
+    await udpRequest(`127.0.0.1:${server.ports.udp}`, datagram),
+    datagram,
+  );
   const r = await server.stop("SIGTERM");
   assert.equal(r.code, 0);
   assert.match(
     r.stderr,
     /^echo\/tcp: served 1, refused 0, 3 bytes in, 3 bytes out, 0 accept back-offs/m,
   );
-  assert.match(r.stderr, /^echo\/udp: served 0/m);
+  assert.match(
+    r.stderr,
+    /^echo\/udp: served 1, refused 0, 8 bytes in, 8 bytes out$/m,
+  );
 });
 
 Deno.test("echo serve: SIGINT also stops gracefully", async () => {
@@ -280,6 +289,7 @@ Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", {
     const tcp = await runCli(["echo", "connect", target], {
       stdin: "over ipv6\n",
     });
+    assert.equal(tcp.code, 0, tcp.stderr);
     assert.equal(tcp.stdout, "over ipv6\n");
     const udp = await runCli([
       "echo",
