@@ -15,7 +15,12 @@ Deno.test("udp echo: a datagram comes back unchanged", async () => {
   const data = seededBytes(1200, 3);
   const reply = await udpRequest(server.addr, data);
   assert.deepEqual(reply, data);
-  assert.equal(server.stats().datagramsOut, 1);
+  const stats = server.stats();
+  assert.equal(stats.datagramsIn, 1);
+  assert.equal(stats.datagramsOut, 1);
+  assert.equal(stats.served, 1);
+  assert.equal(stats.bytesIn, 1200);
+  assert.equal(stats.bytesOut, 1200);
 });
 
 Deno.test("udp echo: 100 concurrent clients each get their own reply", async () => {
