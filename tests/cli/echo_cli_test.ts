@@ -127,25 +127,23 @@ Deno.test("echo serve: nc, socat (TCP and UDP) and ncat (TCP) are served", {
   }
 });
 
-Deno.test(
-  "echo connect: pipes stdin through a socat echo server and exits after the reply",
-  {
-    ignore: missingPeer("socat"),
-  },
-  async () => {
-    const socat = await startSocatEcho("TCP-LISTEN", "fork");
-    try {
-      const data = "line one\nline two\n".repeat(1000);
-      const r = await runCli(["echo", "connect", `127.0.0.1:${socat.port}`], {
-        stdin: data,
-      });
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, data);
-    } finally {
-      await socat.stop();
-    }
-  },
-);
+Deno.test({
+  name:
+    "echo connect: pipes stdin through a socat echo server and exits after the reply",
+  ignore: missingPeer("socat"),
+}, async () => {
+  const socat = await startSocatEcho("TCP-LISTEN", "fork");
+  try {
+    const data = "line one\nline two\n".repeat(1000);
+    const r = await runCli(["echo", "connect", `127.0.0.1:${socat.port}`], {
+      stdin: data,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, data);
+  } finally {
+    await socat.stop();
+  }
+});
 
 Deno.test("echo connect --udp: each line is a datagram answered by socat", {
   ignore: missingPeer("socat"),
