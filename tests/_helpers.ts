@@ -86,13 +86,35 @@ export async function runProgram(
   };
 }
 
-/** SIGKILLs a child process unless it has already exited. */
+/**
+ * SIGKILLs a child process and everything it started, unless gone: `deno
+ * task` runs the CLI as a grandchild, which a SIGKILL to the task alone
+ * would leave running (holding our pipes open).
+ */
 function killQuietly(child: Deno.ChildProcess): void {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // Already exited.
+  for (const pid of [...descendants(child.pid), child.pid]) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already exited.
+    }
   }
+}
+
+/** Every descendant of `pid`, deepest first (Linux /proc). */
+function descendants(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(
+        `/proc/${pid}/task/${task.name}/children`,
+      );
+      children.push(...text.split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [...descendants(c), c]);
 }
 
 /** A CLI server running in a subprocess. */
@@ -112,8 +134,9 @@ export interface CliServer {
   /** Stderr received so far. */
   stderr(): string;
   /**
-   * Kills the server if it is still running (for `await using`, so a failed
-   * assertion never leaves a server behind); a no-op after `stop()`.
+   * Kills the server and its children if still running (for `await using`,
+   * so a failed assertion never leaves a server behind); a no-op after
+   * `stop()`.
    */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -211,13 +234,15 @@ export async function startCli(
         `the server to exit after ${signal}`,
       ).catch(async (error) => {
         killQuietly(process);
-        await exiting;
+        await withTimeout(exiting, WAIT_MS, "the server to die").catch(
+          () => {},
+        );
         throw error;
       });
       return {
         code: status.code,
         stdout: rest.join("\n"),
-        stderr: await stderrText,
+        stderr: await withTimeout(stderrText, WAIT_MS, "the server's stderr"),
       };
     },
     async waitForStderr(pattern: RegExp, timeoutMs = WAIT_MS) {
@@ -238,7 +263,9 @@ export async function startCli(
     },
     stderr: () => errText,
     async [Symbol.asyncDispose]() {
-      if (!exited) await server.stop("SIGKILL");
+      if (exited) return;
+      killQuietly(process);
+      await server.stop("SIGKILL");
     },
   };
   return server;

@@ -140,7 +140,9 @@ export async function runTests(
     // out their own bounds.
     args: ["test", "--fail-fast", "--unstable-net", "--allow-all", ...tests],
     cwd: root,
-    env: { NO_COLOR: "1" },
+    // INIT_CWD: the CLI changes into it (`deno task` sets it), so a CLI
+    // started by the tests stays in the copy, not the worktree.
+    env: { NO_COLOR: "1", INIT_CWD: root },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
