@@ -7,6 +7,7 @@ import {
   missingPeer,
   PROJECT_ROOT,
   runProgram,
+  startCli,
   waitFor,
   withTimeout,
 } from "./_helpers.ts";
@@ -51,4 +52,22 @@ Deno.test("missingPeer: a missing peer is a visible skip locally and a failure i
   });
   assert.notEqual(ci.code, 0);
   assert.match(ci.stderr, /peer 'netkit-no-such-peer' is missing in CI/);
+});
+
+Deno.test("startCli: disposing a running server kills the CLI itself, not only deno task", async () => {
+  let port: number;
+  {
+    await using server = await startCli([
+      "echo",
+      "serve",
+      "--tcp",
+      "--port",
+      "0",
+    ]);
+    port = server.ports.tcp!;
+  }
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    Deno.errors.ConnectionRefused,
+  );
 });
