@@ -208,6 +208,14 @@ export async function runAll(
   const roots = await Promise.all(
     Array.from({ length: jobs }, () => copyRepo(ROOT)),
   );
+  // Interrupted: remove the copies (the test runs die with the terminal's
+  // process group) instead of leaving them in /tmp.
+  const interrupted = () => {
+    for (const r of roots) Deno.removeSync(r, { recursive: true });
+    Deno.exit(130);
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, interrupted);
   try {
     if (options.baseline ?? true) {
       // In the copy, not the worktree: a copy that lacks a file would
@@ -229,6 +237,7 @@ export async function runAll(
     await Promise.all(roots.map(worker));
     return outcomes;
   } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, interrupted);
     await Promise.all(roots.map((r) => Deno.remove(r, { recursive: true })));
   }
 }
