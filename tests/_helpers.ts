@@ -19,18 +19,37 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Options of {@linkcode runCli} and {@linkcode runProgram}. */
+export interface RunOptions {
+  stdin?: Uint8Array | string;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Fail (killing the process) after this many ms. Default {@linkcode WAIT_MS} × 6 (2 minutes: transfers under load). */
+  timeoutMs?: number;
+}
+
 /** Runs the CLI to completion, optionally feeding stdin. */
-export async function runCli(
+export function runCli(
   args: string[],
-  options: {
-    stdin?: Uint8Array | string;
-    cwd?: string;
-    env?: Record<string, string>;
-  } = {},
+  options: RunOptions = {},
 ): Promise<CliResult> {
   const { cmd, args: full } = cliCommand(args);
+  return runProgram(cmd, full, options, `netkit ${args.join(" ")}`);
+}
+
+/**
+ * Runs any program to completion (a peer such as nc or socat, or the CLI),
+ * feeding stdin while the output is read; killed and failed, naming it,
+ * once `timeoutMs` pass.
+ */
+export async function runProgram(
+  cmd: string,
+  args: string[],
+  options: RunOptions = {},
+  name = `${cmd} ${args.join(" ")}`,
+): Promise<CliResult> {
   const child = new Deno.Command(cmd, {
-    args: full,
+    args,
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
@@ -49,13 +68,53 @@ export async function runCli(
       await writer.write(data).catch(() => {});
       await writer.close().catch(() => {});
     })();
-  const [result] = await Promise.all([child.output(), feeding]);
+  const timeoutMs = options.timeoutMs ?? WAIT_MS * 6;
+  const [result] = await withTimeout(
+    Promise.all([child.output(), feeding]),
+    timeoutMs,
+    `${name} to exit`,
+  ).catch(async (error) => {
+    killQuietly(child);
+    await child.status;
+    throw error;
+  });
   const dec = new TextDecoder();
   return {
     code: result.code,
     stdout: dec.decode(result.stdout),
     stderr: dec.decode(result.stderr),
   };
+}
+
+/**
+ * SIGKILLs a child process and everything it started, unless gone: `deno
+ * task` runs the CLI as a grandchild, which a SIGKILL to the task alone
+ * would leave running (holding our pipes open).
+ */
+function killQuietly(child: Deno.ChildProcess): void {
+  for (const pid of [...descendants(child.pid), child.pid]) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }
+}
+
+/** Every descendant of `pid`, deepest first (Linux /proc). */
+function descendants(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(
+        `/proc/${pid}/task/${task.name}/children`,
+      );
+      children.push(...text.split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [...descendants(c), c]);
 }
 
 /** A CLI server running in a subprocess. */
@@ -71,9 +130,15 @@ export interface CliServer {
   /** Sends a signal and collects the exit code and the whole of stderr. */
   stop(signal?: Deno.Signal): Promise<CliResult>;
   /** Resolves once stderr (so far) matches `pattern`; rejects if the process ends first. */
-  waitForStderr(pattern: RegExp): Promise<string>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Stderr received so far. */
   stderr(): string;
+  /**
+   * Kills the server and its children if still running (for `await using`,
+   * so a failed assertion never leaves a server behind); a no-op after
+   * `stop()`.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -114,6 +179,8 @@ export async function startCli(
   })();
   let ended = false;
   stderrText.then(() => ended = true);
+  let exited = false;
+  process.status.then(() => exited = true);
   const lines = process.stdout
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new LineSplitter())[Symbol.asyncIterator]();
@@ -121,7 +188,17 @@ export async function startCli(
   const ports: Record<string, number> = {};
   const expect = options.expect ?? 1;
   while (listening.length < expect) {
-    const next = await lines.next();
+    const next = await withTimeout(
+      lines.next(),
+      WAIT_MS * 3,
+      `'listening' line ${listening.length + 1} of ${expect} from ${
+        options.command ? options.command.cmd : "netkit"
+      } ${args.join(" ")}`,
+    ).catch(async (error) => {
+      killQuietly(process);
+      await process.status;
+      throw new Error(`${error.message} (stderr: ${errText})`);
+    });
     if (next.done) {
       const status = await process.status;
       throw new Error(
@@ -133,7 +210,7 @@ export async function startCli(
     listening.push(next.value);
     ports[m[1]!] ??= Number(m[3]);
   }
-  return {
+  const server: CliServer = {
     ports,
     listening,
     process,
@@ -145,28 +222,53 @@ export async function startCli(
         // Already exited.
       }
       const rest: string[] = [];
-      for (let n = await lines.next(); !n.done; n = await lines.next()) {
-        rest.push(n.value);
-      }
-      const status = await process.status;
+      const exiting = (async () => {
+        for (let n = await lines.next(); !n.done; n = await lines.next()) {
+          rest.push(n.value);
+        }
+        return await process.status;
+      })();
+      const status = await withTimeout(
+        exiting,
+        WAIT_MS,
+        `the server to exit after ${signal}`,
+      ).catch(async (error) => {
+        killQuietly(process);
+        await withTimeout(exiting, WAIT_MS, "the server to die").catch(
+          () => {},
+        );
+        throw error;
+      });
       return {
         code: status.code,
         stdout: rest.join("\n"),
-        stderr: await stderrText,
+        stderr: await withTimeout(stderrText, WAIT_MS, "the server's stderr"),
       };
     },
-    async waitForStderr(pattern: RegExp) {
+    async waitForStderr(pattern: RegExp, timeoutMs = WAIT_MS) {
+      const deadline = performance.now() + timeoutMs;
       for (;;) {
         const m = pattern.exec(errText);
         if (m) return m[0];
         if (ended) {
           throw new Error(`stderr ended without ${pattern}: ${errText}`);
         }
-        await errChanged.promise;
+        const left = deadline - performance.now();
+        await withTimeout(
+          errChanged.promise,
+          Math.max(0, left),
+          `${pattern} on stderr (so far: ${errText})`,
+        );
       }
     },
     stderr: () => errText,
+    async [Symbol.asyncDispose]() {
+      if (exited) return;
+      killQuietly(process);
+      await server.stop("SIGKILL");
+    },
   };
+  return server;
 }
 
 /** Splits a text stream into lines (without the newline). */
@@ -270,5 +372,223 @@ export async function testTls(): Promise<
     caPath: `${dir}cert.pem`,
     cert: await Deno.readTextFile(`${dir}cert.pem`),
     key: await Deno.readTextFile(`${dir}key.pem`),
+  };
+}
+
+/** How long a test waits for anything by default before failing. */
+export const WAIT_MS = 20_000;
+
+/**
+ * Resolves like `promise`, or rejects with "timed out after N ms waiting for
+ * <what>" once `ms` pass: the one bound on every wait in the tests, so a
+ * regression fails the test with what it waited for instead of hanging.
+ */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `check` (every `intervalMs`, default 10) until it returns something
+ * other than `undefined`, `null` or `false`, and resolves to that value;
+ * rejects naming `what` after `timeoutMs` (default {@linkcode WAIT_MS}).
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<Exclude<T, undefined | null | false>> {
+  const timeoutMs = options.timeoutMs ?? WAIT_MS;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    // A check that itself hangs (a connect, a read) is bounded too.
+    const value = await withTimeout(
+      Promise.resolve(check()),
+      Math.max(1, deadline - performance.now()),
+      what,
+    );
+    if (value !== undefined && value !== null && value !== false) {
+      return value as Exclude<T, undefined | null | false>;
+    }
+    if (performance.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 10));
+  }
+}
+
+/**
+ * For `Deno.test`'s `ignore:` option: true when a peer program is missing,
+ * so the test is reported as ignored (never as passed). In CI a missing
+ * peer throws instead, failing the test file with the peer's name.
+ */
+export function missingPeer(...programs: string[]): boolean {
+  return !programs.every((p) => hasPeer(p));
+}
+
+/**
+ * For `ignore:`: true when this machine cannot listen on IPv6 loopback
+ * (`::1`). In CI it throws: IPv6 is part of what CI must cover.
+ */
+export function missingIpv6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return false;
+  } catch (error) {
+    if (IN_CI) {
+      throw new Error(`IPv6 loopback is unavailable in CI: ${error}`);
+    }
+    console.warn(`SKIP: cannot listen on ::1 (${error})`);
+    return true;
+  }
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export function freePort(transport: "tcp" | "udp" = "tcp"): number {
+  if (transport === "udp") {
+    const socket = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const port = (socket.addr as Deno.NetAddr).port;
+    socket.close();
+    return port;
+  }
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** Reads until EOF, failing after `ms` with what it waited for. */
+export function readAllWithin(
+  conn: Deno.Conn,
+  what = "the peer to close the connection",
+  ms = WAIT_MS,
+): Promise<Uint8Array> {
+  return withTimeout(readAll(conn), ms, what);
+}
+
+/**
+ * Reads exactly `length` bytes (or fewer if EOF comes first), failing after
+ * `ms` with what it waited for.
+ */
+export function readExactly(
+  conn: Deno.Conn,
+  length: number,
+  what = `${length} bytes`,
+  ms = WAIT_MS,
+): Promise<Uint8Array> {
+  return withTimeout(
+    (async () => {
+      const buf = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = await conn.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    })(),
+    ms,
+    what,
+  );
+}
+
+/**
+ * Whether the peer closed `conn`: true on EOF or a reset, false when data
+ * arrives instead. Fails after `ms` naming `what`.
+ */
+export async function closedByPeer(
+  conn: Deno.Conn,
+  what = "the server to close the connection",
+  ms = WAIT_MS,
+): Promise<boolean> {
+  const n = await withTimeout(
+    conn.read(new Uint8Array(1)).catch(() => null),
+    ms,
+    what,
+  );
+  return n === null;
+}
+
+/** A socat echo server (`PIPE`) on 127.0.0.1; dispose or `stop()` to end it. */
+export interface SocatEcho extends AsyncDisposable {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts socat as a TCP (`fork`: one child per connection) or UDP echo
+ * server on a free port, and waits (bounded) until the kernel lists it.
+ */
+export async function startSocatEcho(
+  kind: "TCP-LISTEN" | "UDP-LISTEN",
+  fork?: "fork",
+): Promise<SocatEcho> {
+  const port = freePort(kind === "TCP-LISTEN" ? "tcp" : "udp");
+  const opts = [
+    `${kind}:${port}`,
+    "bind=127.0.0.1",
+    "reuseaddr",
+    ...(fork ? [fork] : []),
+  ].join(",");
+  const child = new Deno.Command("socat", {
+    args: [opts, "PIPE"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+  };
+  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  try {
+    await waitFor(
+      `socat to bind ${kind} 127.0.0.1:${port}`,
+      async () => (await Deno.readTextFile(table)).includes(hex),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, stop, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Wraps a server so that `await using` waits at most `ms` for its shutdown
+ * and then fails naming it, instead of hanging the suite when a regression
+ * keeps the server from finishing.
+ */
+export function bounded<T extends AsyncDisposable>(
+  server: T,
+  ms: number = WAIT_MS,
+  what = "the server to shut down",
+): T {
+  const dispose = server[Symbol.asyncDispose].bind(server);
+  return {
+    ...server,
+    [Symbol.asyncDispose]: () =>
+      withTimeout(Promise.resolve(dispose()), ms, what),
   };
 }

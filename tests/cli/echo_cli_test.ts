@@ -1,11 +1,20 @@
 import assert from "node:assert/strict";
+import { udpRequest } from "../../udp/mod.ts";
 import {
   cliCommand,
+  closedByPeer,
   connectTo,
-  hasPeer,
-  readAll,
+  missingIpv6,
+  missingPeer,
+  readAllWithin,
+  readExactly,
   runCli,
+  runProgram,
   startCli,
+  startSocatEcho,
+  WAIT_MS,
+  waitFor,
+  withTimeout,
 } from "../_helpers.ts";
 
 const enc = new TextEncoder();
@@ -16,22 +25,12 @@ async function run(
   args: string[],
   stdin: string,
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .spawn();
-  const w = child.stdin.getWriter();
-  await w.write(enc.encode(stdin));
-  await w.close();
-  const r = await child.output();
-  return { code: r.code, out: dec.decode(r.stdout) };
+  const r = await runProgram(cmd, args, { stdin });
+  return { code: r.code, out: r.stdout };
 }
 
 Deno.test("echo serve: both transports on one port, listening lines first, summary on SIGTERM", async () => {
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   assert.match(server.listening[0]!, /^listening tcp 127\.0\.0\.1:\d+$/);
@@ -44,19 +43,33 @@ Deno.test("echo serve: both transports on one port, listening lines first, summa
   });
   await conn.write(enc.encode("abc"));
   await conn.closeWrite();
-  assert.equal(dec.decode(await readAll(conn)), "abc");
+  assert.equal(dec.decode(await readAllWithin(conn)), "abc");
   conn.close();
+  const datagram = enc.encode("datagram");
+  assert.deepEqual(
+    await udpRequest(`127.0.0.1:${server.ports.udp}`, datagram),
+    datagram,
+  );
   const r = await server.stop("SIGTERM");
   assert.equal(r.code, 0);
   assert.match(
     r.stderr,
     /^echo\/tcp: served 1, refused 0, 3 bytes in, 3 bytes out, 0 accept back-offs/m,
   );
-  assert.match(r.stderr, /^echo\/udp: served 0/m);
+  assert.match(
+    r.stderr,
+    /^echo\/udp: served 1, refused 0, 8 bytes in, 8 bytes out$/m,
+  );
 });
 
 Deno.test("echo serve: SIGINT also stops gracefully", async () => {
-  const server = await startCli(["echo", "serve", "--tcp", "--port", "0"]);
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+  ]);
   const r = await server.stop("SIGINT");
   assert.equal(r.code, 0);
   assert.match(r.stderr, /echo\/tcp: served 0/);
@@ -79,9 +92,10 @@ Deno.test("echo serve: a port in use is one clear line, exit 1", async () => {
   );
 });
 
-Deno.test("echo serve: nc, socat (TCP and UDP) and ncat (TCP) are served", async () => {
-  if (!hasPeer("nc") || !hasPeer("socat")) return;
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+Deno.test("echo serve: nc, socat (TCP and UDP) and ncat (TCP) are served", {
+  ignore: missingPeer("nc", "socat", "ncat"),
+}, async () => {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   const port = String(server.ports.tcp);
@@ -106,18 +120,19 @@ Deno.test("echo serve: nc, socat (TCP and UDP) and ncat (TCP) are served", async
       "nc udp\n",
     );
     assert.equal(ncu.out, "nc udp\n");
-    if (hasPeer("ncat")) {
-      const ncat = await run("ncat", ["127.0.0.1", port], "via ncat\n");
-      assert.equal(ncat.out, "via ncat\n");
-    }
+    const ncat = await run("ncat", ["127.0.0.1", port], "via ncat\n");
+    assert.equal(ncat.out, "via ncat\n");
   } finally {
     await server.stop();
   }
 });
 
-Deno.test("echo connect: pipes stdin through a socat echo server and exits after the reply", async () => {
-  if (!hasPeer("socat")) return;
-  const socat = await startSocat("TCP-LISTEN", "fork");
+Deno.test({
+  name:
+    "echo connect: pipes stdin through a socat echo server and exits after the reply",
+  ignore: missingPeer("socat"),
+}, async () => {
+  const socat = await startSocatEcho("TCP-LISTEN", "fork");
   try {
     const data = "line one\nline two\n".repeat(1000);
     const r = await runCli(["echo", "connect", `127.0.0.1:${socat.port}`], {
@@ -130,9 +145,10 @@ Deno.test("echo connect: pipes stdin through a socat echo server and exits after
   }
 });
 
-Deno.test("echo connect --udp: each line is a datagram answered by socat", async () => {
-  if (!hasPeer("socat")) return;
-  const socat = await startSocat("UDP-LISTEN");
+Deno.test("echo connect --udp: each line is a datagram answered by socat", {
+  ignore: missingPeer("socat"),
+}, async () => {
+  const socat = await startSocatEcho("UDP-LISTEN");
   try {
     const r = await runCli([
       "echo",
@@ -176,7 +192,7 @@ Deno.test("echo connect: refused and no-UDP-server are one line, exit 1", async 
 });
 
 Deno.test("echo ping: per-probe lines and a summary, TCP and UDP, human and JSON", async () => {
-  const server = await startCli(["echo", "serve", "--port", "0"], {
+  await using server = await startCli(["echo", "serve", "--port", "0"], {
     expect: 2,
   });
   const target = `127.0.0.1:${server.ports.tcp}`;
@@ -224,16 +240,19 @@ Deno.test("echo ping: per-probe lines and a summary, TCP and UDP, human and JSON
   }
 });
 
-Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", async () => {
-  if (!hasPeer("prlimit")) return;
+Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", {
+  ignore: missingPeer("prlimit"),
+}, async () => {
   const { cmd, args } = cliCommand(["echo", "serve", "--tcp", "--port", "0"]);
-  const server = await startCli([], {
+  await using server = await startCli([], {
     command: { cmd: "prlimit", args: ["--nofile=64:64", cmd, ...args] },
   });
   const port = server.ports.tcp!;
   const addr = { transport: "tcp" as const, hostname: "127.0.0.1", port };
-  const conns = await Promise.all(
-    Array.from({ length: 120 }, () => connectTo(addr)),
+  const conns = await withTimeout(
+    Promise.all(Array.from({ length: 120 }, () => connectTo(addr))),
+    WAIT_MS,
+    "120 connections",
   );
   // Wait (by condition, not time) until the server reports the back-off.
   await server.waitForStderr(
@@ -243,7 +262,7 @@ Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", a
   const fresh = await connectTo(addr);
   await fresh.write(enc.encode("still here"));
   await fresh.closeWrite();
-  assert.equal(dec.decode(await readAll(fresh)), "still here");
+  assert.equal(dec.decode(await readAllWithin(fresh)), "still here");
   fresh.close();
   const r = await server.stop();
   assert.equal(r.code, 0);
@@ -251,40 +270,10 @@ Deno.test("echo serve: survives EMFILE under a low fd limit and serves again", a
   assert.ok(backoffs > 0, r.stderr);
 });
 
-async function startSocat(kind: "TCP-LISTEN" | "UDP-LISTEN", fork?: "fork") {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const opts = [
-    `${kind}:${port}`,
-    "bind=127.0.0.1",
-    "reuseaddr",
-    ...(fork ? [fork] : []),
-  ].join(",");
-  const child = new Deno.Command("socat", {
-    args: [opts, "PIPE"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .spawn();
-  // Wait until socat is bound: the kernel lists the port.
-  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
-  for (let i = 0; i < 500; i++) {
-    if ((await Deno.readTextFile(table)).includes(hex)) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
-
-Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", async () => {
-  const server = await startCli([
+Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", {
+  ignore: missingIpv6(),
+}, async () => {
+  await using server = await startCli([
     "echo",
     "serve",
     "--host",
@@ -298,6 +287,7 @@ Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", asyn
     const tcp = await runCli(["echo", "connect", target], {
       stdin: "over ipv6\n",
     });
+    assert.equal(tcp.code, 0, tcp.stderr);
     assert.equal(tcp.stdout, "over ipv6\n");
     const udp = await runCli([
       "echo",
@@ -314,5 +304,181 @@ Deno.test("echo serve --host ::1: IPv6 addresses in brackets, TCP and UDP", asyn
     assert.equal(JSON.parse(udp.stdout.trim().split("\n").at(-1)!).received, 2);
   } finally {
     await server.stop();
+  }
+});
+
+/** Sends `text` and reads its echo back (bounded). */
+async function exchange(conn: Deno.Conn, text: string): Promise<string> {
+  await conn.write(enc.encode(text));
+  return dec.decode(await readExactly(conn, text.length, `echo of '${text}'`));
+}
+
+const tcpAddr = (port: number) => ({
+  transport: "tcp" as const,
+  hostname: "127.0.0.1",
+  port,
+});
+
+/** Waits until nothing listens on `port` any more (the server began shutting down). */
+function listenerClosed(port: number): Promise<true> {
+  return waitFor(
+    `the listener on ${port} to close`,
+    () =>
+      connectTo(tcpAddr(port)).then((c) => {
+        c.close();
+        return false;
+      }, (e) => e instanceof Deno.errors.ConnectionRefused),
+  );
+}
+
+Deno.test("echo serve --grace 60: after SIGTERM a client mid-exchange is still served", async () => {
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+    "--grace",
+    "60",
+  ]);
+  const conn = await connectTo(tcpAddr(server.ports.tcp!));
+  try {
+    assert.equal(await exchange(conn, "before "), "before ");
+    server.process.kill("SIGTERM");
+    await listenerClosed(server.ports.tcp!);
+    assert.equal(await exchange(conn, "after"), "after");
+    await conn.closeWrite();
+    assert.equal((await readAllWithin(conn)).length, 0);
+  } finally {
+    conn.close();
+  }
+  // The last client left: the server ends by itself, long before 60 s.
+  const status = await withTimeout(
+    server.process.status,
+    WAIT_MS,
+    "the server to exit once its last client left",
+  );
+  assert.equal(status.code, 0);
+  const r = await server.stop();
+  // "served" may count a probe of listenerClosed() that the kernel queued
+  // before the listener closed; the bytes are this client's alone.
+  assert.match(r.stderr, /^echo\/tcp: served \d+, refused 0, 12 bytes in/m);
+});
+
+Deno.test("echo serve --grace 0: SIGTERM cuts connected clients at once", async () => {
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+    "--grace",
+    "0",
+  ]);
+  const conn = await connectTo(tcpAddr(server.ports.tcp!));
+  try {
+    assert.equal(await exchange(conn, "x"), "x");
+    server.process.kill("SIGTERM");
+    await listenerClosed(server.ports.tcp!);
+    // The default grace (5 s) would still echo this; a grace of 0 has
+    // already closed the connection.
+    await conn.write(enc.encode("late")).catch(() => 0);
+    assert.ok(await closedByPeer(conn, "the cut after a grace of 0"));
+  } finally {
+    conn.close();
+  }
+  const r = await server.stop();
+  assert.equal(r.code, 0);
+});
+
+Deno.test("echo serve --idle-timeout: a silent client is closed and counted", async () => {
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+    "--idle-timeout",
+    "0.2",
+  ]);
+  const conn = await connectTo(tcpAddr(server.ports.tcp!));
+  try {
+    assert.equal(await exchange(conn, "hi"), "hi");
+    assert.ok(await closedByPeer(conn, "the idle timeout to close the client"));
+  } finally {
+    conn.close();
+  }
+  const r = await server.stop();
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /^echo\/tcp: served 1, .*, 1 idle closed$/m);
+});
+
+Deno.test("echo serve --max-conns 1: a second client at once is closed and counted as refused", async () => {
+  await using server = await startCli([
+    "echo",
+    "serve",
+    "--tcp",
+    "--port",
+    "0",
+    "--max-conns",
+    "1",
+  ]);
+  const first = await connectTo(tcpAddr(server.ports.tcp!));
+  try {
+    assert.equal(await exchange(first, "one"), "one");
+    const second = await connectTo(tcpAddr(server.ports.tcp!));
+    const cut = await closedByPeer(second, "the second client to be refused");
+    second.close();
+    assert.ok(cut, "the second connection must be closed");
+    assert.equal(await exchange(first, "still"), "still");
+  } finally {
+    first.close();
+  }
+  const r = await server.stop();
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /^echo\/tcp: served 1, refused 1,/m);
+});
+
+Deno.test("echo serve --backlog 7: the listening socket's backlog is 7", {
+  ignore: missingPeer("ss"),
+}, async () => {
+  const backlogOf = async (args: string[]) => {
+    await using server = await startCli([
+      "echo",
+      "serve",
+      "--tcp",
+      "--port",
+      "0",
+      ...args,
+    ]);
+    try {
+      // For a listening socket, ss shows the backlog as Send-Q.
+      const ss = await runProgram("ss", [
+        "-ltnH",
+        `sport = :${server.ports.tcp}`,
+      ]);
+      assert.equal(ss.code, 0, ss.stderr);
+      const fields = ss.stdout.trim().split(/\s+/);
+      assert.equal(fields[0], "LISTEN", ss.stdout);
+      return Number(fields[2]);
+    } finally {
+      await server.stop();
+    }
+  };
+  assert.equal(await backlogOf(["--backlog", "7"]), 7);
+  assert.notEqual(await backlogOf([]), 7);
+});
+
+Deno.test("echo serve: flag values out of range are usage errors, exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--max-conns", "0"], /--max-conns takes a whole number from 1/],
+    [["--backlog", "0"], /--backlog takes a whole number from 1/],
+    [["--idle-timeout", "soon"], /--idle-timeout takes seconds/],
+    [["--grace", "1s"], /--grace takes seconds/],
+  ];
+  for (const [flags, why] of cases) {
+    const r = await runCli(["echo", "serve", "--port", "0", ...flags]);
+    assert.equal(r.code, 2, flags.join(" "));
+    assert.match(r.stderr, why);
   }
 });

@@ -1,38 +1,27 @@
 import assert from "node:assert/strict";
+import { udpRequest } from "../../udp/mod.ts";
 import {
   connectTo,
   PROJECT_ROOT,
-  readAll,
+  readAllWithin,
   runCli,
+  seededBytes,
   startCli,
+  WAIT_MS,
+  withTimeout,
 } from "../_helpers.ts";
-
-/** `promise`, or a failure naming what it waited for after `ms`. */
-async function within<T>(
-  ms: number,
-  what: string,
-  promise: Promise<T>,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) =>
-    timer = setTimeout(
-      () => reject(new Error(`waited ${ms} ms for ${what}`)),
-      ms,
-    )
-  );
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 Deno.test("serve: echo, file receiver and WebSocket run together and stop together", async () => {
   const dir = await Deno.makeTempDir({ prefix: "netkit-serve-" });
   const src = await Deno.makeTempFile({ dir, suffix: ".txt" });
   await Deno.writeTextFile(src, "served file\n");
   const received = `${dir}/received`;
-  const server = await startCli(["serve", "--any-port", "--dir", received], {
+  await using server = await startCli([
+    "serve",
+    "--any-port",
+    "--dir",
+    received,
+  ], {
     expect: 4,
   });
   try {
@@ -51,8 +40,19 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
     });
     await conn.write(new TextEncoder().encode("ping"));
     await conn.closeWrite();
-    assert.equal(new TextDecoder().decode(await readAll(conn)), "ping");
+    assert.equal(new TextDecoder().decode(await readAllWithin(conn)), "ping");
     conn.close();
+
+    // The UDP echo shares the TCP echo's port and answers datagrams.
+    assert.equal(server.ports.udp, echoPort);
+    const datagram = seededBytes(1200, 9);
+    assert.deepEqual(
+      await udpRequest(`127.0.0.1:${server.ports.udp}`, datagram, {
+        timeoutMs: 2000,
+        retries: 2,
+      }),
+      datagram,
+    );
 
     const ws = new WebSocket(`ws://127.0.0.1:${server.ports.ws}/ws`);
     const echoed = new Promise<string>((resolve) =>
@@ -60,17 +60,18 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
     );
     const closed = new Promise((resolve) => ws.onclose = resolve);
     ws.onopen = () => ws.send("over ws");
-    assert.equal(await echoed, "over ws");
+    assert.equal(
+      await withTimeout(echoed, WAIT_MS, "the WebSocket echo"),
+      "over ws",
+    );
     ws.close();
-    await closed;
+    await withTimeout(closed, WAIT_MS, "the WebSocket to close");
 
     // The try: lines name netkit as it was started and run as printed.
-    const hint = await within(
+    const hint = await withTimeout(
+      server.waitForStderr(/try: .*file send \S+ PATH --token \S+/),
       20_000,
       "the file try: line",
-      server.waitForStderr(
-        /try: .*file send \S+ PATH --token \S+/,
-      ),
     );
     const echoHint = /^try: (.*echo connect.*)$/m.exec(server.stderr())![1]!;
     const tried = await new Deno.Command("sh", {
@@ -105,5 +106,10 @@ Deno.test("serve: echo, file receiver and WebSocket run together and stop togeth
         new RegExp(`^${name}: served \\d+, refused 0`, "m"),
       );
     }
+    // One datagram in, one out: the summary counts the UDP side's traffic.
+    assert.match(
+      r.stderr,
+      /^echo\/udp: served 1, refused 0, 1200 bytes in, 1200 bytes out/m,
+    );
   }
 });

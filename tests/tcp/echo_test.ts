@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { pingTcp, serveEcho, TcpError } from "../../tcp/mod.ts";
-import { connectTo, readAll, seededBytes } from "../_helpers.ts";
+import {
+  bounded,
+  closedByPeer,
+  connectTo,
+  readAllWithin,
+  readExactly,
+  seededBytes,
+  WAIT_MS,
+  withTimeout,
+} from "../_helpers.ts";
 
 async function roundTrip(
   addr: Deno.NetAddr,
@@ -14,7 +23,10 @@ async function roundTrip(
       }
       await conn.closeWrite();
     })();
-    const [echoed] = await Promise.all([readAll(conn), writing]);
+    const [echoed] = await Promise.all([
+      readAllWithin(conn, "the echo and the server's half-close"),
+      writing,
+    ]);
     return echoed;
   } finally {
     conn.close();
@@ -22,7 +34,7 @@ async function roundTrip(
 }
 
 Deno.test("echo: 10 MiB of random bytes come back byte-exact", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const data = seededBytes(10 * 1024 * 1024, 7);
   const echoed = await roundTrip(server.addr, data);
   assert.equal(echoed.length, data.length);
@@ -31,7 +43,7 @@ Deno.test("echo: 10 MiB of random bytes come back byte-exact", async () => {
 });
 
 Deno.test("echo: 200 concurrent clients each get their own bytes", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const results = await Promise.all(
     Array.from({ length: 200 }, (_, i) => {
       const data = seededBytes(1000 + i, i + 1);
@@ -45,37 +57,37 @@ Deno.test("echo: 200 concurrent clients each get their own bytes", async () => {
 });
 
 Deno.test("echo: after the client half-closes, everything comes back and then EOF", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const conn = await connectTo(server.addr);
   await conn.write(new TextEncoder().encode("hello"));
   await conn.closeWrite();
-  const echoed = await readAll(conn);
+  const echoed = await readAllWithin(conn, "the echo, then EOF");
   conn.close();
   assert.equal(new TextDecoder().decode(echoed), "hello");
 });
 
 Deno.test("echo: connections beyond maxConnections are closed and counted", async () => {
-  await using server = serveEcho({ port: 0, maxConnections: 2 });
+  await using server = bounded(serveEcho({ port: 0, maxConnections: 2 }));
   const held = [await connectTo(server.addr), await connectTo(server.addr)];
-  const buf = new Uint8Array(1);
   for (const c of held) {
     await c.write(new Uint8Array([1]));
-    assert.equal(await c.read(buf), 1); // served, so counted as open
+    // Served, so counted as open.
+    assert.equal((await readExactly(c, 1, "the echo")).length, 1);
   }
   const extra = await connectTo(server.addr);
-  const got = await extra.read(buf).catch(() => null);
+  const cut = await closedByPeer(extra, "the extra connection to be closed");
   extra.close();
-  assert.equal(got, null, "the extra connection must be closed at once");
+  assert.ok(cut, "the extra connection must be closed at once");
   assert.equal(server.stats().refused, 1);
   for (const c of held) c.close();
 });
 
 Deno.test("echo: idleTimeoutMs closes a connection that sends nothing", async () => {
-  await using server = serveEcho({ port: 0, idleTimeoutMs: 100 });
+  await using server = bounded(serveEcho({ port: 0, idleTimeoutMs: 100 }));
   const conn = await connectTo(server.addr);
-  const got = await conn.read(new Uint8Array(1)).catch(() => null);
+  const cut = await closedByPeer(conn, "the idle timeout to close it");
   conn.close();
-  assert.equal(got, null);
+  assert.ok(cut);
   assert.equal(server.stats().idleClosed, 1);
 });
 
@@ -83,12 +95,12 @@ Deno.test("echo: shutdown closes connected clients after the grace period", asyn
   const server = serveEcho({ port: 0, gracePeriodMs: 50 });
   const conn = await connectTo(server.addr);
   await conn.write(new Uint8Array([9]));
-  assert.equal(await conn.read(new Uint8Array(1)), 1);
-  await server.shutdown();
-  const got = await conn.read(new Uint8Array(1)).catch(() => null);
+  assert.equal((await readExactly(conn, 1, "the echo")).length, 1);
+  await withTimeout(server.shutdown(), WAIT_MS, "shutdown()");
+  const cut = await closedByPeer(conn, "the grace period to end it");
   conn.close();
-  assert.equal(got, null);
-  await server.finished;
+  assert.ok(cut);
+  await withTimeout(server.finished, WAIT_MS, "the server to finish");
   await assert.rejects(connectTo(server.addr), Deno.errors.ConnectionRefused);
 });
 
@@ -96,12 +108,12 @@ Deno.test("echo: an aborted signal shuts the server down", async () => {
   const controller = new AbortController();
   const server = serveEcho({ port: 0, signal: controller.signal });
   controller.abort();
-  await server.finished;
+  await withTimeout(server.finished, WAIT_MS, "the server to finish");
   assert.equal(server.stats().active, 0);
 });
 
 Deno.test("pingTcp: every probe returns and the summary adds up", async () => {
-  await using server = serveEcho({ port: 0 });
+  await using server = bounded(serveEcho({ port: 0 }));
   const seen: number[] = [];
   const result = await pingTcp(server.addr, {
     count: 5,
@@ -114,6 +126,8 @@ Deno.test("pingTcp: every probe returns and the summary adds up", async () => {
   assert.equal(result.received, 5);
   assert.equal(result.lossPercent, 0);
   assert.ok(result.minMs! <= result.avgMs! && result.avgMs! <= result.maxMs!);
+  assert.ok(result.minMs! <= result.p99Ms! && result.p99Ms! <= result.maxMs!);
+  assert.equal(server.stats().bytesIn, 5 * 100);
 });
 
 Deno.test("pingTcp: a closed port is a clear connect_failed error", async () => {

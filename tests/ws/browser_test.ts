@@ -3,7 +3,12 @@
 
 import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
-import { hasPeer, LineSplitter } from "../_helpers.ts";
+import {
+  LineSplitter,
+  missingPeer,
+  WAIT_MS,
+  withTimeout,
+} from "../_helpers.ts";
 
 interface CdpReply {
   id?: number;
@@ -46,7 +51,12 @@ async function launchChromium() {
   let endpoint: string | undefined;
   const seen: string[] = [];
   while (endpoint === undefined) {
-    const next = await lines.next();
+    const next = await withTimeout(lines.next(), WAIT_MS, "DevTools").catch(
+      (error) => {
+        child.kill("SIGKILL");
+        throw error;
+      },
+    );
     if (next.done) {
       throw new Error(
         `chromium exited before DevTools was up:\n${seen.join("\n")}`,
@@ -62,10 +72,14 @@ async function launchChromium() {
   })();
 
   const socket = new WebSocket(endpoint);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = reject;
-  });
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = reject;
+    }),
+    WAIT_MS,
+    "the DevTools socket to open",
+  );
   const socketClosed = new Promise((resolve) => socket.onclose = resolve);
   let nextId = 1;
   const pending = new Map<number, PromiseWithResolvers<CdpReply>>();
@@ -94,7 +108,7 @@ async function launchChromium() {
     const waiter = Promise.withResolvers<CdpReply>();
     pending.set(id, waiter);
     socket.send(JSON.stringify({ id, method, params, sessionId }));
-    return (await waiter.promise).result;
+    return (await withTimeout(waiter.promise, WAIT_MS, method)).result;
   }
 
   function waitEvent(method: string, sessionId: string): Promise<CdpReply> {
@@ -123,7 +137,7 @@ async function launchChromium() {
     await send("Runtime.enable", {}, sessionId);
     const loaded = waitEvent("Page.loadEventFired", sessionId);
     await send("Page.navigate", { url }, sessionId);
-    await loaded;
+    await withTimeout(loaded, WAIT_MS, `${url} to load`);
     return sessionId;
   }
 
@@ -150,9 +164,15 @@ async function launchChromium() {
     async [Symbol.asyncDispose]() {
       await send("Browser.close").catch(() => {});
       socket.close();
-      await socketClosed;
-      await child.status;
-      await drained;
+      await withTimeout(
+        Promise.all([socketClosed, child.status, drained]),
+        WAIT_MS,
+        "chromium to exit",
+      ).catch(async (error) => {
+        child.kill("SIGKILL");
+        await child.status;
+        throw error;
+      });
       await Deno.remove(profile, { recursive: true });
     },
   };
@@ -163,8 +183,11 @@ const waitFor = (predicate: string) =>
   `new Promise((resolve) => { const check = () => { const v = (${predicate}); ` +
   `if (v) resolve(v); else setTimeout(check, 20); }; check(); })`;
 
-Deno.test("page: ?autotest connects, sends and shows the echo with the open state", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name:
+    "page: ?autotest connects, sends and shows the echo with the open state",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0 });
   await using browser = await launchChromium();
   const session = await browser.open(
@@ -202,8 +225,11 @@ Deno.test("page: ?autotest connects, sends and shows the echo with the open stat
   assert.equal(server.stats().messagesIn, 1);
 });
 
-Deno.test("page: typing a message shows it echoed; Disconnect shows the close code", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name:
+    "page: typing a message shows it echoed; Disconnect shows the close code",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0 });
   await using browser = await launchChromium();
   const session = await browser.open(`http://127.0.0.1:${server.addr.port}/`);
@@ -242,8 +268,10 @@ Deno.test("page: typing a message shows it echoed; Disconnect shows the close co
   assert.equal(state, "closed 1000 bye");
 });
 
-Deno.test("page: broadcast mode delivers one tab's message to the other tab", async () => {
-  if (!hasPeer("chromium")) return;
+Deno.test({
+  name: "page: broadcast mode delivers one tab's message to the other tab",
+  ignore: missingPeer("chromium"),
+}, async () => {
   await using server = serveWebSocket({ port: 0, mode: "broadcast" });
   await using browser = await launchChromium();
   const base = `http://127.0.0.1:${server.addr.port}/`;

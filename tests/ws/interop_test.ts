@@ -23,8 +23,10 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 `;
 
-Deno.test("interop: python websockets client against netkit ws serve", async () => {
-  if (!hasPythonWebsockets()) return;
+Deno.test({
+  name: "interop: python websockets client against netkit ws serve",
+  ignore: !hasPythonWebsockets(),
+}, async () => {
   const server = await startCli([
     "ws",
     "serve",
@@ -58,8 +60,10 @@ Deno.test("interop: python websockets client against netkit ws serve", async () 
   }
 });
 
-Deno.test("interop: netkit ws connect against a python websockets echo server", async () => {
-  if (!hasPythonWebsockets()) return;
+Deno.test({
+  name: "interop: netkit ws connect against a python websockets echo server",
+  ignore: !hasPythonWebsockets(),
+}, async () => {
   await using python = await startPythonEcho();
   const text = await runCli(["ws", "connect", python.url], {
     stdin: "one\ntwo\nthree\n",

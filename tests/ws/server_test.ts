@@ -10,7 +10,7 @@ import {
 } from "../../ws/_raw_connection.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
-import { seededBytes } from "../_helpers.ts";
+import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -34,10 +34,14 @@ async function open(url: string, protocols?: string[]) {
     wake?.();
   };
   const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = () => reject(new Error(`could not open ${url}`));
-  });
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = () => reject(new Error(`could not open ${url}`));
+    }),
+    WAIT_MS,
+    `${url} to open`,
+  );
   return {
     socket,
     closed,
@@ -45,13 +49,17 @@ async function open(url: string, protocols?: string[]) {
     /** Resolves with the n-th message (1-based) once it has arrived. */
     async nth(n: number): Promise<string | Uint8Array> {
       while (messages.length < n) {
-        await new Promise<void>((resolve) => wake = resolve);
+        await withTimeout(
+          new Promise<void>((resolve) => wake = resolve),
+          WAIT_MS,
+          `message ${n}`,
+        );
       }
       return messages[n - 1]!;
     },
     async close() {
       if (socket.readyState < WebSocket.CLOSING) socket.close();
-      return await closed;
+      return await withTimeout(closed, WAIT_MS, "the close");
     },
   };
 }
@@ -271,7 +279,7 @@ Deno.test("max message size: a bigger message closes the client with 1009", asyn
   assert.equal(await client.nth(2), "é".repeat(40));
   // 60 characters but 120 bytes: over it.
   client.socket.send("é".repeat(60));
-  const closed = await client.closed;
+  const closed = await withTimeout(client.closed, WAIT_MS, "the close");
   assert.equal(closed.code, 1009);
   assert.equal(server.stats().tooLarge, 1);
   assert.equal(client.messages.length, 2);
@@ -325,11 +333,15 @@ Deno.test("shutdown: connected clients get 1001 and shutdown resolves", async ()
   const silent = await openRaw(new URL(wsUrl(server)), { timeoutMs: TIMEOUT });
   try {
     await server.shutdown();
-    const [ca, cb] = await Promise.all([a.closed, b.closed]);
+    const [ca, cb] = await withTimeout(
+      Promise.all([a.closed, b.closed]),
+      WAIT_MS,
+      "both closes",
+    );
     assert.equal(ca.code, 1001);
     assert.equal(cb.code, 1001);
     assert.equal(closeCode(await nextFrame(silent)), 1001);
-    await server.finished;
+    await withTimeout(server.finished, WAIT_MS, "the server to finish");
     assert.equal(server.stats().active, 0);
     // New connections are refused once it is down.
     await assert.rejects(
@@ -367,8 +379,11 @@ Deno.test("signal: aborting shuts the server down", async () => {
   const server = serveWebSocket({ port: 0, signal: controller.signal });
   const client = await open(wsUrl(server));
   controller.abort();
-  assert.equal((await client.closed).code, 1001);
-  await server.finished;
+  assert.equal(
+    (await withTimeout(client.closed, WAIT_MS, "the close")).code,
+    1001,
+  );
+  await withTimeout(server.finished, WAIT_MS, "the server to finish");
 });
 
 Deno.test("onError: a protocol violation is reported with the client, a vanished client is not", async () => {
@@ -381,7 +396,7 @@ Deno.test("onError: a protocol violation is reported with the client, a vanished
   const rude = await openRaw(url, { timeoutMs: TIMEOUT });
   try {
     await rude.send({ opcode: 3, payload: enc.encode("reserved opcode") });
-    const error = await reported.promise;
+    const error = await withTimeout(reported.promise, WAIT_MS, "onError");
     assert.ok(error instanceof Error);
     assert.match(
       error.message,

@@ -124,8 +124,10 @@ Deno.test("ws verify: every check passes against netkit's serveWebSocket", async
   assert.equal(report.checks.length, 9);
 });
 
-Deno.test("ws verify: every check passes against python3-websockets", async () => {
-  if (!hasPythonWebsockets()) return;
+Deno.test({
+  name: "ws verify: every check passes against python3-websockets",
+  ignore: !hasPythonWebsockets(),
+}, async () => {
   await using python = await startPythonEcho();
   const result = await runCli(["ws", "verify", python.url]);
   assert.equal(result.code, 0, result.stdout + result.stderr);

@@ -11,7 +11,7 @@ import {
 import { TcpError } from "../../../tcp/errors.ts";
 import { assertLinux } from "../../../_proc.ts";
 import { formatAddress } from "../../../address.ts";
-import { hasPeer } from "../../_helpers.ts";
+import { missingIpv6, missingPeer } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 const fixture = (name: string) =>
@@ -288,15 +288,11 @@ Deno.test("live: a connection from LISTEN/ESTABLISHED through FIN_WAIT2/CLOSE_WA
   }
 });
 
-Deno.test("live: IPv6 sockets come from /proc/net/tcp6 as ::1", async () => {
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname: "::1", port: 0 });
-  } catch (error) {
-    console.warn(`SKIP: cannot listen on ::1 (${error})`);
-    return;
-  }
-  using _ = listener;
+Deno.test({
+  name: "live: IPv6 sockets come from /proc/net/tcp6 as ::1",
+  ignore: missingIpv6(),
+}, async () => {
+  using listener = Deno.listen({ hostname: "::1", port: 0 });
   const port = listener.addr.port;
   using client = await Deno.connect({ hostname: "::1", port });
   using _server = await listener.accept();
@@ -319,7 +315,11 @@ Deno.test("live: IPv6 sockets come from /proc/net/tcp6 as ::1", async () => {
   );
 });
 
-Deno.test("live: a LISTEN socket's accept queue counts connections not yet accepted (as ss Recv-Q)", async () => {
+Deno.test({
+  name:
+    "live: a LISTEN socket's accept queue counts connections not yet accepted (as ss Recv-Q)",
+  ignore: missingPeer("ss"),
+}, async () => {
   using listener = Deno.listen({
     hostname: "127.0.0.1",
     port: 0,
@@ -337,7 +337,6 @@ Deno.test("live: a LISTEN socket's accept queue counts connections not yet accep
       "accept queue 3",
     );
     assert.equal(records.filter((r) => r.state === "LISTEN").length, 1);
-    if (!hasPeer("ss")) return;
     const ss = await run("ss", ["-ltnH", `sport = :${port}`]);
     const [state, recvQ, sendQ, local] = ss.trim().split(/\s+/);
     assert.deepEqual([state, recvQ, sendQ, local], [
@@ -372,8 +371,10 @@ function ssEndpoint(addr: { hostname: string; port: number }): string {
   return addr.port === 0 ? text.replace(/:0$/, ":*") : text;
 }
 
-Deno.test("live: the same sockets and states as ss -tan", async () => {
-  if (!hasPeer("ss")) return;
+Deno.test({
+  name: "live: the same sockets and states as ss -tan",
+  ignore: missingPeer("ss"),
+}, async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   const conns: Deno.TcpConn[] = [];

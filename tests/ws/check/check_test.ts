@@ -106,8 +106,10 @@ Deno.test("ws check: limits against netkit's server are timed INFO", async () =>
   assert.match(result(report, "9.3.1").observed, /^1000 round trips in \d+ ms/);
 });
 
-Deno.test("ws check: python3-websockets fails nothing but the version header", async () => {
-  if (!hasPythonWebsockets()) return;
+Deno.test({
+  name: "ws check: python3-websockets fails nothing but the version header",
+  ignore: !hasPythonWebsockets(),
+}, async () => {
   await using python = await startPythonEcho();
   const report = await checkServer(python.url, { cases: CONFORMANCE });
   // Documented in docs/ws-check.md: a version refusal without
