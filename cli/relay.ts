@@ -47,13 +47,20 @@ Options:
   --tls-cert FILE    certificate chain (PEM) for a tls:// LISTEN
   --tls-key FILE     private key (PEM) for a tls:// LISTEN
   --ca FILE          extra trusted CA (PEM) for a tls:// TARGET
+  --insecure         skip the certificate checks of a tls:// TARGET (chain and
+                     name, like curl -k): encrypted, not authenticated
+  --cert FILE        client certificate (PEM) for a tls:// TARGET that asks
+  --key FILE         its private key (PEM)
+  --proxy URL        reach a tcp:// or tls:// TARGET through http://[U:P@]H:P
+                     (CONNECT) or socks5://[U:P@]H:P
   --shell            run exec:COMMAND through /bin/sh -c
   --max-conns N      connections (UDP: sessions, default 1024) at once; more
                      are refused
   --idle-timeout S   close connections silent for S seconds
   --grace S          on SIGINT/SIGTERM let connections finish (default 5)
-  --connect-timeout S  give a tcp:// TARGET S seconds to accept, a tls:// client
-                     S seconds to finish its handshake (default 10)
+  --connect-timeout S  give the TARGET S seconds to be ready (connect, proxy,
+                     TLS handshake), a tls:// client S seconds to finish its
+                     handshake (default 10)
   --backlog N        listen(2) backlog (default 511)
   --buffer SIZE      each direction's one buffer, e.g. 64K or 1M (default 256K;
                      connections start at 4K and grow once a read fills it)
@@ -62,8 +69,7 @@ Options:
   --json             per-connection reports as one JSON object per line
   -h, --help         show this help
 
-Not yet: ws:// and wss:// endpoints; --insecure, proxies and a connect timeout
-for tls:// targets.
+Not yet: ws:// and wss:// endpoints.
 
 Example: put TLS in front of a plain server
   netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem`;
@@ -82,6 +88,9 @@ async function run(argv: string[]): Promise<number> {
     "tls-key": { type: "string" },
     ca: { type: "string" },
     insecure: { type: "boolean" },
+    proxy: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
     shell: { type: "boolean" },
     "max-conns": { type: "string" },
     "idle-timeout": { type: "string" },
@@ -99,11 +108,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const listen = endpointArg(cmd, positionals[0]!);
   const target = endpointArg(cmd, positionals[1]!);
-  if (values.insecure) {
-    throw new UsageError(
-      "--insecure is not available yet (it comes with the shared dialer); use --ca FILE",
-      cmd,
-    );
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together", cmd);
   }
   if (
     (values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)
@@ -128,6 +134,14 @@ async function run(argv: string[]): Promise<number> {
   const options: RelayOptions = {
     tls,
     caCerts,
+    insecure: Boolean(values.insecure),
+    proxy: values.proxy,
+    clientCert: values.cert === undefined
+      ? undefined
+      : await Deno.readTextFile(values.cert),
+    clientKey: values.key === undefined
+      ? undefined
+      : await Deno.readTextFile(values.key),
     shell: Boolean(values.shell),
     maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
       min: 1,

@@ -4,7 +4,7 @@
 
 import { formatAddress } from "../address.ts";
 import { closeQuietly, osMessage } from "../_io.ts";
-import { TcpError } from "../tcp/mod.ts";
+import { type DialConn, TcpError } from "../tcp/mod.ts";
 import { RelayError } from "./errors.ts";
 import { abortTcp } from "./_abort.ts";
 
@@ -39,8 +39,8 @@ export function describeAddr(addr: Deno.Addr): string {
   return `unix:${"path" in addr && addr.path ? addr.path : "(unnamed)"}`;
 }
 
-/** A socket (TCP, TLS or Unix) as a relay stream. */
-export function connStream(conn: Deno.Conn, peer?: string): RelayStream {
+/** A socket (TCP, TLS or Unix, accepted or dialed) as a relay stream. */
+export function connStream(conn: DialConn, peer?: string): RelayStream {
   // A relay forwards what it has at once; Nagle would hold a small chunk
   // back while an earlier one is unacknowledged (pipelined requests).
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
@@ -90,7 +90,7 @@ async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
 }
 
 /** Resets `conn` where the runtime allows, then closes it; true if an RST went out. */
-async function resetConn(conn: Deno.Conn): Promise<boolean> {
+export async function resetConn(conn: DialConn): Promise<boolean> {
   const local = conn.localAddr;
   const remote = conn.remoteAddr;
   let sent = false;

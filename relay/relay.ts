@@ -8,6 +8,7 @@
  */
 
 import { osMessage } from "../_io.ts";
+import { NetkitError } from "../errors.ts";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "./endpoint.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayStream } from "./_stream.ts";
@@ -123,8 +124,14 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
     try {
       far = await connect();
     } catch (error) {
+      // The dialer's errors already say what failed and where.
       const verb = to.kind === "exec" ? "cannot start" : "cannot connect";
-      return failed("target", `${verb}: ${osMessage(error)}`);
+      return failed(
+        "target",
+        error instanceof NetkitError
+          ? osMessage(error)
+          : `${verb}: ${osMessage(error)}`,
+      );
     }
     const outcome = await pipe(client, far, context, {
       id,

@@ -171,7 +171,7 @@ Deno.test("relay cli: idle timeout, refused target and shutdown each get their l
     conn.close();
     await stderrLine(
       refused,
-      /closed #1 .* target closed first \(error: cannot connect: connection refused\)/,
+      /closed #1 .* target closed first \(error: cannot connect to 127\.0\.0\.1:\d+: connection refused\)/,
     );
   } finally {
     await refused.stop();
@@ -287,6 +287,35 @@ Deno.test("relay cli: --max-conns closes the connection beyond the limit and cou
   assert.match(end.stderr, /relay\/tcp: served 1, refused 1,/);
 });
 
+Deno.test("relay cli: --insecure reaches a self-signed tls:// target", async () => {
+  const dir = `${PROJECT_ROOT}tests/fixtures/tls/`;
+  await using echo = serveEcho({
+    port: 0,
+    tls: {
+      cert: await Deno.readTextFile(`${dir}cert.pem`),
+      key: await Deno.readTextFile(`${dir}key.pem`),
+    },
+  });
+  const relay = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `tls://127.0.0.1:${echo.addr.port}`,
+    "--insecure",
+  ]);
+  try {
+    const conn = await connectPort(relay.ports.tcp!);
+    await conn.write(enc.encode("hello tls"));
+    await conn.closeWrite();
+    const echoed = await within("the echo through --insecure", readAll(conn));
+    conn.close();
+    assert.equal(dec.decode(echoed), "hello tls");
+    await stderrLine(relay, /closed #1 .*client closed first \(FIN\)/);
+  } finally {
+    const end = await relay.stop();
+    assert.equal(end.code, 0, end.stderr);
+  }
+});
+
 Deno.test("relay cli: usage errors exit 2", async () => {
   for (
     const [args, message] of [
@@ -298,7 +327,14 @@ Deno.test("relay cli: usage errors exit 2", async () => {
         ["relay", "tcp://127.0.0.1:0", "udp://127.0.0.1:1"],
         /UDP relays to UDP/,
       ],
-      [["relay", "tcp://127.0.0.1:0", "ws://127.0.0.1:1"], /not available yet/],
+      [
+        ["relay", "tcp://127.0.0.1:0", "tls://127.0.0.1:1", "--cert", "c.pem"],
+        /--cert and --key go together/,
+      ],
+      [
+        ["relay", "tcp://127.0.0.1:0", "unix:/tmp/x", "--proxy", "http://h:1"],
+        /not unix:/,
+      ],
       [
         ["relay", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--buffer", "100"],
         /--buffer takes/,
