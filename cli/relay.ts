@@ -42,17 +42,21 @@ Endpoints:
   unix:PATH          Unix stream socket (listen creates PATH, removes it at exit)
   exec:COMMAND       target only: COMMAND per connection on stdin/stdout, split
                      into words without a shell (quotes work), --shell for sh -c
+  ws://HOST:PORT/PATH  WebSocket (wss:// with TLS): binary messages carry the
+                     bytes. As TARGET a WebSocket client: a FIN goes on as
+                     Close 1000 (best-effort: WebSocket has no half-close), a
+                     reset as a TCP reset; the close code is in the log line
 
 Options:
   --tls-cert FILE    certificate chain (PEM) for a tls:// LISTEN
   --tls-key FILE     private key (PEM) for a tls:// LISTEN
-  --ca FILE          extra trusted CA (PEM) for a tls:// TARGET
-  --insecure         skip the certificate checks of a tls:// TARGET (chain and
-                     name, like curl -k): encrypted, not authenticated
-  --cert FILE        client certificate (PEM) for a tls:// TARGET that asks
+  --ca FILE          extra trusted CA (PEM) for a tls:// or wss:// TARGET
+  --insecure         skip the certificate checks of a tls:// or wss:// TARGET
+                     (chain and name, like curl -k): encrypted, not authenticated
+  --cert FILE        client certificate (PEM) for a tls:// or wss:// TARGET
   --key FILE         its private key (PEM)
-  --proxy URL        reach a tcp:// or tls:// TARGET through http://[U:P@]H:P
-                     (CONNECT) or socks5://[U:P@]H:P
+  --proxy URL        reach a tcp://, tls://, ws:// or wss:// TARGET through
+                     http://[U:P@]H:P (CONNECT) or socks5://[U:P@]H:P
   --shell            run exec:COMMAND through /bin/sh -c
   --max-conns N      connections (UDP: sessions, default 1024) at once; more
                      are refused
@@ -69,7 +73,7 @@ Options:
   --json             per-connection reports as one JSON object per line
   -h, --help         show this help
 
-Not yet: ws:// and wss:// endpoints.
+Not yet: ws:// and wss:// as LISTEN.
 
 Example: put TLS in front of a plain server
   netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem`;
@@ -77,7 +81,7 @@ Example: put TLS in front of a plain server
 export const relayCommand: Command = {
   name: "relay",
   summary:
-    "relay connections between endpoints (tcp, tls, udp, unix, exec), like socat",
+    "relay connections between endpoints (tcp, tls, udp, ws, unix, exec), like socat",
   run,
 };
 
@@ -264,7 +268,8 @@ export function reportLine(r: RelayReport): string {
       }`,
     );
   }
-  if (r.exit) parts.push(`program ${r.exit}`);
+  if (r.exit) parts.push(`program ${escapeControl(r.exit)}`);
+  if (r.close) parts.push(`WebSocket ${escapeControl(r.close)}`);
   return `closed #${r.id} ${escapeControl(r.client)} -> ${
     escapeControl(r.target)
   } ${parts.join(", ")}`;
@@ -279,5 +284,6 @@ export function reportJson(r: RelayReport): string {
     target: escapeControl(r.target),
     durationMs: Math.round(r.durationMs * 1000) / 1000,
     ...(r.error === undefined ? {} : { error: escapeControl(r.error) }),
+    ...(r.close === undefined ? {} : { close: escapeControl(r.close) }),
   });
 }

@@ -3,7 +3,8 @@
 
 import { dial, type DialOptions } from "../tcp/mod.ts";
 import { formatAddress } from "../address.ts";
-import { type Endpoint, splitCommand } from "./endpoint.ts";
+import { type Endpoint, splitCommand, type WsEndpoint } from "./endpoint.ts";
+import { upgradeClient } from "./_ws.ts";
 import { RelayError } from "./errors.ts";
 import { execStream } from "./_exec.ts";
 import { connStream, type RelayStream } from "./_stream.ts";
@@ -28,6 +29,9 @@ export function connector(
         : splitCommand(to.command);
       return () => Promise.resolve(execStream(argv));
     }
+    case "ws":
+    case "wss":
+      return wsDialer(to, options);
     case "udp":
       throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
   }
@@ -39,7 +43,7 @@ export function connector(
  * for all of them.
  */
 function dialer(
-  to: Exclude<Endpoint, { kind: "exec" | "udp" }>,
+  to: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" }>,
   options: RelayOptions,
 ): () => Promise<RelayStream> {
   if (to.kind === "unix" && options.proxy !== undefined) {
@@ -57,10 +61,33 @@ function dialer(
     );
   }
   const dialOptions: DialOptions = {
+    ...dialBase(to.kind === "tls", options),
+    ...(to.kind === "unix" ? { unixPath: to.path } : {}),
+  };
+  // A Unix target has no host; the dialer only needs a name for it.
+  const address = to.kind === "unix" ? UNIX_NAME : to;
+  const peer = to.kind === "unix"
+    ? `unix:${to.path}`
+    : options.proxy === undefined
+    ? undefined
+    : `${formatAddress(to)} via proxy`;
+  return async () => connStream(await dial(address, dialOptions), peer);
+}
+
+/** The dialer's options every kind shares: timeout, proxy, TLS. */
+function dialBase(secure: boolean, options: RelayOptions): DialOptions {
+  if (
+    (options.clientCert === undefined) !== (options.clientKey === undefined)
+  ) {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "a client certificate needs both clientCert and clientKey",
+    );
+  }
+  return {
     timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     proxy: options.proxy,
-    ...(to.kind === "unix" ? { unixPath: to.path } : {}),
-    ...(to.kind === "tls"
+    ...(secure
       ? {
         tls: {
           caCerts: options.caCerts,
@@ -71,12 +98,23 @@ function dialer(
       }
       : {}),
   };
-  // A Unix target has no host; the dialer only needs a name for it.
-  const address = to.kind === "unix" ? UNIX_NAME : to;
-  const peer = to.kind === "unix"
-    ? `unix:${to.path}`
-    : options.proxy === undefined
-    ? undefined
-    : `${formatAddress(to)} via proxy`;
-  return async () => connStream(await dial(address, dialOptions), peer);
+}
+
+/** A WebSocket client per connection: dial, then the upgrade, within one timeout. */
+function wsDialer(
+  to: WsEndpoint,
+  options: RelayOptions,
+): () => Promise<RelayStream> {
+  const dialOptions = dialBase(to.kind === "wss", options);
+  const url = new URL(to.url);
+  const peer = options.proxy === undefined ? to.url : `${to.url} via proxy`;
+  return async () => {
+    const started = performance.now();
+    const timeoutMs = dialOptions.timeoutMs!;
+    const conn = await dial(to, dialOptions);
+    const left = timeoutMs > 0
+      ? Math.max(1, timeoutMs - (performance.now() - started))
+      : 0;
+    return upgradeClient(conn, url, left, peer);
+  };
 }

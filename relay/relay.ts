@@ -81,6 +81,12 @@ export function relay(
       "exec: is a target, not a listen side",
     );
   }
+  if (from.kind === "ws" || from.kind === "wss") {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "ws:// and wss:// listen sides are not available yet",
+    );
+  }
   if (from.kind === "tls" && !options.tls) {
     throw new RelayError(
       "missing_tls",
@@ -139,7 +145,8 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       hexdumpBytes: options.hexdumpBytes ?? 0,
       onHexdump: options.onHexdump,
     });
-    const exit = far.detail?.();
+    const exit = to.kind === "exec" ? far.detail?.() : undefined;
+    const close = wsCloses(client, to.kind === "exec" ? undefined : far);
     options.onConnection?.({
       id,
       client: client.peer,
@@ -147,6 +154,20 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       durationMs: performance.now() - started,
       ...outcome,
       ...(exit === undefined ? {} : { exit }),
+      ...(close === undefined ? {} : { close }),
     });
   };
+}
+
+/** How the WebSocket sides closed, for the report (undefined if none is one). */
+function wsCloses(
+  client: RelayStream,
+  target: RelayStream | undefined,
+): string | undefined {
+  const parts: string[] = [];
+  const fromClient = client.detail?.();
+  if (fromClient) parts.push(`client ${fromClient}`);
+  const fromTarget = target?.detail?.();
+  if (fromTarget) parts.push(`target ${fromTarget}`);
+  return parts.length > 0 ? parts.join(", ") : undefined;
 }

@@ -49,6 +49,12 @@ export interface RelayReport {
   error?: string;
   /** For an `exec:` target: how the program ended (`exit 0`, `killed by signal SIGTERM`). */
   exit?: string;
+  /**
+   * For WebSocket sides: how each one's closing went, e.g. `target closed
+   * 1000 "bye"`, `client dropped TCP without a Close (1006)` (the reason
+   * is the peer's text, not escaped).
+   */
+  close?: string;
 }
 
 /** Options of {@linkcode relay}. */

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { serveEcho } from "../../tcp/mod.ts";
+import { serveWebSocket } from "../../ws/mod.ts";
+import type { RelayReport } from "../../relay/mod.ts";
+import { reportJson, reportLine } from "../../cli/relay.ts";
 import {
   type CliServer,
   hasPeer,
@@ -314,6 +317,54 @@ Deno.test("relay cli: --insecure reaches a self-signed tls:// target", async () 
     const end = await relay.stop();
     assert.equal(end.code, 0, end.stderr);
   }
+});
+
+Deno.test("relay cli: a ws:// target's close code is in the log line", async () => {
+  await using ws = serveWebSocket({ port: 0, maxMessageSize: 4 });
+  const relay = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `ws://127.0.0.1:${ws.addr.port}/ws`,
+  ]);
+  try {
+    const conn = await connectPort(relay.ports.tcp!);
+    await conn.write(enc.encode("hi"));
+    const buf = new Uint8Array(2);
+    assert.equal(await within("the echo", conn.read(buf)), 2);
+    assert.equal(dec.decode(buf), "hi");
+    await conn.write(enc.encode("too long"));
+    assert.equal((await within("the EOF", readAll(conn))).length, 0);
+    conn.close();
+    const line = await stderrLine(relay, /closed #1 .*\n/);
+    assert.match(
+      line,
+      /-> ws:\/\/127\.0\.0\.1:\d+\/ws .*target closed first \(FIN\), WebSocket target closed 1009/,
+    );
+  } finally {
+    const end = await relay.stop();
+    assert.equal(end.code, 0, end.stderr);
+  }
+});
+
+Deno.test("relay cli: a WebSocket peer's close reason is escaped in the text and JSON lines", () => {
+  const report: RelayReport = {
+    id: 3,
+    client: "127.0.0.1:5000",
+    target: "ws://127.0.0.1:80/",
+    durationMs: 1,
+    bytesToTarget: 0,
+    bytesToClient: 0,
+    closedFirst: "target",
+    how: "fin",
+    halfClose: false,
+    close: 'target closed 4000 "\x1b[2Jgone"',
+  };
+  const line = reportLine(report);
+  assert.ok(!line.includes("\x1b"), line);
+  assert.match(line, /WebSocket target closed 4000 "\\x1b\[2Jgone"$/);
+  const json = reportJson(report);
+  assert.ok(!json.includes("\\u001b"), json);
+  assert.equal(JSON.parse(json).close, 'target closed 4000 "\\x1b[2Jgone"');
 });
 
 Deno.test("relay cli: usage errors exit 2", async () => {
