@@ -43,13 +43,17 @@ Endpoints:
   exec:COMMAND       target only: COMMAND per connection on stdin/stdout, split
                      into words without a shell (quotes work), --shell for sh -c
   ws://HOST:PORT/PATH  WebSocket (wss:// with TLS): binary messages carry the
-                     bytes. As TARGET a WebSocket client: a FIN goes on as
-                     Close 1000 (best-effort: WebSocket has no half-close), a
-                     reset as a TCP reset; the close code is in the log line
+                     bytes (text as its UTF-8). LISTEN: a WebSocket server
+                     accepting upgrades on PATH (default /; wss:// needs
+                     --tls-cert/--tls-key), e.g. to expose a TCP service to
+                     browsers. TARGET: a WebSocket client. A FIN goes on as
+                     Close 1000 (best-effort: WebSocket has no half-close, the
+                     peer's answering Close ends its direction too), a reset
+                     as a TCP reset (else Close 1011); close codes are logged
 
 Options:
-  --tls-cert FILE    certificate chain (PEM) for a tls:// LISTEN
-  --tls-key FILE     private key (PEM) for a tls:// LISTEN
+  --tls-cert FILE    certificate chain (PEM) for a tls:// or wss:// LISTEN
+  --tls-key FILE     private key (PEM) for a tls:// or wss:// LISTEN
   --ca FILE          extra trusted CA (PEM) for a tls:// or wss:// TARGET
   --insecure         skip the certificate checks of a tls:// or wss:// TARGET
                      (chain and name, like curl -k): encrypted, not authenticated
@@ -73,10 +77,9 @@ Options:
   --json             per-connection reports as one JSON object per line
   -h, --help         show this help
 
-Not yet: ws:// and wss:// as LISTEN.
-
-Example: put TLS in front of a plain server
-  netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem`;
+Examples: put TLS in front of a plain server; expose a TCP service over WebSocket
+  netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem
+  netkit relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432`;
 
 export const relayCommand: Command = {
   name: "relay",
@@ -120,8 +123,14 @@ async function run(argv: string[]): Promise<number> {
   ) {
     throw new UsageError("--tls-cert and --tls-key go together", cmd);
   }
-  if (listen.kind === "tls" && values["tls-cert"] === undefined) {
-    throw new UsageError("a tls:// LISTEN needs --tls-cert and --tls-key", cmd);
+  if (
+    (listen.kind === "tls" || listen.kind === "wss") &&
+    values["tls-cert"] === undefined
+  ) {
+    throw new UsageError(
+      `a ${listen.kind}:// LISTEN needs --tls-cert and --tls-key`,
+      cmd,
+    );
   }
   const tls = values["tls-cert"] === undefined ? undefined : {
     cert: await Deno.readTextFile(values["tls-cert"]),
@@ -228,7 +237,11 @@ async function runRelay(
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? formatAddress(addr)
       : formatEndpoint(listen);
-    const kind = listen.kind === "tls" ? "tcp" : listen.kind;
+    const kind = listen.kind === "tls"
+      ? "tcp"
+      : listen.kind === "wss"
+      ? "ws"
+      : listen.kind;
     // 'listening tcp HOST:PORT' like every netkit server, so scripts find the port.
     out(`listening ${kind} ${where}`);
     await server.finished;
@@ -236,7 +249,7 @@ async function runRelay(
     for (const sig of signals) Deno.removeSignalListener(sig, stop);
   }
   log(summaryLine({
-    kind: listen.kind === "udp" ? "udp" : "tcp",
+    kind: listen.kind === "udp" ? "udp" : "url" in listen ? "ws" : "tcp",
     name: "relay",
     server: server as unknown as NetkitServer,
   }));

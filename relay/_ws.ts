@@ -161,7 +161,12 @@ export function wsStream(
     if (!protocol.closeSent && !eof) {
       protocol.close(code, reason);
       // A peer that does not read must not hold the close up.
-      await Promise.race([flush().catch(() => {}), delay(CLOSE_FLUSH_MS)]);
+      const done = new AbortController();
+      await Promise.race([
+        flush().catch(() => {}),
+        delay(CLOSE_FLUSH_MS, done.signal),
+      ]);
+      done.abort();
     }
     closeQuietly(conn);
   }

@@ -14,7 +14,7 @@ import { RelayError } from "./errors.ts";
 import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
 import { connector } from "./_connect.ts";
-import { listenStreams, type RelayOne } from "./_listen.ts";
+import { listenStreams, listenWebSocket, type RelayOne } from "./_listen.ts";
 import type { RelayOptions, RelayServer, Side } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
@@ -81,17 +81,14 @@ export function relay(
       "exec: is a target, not a listen side",
     );
   }
-  if (from.kind === "ws" || from.kind === "wss") {
-    throw new RelayError(
-      "unsupported_endpoint",
-      "ws:// and wss:// listen sides are not available yet",
-    );
-  }
-  if (from.kind === "tls" && !options.tls) {
+  if ((from.kind === "tls" || from.kind === "wss") && !options.tls) {
     throw new RelayError(
       "missing_tls",
       `${formatEndpoint(from)} needs a certificate and key`,
     );
+  }
+  if ("url" in from) {
+    return listenWebSocket(from, options, relayOne(to, options));
   }
   return listenStreams(from, options, relayOne(to, options));
 }

@@ -11,7 +11,12 @@ import {
   runCli,
   startCli,
 } from "../_helpers.ts";
-import { resettingTarget, within } from "../relay/_peers.ts";
+import {
+  hasPythonWebsockets,
+  pythonWsClient,
+  resettingTarget,
+  within,
+} from "../relay/_peers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -367,6 +372,39 @@ Deno.test("relay cli: a WebSocket peer's close reason is escaped in the text and
   assert.equal(JSON.parse(json).close, 'target closed 4000 "\\x1b[2Jgone"');
 });
 
+Deno.test({
+  name:
+    "relay cli: ws:// LISTEN exposes a TCP echo to python3-websockets, one log line per connection",
+  ignore: !hasPythonWebsockets(),
+  async fn() {
+    await using echo = serveEcho({ port: 0 });
+    const relay = await startCli([
+      "relay",
+      "ws://127.0.0.1:0/",
+      `tcp://127.0.0.1:${echo.addr.port}`,
+    ]);
+    try {
+      const data = enc.encode("websocat's headline use\n");
+      const { received } = await pythonWsClient(
+        `ws://127.0.0.1:${relay.ports.ws}/`,
+        data,
+      );
+      assert.deepEqual(received, data);
+      const line = await stderrLine(relay, /closed #1 .*\n/);
+      assert.match(
+        line,
+        new RegExp(
+          `^closed #1 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${echo.addr.port} \\d+ ms, ${data.length} B to target, ${data.length} B to client, client closed first \\(FIN\\), WebSocket client closed 1000 "done"`,
+        ),
+      );
+    } finally {
+      const end = await relay.stop();
+      assert.equal(end.code, 0, end.stderr);
+      assert.match(end.stderr, /relay\/ws: served 1, refused 0, 24 bytes in/);
+    }
+  },
+});
+
 Deno.test("relay cli: usage errors exit 2", async () => {
   for (
     const [args, message] of [
@@ -374,6 +412,7 @@ Deno.test("relay cli: usage errors exit 2", async () => {
       [["relay", "gopher://x:1", "tcp://127.0.0.1:1"], /bad endpoint/],
       [["relay", "exec:cat", "tcp://127.0.0.1:1"], /exec: is a target/],
       [["relay", "tls://127.0.0.1:0", "tcp://127.0.0.1:1"], /needs --tls-cert/],
+      [["relay", "wss://127.0.0.1:0", "tcp://127.0.0.1:1"], /needs --tls-cert/],
       [
         ["relay", "tcp://127.0.0.1:0", "udp://127.0.0.1:1"],
         /UDP relays to UDP/,
