@@ -65,7 +65,13 @@ export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint | WsEndpoint;
  *   kind: "unix",
  *   path: "/tmp/app.sock",
  * });
- * assert.equal(parseEndpoint("wss://example.com/feed").port, 443);
+ * assert.deepEqual(parseEndpoint("wss://example.com/feed"), {
+ *   kind: "wss",
+ *   url: "wss://example.com/feed",
+ *   path: "/feed",
+ *   hostname: "example.com",
+ *   port: 443,
+ * });
  * assert.throws(() => parseEndpoint("gopher://x:70"));
  * ```
  */
