@@ -27,8 +27,14 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
  * `tcp://HOST:PORT`, `tls://HOST:PORT` (listen: `options.tls`; connect:
- * system roots plus `options.caCerts`), `udp://HOST:PORT` (both sides UDP;
- * per-client sessions), `unix:PATH` and, as a target only, `exec:COMMAND`.
+ * system roots plus `options.caCerts`, or `insecure`, a client
+ * certificate), `udp://HOST:PORT` (both sides UDP; per-client sessions),
+ * `ws://HOST:PORT/PATH` and `wss://…` (listen: a WebSocket server
+ * accepting upgrades on PATH; connect: a WebSocket client; binary
+ * messages carry the bytes, and as WebSocket has no half-close a FIN goes
+ * on as Close 1000, best-effort), `unix:PATH` and, as a target only,
+ * `exec:COMMAND`. Targets are reached through `dial` (`proxy`,
+ * `connectTimeoutMs`).
  *
  * Throws a {@linkcode RelayError} for bad endpoints and a `bind_failed`
  * `TcpError` when the listen side cannot be bound.
