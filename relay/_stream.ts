@@ -33,10 +33,18 @@ export interface RelayStream {
 
 /** The peer of a socket as the report names it. */
 export function describeAddr(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return formatAddress(addr);
-  }
+  const net = netAddr(addr);
+  if (net) return formatAddress(net);
   return `unix:${"path" in addr && addr.path ? addr.path : "(unnamed)"}`;
+}
+
+/** `addr` if it is a host and port (Deno.startTls's connections name no transport). */
+function netAddr(addr: Deno.Addr): Deno.NetAddr | undefined {
+  if (addr.transport === "tcp" || addr.transport === "udp") return addr;
+  if ("hostname" in addr && "port" in addr) {
+    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  }
+  return undefined;
 }
 
 /** A socket (TCP, TLS or Unix, accepted or dialed) as a relay stream. */
@@ -91,10 +99,10 @@ async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
 
 /** Resets `conn` where the runtime allows, then closes it; true if an RST went out. */
 export async function resetConn(conn: DialConn): Promise<boolean> {
-  const local = conn.localAddr;
-  const remote = conn.remoteAddr;
+  const local = netAddr(conn.localAddr);
+  const remote = netAddr(conn.remoteAddr);
   let sent = false;
-  if (local.transport === "tcp" && remote.transport === "tcp") {
+  if (local?.transport === "tcp" && remote?.transport === "tcp") {
     sent = await abortTcp(local, remote);
   }
   closeQuietly(conn);

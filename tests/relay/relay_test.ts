@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { relay, type RelayReport } from "../../relay/mod.ts";
 import { serveEcho } from "../../tcp/mod.ts";
 import { serveUdpEcho } from "../../udp/mod.ts";
-import { hasPeer, readAll, seededBytes, testTls } from "../_helpers.ts";
+import tls from "node:tls";
+import {
+  hasPeer,
+  PROJECT_ROOT,
+  readAll,
+  seededBytes,
+  testTls,
+} from "../_helpers.ts";
 import { reportCollector, resettingTarget, within } from "./_peers.ts";
 import { startHttpProxy } from "../_proxies.ts";
 
@@ -370,6 +377,67 @@ Deno.test("relay: tcp and tls targets through an HTTP CONNECT proxy", async () =
     () => relay("tcp://127.0.0.1:0", "unix:/tmp/x.sock", { proxy: proxy.url }),
     /not unix:/,
   );
+});
+
+Deno.test("relay: tls target that requires a client certificate: refused without, echoes with", async () => {
+  const dir = `${PROJECT_ROOT}tests/fixtures/tls/`;
+  const read = (name: string) => Deno.readTextFile(dir + name);
+  const { cert, key } = await testTls();
+  // node:tls, because Deno's TLS server cannot ask for client certificates.
+  const sockets = new Set<tls.TLSSocket>();
+  const target = tls.createServer({
+    cert,
+    key,
+    ca: await read("client_ca.pem"),
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    socket.pipe(socket);
+  });
+  target.on("tlsClientError", () => {});
+  await new Promise<void>((resolve) =>
+    target.listen(0, "127.0.0.1", () => resolve())
+  );
+  const targetPort = (target.address() as { port: number }).port;
+  try {
+    const clientCert = await read("client_cert.pem");
+    const clientKey = await read("client_key.pem");
+    const reports = reportCollector();
+    for (const withCert of [false, true]) {
+      await using server = relay(
+        "tcp://127.0.0.1:0",
+        `tls://127.0.0.1:${targetPort}`,
+        {
+          caCerts: [cert],
+          ...(withCert ? { clientCert, clientKey } : {}),
+          onConnection: reports.onConnection,
+        },
+      );
+      const conn = await connect(server);
+      await conn.write(enc.encode("with a certificate"));
+      await conn.closeWrite();
+      const echoed = await within(
+        "the echo or the close",
+        readAll(conn).catch(() => new Uint8Array(0)),
+      );
+      conn.close();
+      const r = await reports.next("the connection");
+      // Deno.startTls (without) and node:tls (with) both name the peer.
+      assert.equal(r.target, `127.0.0.1:${targetPort}`);
+      // TLS 1.3: the client's handshake ends before the server checks the
+      // certificate, so the refusal shows as nothing echoed.
+      assert.equal(
+        dec.decode(echoed),
+        withCert ? "with a certificate" : "",
+      );
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => target.close(resolve));
+  }
 });
 
 Deno.test("relay: unix listen -> unix target", async () => {

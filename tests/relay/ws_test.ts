@@ -7,8 +7,10 @@ import {
   hasPythonWebsockets,
   pythonWsClient,
   reportCollector,
+  resettingTarget,
   within,
 } from "./_peers.ts";
+import { startHttpProxy } from "../_proxies.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -217,4 +219,46 @@ Deno.test("relay ws listen: a plain HTTP request on the path is refused, the tar
   conn.close();
   assert.match(answer, /^HTTP\/1\.1 426 /);
   assert.equal(echo.stats().served, 0);
+});
+
+Deno.test("relay ws listen: a target's reset reaches the WebSocket client as a reset (1006)", async () => {
+  await using target = await resettingTarget();
+  const reports = reportCollector();
+  await using server = relay(
+    "ws://127.0.0.1:0/",
+    `tcp://127.0.0.1:${target.port}`,
+    { onConnection: reports.onConnection },
+  );
+  const client = await connectWebSocket(`ws://127.0.0.1:${port(server)}/`);
+  client.send(enc.encode("x"));
+  const info = await within("the client's close", client.closed);
+  // No Close frame: the relay aborted the TCP connection.
+  assert.equal(info.code, 1006);
+  const r = await reports.next("the reset connection");
+  assert.deepEqual([r.closedFirst, r.how], ["target", "reset"]);
+  assert.equal(r.resetPassedOn, true);
+});
+
+Deno.test("relay ws target: through an HTTP CONNECT proxy", async () => {
+  await using echo = serveWebSocket({ port: 0 });
+  const proxy = startHttpProxy();
+  try {
+    const reports = reportCollector();
+    await using server = relay(
+      "tcp://127.0.0.1:0",
+      `ws://127.0.0.1:${echo.addr.port}/ws`,
+      { proxy: proxy.url, onConnection: reports.onConnection },
+    );
+    const conn = await connect(server);
+    await conn.write(enc.encode("tunnelled"));
+    await conn.closeWrite();
+    const echoed = await within("the echo through the proxy", readAll(conn));
+    conn.close();
+    assert.equal(dec.decode(echoed), "tunnelled");
+    const r = await reports.next("the proxied connection");
+    assert.equal(r.target, `ws://127.0.0.1:${echo.addr.port}/ws via proxy`);
+    assert.deepEqual(proxy.requests, [`127.0.0.1:${echo.addr.port}`]);
+  } finally {
+    await proxy.close();
+  }
 });
