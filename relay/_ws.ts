@@ -25,7 +25,10 @@ import { type RelayStream, resetConn } from "./_stream.ts";
 
 /** Largest message a relay accepts from a WebSocket peer (else 1009). */
 export const MAX_WS_MESSAGE = 16 * 1024 * 1024;
-const READ_BYTES = 64 * 1024;
+// Small until a read fills it (thousands of idle connections stay cheap),
+// then large for bulk traffic, as the engine's driver does.
+const SMALL_READ = 4 * 1024;
+const BULK_READ = 64 * 1024;
 /** Milliseconds a closing Close frame may take to leave before the socket goes. */
 const CLOSE_FLUSH_MS = 1000;
 const encoder = new TextEncoder();
@@ -79,13 +82,14 @@ export function wsStream(
       bytes = pending;
       pending = undefined;
     } else {
-      buf ??= new Uint8Array(READ_BYTES);
+      buf ??= new Uint8Array(SMALL_READ);
       const n = await conn.read(buf);
       if (n === null) {
         ended = eof = true;
         return;
       }
       bytes = buf.subarray(0, n);
+      if (n === buf.length && n < BULK_READ) buf = new Uint8Array(BULK_READ);
     }
     for (const event of protocol.receive(bytes)) {
       if ("kind" in event) continue;
