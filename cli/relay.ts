@@ -42,18 +42,33 @@ Endpoints:
   unix:PATH          Unix stream socket (listen creates PATH, removes it at exit)
   exec:COMMAND       target only: COMMAND per connection on stdin/stdout, split
                      into words without a shell (quotes work), --shell for sh -c
+  ws://HOST:PORT/PATH  WebSocket (wss:// with TLS): binary messages carry the
+                     bytes (text as its UTF-8). LISTEN: a WebSocket server
+                     accepting upgrades on PATH (default /; wss:// needs
+                     --tls-cert/--tls-key), e.g. to expose a TCP service to
+                     browsers. TARGET: a WebSocket client. A FIN goes on as
+                     Close 1000 (best-effort: WebSocket has no half-close, the
+                     peer's answering Close ends its direction too), a reset
+                     as a TCP reset (else Close 1011); close codes are logged
 
 Options:
-  --tls-cert FILE    certificate chain (PEM) for a tls:// LISTEN
-  --tls-key FILE     private key (PEM) for a tls:// LISTEN
-  --ca FILE          extra trusted CA (PEM) for a tls:// TARGET
+  --tls-cert FILE    certificate chain (PEM) for a tls:// or wss:// LISTEN
+  --tls-key FILE     private key (PEM) for a tls:// or wss:// LISTEN
+  --ca FILE          extra trusted CA (PEM) for a tls:// or wss:// TARGET
+  --insecure         skip the certificate checks of a tls:// or wss:// TARGET
+                     (chain and name, like curl -k): encrypted, not authenticated
+  --cert FILE        client certificate (PEM) for a tls:// or wss:// TARGET
+  --key FILE         its private key (PEM)
+  --proxy URL        reach a tcp://, tls://, ws:// or wss:// TARGET through
+                     http://[U:P@]H:P (CONNECT) or socks5://[U:P@]H:P
   --shell            run exec:COMMAND through /bin/sh -c
   --max-conns N      connections (UDP: sessions, default 1024) at once; more
                      are refused
   --idle-timeout S   close connections silent for S seconds
   --grace S          on SIGINT/SIGTERM let connections finish (default 5)
-  --connect-timeout S  give a tcp:// TARGET S seconds to accept, a tls:// client
-                     S seconds to finish its handshake (default 10)
+  --connect-timeout S  give the TARGET S seconds to be ready (connect, proxy,
+                     TLS handshake), a tls:// client S seconds to finish its
+                     handshake (default 10)
   --backlog N        listen(2) backlog (default 511)
   --buffer SIZE      each direction's one buffer, e.g. 64K or 1M (default 256K;
                      connections start at 4K and grow once a read fills it)
@@ -62,16 +77,14 @@ Options:
   --json             per-connection reports as one JSON object per line
   -h, --help         show this help
 
-Not yet: ws:// and wss:// endpoints; --insecure, proxies and a connect timeout
-for tls:// targets.
-
-Example: put TLS in front of a plain server
-  netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem`;
+Examples: put TLS in front of a plain server; expose a TCP service over WebSocket
+  netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem
+  netkit relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432`;
 
 export const relayCommand: Command = {
   name: "relay",
   summary:
-    "relay connections between endpoints (tcp, tls, udp, unix, exec), like socat",
+    "relay connections between endpoints (tcp, tls, udp, ws, unix, exec), like socat",
   run,
 };
 
@@ -82,6 +95,9 @@ async function run(argv: string[]): Promise<number> {
     "tls-key": { type: "string" },
     ca: { type: "string" },
     insecure: { type: "boolean" },
+    proxy: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
     shell: { type: "boolean" },
     "max-conns": { type: "string" },
     "idle-timeout": { type: "string" },
@@ -99,19 +115,22 @@ async function run(argv: string[]): Promise<number> {
   }
   const listen = endpointArg(cmd, positionals[0]!);
   const target = endpointArg(cmd, positionals[1]!);
-  if (values.insecure) {
-    throw new UsageError(
-      "--insecure is not available yet (it comes with the shared dialer); use --ca FILE",
-      cmd,
-    );
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together", cmd);
   }
   if (
     (values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)
   ) {
     throw new UsageError("--tls-cert and --tls-key go together", cmd);
   }
-  if (listen.kind === "tls" && values["tls-cert"] === undefined) {
-    throw new UsageError("a tls:// LISTEN needs --tls-cert and --tls-key", cmd);
+  if (
+    (listen.kind === "tls" || listen.kind === "wss") &&
+    values["tls-cert"] === undefined
+  ) {
+    throw new UsageError(
+      `a ${listen.kind}:// LISTEN needs --tls-cert and --tls-key`,
+      cmd,
+    );
   }
   const tls = values["tls-cert"] === undefined ? undefined : {
     cert: await Deno.readTextFile(values["tls-cert"]),
@@ -128,6 +147,14 @@ async function run(argv: string[]): Promise<number> {
   const options: RelayOptions = {
     tls,
     caCerts,
+    insecure: Boolean(values.insecure),
+    proxy: values.proxy,
+    clientCert: values.cert === undefined
+      ? undefined
+      : await Deno.readTextFile(values.cert),
+    clientKey: values.key === undefined
+      ? undefined
+      : await Deno.readTextFile(values.key),
     shell: Boolean(values.shell),
     maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
       min: 1,
@@ -210,7 +237,11 @@ async function runRelay(
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? formatAddress(addr)
       : formatEndpoint(listen);
-    const kind = listen.kind === "tls" ? "tcp" : listen.kind;
+    const kind = listen.kind === "tls"
+      ? "tcp"
+      : listen.kind === "wss"
+      ? "ws"
+      : listen.kind;
     // 'listening tcp HOST:PORT' like every netkit server, so scripts find the port.
     out(`listening ${kind} ${where}`);
     await server.finished;
@@ -218,7 +249,7 @@ async function runRelay(
     for (const sig of signals) Deno.removeSignalListener(sig, stop);
   }
   log(summaryLine({
-    kind: listen.kind === "udp" ? "udp" : "tcp",
+    kind: listen.kind === "udp" ? "udp" : "url" in listen ? "ws" : "tcp",
     name: "relay",
     server: server as unknown as NetkitServer,
   }));
@@ -250,7 +281,8 @@ export function reportLine(r: RelayReport): string {
       }`,
     );
   }
-  if (r.exit) parts.push(`program ${r.exit}`);
+  if (r.exit) parts.push(`program ${escapeControl(r.exit)}`);
+  if (r.close) parts.push(`WebSocket ${escapeControl(r.close)}`);
   return `closed #${r.id} ${escapeControl(r.client)} -> ${
     escapeControl(r.target)
   } ${parts.join(", ")}`;
@@ -265,5 +297,6 @@ export function reportJson(r: RelayReport): string {
     target: escapeControl(r.target),
     durationMs: Math.round(r.durationMs * 1000) / 1000,
     ...(r.error === undefined ? {} : { error: escapeControl(r.error) }),
+    ...(r.close === undefined ? {} : { close: escapeControl(r.close) }),
   });
 }

@@ -1,15 +1,17 @@
 // The connect side of a relay: for each accepted client, a fresh
-// RelayStream to the target. A new kind (a WebSocket client, the shared
-// dialer's TLS/proxy options) is one more case here.
+// RelayStream to the target. A new kind is one more case here.
 
-import { TcpError } from "../tcp/mod.ts";
-import { type Endpoint, splitCommand } from "./endpoint.ts";
+import { dial, type DialOptions } from "../tcp/mod.ts";
+import { formatAddress } from "../address.ts";
+import { type Endpoint, splitCommand, type WsEndpoint } from "./endpoint.ts";
+import { upgradeClient } from "./_ws.ts";
 import { RelayError } from "./errors.ts";
 import { execStream } from "./_exec.ts";
 import { connStream, type RelayStream } from "./_stream.ts";
 import type { RelayOptions } from "./types.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const UNIX_NAME = { hostname: "localhost", port: 0 };
 
 /** Opens the target side for one accepted connection. */
 export function connector(
@@ -18,64 +20,101 @@ export function connector(
 ): () => Promise<RelayStream> {
   switch (to.kind) {
     case "tcp":
-      return () =>
-        withConnectTimeout(
-          options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-          async (signal) =>
-            connStream(
-              await Deno.connect({
-                hostname: to.hostname,
-                port: to.port,
-                signal,
-              }),
-            ),
-        );
     case "tls":
-      return async () =>
-        connStream(
-          await Deno.connectTls({
-            hostname: to.hostname,
-            port: to.port,
-            caCerts: options.caCerts,
-          }),
-        );
     case "unix":
-      return async () =>
-        connStream(
-          await Deno.connect({ transport: "unix", path: to.path }),
-          `unix:${to.path}`,
-        );
+      return dialer(to, options);
     case "exec": {
       const argv = options.shell
         ? ["/bin/sh", "-c", to.command]
         : splitCommand(to.command);
       return () => Promise.resolve(execStream(argv));
     }
+    case "ws":
+    case "wss":
+      return wsDialer(to, options);
     case "udp":
       throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
   }
 }
 
 /**
- * Runs `connect` with a signal aborted after `timeoutMs`; a silent target
- * (SYNs dropped) would otherwise hold the client for minutes of retries.
+ * TCP, TLS and Unix targets through the shared dialer: one connect
+ * timeout, proxies and TLS options (CA, insecure, client certificate)
+ * for all of them.
  */
-async function withConnectTimeout<T>(
-  timeoutMs: number,
-  connect: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    return await connect(controller.signal);
-  } catch (error) {
-    if (controller.signal.aborted) {
-      throw new TcpError("timeout", `timed out after ${timeoutMs} ms`, {
-        cause: error,
-      });
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
+function dialer(
+  to: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" }>,
+  options: RelayOptions,
+): () => Promise<RelayStream> {
+  if (to.kind === "unix" && options.proxy !== undefined) {
+    throw new RelayError(
+      "unsupported_endpoint",
+      `a proxy reaches tcp:// and tls:// targets, not unix:${to.path}`,
+    );
   }
+  if (
+    (options.clientCert === undefined) !== (options.clientKey === undefined)
+  ) {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "a client certificate needs both clientCert and clientKey",
+    );
+  }
+  const dialOptions: DialOptions = {
+    ...dialBase(to.kind === "tls", options),
+    ...(to.kind === "unix" ? { unixPath: to.path } : {}),
+  };
+  // A Unix target has no host; the dialer only needs a name for it.
+  const address = to.kind === "unix" ? UNIX_NAME : to;
+  const peer = to.kind === "unix"
+    ? `unix:${to.path}`
+    : options.proxy === undefined
+    ? undefined
+    : `${formatAddress(to)} via proxy`;
+  return async () => connStream(await dial(address, dialOptions), peer);
+}
+
+/** The dialer's options every kind shares: timeout, proxy, TLS. */
+function dialBase(secure: boolean, options: RelayOptions): DialOptions {
+  if (
+    (options.clientCert === undefined) !== (options.clientKey === undefined)
+  ) {
+    throw new RelayError(
+      "unsupported_endpoint",
+      "a client certificate needs both clientCert and clientKey",
+    );
+  }
+  return {
+    timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    proxy: options.proxy,
+    ...(secure
+      ? {
+        tls: {
+          caCerts: options.caCerts,
+          insecure: options.insecure,
+          cert: options.clientCert,
+          key: options.clientKey,
+        },
+      }
+      : {}),
+  };
+}
+
+/** A WebSocket client per connection: dial, then the upgrade, within one timeout. */
+function wsDialer(
+  to: WsEndpoint,
+  options: RelayOptions,
+): () => Promise<RelayStream> {
+  const dialOptions = dialBase(to.kind === "wss", options);
+  const url = new URL(to.url);
+  const peer = options.proxy === undefined ? to.url : `${to.url} via proxy`;
+  return async () => {
+    const started = performance.now();
+    const timeoutMs = dialOptions.timeoutMs!;
+    const conn = await dial(to, dialOptions);
+    const left = timeoutMs > 0
+      ? Math.max(1, timeoutMs - (performance.now() - started))
+      : 0;
+    return upgradeClient(conn, url, left, peer);
+  };
 }

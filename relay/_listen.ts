@@ -1,14 +1,17 @@
 // The listen side of a relay: something that accepts clients and hands
 // each, as a RelayStream with its PipeContext, to `relayOne`. TCP, TLS and
 // Unix sockets all go through the shared accept loop (serveTcp), which
-// brings maxConnections, idle timeouts and graceful shutdown. A new kind
-// (a WebSocket server) is one more case here.
+// brings maxConnections, idle timeouts and graceful shutdown; WebSocket
+// listen sides through the WebSocket server (on the same loop), which
+// does the HTTP upgrade and hands each upgraded socket over.
 
 import { serveTcp, TcpError } from "../tcp/mod.ts";
 import { osMessage } from "../_io.ts";
-import type { Endpoint } from "./endpoint.ts";
+import type { Endpoint, WsEndpoint } from "./endpoint.ts";
+import { serveWebSocket } from "../ws/mod.ts";
+import { wsStream } from "./_ws.ts";
 import type { PipeContext } from "./_pipe.ts";
-import { connStream, type RelayStream } from "./_stream.ts";
+import { connStream, describeAddr, type RelayStream } from "./_stream.ts";
 import type { RelayOptions, RelayServer } from "./types.ts";
 
 /** Relays one accepted client; resolves when its connection is over. */
@@ -19,7 +22,7 @@ export type RelayOne = (
 
 /** Starts accepting on `from`; each client goes to `relayOne`. */
 export function listenStreams(
-  from: Exclude<Endpoint, { kind: "exec" | "udp" }>,
+  from: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" }>,
   options: RelayOptions,
   relayOne: RelayOne,
 ): RelayServer {
@@ -62,4 +65,83 @@ function listenUnix(path: string): Deno.Listener<Deno.Conn, Deno.Addr> {
       { cause: error },
     );
   }
+}
+
+/**
+ * A WebSocket server whose upgraded connections carry the bytes. The
+ * WebSocket server refuses upgrades over `maxConnections` with 503; the
+ * idle timeout is kept here, per connection, as the accept loop would.
+ */
+export function listenWebSocket(
+  from: WsEndpoint,
+  options: RelayOptions,
+  relayOne: RelayOne,
+): RelayServer {
+  const counts = { bytesIn: 0, bytesOut: 0, idleClosed: 0 };
+  const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+  const server = serveWebSocket({
+    hostname: from.hostname,
+    port: from.port,
+    path: from.path,
+    page: false,
+    idleTimeoutMs: 0,
+    tls: from.kind === "wss" ? options.tls : undefined,
+    maxConnections: options.maxConnections,
+    gracePeriodMs: options.gracePeriodMs,
+    headTimeoutMs: options.connectTimeoutMs,
+    onError: options.onError,
+    signal: options.signal,
+    onUpgrade(conn, { leftover, context }) {
+      const closer = new AbortController();
+      const byServer = context.closedByServer;
+      const onServer = () => closer.abort(byServer?.reason);
+      byServer?.addEventListener("abort", onServer, { once: true });
+      let lastActive = performance.now();
+      const sweep = idleTimeoutMs > 0
+        ? setInterval(() => {
+          if (performance.now() - lastActive < idleTimeoutMs) return;
+          counts.idleClosed++;
+          closer.abort("idle_timeout");
+        }, Math.max(5, Math.min(idleTimeoutMs / 4, 1000)))
+        : undefined;
+      const client = wsStream(
+        conn,
+        "server",
+        leftover,
+        describeAddr(conn.remoteAddr),
+      );
+      return relayOne(client, {
+        signal: context.signal,
+        closedByServer: closer.signal,
+        record(bytesIn, bytesOut) {
+          lastActive = performance.now();
+          counts.bytesIn += bytesIn;
+          counts.bytesOut += bytesOut;
+          context.record(bytesIn, bytesOut);
+        },
+      }).finally(() => {
+        clearInterval(sweep);
+        byServer?.removeEventListener("abort", onServer);
+      });
+    },
+  });
+  return {
+    addr: server.addr,
+    finished: server.finished,
+    stats() {
+      const s = server.stats();
+      return {
+        served: s.served,
+        active: s.active,
+        refused: s.refused,
+        bytesIn: counts.bytesIn,
+        bytesOut: counts.bytesOut,
+        acceptBackoffs: 0,
+        idleClosed: counts.idleClosed,
+        errors: s.errors,
+      };
+    },
+    shutdown: server.shutdown,
+    [Symbol.asyncDispose]: server.shutdown,
+  };
 }

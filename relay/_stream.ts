@@ -4,7 +4,7 @@
 
 import { formatAddress } from "../address.ts";
 import { closeQuietly, osMessage } from "../_io.ts";
-import { TcpError } from "../tcp/mod.ts";
+import { type DialConn, TcpError } from "../tcp/mod.ts";
 import { RelayError } from "./errors.ts";
 import { abortTcp } from "./_abort.ts";
 
@@ -33,14 +33,22 @@ export interface RelayStream {
 
 /** The peer of a socket as the report names it. */
 export function describeAddr(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return formatAddress(addr);
-  }
+  const net = netAddr(addr);
+  if (net) return formatAddress(net);
   return `unix:${"path" in addr && addr.path ? addr.path : "(unnamed)"}`;
 }
 
-/** A socket (TCP, TLS or Unix) as a relay stream. */
-export function connStream(conn: Deno.Conn, peer?: string): RelayStream {
+/** `addr` if it is a host and port (Deno.startTls's connections name no transport). */
+function netAddr(addr: Deno.Addr): Deno.NetAddr | undefined {
+  if (addr.transport === "tcp" || addr.transport === "udp") return addr;
+  if ("hostname" in addr && "port" in addr) {
+    return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+  }
+  return undefined;
+}
+
+/** A socket (TCP, TLS or Unix, accepted or dialed) as a relay stream. */
+export function connStream(conn: DialConn, peer?: string): RelayStream {
   // A relay forwards what it has at once; Nagle would hold a small chunk
   // back while an earlier one is unacknowledged (pipelined requests).
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
@@ -90,11 +98,11 @@ async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
 }
 
 /** Resets `conn` where the runtime allows, then closes it; true if an RST went out. */
-async function resetConn(conn: Deno.Conn): Promise<boolean> {
-  const local = conn.localAddr;
-  const remote = conn.remoteAddr;
+export async function resetConn(conn: DialConn): Promise<boolean> {
+  const local = netAddr(conn.localAddr);
+  const remote = netAddr(conn.remoteAddr);
   let sent = false;
-  if (local.transport === "tcp" && remote.transport === "tcp") {
+  if (local?.transport === "tcp" && remote?.transport === "tcp") {
     sent = await abortTcp(local, remote);
   }
   closeQuietly(conn);

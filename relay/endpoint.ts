@@ -30,13 +30,26 @@ export interface ExecEndpoint {
   command: string;
 }
 
+/**
+ * A WebSocket endpoint, `ws://HOST:PORT/PATH` or `wss://…`: binary
+ * messages carry the bytes (text messages are passed on as their UTF-8).
+ * As a listen side, PATH is where upgrades are accepted.
+ */
+export interface WsEndpoint extends HostPort {
+  /** `ws` or `wss` (TLS). */
+  kind: "ws" | "wss";
+  /** The whole URL (path and query included). */
+  url: string;
+  /** The URL's path, `/` when it has none. */
+  path: string;
+}
+
 /** One side of a relay. */
-export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint;
+export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint | WsEndpoint;
 
 /**
- * Parses an endpoint. Throws a {@linkcode RelayError}: `bad_endpoint` for
- * text that is no endpoint, `unsupported_endpoint` for `ws://`/`wss://`
- * (not available yet).
+ * Parses an endpoint. Throws a {@linkcode RelayError} `bad_endpoint` for
+ * text that is no endpoint.
  *
  * @example
  * ```ts
@@ -51,6 +64,13 @@ export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint;
  * assert.deepEqual(parseEndpoint("unix:/tmp/app.sock"), {
  *   kind: "unix",
  *   path: "/tmp/app.sock",
+ * });
+ * assert.deepEqual(parseEndpoint("wss://example.com/feed"), {
+ *   kind: "wss",
+ *   url: "wss://example.com/feed",
+ *   path: "/feed",
+ *   hostname: "example.com",
+ *   port: 443,
  * });
  * assert.throws(() => parseEndpoint("gopher://x:70"));
  * ```
@@ -75,16 +95,31 @@ export function parseEndpoint(text: string): Endpoint {
   if (unix) return { kind: "unix", path: unix[1]! };
   const exec = /^exec:(.*\S.*)$/s.exec(text);
   if (exec) return { kind: "exec", command: exec[1]!.trim() };
-  if (/^wss?:\/\//.test(text)) {
-    throw new RelayError(
-      "unsupported_endpoint",
-      `'${text}': ws:// and wss:// endpoints are not available yet`,
-    );
-  }
+  if (/^wss?:\/\//i.test(text)) return parseWs(text);
   throw new RelayError(
     "bad_endpoint",
-    `bad endpoint '${text}' (expected tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:PATH or exec:COMMAND)`,
+    `bad endpoint '${text}' (expected tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, ws://HOST:PORT/PATH, wss://…, unix:PATH or exec:COMMAND)`,
   );
+}
+
+function parseWs(text: string): WsEndpoint {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (error) {
+    throw new RelayError("bad_endpoint", `bad endpoint '${text}': not a URL`, {
+      cause: error,
+    });
+  }
+  url.hash = "";
+  const secure = url.protocol === "wss:";
+  return {
+    kind: secure ? "wss" : "ws",
+    url: url.href,
+    path: url.pathname || "/",
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: url.port ? Number(url.port) : secure ? 443 : 80,
+  };
 }
 
 /**
@@ -104,6 +139,9 @@ export function formatEndpoint(endpoint: Endpoint): string {
       return `unix:${endpoint.path}`;
     case "exec":
       return `exec:${endpoint.command}`;
+    case "ws":
+    case "wss":
+      return endpoint.url;
     default: {
       const host = endpoint.hostname.includes(":")
         ? `[${endpoint.hostname}]`

@@ -3,10 +3,11 @@ import { NetkitError } from "../errors.ts";
 /**
  * Stable codes of {@linkcode RelayError}:
  * - `bad_endpoint`: an endpoint string netkit cannot parse (`tcp://HOST:PORT`,
- *   `tls://HOST:PORT`, `udp://HOST:PORT`, `unix:PATH`, `exec:COMMAND`).
- * - `unsupported_endpoint`: an endpoint kind that cannot be used there
- *   (`exec:` as a listen side, UDP paired with a stream endpoint, `ws://`
- *   before the WebSocket endpoints land).
+ *   `tls://HOST:PORT`, `udp://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://…`,
+ *   `unix:PATH`, `exec:COMMAND`).
+ * - `unsupported_endpoint`: an endpoint kind or option that cannot be used
+ *   there (`exec:` as a listen side, UDP paired with a stream endpoint, a
+ *   proxy for a `unix:` target, a client certificate without its key).
  * - `missing_tls`: a `tls://` listen side without a certificate and key.
  * - `tls_handshake`: a client of a `tls://` listen side failed its handshake
  *   (not TLS, a protocol error); reported, the target is never contacted.

@@ -1,8 +1,8 @@
 /**
  * The relay: `relay(listen, target)` moves bytes between a listen endpoint
- * and a target endpoint per connection (TCP, TLS, UDP sessions, Unix
- * sockets, a program on stdin/stdout) and reports how each connection
- * ended.
+ * and a target endpoint per connection (TCP, TLS, UDP sessions,
+ * WebSocket, Unix sockets, a program on stdin/stdout) and reports how each
+ * connection ended.
  *
  * @example
  * ```ts

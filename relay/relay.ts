@@ -8,12 +8,13 @@
  */
 
 import { osMessage } from "../_io.ts";
+import { NetkitError } from "../errors.ts";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "./endpoint.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
 import { connector } from "./_connect.ts";
-import { listenStreams, type RelayOne } from "./_listen.ts";
+import { listenStreams, listenWebSocket, type RelayOne } from "./_listen.ts";
 import type { RelayOptions, RelayServer, Side } from "./types.ts";
 import { relayUdp } from "./_udp.ts";
 
@@ -26,8 +27,14 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
  * `tcp://HOST:PORT`, `tls://HOST:PORT` (listen: `options.tls`; connect:
- * system roots plus `options.caCerts`), `udp://HOST:PORT` (both sides UDP;
- * per-client sessions), `unix:PATH` and, as a target only, `exec:COMMAND`.
+ * system roots plus `options.caCerts`, or `insecure`, a client
+ * certificate), `udp://HOST:PORT` (both sides UDP; per-client sessions),
+ * `ws://HOST:PORT/PATH` and `wss://…` (listen: a WebSocket server
+ * accepting upgrades on PATH; connect: a WebSocket client; binary
+ * messages carry the bytes, and as WebSocket has no half-close a FIN goes
+ * on as Close 1000, best-effort), `unix:PATH` and, as a target only,
+ * `exec:COMMAND`. Targets are reached through `dial` (`proxy`,
+ * `connectTimeoutMs`).
  *
  * Throws a {@linkcode RelayError} for bad endpoints and a `bind_failed`
  * `TcpError` when the listen side cannot be bound.
@@ -80,11 +87,14 @@ export function relay(
       "exec: is a target, not a listen side",
     );
   }
-  if (from.kind === "tls" && !options.tls) {
+  if ((from.kind === "tls" || from.kind === "wss") && !options.tls) {
     throw new RelayError(
       "missing_tls",
       `${formatEndpoint(from)} needs a certificate and key`,
     );
+  }
+  if ("url" in from) {
+    return listenWebSocket(from, options, relayOne(to, options));
   }
   return listenStreams(from, options, relayOne(to, options));
 }
@@ -123,8 +133,14 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
     try {
       far = await connect();
     } catch (error) {
+      // The dialer's errors already say what failed and where.
       const verb = to.kind === "exec" ? "cannot start" : "cannot connect";
-      return failed("target", `${verb}: ${osMessage(error)}`);
+      return failed(
+        "target",
+        error instanceof NetkitError
+          ? osMessage(error)
+          : `${verb}: ${osMessage(error)}`,
+      );
     }
     const outcome = await pipe(client, far, context, {
       id,
@@ -132,7 +148,8 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       hexdumpBytes: options.hexdumpBytes ?? 0,
       onHexdump: options.onHexdump,
     });
-    const exit = far.detail?.();
+    const exit = to.kind === "exec" ? far.detail?.() : undefined;
+    const close = wsCloses(client, to.kind === "exec" ? undefined : far);
     options.onConnection?.({
       id,
       client: client.peer,
@@ -140,6 +157,20 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       durationMs: performance.now() - started,
       ...outcome,
       ...(exit === undefined ? {} : { exit }),
+      ...(close === undefined ? {} : { close }),
     });
   };
+}
+
+/** How the WebSocket sides closed, for the report (undefined if none is one). */
+function wsCloses(
+  client: RelayStream,
+  target: RelayStream | undefined,
+): string | undefined {
+  const parts: string[] = [];
+  const fromClient = client.detail?.();
+  if (fromClient) parts.push(`client ${fromClient}`);
+  const fromTarget = target?.detail?.();
+  if (fromTarget) parts.push(`target ${fromTarget}`);
+  return parts.length > 0 ? parts.join(", ") : undefined;
 }

@@ -49,6 +49,12 @@ export interface RelayReport {
   error?: string;
   /** For an `exec:` target: how the program ended (`exit 0`, `killed by signal SIGTERM`). */
   exit?: string;
+  /**
+   * For WebSocket sides: how each one's closing went, e.g. `target closed
+   * 1000 "bye"`, `client dropped TCP without a Close (1006)` (the reason
+   * is the peer's text, not escaped).
+   */
+  close?: string;
 }
 
 /** Options of {@linkcode relay}. */
@@ -63,8 +69,22 @@ export interface RelayOptions {
   backlog?: number;
   /** Certificate and key (PEM text) for a `tls://` listen side. */
   tls?: { cert: string; key: string };
-  /** Extra trusted CA certificates (PEM text) for a `tls://` target. */
+  /** Extra trusted CA certificates (PEM text) for a `tls://` or `wss://` target. */
   caCerts?: string[];
+  /**
+   * Skip every certificate check (chain and name) of a `tls://` or
+   * `wss://` target, like `curl -k`: encrypted, not authenticated.
+   */
+  insecure?: boolean;
+  /** Client certificate (PEM text) for a `tls://` or `wss://` target that asks for one; with `clientKey`. */
+  clientCert?: string;
+  /** Private key (PEM text) of `clientCert`. */
+  clientKey?: string;
+  /**
+   * Reach `tcp://`, `tls://`, `ws://` and `wss://` targets through a proxy:
+   * `http://[USER:PASS@]HOST:PORT` (CONNECT) or `socks5://…` (see `dial`).
+   */
+  proxy?: string;
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
   shell?: boolean;
   /**
@@ -81,10 +101,10 @@ export interface RelayOptions {
   /** Called with errors the relay survives. */
   onError?: (error: unknown) => void;
   /**
-   * Milliseconds a `tcp://` target gets to accept each connection, and a
+   * Milliseconds a target gets to be ready for each connection (connect,
+   * proxy, TLS and WebSocket handshakes, whatever the kind), and a
    * `tls://` client to finish its handshake (the target is connected only
-   * after it). Default 10000. (`tls://` and `unix:` targets have no
-   * connect timeout yet.)
+   * after it). Default 10000.
    */
   connectTimeoutMs?: number;
   /** Aborting it shuts the relay down, like `shutdown()`. */

@@ -162,6 +162,19 @@ export interface WsServerOptions {
   maxHeadBytes?: number;
   /** Most header fields in a request head (431 beyond). Default 100. */
   maxHeaders?: number;
+  /**
+   * Takes over each upgraded connection once the 101 is sent, instead of
+   * the echo or broadcast (`netkit relay` runs its own pipe on it):
+   * `leftover` holds bytes the client sent past its request head, and
+   * `context` is the accept loop's. Such a connection counts toward
+   * `maxConnections` until the returned promise settles; the server does
+   * not ping it, count its messages or send it 1001 at shutdown (the
+   * accept loop closes it after `gracePeriodMs`).
+   */
+  onUpgrade?: (
+    conn: Deno.Conn,
+    upgrade: { leftover: Uint8Array; context: ConnectionContext },
+  ) => Promise<void>;
 }
 
 /**
@@ -249,6 +262,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     errors: 0,
   };
   const peers = new Set<Peer>();
+  let handedOver = 0;
   let stopping = false;
   const pageHtml = options.page === false
     ? undefined
@@ -336,8 +350,26 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     // The handshake's objects (head, headers, strings) die with
     // negotiate's frame; only the engine's state lives on per connection.
     const upgraded = await negotiate(conn, context);
-    if (upgraded) {
+    if (upgraded && options.onUpgrade) {
+      await handOver(conn, context, upgraded.leftover);
+    } else if (upgraded) {
       await serveUpgraded(conn, context, upgraded.leftover, upgraded.address);
+    }
+  }
+
+  async function handOver(
+    conn: Deno.Conn,
+    context: ConnectionContext,
+    leftover: Uint8Array,
+  ) {
+    handedOver++;
+    stats.served++;
+    stats.active++;
+    try {
+      await options.onUpgrade!(conn, { leftover, context });
+    } finally {
+      handedOver--;
+      stats.active--;
     }
   }
 
@@ -477,7 +509,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     }
     if (
       options.maxConnections !== undefined &&
-      peers.size >= options.maxConnections
+      peers.size + handedOver >= options.maxConnections
     ) {
       stats.refused++;
       return await refuse(

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { serveEcho } from "../../tcp/mod.ts";
+import { serveWebSocket } from "../../ws/mod.ts";
+import type { RelayReport } from "../../relay/mod.ts";
+import { reportJson, reportLine } from "../../cli/relay.ts";
 import {
   type CliServer,
   hasPeer,
@@ -8,7 +11,12 @@ import {
   runCli,
   startCli,
 } from "../_helpers.ts";
-import { resettingTarget, within } from "../relay/_peers.ts";
+import {
+  hasPythonWebsockets,
+  pythonWsClient,
+  resettingTarget,
+  within,
+} from "../relay/_peers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -171,7 +179,7 @@ Deno.test("relay cli: idle timeout, refused target and shutdown each get their l
     conn.close();
     await stderrLine(
       refused,
-      /closed #1 .* target closed first \(error: cannot connect: connection refused\)/,
+      /closed #1 .* target closed first \(error: cannot connect to 127\.0\.0\.1:\d+: connection refused\)/,
     );
   } finally {
     await refused.stop();
@@ -287,6 +295,116 @@ Deno.test("relay cli: --max-conns closes the connection beyond the limit and cou
   assert.match(end.stderr, /relay\/tcp: served 1, refused 1,/);
 });
 
+Deno.test("relay cli: --insecure reaches a self-signed tls:// target", async () => {
+  const dir = `${PROJECT_ROOT}tests/fixtures/tls/`;
+  await using echo = serveEcho({
+    port: 0,
+    tls: {
+      cert: await Deno.readTextFile(`${dir}cert.pem`),
+      key: await Deno.readTextFile(`${dir}key.pem`),
+    },
+  });
+  const relay = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `tls://127.0.0.1:${echo.addr.port}`,
+    "--insecure",
+  ]);
+  try {
+    const conn = await connectPort(relay.ports.tcp!);
+    await conn.write(enc.encode("hello tls"));
+    await conn.closeWrite();
+    const echoed = await within("the echo through --insecure", readAll(conn));
+    conn.close();
+    assert.equal(dec.decode(echoed), "hello tls");
+    await stderrLine(relay, /closed #1 .*client closed first \(FIN\)/);
+  } finally {
+    const end = await relay.stop();
+    assert.equal(end.code, 0, end.stderr);
+  }
+});
+
+Deno.test("relay cli: a ws:// target's close code is in the log line", async () => {
+  await using ws = serveWebSocket({ port: 0, maxMessageSize: 4 });
+  const relay = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `ws://127.0.0.1:${ws.addr.port}/ws`,
+  ]);
+  try {
+    const conn = await connectPort(relay.ports.tcp!);
+    await conn.write(enc.encode("hi"));
+    const buf = new Uint8Array(2);
+    assert.equal(await within("the echo", conn.read(buf)), 2);
+    assert.equal(dec.decode(buf), "hi");
+    await conn.write(enc.encode("too long"));
+    assert.equal((await within("the EOF", readAll(conn))).length, 0);
+    conn.close();
+    const line = await stderrLine(relay, /closed #1 .*\n/);
+    assert.match(
+      line,
+      /-> ws:\/\/127\.0\.0\.1:\d+\/ws .*target closed first \(FIN\), WebSocket target closed 1009/,
+    );
+  } finally {
+    const end = await relay.stop();
+    assert.equal(end.code, 0, end.stderr);
+  }
+});
+
+Deno.test("relay cli: a WebSocket peer's close reason is escaped in the text and JSON lines", () => {
+  const report: RelayReport = {
+    id: 3,
+    client: "127.0.0.1:5000",
+    target: "ws://127.0.0.1:80/",
+    durationMs: 1,
+    bytesToTarget: 0,
+    bytesToClient: 0,
+    closedFirst: "target",
+    how: "fin",
+    halfClose: false,
+    close: 'target closed 4000 "\x1b[2Jgone"',
+  };
+  const line = reportLine(report);
+  assert.ok(!line.includes("\x1b"), line);
+  assert.match(line, /WebSocket target closed 4000 "\\x1b\[2Jgone"$/);
+  const json = reportJson(report);
+  assert.ok(!json.includes("\\u001b"), json);
+  assert.equal(JSON.parse(json).close, 'target closed 4000 "\\x1b[2Jgone"');
+});
+
+Deno.test({
+  name:
+    "relay cli: ws:// LISTEN exposes a TCP echo to python3-websockets, one log line per connection",
+  ignore: !hasPythonWebsockets(),
+  async fn() {
+    await using echo = serveEcho({ port: 0 });
+    const relay = await startCli([
+      "relay",
+      "ws://127.0.0.1:0/",
+      `tcp://127.0.0.1:${echo.addr.port}`,
+    ]);
+    try {
+      const data = enc.encode("websocat's headline use\n");
+      const { received } = await pythonWsClient(
+        `ws://127.0.0.1:${relay.ports.ws}/`,
+        data,
+      );
+      assert.deepEqual(received, data);
+      const line = await stderrLine(relay, /closed #1 .*\n/);
+      assert.match(
+        line,
+        new RegExp(
+          `^closed #1 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${echo.addr.port} \\d+ ms, ${data.length} B to target, ${data.length} B to client, client closed first \\(FIN\\), WebSocket client closed 1000 "done"`,
+        ),
+      );
+    } finally {
+      const end = await relay.stop();
+      assert.equal(end.code, 0, end.stderr);
+      assert.match(end.stderr, /relay\/ws: served 1, refused 0, 24 bytes in/);
+    }
+  },
+});
+
 Deno.test("relay cli: usage errors exit 2", async () => {
   for (
     const [args, message] of [
@@ -294,11 +412,19 @@ Deno.test("relay cli: usage errors exit 2", async () => {
       [["relay", "gopher://x:1", "tcp://127.0.0.1:1"], /bad endpoint/],
       [["relay", "exec:cat", "tcp://127.0.0.1:1"], /exec: is a target/],
       [["relay", "tls://127.0.0.1:0", "tcp://127.0.0.1:1"], /needs --tls-cert/],
+      [["relay", "wss://127.0.0.1:0", "tcp://127.0.0.1:1"], /needs --tls-cert/],
       [
         ["relay", "tcp://127.0.0.1:0", "udp://127.0.0.1:1"],
         /UDP relays to UDP/,
       ],
-      [["relay", "tcp://127.0.0.1:0", "ws://127.0.0.1:1"], /not available yet/],
+      [
+        ["relay", "tcp://127.0.0.1:0", "tls://127.0.0.1:1", "--cert", "c.pem"],
+        /--cert and --key go together/,
+      ],
+      [
+        ["relay", "tcp://127.0.0.1:0", "unix:/tmp/x", "--proxy", "http://h:1"],
+        /not unix:/,
+      ],
       [
         ["relay", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1", "--buffer", "100"],
         /--buffer takes/,

@@ -3,7 +3,7 @@
 // the relay's per-connection reports.
 
 import type { RelayReport } from "../../relay/mod.ts";
-import { LineSplitter } from "../_helpers.ts";
+import { IN_CI, LineSplitter } from "../_helpers.ts";
 
 const RESETTER = `
 import socket, struct, sys
@@ -101,4 +101,82 @@ export async function within<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Debian's interpreter, which has python3-websockets. */
+export const PYTHON = "/usr/bin/python3";
+
+/**
+ * Whether python3-websockets can be imported; in CI its absence is a
+ * failure, locally the test is skipped with a visible reason.
+ */
+export function hasPythonWebsockets(): boolean {
+  const probe = (() => {
+    try {
+      return new Deno.Command(PYTHON, {
+        args: ["-c", "import websockets"],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync().success;
+    } catch {
+      return false;
+    }
+  })();
+  if (probe) return true;
+  if (IN_CI) throw new Error("python3-websockets is missing in CI");
+  console.warn("SKIP: python3-websockets is not installed");
+  return false;
+}
+
+const WS_CLIENT = `
+import asyncio, sys, websockets
+
+async def main(url):
+    data = sys.stdin.buffer.read()
+    got = bytearray()
+    async with websockets.connect(url, max_size=2**24, compression=None) as ws:
+        async def send():
+            for i in range(0, len(data), 65536):
+                await ws.send(data[i:i + 65536])
+        async def receive():
+            while len(got) < len(data):
+                m = await ws.recv()
+                got.extend(m if isinstance(m, bytes) else m.encode())
+        await asyncio.gather(send(), receive())
+        await ws.close(1000, "done")
+    sys.stdout.buffer.write(bytes(got))
+    sys.stderr.write(f"close {ws.close_code} {ws.close_reason}\\n")
+
+asyncio.run(main(sys.argv[1]))
+`;
+
+/**
+ * python3-websockets as a client of `url`: sends `data` in 64 KiB binary
+ * messages while reading what comes back until as many bytes arrived,
+ * then closes with 1000 "done". Returns the bytes and the close it saw.
+ */
+export async function pythonWsClient(
+  url: string,
+  data: Uint8Array,
+): Promise<{ received: Uint8Array; close: string }> {
+  const child = new Deno.Command(PYTHON, {
+    args: ["-c", WS_CLIENT, url],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  const writer = child.stdin.getWriter();
+  await writer.write(data);
+  await writer.close();
+  const { stdout, stderr, success } = await within(
+    "the python3-websockets client",
+    output,
+  ).catch((error) => {
+    child.kill("SIGKILL");
+    throw error;
+  });
+  const text = new TextDecoder().decode(stderr);
+  if (!success) throw new Error(`python3-websockets client failed: ${text}`);
+  return { received: stdout, close: text.trim() };
 }

@@ -14,6 +14,8 @@ Deno.test("endpoint: every kind parses and formats back to the same text", () =>
       "udp://localhost:53",
       "unix:/run/app.sock",
       "exec:grep -v x",
+      "ws://127.0.0.1:8080/feed?x=1",
+      "wss://[::1]/",
     ]
   ) {
     assert.equal(formatEndpoint(parseEndpoint(text)), text);
@@ -25,6 +27,24 @@ Deno.test("endpoint: every kind parses and formats back to the same text", () =>
   });
 });
 
+Deno.test("endpoint: ws:// and wss:// keep the URL, with default ports and path", () => {
+  assert.deepEqual(parseEndpoint("ws://localhost:9000"), {
+    kind: "ws",
+    url: "ws://localhost:9000/",
+    path: "/",
+    hostname: "localhost",
+    port: 9000,
+  });
+  const wss = parseEndpoint("wss://[::1]/chat#x");
+  assert.ok(wss.kind === "wss");
+  assert.deepEqual([wss.hostname, wss.port, wss.path, wss.url], [
+    "::1",
+    443,
+    "/chat",
+    "wss://[::1]/chat",
+  ]);
+});
+
 Deno.test("endpoint: bad and unsupported endpoints throw with their code", () => {
   for (
     const [text, code] of [
@@ -33,8 +53,7 @@ Deno.test("endpoint: bad and unsupported endpoints throw with their code", () =>
       ["127.0.0.1:80", "bad_endpoint"],
       ["exec:", "bad_endpoint"],
       ["unix:", "bad_endpoint"],
-      ["ws://127.0.0.1:80/", "unsupported_endpoint"],
-      ["wss://example.com/", "unsupported_endpoint"],
+      ["ws://", "bad_endpoint"],
     ] as const
   ) {
     assert.throws(
