@@ -85,7 +85,9 @@ function rewordParseError(error: unknown, argv: string[]): string {
   if (unknown) return `unknown option '${unknown[1]}'`;
   const missing = /Option '([^']+)' argument missing/.exec(text);
   if (missing) {
-    return `option '${missing[1]!.split(",").pop()!.trim()}' needs a value`;
+    return `option '${
+      missing[1]!.split(",").pop()!.trim().replace(/ <value>$/, "")
+    }' needs a value`;
   }
   return text.split(". ")[0]!;
 }

@@ -207,10 +207,12 @@ export async function runServers(
     services.forEach(announce);
     for (const note of notes) log(note);
     await Promise.all(services.map((s) => s.server.finished));
+    // Still under our handlers: a second Ctrl-C while the summary prints
+    // must not kill the process with 130/143.
+    for (const s of services) log(summaryLine(s));
   } finally {
     for (const sig of signals) Deno.removeSignalListener(sig, stop);
   }
-  for (const s of services) log(summaryLine(s));
   return 0;
 }
 

@@ -218,6 +218,13 @@ export function serveTcp(
         });
         continue;
       }
+      // The listener closes asynchronously: a connection the kernel had
+      // already queued when shutdown() began is turned away, not served.
+      if (closing.signal.aborted) {
+        stats.refused++;
+        closeQuietly(conn);
+        break;
+      }
       if (
         options.maxConnections !== undefined &&
         open.size >= options.maxConnections

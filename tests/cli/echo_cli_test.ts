@@ -471,8 +471,8 @@ Deno.test("echo serve --backlog 7: the listening socket's backlog is 7", {
 
 Deno.test("echo serve: flag values out of range are usage errors, exit 2", async () => {
   const cases: [string[], RegExp][] = [
-    [["--max-conns", "0"], /--max-conns takes a whole number from 1/],
-    [["--backlog", "0"], /--backlog takes a whole number from 1/],
+    [["--max-conns", "0"], /--max-conns takes a whole number of at least 1/],
+    [["--backlog", "0"], /--backlog takes a whole number of at least 1/],
     [["--idle-timeout", "soon"], /--idle-timeout takes seconds/],
     [["--grace", "1s"], /--grace takes seconds/],
   ];
