@@ -18,6 +18,7 @@ import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { type Transport, WsDriver } from "./_driver.ts";
 import { closeQuietly } from "../_io.ts";
 import { escapeControl } from "../escape.ts";
+import type { DialTlsOptions } from "../tcp/dial.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -94,9 +95,41 @@ export interface WsClientOptions {
    * arrive; a bigger one closes the connection with 1009. Default 64 MiB.
    */
   maxMessageSize?: number;
-  /** Extra PEM root certificates for wss:// (e.g. a test CA). */
+  /** Extra PEM root certificates for wss:// (e.g. a test CA); same as `tls.caCerts`. */
   caCerts?: string[];
+  /**
+   * TLS settings for wss://: `caCerts`, `insecure` (skip every certificate
+   * check, chain and name, like `curl -k`: encrypted, not authenticated),
+   * `cert` + `key` (a client certificate), `serverName`.
+   */
+  tls?: WsClientTlsOptions;
+  /**
+   * Reach the server through a proxy: `http://[USER:PASS@]HOST:PORT`
+   * (HTTP CONNECT) or `socks5://[USER:PASS@]HOST:PORT`. TLS runs end to
+   * end through the tunnel.
+   */
+  proxy?: string;
+  /**
+   * Connect to this Unix socket instead of the URL's address; the URL
+   * still gives the Host header, the path and (for wss://) the TLS name.
+   */
+  unixPath?: string;
 }
+
+/**
+ * TLS settings of {@linkcode connectWebSocket} (those of `dial` in
+ * `@netkit/netkit/tcp`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WsClientTlsOptions } from "@netkit/netkit/ws";
+ *
+ * const tls: WsClientTlsOptions = { insecure: true };
+ * assert.ok(tls.insecure);
+ * ```
+ */
+export type WsClientTlsOptions = DialTlsOptions;
 
 /**
  * An open WebSocket connection.
@@ -196,6 +229,9 @@ export async function connectWebSocket(
   signal?.addEventListener("abort", onAbort, { once: true });
   const pending = sendRequestHead(target, head, timeoutMs, {
     caCerts: options.caCerts,
+    tls: options.tls,
+    proxy: options.proxy,
+    unixPath: options.unixPath,
   });
   let reply: Awaited<typeof pending>;
   try {
