@@ -82,6 +82,8 @@ Ctrl-D closes like the end of a pipe.
                            or socks5://[USER:PASS@]HOST:PORT
   --unix PATH              connect to this Unix socket; the URL still gives
                            the Host header, the path and the TLS name
+  --deflate                offer permessage-deflate (RFC 7692); stderr says
+                           whether the server accepted it
 
 A failed upgrade prints the HTTP status and body start. A close the server
 started is reported as '(server closed first)'. Exit 0 on a clean close
@@ -112,6 +114,7 @@ interface ConnectSettings {
   reconnect: boolean;
   reconnectMaxDelayMs: number;
   reconnectTries?: number;
+  deflate: boolean;
   /** How to reach the server (TLS files are read in runConnect). */
   reach: ReachFlags;
 }
@@ -172,6 +175,7 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     key: { type: "string" },
     proxy: { type: "string" },
     unix: { type: "string" },
+    deflate: { type: "boolean" },
   }, { min: 1, max: 1, names: "URL (e.g. ws://127.0.0.1:8080/ws)" });
   if (values.help) return undefined;
   const pingIntervalMs = secondsFlag(
@@ -202,6 +206,7 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
   return {
     url,
     reach: reachFlags(cmd, url, values),
+    deflate: Boolean(values.deflate),
     headers: headerFlags(cmd, values.header ?? []),
     protocols: values.protocol,
     timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 10_000,
@@ -304,7 +309,12 @@ function announce(
   const hint = settings.interactive && what === "connected to"
     ? "; type lines to send, /help for commands, Ctrl-D to close"
     : "";
-  log(`${what} ${settings.url.href}${proto}${hint}`);
+  const deflate = !settings.deflate
+    ? ""
+    : client.deflate
+    ? " (permessage-deflate)"
+    : " (permessage-deflate not accepted: uncompressed)";
+  log(`${what} ${settings.url.href}${proto}${deflate}${hint}`);
 }
 
 /**
@@ -347,6 +357,7 @@ async function connectOnce(
         headers: settings.headers,
         protocols: settings.protocols,
         timeoutMs: settings.timeoutMs,
+        deflate: settings.deflate,
         ...reach,
       });
     } catch (error) {

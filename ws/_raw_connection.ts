@@ -74,6 +74,11 @@ export interface OpenRawOptions {
   caCerts?: string[];
   /** wss:// only: skip every certificate check (chain and name). */
   insecure?: boolean;
+  /**
+   * Accept RSV1 in the server's frames (an extension such as
+   * permessage-deflate was offered); otherwise RSV1 is a protocol error.
+   */
+  rsv1?: boolean;
 }
 
 /**
@@ -95,7 +100,7 @@ export async function openRaw(
     options.timeoutMs,
     { caCerts: options.caCerts, insecure: options.insecure },
   );
-  return rawConnection(conn, response, key, leftover);
+  return rawConnection(conn, response, key, leftover, options.rsv1 ?? false);
 }
 
 /** How {@linkcode openTransport} and {@linkcode sendRequestHead} reach the server. */
@@ -272,8 +277,12 @@ function rawConnection(
   response: HttpResponseHead,
   key: string,
   leftover: Uint8Array,
+  rsv1: boolean,
 ): RawConnection {
-  const decoder = new FrameDecoder({ expectMasked: false });
+  const decoder = new FrameDecoder({
+    expectMasked: false,
+    allowedRsv: rsv1 ? 4 : 0,
+  });
   let unread: Uint8Array | null = leftover.length > 0 ? leftover : null;
   // Decoded lazily: a readChunk caller takes the leftover bytes raw.
   const queue: Array<Frame | ProtocolError> = [];

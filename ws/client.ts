@@ -19,6 +19,12 @@ import { type Transport, WsDriver } from "./_driver.ts";
 import { closeQuietly } from "../_io.ts";
 import { escapeControl } from "../escape.ts";
 import type { DialTlsOptions } from "../tcp/dial.ts";
+import {
+  acceptPerMessageDeflate,
+  type DeflateOptions,
+  type DeflateParams,
+  offerPerMessageDeflate,
+} from "./deflate.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -114,6 +120,14 @@ export interface WsClientOptions {
    * still gives the Host header, the path and (for wss://) the TLS name.
    */
   unixPath?: string;
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` for the browsers' offer
+   * (`client_max_window_bits`), or {@linkcode DeflateOptions} (e.g.
+   * `serverNoContextTakeover`). Used when the server accepts; `deflate`
+   * on the client then says so. An inflated message counts against
+   * `maxMessageSize` while it inflates (past it, 1009). Default false.
+   */
+  deflate?: boolean | DeflateOptions;
 }
 
 /**
@@ -150,6 +164,8 @@ export interface WsClient extends AsyncIterable<WsMessage>, AsyncDisposable {
   readonly url: string;
   /** The subprotocol the server chose, or `""`. */
   readonly protocol: string;
+  /** The permessage-deflate parameters agreed, or `null` when not compressing. */
+  readonly deflate: DeflateParams | null;
   /** Bytes queued by `send` and not yet written to the network. */
   readonly bufferedAmount: number;
   /** Settles (never rejects) when the connection has closed. */
@@ -220,8 +236,18 @@ export async function connectWebSocket(
   signal?.throwIfAborted();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const key = generateKey();
+  const deflateOptions = options.deflate === true
+    ? {}
+    : options.deflate || undefined;
+  const headers = new Headers(options.headers);
+  if (deflateOptions) {
+    headers.set(
+      "sec-websocket-extensions",
+      offerPerMessageDeflate(deflateOptions),
+    );
+  }
   const head = buildClientRequest(target, key, {
-    headers: options.headers,
+    headers,
     protocols: options.protocols,
   });
   const aborted = Promise.withResolvers<never>();
@@ -257,7 +283,20 @@ export async function connectWebSocket(
   }
   const problems = checkServerHandshake(response, key, {
     protocols: options.protocols,
+    extensions: deflateOptions ? ["permessage-deflate"] : undefined,
   });
+  let deflate: DeflateParams | null = null;
+  if (problems.length === 0 && deflateOptions) {
+    try {
+      deflate = acceptPerMessageDeflate(
+        response.headers.get("sec-websocket-extensions"),
+        deflateOptions,
+      );
+    } catch (error) {
+      closeQuietly(conn);
+      throw error;
+    }
+  }
   if (problems.length > 0) {
     closeQuietly(conn);
     throw new WsError(
@@ -272,6 +311,7 @@ export async function connectWebSocket(
     protocol: response.headers.get("sec-websocket-protocol")?.trim() ?? "",
     maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
+    deflate,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -286,6 +326,7 @@ interface ClientSetup {
   protocol: string;
   maxQueued: number;
   maxMessageSize: number;
+  deflate: DeflateParams | null;
 }
 
 interface PendingPing {
@@ -314,6 +355,7 @@ function createClient(
   const protocol = new WsProtocol({
     role: "client",
     maxMessageSize: setup.maxMessageSize,
+    deflate: setup.deflate ?? undefined,
   });
   const driver = new WsDriver(conn, protocol, {
     role: "client",
@@ -459,6 +501,7 @@ function createClient(
   return {
     url: setup.url,
     protocol: setup.protocol,
+    deflate: setup.deflate,
     get bufferedAmount() {
       return driver.bufferedAmount;
     },

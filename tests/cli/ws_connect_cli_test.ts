@@ -13,6 +13,7 @@ import {
   hasPeer,
   PROJECT_ROOT,
   runCli,
+  startCli,
   testTls,
 } from "../_helpers.ts";
 import { startSocks5Proxy, startUnixForwarder } from "../_proxies.ts";
@@ -487,4 +488,33 @@ Deno.test({
     assert.equal(without.code, 1, without.stderr);
     assert.equal(without.stdout, "");
   },
+});
+
+Deno.test("ws serve --deflate and ws connect --deflate: compressed round trip; without --deflate on the server, stderr says it was not accepted", async () => {
+  const server = await startCli(["ws", "serve", "--port", "0", "--deflate"]);
+  const plain = await startCli(["ws", "serve", "--port", "0"]);
+  try {
+    const big = JSON.stringify({ rows: Array(300).fill({ k: "value" }) });
+    const result = await runCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${server.ports.ws}/ws`,
+      "--deflate",
+    ], { stdin: `small\n${big}\n` });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `small\n${big}\n`);
+    assert.match(result.stderr, /\(permessage-deflate\)/);
+    const declined = await runCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${plain.ports.ws}/ws`,
+      "--deflate",
+    ], { stdin: "x\n" });
+    assert.equal(declined.code, 0, declined.stderr);
+    assert.equal(declined.stdout, "x\n");
+    assert.match(declined.stderr, /permessage-deflate not accepted/);
+  } finally {
+    await server.stop();
+    await plain.stop();
+  }
 });
