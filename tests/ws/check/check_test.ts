@@ -53,6 +53,7 @@ Deno.test("ws check: the catalogue has unique ids and the categories of issue #5
     "7",
     "8",
     "9",
+    "12",
   ]);
   for (const c of cases) assert.ok(c.title.length > 10, c.id);
 });
@@ -68,7 +69,11 @@ Deno.test("ws check: a conformant raw server passes every case", async () => {
     report.passed + report.nonStrict + report.info + report.failed,
     report.results.length,
   );
-  assert.equal(report.results.length, listCases().length - 6);
+  assert.equal(report.results.length, listCases(CONFORMANCE).length);
+  assert.equal(
+    report.results.length,
+    listCases().filter((c) => !/^(9|12)\./.test(c.id)).length,
+  );
 });
 
 Deno.test("ws check: netkit's server fails nothing", async () => {
@@ -302,4 +307,57 @@ Deno.test("ws check CLI: exit 0 when nothing fails; usage errors exit 2", async 
     assert.equal(bad.code, 2, `${args.join(" ")}: ${bad.stderr}`);
     assert.equal(bad.stdout, "");
   }
+});
+
+Deno.test("ws check 12 (permessage-deflate): PASS against netkit's server with deflate, INFO (not FAIL) without; text and --json counts agree", async () => {
+  await using server = serveWebSocket({
+    port: 0,
+    deflate: true,
+    maxMessageSize: 32 * 1024 * 1024,
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const report = await checkServer(url, { cases: "12" });
+  const all = listCases("12").map((c) => c.id);
+  assert.ok(all.length >= 8);
+  assert.deepEqual(ids(report, "PASS"), all, summary(report));
+  assert.match(result(report, "12.8").observed, /^close 1009/);
+  assert.match(result(report, "12.2").observed, /compressed\)/);
+  await using plain = startNetkit();
+  const plainUrl = `ws://127.0.0.1:${plain.addr.port}/ws`;
+  const declined = await checkServer(plainUrl, { cases: "12" });
+  assert.deepEqual(ids(declined, "INFO"), all, summary(declined));
+  assert.match(result(declined, "12.1").observed, /not accepted/);
+  const table = await runCli(["ws", "check", plainUrl, "--case", "12"]);
+  const json = await runCli([
+    "ws",
+    "check",
+    plainUrl,
+    "--case",
+    "12",
+    "--json",
+  ]);
+  assert.equal(table.code, 0, table.stdout + table.stderr);
+  assert.equal(json.code, 0, json.stderr);
+  const fromJson = JSON.parse(json.stdout) as CheckReport;
+  assert.equal(fromJson.info, all.length);
+  assert.deepEqual(finalLine(table.stdout), {
+    passed: all.length,
+    failed: 0,
+  });
+});
+
+Deno.test({
+  name:
+    "ws check 12 (permessage-deflate): python3-websockets with compression passes",
+  ignore: !hasPythonWebsockets(),
+  async fn() {
+    await using python = await startPythonEcho({ compression: true });
+    const report = await checkServer(python.url, { cases: "12" });
+    assert.deepEqual(ids(report, "FAIL"), [], summary(report));
+    assert.deepEqual(ids(report, "INFO"), [], summary(report));
+    assert.match(
+      result(report, "12.1").observed,
+      /^accepted 'permessage-deflate/,
+    );
+  },
 });
