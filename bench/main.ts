@@ -22,12 +22,21 @@ import {
 import { tcpRows } from "./_tcp.ts";
 import { udpRows } from "./_udp.ts";
 import { wsRows } from "./_ws.ts";
+import { wsClientRows } from "./_ws_client.ts";
 import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 
 class UsageError extends Error {}
 
-const SECTIONS = ["tcp", "udp", "ws", "file", "deflate", "relay"] as const;
+const SECTIONS = [
+  "tcp",
+  "udp",
+  "ws",
+  "wsclient",
+  "file",
+  "deflate",
+  "relay",
+] as const;
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -134,6 +143,8 @@ async function runSection(
       return await udpRows(ctx);
     case "ws":
       return await wsRows(ctx);
+    case "wsclient":
+      return await wsClientRows(ctx);
     case "file":
       return await fileRows(ctx);
     case "deflate":
