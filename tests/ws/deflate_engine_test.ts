@@ -348,3 +348,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test("deflate: the client limits the inflated size too: a small compressed echo of 8 MiB of zeros closes the client with 1009", async () => {
+  await using server = serveWebSocket({
+    port: 0,
+    deflate: true,
+    maxMessageSize: 32 * 1024 * 1024,
+  });
+  const client = await connectWebSocket(
+    `ws://127.0.0.1:${server.addr.port}/ws`,
+    { deflate: true, maxMessageSize: 1024 * 1024 },
+  );
+  client.send(new Uint8Array(8 * 1024 * 1024));
+  const received: WsMessage[] = [];
+  for await (const message of client) received.push(message);
+  const info = await client.closed;
+  assert.equal(received.length, 0);
+  assert.equal(info.code, 1009, JSON.stringify(info));
+  assert.equal(server.stats().messagesIn, 1);
+});
