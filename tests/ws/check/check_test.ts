@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  acceptKey,
   type CaseResult,
   type CheckReport,
   checkServer,
+  type DeflateParams,
   listCases,
   WsError,
+  WsProtocol,
 } from "../../../ws/mod.ts";
 import { serveWebSocket } from "../../../ws/server.ts";
 import { runCli, testTls } from "../../_helpers.ts";
@@ -360,4 +363,104 @@ Deno.test({
       /^accepted 'permessage-deflate/,
     );
   },
+});
+
+/**
+ * A server that answers every handshake with `answer` as its
+ * Sec-WebSocket-Extensions and then echoes with netkit's core using
+ * `params`, which may contradict the answer.
+ */
+function startLyingDeflateServer(answer: string, params: DeflateParams) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const serve = async (conn: Deno.Conn) => {
+    const buf = new Uint8Array(256 * 1024);
+    let head = "";
+    let rest = new Uint8Array(0);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += new TextDecoder().decode(buf.subarray(0, n));
+      const end = head.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        rest = new TextEncoder().encode(head.slice(end + 4));
+        head = head.slice(0, end + 4);
+      }
+    }
+    const key = /^sec-websocket-key:\s*(\S+)/im.exec(head)![1]!;
+    await conn.write(new TextEncoder().encode(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+        `Connection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
+        `Sec-WebSocket-Extensions: ${answer}\r\n\r\n`,
+    ));
+    using protocol = new WsProtocol({ role: "server", deflate: params });
+    let bytes: Uint8Array | null = rest;
+    while (bytes !== null) {
+      for (const event of protocol.receive(bytes)) {
+        if (!("type" in event)) continue;
+        if (event.type === "text") protocol.sendText(event.data);
+        if (event.type === "binary") protocol.sendBinary(event.data);
+      }
+      for (const chunk of protocol.takeOutput() ?? []) {
+        let off = 0;
+        while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+      }
+      if (protocol.state === "closed") return;
+      const n = await conn.read(buf);
+      bytes = n === null ? null : buf.subarray(0, n);
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      serve(conn).catch(() => {}).finally(() => {
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      });
+    }
+  })().catch(() => {});
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/ws`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) c.close();
+      await accepting;
+    },
+  };
+}
+
+const TAKEOVER: DeflateParams = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 15,
+  clientMaxWindowBits: 15,
+};
+
+Deno.test("ws check 12 (permessage-deflate): a server that grants server_no_context_takeover but keeps its context fails 12.5/12.6; an answer RFC 7692 forbids fails", async () => {
+  {
+    await using liar = startLyingDeflateServer(
+      "permessage-deflate; server_no_context_takeover",
+      TAKEOVER,
+    );
+    // It says so to every offer, so its repeated replies fail to inflate
+    // with the reset window the answer announced, in 12.5 and 12.6 alike.
+    const report = await checkServer(liar.url, { cases: "12.5,12.6" });
+    assert.deepEqual(ids(report, "FAIL"), ["12.5", "12.6"], summary(report));
+    assert.match(result(report, "12.6").observed, /invalid compressed data/);
+  }
+  {
+    await using widens = startLyingDeflateServer(
+      "permessage-deflate; client_max_window_bits=15",
+      TAKEOVER,
+    );
+    // 12.7 offered client_max_window_bits=9: 15 widens it.
+    const report = await checkServer(widens.url, { cases: "12.1,12.7" });
+    assert.deepEqual(ids(report, "PASS"), ["12.1"], summary(report));
+    assert.deepEqual(ids(report, "FAIL"), ["12.7"], summary(report));
+    assert.match(result(report, "12.7").observed, /above the offered 9/);
+  }
 });
