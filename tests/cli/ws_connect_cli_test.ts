@@ -401,21 +401,35 @@ Deno.test({
   },
 });
 
-Deno.test("ws connect wss:// with --ca, with --insecure, and without either (exit 1)", async () => {
-  const { caPath, cert, key } = await testTls();
-  await using server = serveWebSocket({ port: 0, tls: { cert, key } });
-  const url = `wss://localhost:${server.addr.port}/ws`;
-  for (const flags of [["--ca", caPath], ["--insecure"]]) {
-    const result = await runCli(["ws", "connect", url, ...flags], {
-      stdin: "over tls\n",
-    });
-    assert.equal(result.code, 0, `${flags}: ${result.stderr}`);
-    assert.equal(result.stdout, "over tls\n");
+Deno.test("ws connect wss:// to ws serve --tls-cert: with --ca, with --insecure, and without either (exit 1)", async () => {
+  const { caPath } = await testTls();
+  const server = await startCli([
+    "ws",
+    "serve",
+    "--port",
+    "0",
+    "--tls-cert",
+    caPath,
+    "--tls-key",
+    caPath.replace(/cert\.pem$/, "key.pem"),
+  ]);
+  const port = server.ports.wss ?? server.ports.ws;
+  const url = `wss://localhost:${port}/ws`;
+  try {
+    for (const flags of [["--ca", caPath], ["--insecure"]]) {
+      const result = await runCli(["ws", "connect", url, ...flags], {
+        stdin: "over tls\n",
+      });
+      assert.equal(result.code, 0, `${flags}: ${result.stderr}`);
+      assert.equal(result.stdout, "over tls\n");
+    }
+    const refused = await runCli(["ws", "connect", url], { stdin: "x\n" });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /TLS|certificate/i);
+    assert.equal(refused.stdout, "");
+  } finally {
+    await server.stop();
   }
-  const refused = await runCli(["ws", "connect", url], { stdin: "x\n" });
-  assert.equal(refused.code, 1, refused.stderr);
-  assert.match(refused.stderr, /TLS|certificate/i);
-  assert.equal(refused.stdout, "");
 });
 
 Deno.test("ws connect --proxy socks5:// and --unix PATH reach the server", async () => {
