@@ -124,23 +124,22 @@ const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 // The core does no I/O and never waits: it needs the synchronous zlib
 // handle, which Deno 2.9 has (ws/_zlib.ts). Without it the engine cannot
-// use permessage-deflate, and says so rather than half-working.
-function syncCodec(
-  params: DeflateParams,
-  role: WsRole,
-  maxMessageSize: number,
-): PerMessageDeflate {
-  const codec = createPerMessageDeflate(params, role, {
-    maxInflatedSize: maxMessageSize,
-  });
-  if (!codec.sync) {
-    codec.close();
+// use permessage-deflate, and says so (once, when a connection is set up
+// with it) rather than half-working.
+let syncZlib: boolean | undefined;
+
+function checkSyncZlib(params: DeflateParams): void {
+  if (syncZlib === undefined) {
+    const probe = createPerMessageDeflate(params, "server");
+    syncZlib = probe.sync;
+    probe.close();
+  }
+  if (!syncZlib) {
     throw new WsError(
       "protocol_error",
       "permessage-deflate needs node:zlib's synchronous handle, which this runtime lacks",
     );
   }
-  return codec;
 }
 
 /**
@@ -201,7 +200,12 @@ export class WsProtocol {
   #outputBytes = 0;
   #keys = new Uint8Array(0);
   #keyAt = 0;
-  readonly #codec: PerMessageDeflate | null;
+  // permessage-deflate: the agreed parameters, and the zlib contexts,
+  // made at the first compressed message either way (an idle connection
+  // then costs no zlib state: about 370 KB each otherwise).
+  readonly #deflate: DeflateParams | null;
+  readonly #maxMessageSize: number;
+  #codecState: PerMessageDeflate | null = null;
   readonly #keepTextBytes: boolean;
   #disposed = false;
 
@@ -220,9 +224,9 @@ export class WsProtocol {
       allowedRsv: options.rsv1 || options.deflate ? 4 : 0,
     });
     this.#keepTextBytes = options.keepTextBytes ?? false;
-    this.#codec = options.deflate
-      ? syncCodec(options.deflate, options.role, maxMessageSize)
-      : null;
+    this.#maxMessageSize = maxMessageSize;
+    this.#deflate = options.deflate ?? null;
+    if (this.#deflate) checkSyncZlib(this.#deflate);
     this.#assembler = new MessageAssembler({
       maxMessageSize,
       keepTextBytes: options.keepTextBytes ?? false,
@@ -232,14 +236,14 @@ export class WsProtocol {
 
   /** Whether permessage-deflate is in use. */
   get compressing(): boolean {
-    return this.#codec !== null;
+    return this.#deflate !== null;
   }
 
   /** Frees the compression state (a no-op without permessage-deflate). */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#codec?.close();
+    this.#codecState?.close();
   }
 
   /** Where the closing handshake stands. */
@@ -291,7 +295,7 @@ export class WsProtocol {
         return events;
       }
       for (let event of this.#assembler.push(item)) {
-        if (this.#codec && "type" in event && event.type === "compressed") {
+        if (this.#deflate && "type" in event && event.type === "compressed") {
           event = this.#inflate(event.opcode, event.payload);
         }
         if ("kind" in event) {
@@ -372,18 +376,26 @@ export class WsProtocol {
    */
   sendMessage(opcode: number, data: Uint8Array): boolean {
     if (this.#closeSent || this.#disposed) return false;
-    if (this.#codec === null) {
+    if (this.#deflate === null) {
       this.#queue(opcode, data, true, 0);
       return true;
     }
-    this.#queue(opcode, this.#codec.compress(data) as Uint8Array, true, 4);
+    this.#queue(opcode, this.#codec().compress(data) as Uint8Array, true, 4);
     return true;
+  }
+
+  #codec(): PerMessageDeflate {
+    return this.#codecState ??= createPerMessageDeflate(
+      this.#deflate!,
+      this.#role,
+      { maxInflatedSize: this.#maxMessageSize },
+    );
   }
 
   #inflate(opcode: 1 | 2, payload: Uint8Array): WsProtocolEvent {
     let data: Uint8Array;
     try {
-      data = this.#codec!.decompress(payload) as Uint8Array;
+      data = this.#codec().decompress(payload) as Uint8Array;
     } catch (error) {
       const tooLarge = error instanceof WsError &&
         error.code === "message_too_large";
