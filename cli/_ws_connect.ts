@@ -37,7 +37,8 @@ Usage:
   netkit ws connect URL [--header "K: V"]... [--protocol P]... [--binary]
                     [--base64] [--wait MS] [--timeout MS] [--json]
                     [--ping-interval S] [--ping-timeout S]
-                    [--reconnect] [--reconnect-max-delay S] [--reconnect-tries N]
+                    [--reconnect] [--reconnect-max-delay S]
+                    [--reconnect-tries N]
                     [--ca FILE | --insecure] [--cert FILE --key FILE]
                     [--proxy URL | --unix PATH] [--deflate]
 
@@ -269,6 +270,24 @@ function reachFlags(
   };
 }
 
+/**
+ * A certificate the client does not trust: say which flags fix it (the
+ * TLS library's words, e.g. "UnknownIssuer", do not).
+ */
+function withTlsHint(error: unknown, settings: ConnectSettings): unknown {
+  if (
+    !(error instanceof WsError) || error.code !== "connect_failed" ||
+    settings.reach.insecure || !/certificate/i.test(error.message)
+  ) {
+    return error;
+  }
+  return new WsError(
+    "connect_failed",
+    `${error.message} (to trust this server's certificate: --ca FILE; to skip every check: --insecure)`,
+    { cause: error },
+  );
+}
+
 /** The connect options the reach flags mean, with the PEM files read. */
 async function reachOptions(
   reach: ReachFlags,
@@ -361,7 +380,7 @@ async function connectOnce(
         ...reach,
       });
     } catch (error) {
-      if (!settings.reconnect) throw error;
+      if (!settings.reconnect) throw withTlsHint(error, settings);
       why = describeError(error);
       log(`cannot connect: ${why}`);
     }
