@@ -22,6 +22,7 @@ import {
 import { tcpRows } from "./_tcp.ts";
 import { udpRows } from "./_udp.ts";
 import { wsRows } from "./_ws.ts";
+import { wsClientRows } from "./_ws_client.ts";
 import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 import { startupRows } from "./_startup.ts";
@@ -34,12 +35,12 @@ const SECTIONS = [
   "tcp",
   "udp",
   "ws",
+  "wsclient",
   "file",
   "deflate",
   "relay",
   "load",
 ] as const;
-
 type Section = typeof SECTIONS[number];
 
 const HELP =
@@ -147,6 +148,8 @@ async function runSection(
       return await udpRows(ctx);
     case "ws":
       return await wsRows(ctx);
+    case "wsclient":
+      return await wsClientRows(ctx);
     case "file":
       return await fileRows(ctx);
     case "deflate":

@@ -8,10 +8,13 @@
 // a line is sent at most once, whichever connection carries it.
 
 import { escapeControl } from "../escape.ts";
+import { NetkitError } from "../errors.ts";
 import {
   connectWebSocket,
   describeCloseCode,
   type WsClient,
+  type WsClientOptions,
+  type WsClientTlsOptions,
   type WsCloseInfo,
   WsError,
   type WsMessage,
@@ -34,7 +37,10 @@ Usage:
   netkit ws connect URL [--header "K: V"]... [--protocol P]... [--binary]
                     [--base64] [--wait MS] [--timeout MS] [--json]
                     [--ping-interval S] [--ping-timeout S]
-                    [--reconnect] [--reconnect-max-delay S] [--reconnect-tries N]
+                    [--reconnect] [--reconnect-max-delay S]
+                    [--reconnect-tries N]
+                    [--ca FILE | --insecure] [--cert FILE --key FILE]
+                    [--proxy URL | --unix PATH] [--deflate]
 
 Pipe mode (stdin not a terminal): each stdin line is sent as a message
 (binary with --binary); messages received go to stdout (text as is, binary
@@ -68,6 +74,17 @@ Ctrl-D closes like the end of a pipe.
   --reconnect-max-delay S  longest wait between attempts (default 30)
   --reconnect-tries N      give up after N failed attempts in a row
                            (default: never)
+  --ca FILE                wss://: also trust this PEM certificate (a test
+                           CA, a self-signed server)
+  --insecure               wss://: skip every certificate check (chain and
+                           name, like curl -k): encrypted, not authenticated
+  --cert FILE --key FILE   wss://: present this PEM client certificate
+  --proxy URL              through http://[USER:PASS@]HOST:PORT (CONNECT)
+                           or socks5://[USER:PASS@]HOST:PORT
+  --unix PATH              connect to this Unix socket; the URL still gives
+                           the Host header, the path and the TLS name
+  --deflate                offer permessage-deflate (RFC 7692); stderr says
+                           whether the server accepted it
 
 A failed upgrade prints the HTTP status and body start. A close the server
 started is reported as '(server closed first)'. Exit 0 on a clean close
@@ -98,6 +115,18 @@ interface ConnectSettings {
   reconnect: boolean;
   reconnectMaxDelayMs: number;
   reconnectTries?: number;
+  deflate: boolean;
+  /** How to reach the server (TLS files are read in runConnect). */
+  reach: ReachFlags;
+}
+
+interface ReachFlags {
+  ca?: string;
+  insecure: boolean;
+  cert?: string;
+  key?: string;
+  proxy?: string;
+  unixPath?: string;
 }
 
 /** `netkit ws connect`. */
@@ -112,7 +141,8 @@ export async function runConnect(
   }
   const lines = stdinLines();
   const totals = { sent: 0, received: 0 };
-  let client = await connectOnce(settings, 0, undefined);
+  const reach = await reachOptions(settings.reach);
+  let client = await connectOnce(settings, reach, 0, undefined);
   announce(settings, client, "connected to");
   for (;;) {
     const session = await runSession(client, settings, lines, totals);
@@ -120,7 +150,7 @@ export async function runConnect(
       !(lines.ended && !lines.hasPending());
     if (!retry) return finish(settings, session, totals);
     log(`connection lost: ${describeClose(session)}`);
-    client = await connectOnce(settings, 1, describeClose(session));
+    client = await connectOnce(settings, reach, 1, describeClose(session));
     announce(settings, client, "reconnected to");
   }
 }
@@ -140,6 +170,13 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     reconnect: { type: "boolean" },
     "reconnect-max-delay": { type: "string" },
     "reconnect-tries": { type: "string" },
+    ca: { type: "string" },
+    insecure: { type: "boolean" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    proxy: { type: "string" },
+    unix: { type: "string" },
+    deflate: { type: "boolean" },
   }, { min: 1, max: 1, names: "URL (e.g. ws://127.0.0.1:8080/ws)" });
   if (values.help) return undefined;
   const pingIntervalMs = secondsFlag(
@@ -166,8 +203,11 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
       cmd,
     );
   }
+  const url = wsUrlArg(cmd, positionals[0]!);
   return {
-    url: wsUrlArg(cmd, positionals[0]!),
+    url,
+    reach: reachFlags(cmd, url, values),
+    deflate: Boolean(values.deflate),
     headers: headerFlags(cmd, values.header ?? []),
     protocols: values.protocol,
     timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 10_000,
@@ -190,6 +230,92 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
   };
 }
 
+function reachFlags(
+  cmd: string,
+  url: URL,
+  values: {
+    ca?: string;
+    insecure?: boolean;
+    cert?: string;
+    key?: string;
+    proxy?: string;
+    unix?: string;
+  },
+): ReachFlags {
+  const tlsFlags = [
+    values.ca !== undefined && "--ca",
+    values.insecure && "--insecure",
+    values.cert !== undefined && "--cert",
+    values.key !== undefined && "--key",
+  ].filter(Boolean);
+  if (tlsFlags.length > 0 && url.protocol !== "wss:") {
+    throw new UsageError(`${tlsFlags.join(", ")} need a wss:// URL`, cmd);
+  }
+  if (values.ca !== undefined && values.insecure) {
+    throw new UsageError("choose one of --ca and --insecure", cmd);
+  }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together", cmd);
+  }
+  if (values.proxy !== undefined && values.unix !== undefined) {
+    throw new UsageError("choose one of --proxy and --unix", cmd);
+  }
+  return {
+    ca: values.ca,
+    insecure: Boolean(values.insecure),
+    cert: values.cert,
+    key: values.key,
+    proxy: values.proxy,
+    unixPath: values.unix,
+  };
+}
+
+/**
+ * A certificate the client does not trust: say which flags fix it (the
+ * TLS library's words, e.g. "UnknownIssuer", do not).
+ */
+function withTlsHint(error: unknown, settings: ConnectSettings): unknown {
+  if (
+    !(error instanceof WsError) || error.code !== "connect_failed" ||
+    settings.reach.insecure || !/certificate/i.test(error.message)
+  ) {
+    return error;
+  }
+  return new WsError(
+    "connect_failed",
+    `${error.message} (to trust this server's certificate: --ca FILE; to skip every check: --insecure)`,
+    { cause: error },
+  );
+}
+
+/** The connect options the reach flags mean, with the PEM files read. */
+async function reachOptions(
+  reach: ReachFlags,
+): Promise<Pick<WsClientOptions, "tls" | "proxy" | "unixPath">> {
+  const tls: WsClientTlsOptions = {};
+  if (reach.ca !== undefined) tls.caCerts = [await readPem(reach.ca)];
+  if (reach.insecure) tls.insecure = true;
+  if (reach.cert !== undefined && reach.key !== undefined) {
+    tls.cert = await readPem(reach.cert);
+    tls.key = await readPem(reach.key);
+  }
+  return { tls, proxy: reach.proxy, unixPath: reach.unixPath };
+}
+
+async function readPem(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new NetkitError(
+      "tls_file",
+      `cannot read '${escapeControl(path)}': ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+}
+
 function announce(
   settings: ConnectSettings,
   client: WsClient,
@@ -202,7 +328,12 @@ function announce(
   const hint = settings.interactive && what === "connected to"
     ? "; type lines to send, /help for commands, Ctrl-D to close"
     : "";
-  log(`${what} ${settings.url.href}${proto}${hint}`);
+  const deflate = !settings.deflate
+    ? ""
+    : client.deflate
+    ? " (permessage-deflate)"
+    : " (permessage-deflate not accepted: uncompressed)";
+  log(`${what} ${settings.url.href}${proto}${deflate}${hint}`);
 }
 
 /**
@@ -213,6 +344,7 @@ function announce(
  */
 async function connectOnce(
   settings: ConnectSettings,
+  reach: Pick<WsClientOptions, "tls" | "proxy" | "unixPath">,
   firstAttempt: number,
   why: string | undefined,
 ): Promise<WsClient> {
@@ -244,9 +376,11 @@ async function connectOnce(
         headers: settings.headers,
         protocols: settings.protocols,
         timeoutMs: settings.timeoutMs,
+        deflate: settings.deflate,
+        ...reach,
       });
     } catch (error) {
-      if (!settings.reconnect) throw error;
+      if (!settings.reconnect) throw withTlsHint(error, settings);
       why = describeError(error);
       log(`cannot connect: ${why}`);
     }

@@ -37,9 +37,10 @@ Usage:
   netkit ws serve [--host H] [--port ${DEFAULT_PORT}] [--mode echo|broadcast] [--path /ws]
                   [--protocol P]... [--allow-origin O]... [--max-message BYTES]
                   [--max-buffered BYTES] [--max-conns N] [--idle-timeout S]
-                  [--grace S] [--tls-cert F --tls-key F] [--no-page]
+                  [--grace S] [--tls-cert F --tls-key F] [--no-page] [--deflate]
   netkit ws connect URL [--header "K: V"]... [--protocol P]... [--binary]
-                    [--base64] [--wait MS] [--timeout MS] [--json]
+                    [--base64] [--wait MS] [--timeout MS] [--json] [--deflate]
+                    (more: netkit ws connect --help)
   netkit ws verify ...   check a server's handshake and framing (see --help)
   netkit ws check ...    RFC 6455 conformance suite (see --help)
 
@@ -62,6 +63,9 @@ serve    echo each message back (default), or with --mode broadcast send it to
          --tls-cert F        serve wss:// (and the page over https://) with
                              this PEM certificate; needs --tls-key F
          --no-page           do not serve the page at /
+         --deflate           accept permessage-deflate (RFC 7692) from
+                             clients that offer it; inflated messages count
+                             against --max-message
 connect  like wscat: each stdin line is sent as a message (binary with
          --binary); messages received go to stdout (text as is, binary as hex,
          or base64 with --base64; --json for one JSON object per line).
@@ -122,6 +126,7 @@ async function runServe(
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     "no-page": { type: "boolean" },
+    deflate: { type: "boolean" },
   });
   if (values.help) return help();
   const tls = await readTls(cmd, values["tls-cert"], values["tls-key"]);
@@ -161,6 +166,7 @@ async function runServe(
     gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
     page: !values["no-page"],
     tls,
+    deflate: Boolean(values.deflate),
   });
   const service: RunningService = {
     kind: "ws",
@@ -215,6 +221,7 @@ interface StartOptions {
   gracePeriodMs?: number;
   page?: boolean;
   tls?: { cert: string; key: string };
+  deflate?: boolean;
 }
 
 function startWsServer(options: StartOptions): WsServer {

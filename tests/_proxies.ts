@@ -250,3 +250,39 @@ export function startSocks5Proxy(
     await pipeBoth(conn, upstream);
   });
 }
+
+/** A Unix socket that forwards each connection to `port` on 127.0.0.1. */
+export function startUnixForwarder(
+  port: number,
+): { path: string; close(): Promise<void> } {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/ws.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const conns = new Set<Deno.Conn>();
+  const tasks: Promise<unknown>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const upstream = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.add(conn).add(upstream);
+      const pipe = (from: Deno.Conn, to: Deno.Conn) =>
+        from.readable.pipeTo(to.writable).catch(() => {});
+      tasks.push(Promise.all([pipe(conn, upstream), pipe(upstream, conn)]));
+    }
+  })().catch(() => {});
+  return {
+    path,
+    async close() {
+      listener.close();
+      await accepting;
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // Closed by the pipe already.
+        }
+      }
+      await Promise.allSettled(tasks);
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}

@@ -90,6 +90,7 @@ export class WsDriver {
     this.#closed = true;
     clearTimeout(this.#timer);
     closeQuietly(this.#transport);
+    this.protocol[Symbol.dispose]();
   }
 
   /** The read loop. Settles (never rejects) when the transport is closed. */

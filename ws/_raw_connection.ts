@@ -21,6 +21,9 @@ import {
 } from "./frame.ts";
 import { WsError } from "./errors.ts";
 import type { Transport } from "./_driver.ts";
+import { dial, type DialTlsOptions } from "../tcp/dial.ts";
+import { TcpError } from "../tcp/errors.ts";
+import { NetkitError } from "../errors.ts";
 
 /** What {@linkcode RawConnection.next} yields. */
 export type RawEvent =
@@ -69,8 +72,13 @@ export interface OpenRawOptions {
   timeoutMs: number;
   /** Extra PEM root certificates for wss://. */
   caCerts?: string[];
-  /** wss:// only: skip the hostname check (the chain is still verified). */
+  /** wss:// only: skip every certificate check (chain and name). */
   insecure?: boolean;
+  /**
+   * Accept RSV1 in the server's frames (an extension such as
+   * permessage-deflate was offered); otherwise RSV1 is a protocol error.
+   */
+  rsv1?: boolean;
 }
 
 /**
@@ -92,15 +100,21 @@ export async function openRaw(
     options.timeoutMs,
     { caCerts: options.caCerts, insecure: options.insecure },
   );
-  return rawConnection(conn, response, key, leftover);
+  return rawConnection(conn, response, key, leftover, options.rsv1 ?? false);
 }
 
-/** TLS settings for {@linkcode openTransport} and {@linkcode sendRequestHead}. */
+/** How {@linkcode openTransport} and {@linkcode sendRequestHead} reach the server. */
 export interface SendRequestHeadOptions {
-  /** Extra PEM root certificates for wss://. */
+  /** TLS settings for wss:// (ignored for ws://). */
+  tls?: DialTlsOptions;
+  /** Extra PEM root certificates for wss:// (added to `tls.caCerts`). */
   caCerts?: string[];
-  /** wss:// only: skip the hostname check. */
+  /** wss:// only: skip every certificate check, like `tls.insecure`. */
   insecure?: boolean;
+  /** `http://[USER:PASS@]HOST:PORT` or `socks5://…` proxy (see `dial`). */
+  proxy?: string;
+  /** Connect to this Unix socket; the URL then names the host and path only. */
+  unixPath?: string;
 }
 
 /**
@@ -165,8 +179,10 @@ export async function sendRequestHead(
 
 /**
  * The byte stream to a ws:// or wss:// URL's host, connected (and for
- * wss:// TLS-handshaken) within `timeoutMs`. The one place a WebSocket
- * client dials: proxies and unix sockets plug in here.
+ * wss:// TLS-handshaken) within `timeoutMs`: the one place a WebSocket
+ * client dials, through `tcp/dial.ts` (proxies, Unix sockets, client
+ * certificates). Dial failures become `WsError`s: `timeout`, or
+ * `connect_failed` with dial's explanation.
  */
 export async function openTransport(
   url: URL,
@@ -179,51 +195,42 @@ export async function openTransport(
       `not a WebSocket URL (ws:// or wss://): ${url.href}`,
     );
   }
-  const tls = url.protocol === "wss:";
+  const secure = url.protocol === "wss:";
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = url.port ? Number(url.port) : tls ? 443 : 80;
-  const pending: Promise<Deno.Conn> = tls
-    ? Deno.connectTls({
-      hostname,
-      port,
-      caCerts: options.caCerts,
-      unsafelyDisableHostnameVerification: options.insecure,
-    }).then(async (conn) => {
-      // Handshake now, so certificate problems read as connect failures.
-      try {
-        await conn.handshake();
-        return conn;
-      } catch (error) {
-        closeQuietly(conn);
-        throw error;
-      }
-    })
-    : Deno.connect({ hostname, port });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
-  });
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
   try {
-    const result = await Promise.race([pending, timeout]);
-    if (result === "timeout") {
-      // The connect may still succeed later: close it then.
-      pending.then(closeQuietly, () => {});
+    return await dial({ hostname, port }, {
+      tls: secure ? transportTls(options) : undefined,
+      proxy: options.proxy,
+      unixPath: options.unixPath,
+      timeoutMs,
+    });
+  } catch (error) {
+    if (error instanceof TcpError && error.code === "timeout") {
       throw new WsError(
         "timeout",
         `no connection to ${url.host} within ${timeoutMs} ms`,
+        { cause: error },
       );
     }
-    return result;
-  } catch (error) {
-    if (error instanceof WsError) throw error;
     throw new WsError(
       "connect_failed",
-      `cannot connect to ${url.host}: ${describeConnectError(error)}`,
+      error instanceof NetkitError
+        ? error.message
+        : `cannot connect to ${url.host}: ${describeConnectError(error)}`,
       { cause: error },
     );
-  } finally {
-    clearTimeout(timer);
   }
+}
+
+// `caCerts`/`insecure` at the top level are the older spelling of `tls`.
+function transportTls(options: SendRequestHeadOptions): DialTlsOptions {
+  const tls = { ...options.tls };
+  if (options.caCerts) {
+    tls.caCerts = [...(tls.caCerts ?? []), ...options.caCerts];
+  }
+  if (options.insecure) tls.insecure = true;
+  return tls;
 }
 
 /**
@@ -270,8 +277,12 @@ function rawConnection(
   response: HttpResponseHead,
   key: string,
   leftover: Uint8Array,
+  rsv1: boolean,
 ): RawConnection {
-  const decoder = new FrameDecoder({ expectMasked: false });
+  const decoder = new FrameDecoder({
+    expectMasked: false,
+    allowedRsv: rsv1 ? 4 : 0,
+  });
   let unread: Uint8Array | null = leftover.length > 0 ? leftover : null;
   // Decoded lazily: a readChunk caller takes the leftover bytes raw.
   const queue: Array<Frame | ProtocolError> = [];

@@ -18,6 +18,13 @@ import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { type Transport, WsDriver } from "./_driver.ts";
 import { closeQuietly } from "../_io.ts";
 import { escapeControl } from "../escape.ts";
+import type { DialTlsOptions } from "../tcp/dial.ts";
+import {
+  acceptPerMessageDeflate,
+  type DeflateOptions,
+  type DeflateParams,
+  offerPerMessageDeflate,
+} from "./deflate.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -94,9 +101,49 @@ export interface WsClientOptions {
    * arrive; a bigger one closes the connection with 1009. Default 64 MiB.
    */
   maxMessageSize?: number;
-  /** Extra PEM root certificates for wss:// (e.g. a test CA). */
+  /** Extra PEM root certificates for wss:// (e.g. a test CA); same as `tls.caCerts`. */
   caCerts?: string[];
+  /**
+   * TLS settings for wss://: `caCerts`, `insecure` (skip every certificate
+   * check, chain and name, like `curl -k`: encrypted, not authenticated),
+   * `cert` + `key` (a client certificate), `serverName`.
+   */
+  tls?: WsClientTlsOptions;
+  /**
+   * Reach the server through a proxy: `http://[USER:PASS@]HOST:PORT`
+   * (HTTP CONNECT) or `socks5://[USER:PASS@]HOST:PORT`. TLS runs end to
+   * end through the tunnel.
+   */
+  proxy?: string;
+  /**
+   * Connect to this Unix socket instead of the URL's address; the URL
+   * still gives the Host header, the path and (for wss://) the TLS name.
+   */
+  unixPath?: string;
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` for the browsers' offer
+   * (`client_max_window_bits`), or {@linkcode DeflateOptions} (e.g.
+   * `serverNoContextTakeover`). Used when the server accepts; `deflate`
+   * on the client then says so. An inflated message counts against
+   * `maxMessageSize` while it inflates (past it, 1009). Default false.
+   */
+  deflate?: boolean | DeflateOptions;
 }
+
+/**
+ * TLS settings of {@linkcode connectWebSocket} (those of `dial` in
+ * `@netkit/netkit/tcp`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { WsClientTlsOptions } from "@netkit/netkit/ws";
+ *
+ * const tls: WsClientTlsOptions = { insecure: true };
+ * assert.ok(tls.insecure);
+ * ```
+ */
+export type WsClientTlsOptions = DialTlsOptions;
 
 /**
  * An open WebSocket connection.
@@ -117,6 +164,8 @@ export interface WsClient extends AsyncIterable<WsMessage>, AsyncDisposable {
   readonly url: string;
   /** The subprotocol the server chose, or `""`. */
   readonly protocol: string;
+  /** The permessage-deflate parameters agreed, or `null` when not compressing. */
+  readonly deflate: DeflateParams | null;
   /** Bytes queued by `send` and not yet written to the network. */
   readonly bufferedAmount: number;
   /** Settles (never rejects) when the connection has closed. */
@@ -187,8 +236,18 @@ export async function connectWebSocket(
   signal?.throwIfAborted();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const key = generateKey();
+  const deflateOptions = options.deflate === true
+    ? {}
+    : options.deflate || undefined;
+  const headers = new Headers(options.headers);
+  if (deflateOptions) {
+    headers.set(
+      "sec-websocket-extensions",
+      offerPerMessageDeflate(deflateOptions),
+    );
+  }
   const head = buildClientRequest(target, key, {
-    headers: options.headers,
+    headers,
     protocols: options.protocols,
   });
   const aborted = Promise.withResolvers<never>();
@@ -196,6 +255,9 @@ export async function connectWebSocket(
   signal?.addEventListener("abort", onAbort, { once: true });
   const pending = sendRequestHead(target, head, timeoutMs, {
     caCerts: options.caCerts,
+    tls: options.tls,
+    proxy: options.proxy,
+    unixPath: options.unixPath,
   });
   let reply: Awaited<typeof pending>;
   try {
@@ -221,7 +283,20 @@ export async function connectWebSocket(
   }
   const problems = checkServerHandshake(response, key, {
     protocols: options.protocols,
+    extensions: deflateOptions ? ["permessage-deflate"] : undefined,
   });
+  let deflate: DeflateParams | null = null;
+  if (problems.length === 0 && deflateOptions) {
+    try {
+      deflate = acceptPerMessageDeflate(
+        response.headers.get("sec-websocket-extensions"),
+        deflateOptions,
+      );
+    } catch (error) {
+      closeQuietly(conn);
+      throw error;
+    }
+  }
   if (problems.length > 0) {
     closeQuietly(conn);
     throw new WsError(
@@ -236,6 +311,7 @@ export async function connectWebSocket(
     protocol: response.headers.get("sec-websocket-protocol")?.trim() ?? "",
     maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
+    deflate,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -250,6 +326,7 @@ interface ClientSetup {
   protocol: string;
   maxQueued: number;
   maxMessageSize: number;
+  deflate: DeflateParams | null;
 }
 
 interface PendingPing {
@@ -278,6 +355,7 @@ function createClient(
   const protocol = new WsProtocol({
     role: "client",
     maxMessageSize: setup.maxMessageSize,
+    deflate: setup.deflate ?? undefined,
   });
   const driver = new WsDriver(conn, protocol, {
     role: "client",
@@ -423,6 +501,7 @@ function createClient(
   return {
     url: setup.url,
     protocol: setup.protocol,
+    deflate: setup.deflate,
     get bufferedAmount() {
       return driver.bufferedAmount;
     },

@@ -437,10 +437,11 @@ export class FrameDecoder {
    * bytes received so far, unmasked (a view: valid until the next `push`).
    * `null` between frames. Lets a caller check text as it arrives.
    */
-  get partial(): { opcode: number; bytes: Uint8Array } | null {
+  get partial(): { opcode: number; rsv: number; bytes: Uint8Array } | null {
     if (this.#payload === null || this.#failed) return null;
     return {
       opcode: this.#header[0]! & 0x0f,
+      rsv: (this.#header[0]! >>> 4) & 7,
       bytes: this.#payload.subarray(0, this.#filled),
     };
   }

@@ -17,6 +17,11 @@ import {
 import { MessageAssembler, type WsEvent } from "./message.ts";
 import { WsError } from "./errors.ts";
 import { concatBytes } from "../_bytes.ts";
+import {
+  createPerMessageDeflate,
+  type DeflateParams,
+  type PerMessageDeflate,
+} from "./deflate.ts";
 
 /**
  * Which end of the connection a {@linkcode WsProtocol} plays: a server
@@ -60,6 +65,15 @@ export interface WsProtocolOptions {
    * Default false.
    */
   rsv1?: boolean;
+  /**
+   * permessage-deflate parameters the handshake agreed on: RSV1 is then
+   * accepted on the first frame of a data message, such messages are
+   * inflated (the inflated size limited to `maxMessageSize` while
+   * inflating: past it, 1009) and text checked as UTF-8 after inflating,
+   * and `sendText`/`sendBinary`/`sendMessage` compress. Call
+   * `[Symbol.dispose]()` when the connection ends to free the zlib state.
+   */
+  deflate?: DeflateParams;
   /** Answer each ping with a pong automatically. Default true. */
   autoPong?: boolean;
   /** Text events also carry their UTF-8 `bytes` (for echo and relays). */
@@ -106,6 +120,27 @@ const KEY_POOL = 4096;
 // into a joined buffer: the copy would cost more than the extra write.
 const BY_REFERENCE = 16 * 1024;
 const encoder = new TextEncoder();
+const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+// The core does no I/O and never waits: it needs the synchronous zlib
+// handle, which Deno 2.9 has (ws/_zlib.ts). Without it the engine cannot
+// use permessage-deflate, and says so (once, when a connection is set up
+// with it) rather than half-working.
+let syncZlib: boolean | undefined;
+
+function checkSyncZlib(params: DeflateParams): void {
+  if (syncZlib === undefined) {
+    const probe = createPerMessageDeflate(params, "server");
+    syncZlib = probe.sync;
+    probe.close();
+  }
+  if (!syncZlib) {
+    throw new WsError(
+      "protocol_error",
+      "permessage-deflate needs node:zlib's synchronous handle, which this runtime lacks",
+    );
+  }
+}
 
 /**
  * An RFC 6455 connection after the opening handshake, as a state machine.
@@ -165,6 +200,14 @@ export class WsProtocol {
   #outputBytes = 0;
   #keys = new Uint8Array(0);
   #keyAt = 0;
+  // permessage-deflate: the agreed parameters, and the zlib contexts,
+  // made at the first compressed message either way (an idle connection
+  // then costs no zlib state: about 370 KB each otherwise).
+  readonly #deflate: DeflateParams | null;
+  readonly #maxMessageSize: number;
+  #codecState: PerMessageDeflate | null = null;
+  readonly #keepTextBytes: boolean;
+  #disposed = false;
 
   /**
    * Creates the state machine of an open connection.
@@ -178,13 +221,29 @@ export class WsProtocol {
       expectMasked: options.role === "server",
       maxPayload: maxMessageSize,
       maxMessageSize,
-      allowedRsv: options.rsv1 ? 4 : 0,
+      allowedRsv: options.rsv1 || options.deflate ? 4 : 0,
     });
+    this.#keepTextBytes = options.keepTextBytes ?? false;
+    this.#maxMessageSize = maxMessageSize;
+    this.#deflate = options.deflate ?? null;
+    if (this.#deflate) checkSyncZlib(this.#deflate);
     this.#assembler = new MessageAssembler({
       maxMessageSize,
       keepTextBytes: options.keepTextBytes ?? false,
     });
     this.#autoPong = options.autoPong ?? true;
+  }
+
+  /** Whether permessage-deflate is in use. */
+  get compressing(): boolean {
+    return this.#deflate !== null;
+  }
+
+  /** Frees the compression state (a no-op without permessage-deflate). */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#codecState?.close();
   }
 
   /** Where the closing handshake stands. */
@@ -235,7 +294,10 @@ export class WsProtocol {
         this.#fail(item, events);
         return events;
       }
-      for (const event of this.#assembler.push(item)) {
+      for (let event of this.#assembler.push(item)) {
+        if (this.#deflate && "type" in event && event.type === "compressed") {
+          event = this.#inflate(event.opcode, event.payload);
+        }
         if ("kind" in event) {
           this.#fail(event, events);
           return events;
@@ -264,7 +326,10 @@ export class WsProtocol {
    */
   #checkPartialText(events: WsProtocolEvent[]): void {
     const partial = this.#decoder.partial;
-    if (partial === null || partial.opcode !== OPCODE.text) {
+    // A compressed frame's bytes are DEFLATE data, checked after inflating.
+    if (
+      partial === null || partial.opcode !== OPCODE.text || partial.rsv !== 0
+    ) {
       this.#partialText = null;
       return;
     }
@@ -296,12 +361,66 @@ export class WsProtocol {
 
   /** Queues a text message; false (nothing queued) once Close was sent. */
   sendText(text: string): boolean {
-    return this.sendFrame(OPCODE.text, encoder.encode(text));
+    return this.sendMessage(OPCODE.text, encoder.encode(text));
   }
 
   /** Queues a binary message; false (nothing queued) once Close was sent. */
   sendBinary(data: Uint8Array): boolean {
-    return this.sendFrame(OPCODE.binary, data);
+    return this.sendMessage(OPCODE.binary, data);
+  }
+
+  /**
+   * Queues one whole message (`OPCODE.text` with UTF-8 bytes, or
+   * `OPCODE.binary`), compressed with RSV1 when permessage-deflate is in
+   * use. False (nothing queued) once Close was sent.
+   */
+  sendMessage(opcode: number, data: Uint8Array): boolean {
+    if (this.#closeSent || this.#disposed) return false;
+    if (this.#deflate === null) {
+      this.#queue(opcode, data, true, 0);
+      return true;
+    }
+    this.#queue(opcode, this.#codec().compress(data) as Uint8Array, true, 4);
+    return true;
+  }
+
+  #codec(): PerMessageDeflate {
+    return this.#codecState ??= createPerMessageDeflate(
+      this.#deflate!,
+      this.#role,
+      { maxInflatedSize: this.#maxMessageSize },
+    );
+  }
+
+  #inflate(opcode: 1 | 2, payload: Uint8Array): WsProtocolEvent {
+    let data: Uint8Array;
+    try {
+      data = this.#codec().decompress(payload) as Uint8Array;
+    } catch (error) {
+      const tooLarge = error instanceof WsError &&
+        error.code === "message_too_large";
+      return {
+        kind: "protocol_error",
+        closeCode: tooLarge ? 1009 : 1002,
+        reason: tooLarge
+          ? "message too large once inflated"
+          : "invalid compressed data",
+      };
+    }
+    if (opcode === OPCODE.binary) return { type: "binary", data };
+    let text: string;
+    try {
+      text = FATAL_UTF8.decode(data);
+    } catch {
+      return {
+        kind: "protocol_error",
+        closeCode: 1007,
+        reason: "invalid UTF-8 in a text message",
+      };
+    }
+    return this.#keepTextBytes
+      ? { type: "text", data: text, bytes: data }
+      : { type: "text", data: text };
   }
 
   /**

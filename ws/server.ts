@@ -21,6 +21,11 @@ import { WsError } from "./errors.ts";
 import { OPCODE, type ProtocolError } from "./frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { WsDriver } from "./_driver.ts";
+import {
+  type DeflateOptions,
+  type DeflateParams,
+  negotiatePerMessageDeflate,
+} from "./deflate.ts";
 import { chooseProtocol, rejectHandshake } from "./_answers.ts";
 import { closeQuietly, writeAll } from "../_io.ts";
 import { formatAddress } from "../address.ts";
@@ -154,6 +159,14 @@ export interface WsServerOptions {
   /** Serve `wss://` (and `https://` for the page) with this PEM certificate and key. */
   tls?: TcpTlsOptions;
   /**
+   * Accept permessage-deflate (RFC 7692) when a client offers it: `true`
+   * for the defaults (context takeover both ways, 15-bit windows), or
+   * {@linkcode DeflateOptions} to ask for `server_no_context_takeover` or
+   * limit `client_max_window_bits`. An inflated message counts against
+   * `maxMessageSize` (past it, 1009). Default false: no extension.
+   */
+  deflate?: boolean | DeflateOptions;
+  /**
    * Milliseconds a client has to send its whole request head, counted
    * from the connection: trickling bytes does not extend it. Default 10 000.
    */
@@ -194,6 +207,27 @@ const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 5000;
 const LINGER_MS = 1000;
 const encoder = new TextEncoder();
+
+/** What a 101 leaves for the engine. */
+interface Upgraded {
+  leftover: Uint8Array;
+  address: string;
+  /** permessage-deflate as agreed; absent without it. */
+  deflate?: DeflateParams;
+}
+
+// An offer that breaks the header grammar is declined, not refused: the
+// connection goes on uncompressed, as RFC 7692 §5 allows.
+function negotiateDeflate(
+  header: string | null,
+  options: DeflateOptions,
+): { params: DeflateParams; response: string } | null {
+  try {
+    return negotiatePerMessageDeflate(header, options);
+  } catch {
+    return null;
+  }
+}
 
 /** One upgraded connection, as broadcast, idle pings and shutdown see it. */
 interface Peer {
@@ -237,6 +271,11 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   const path = options.path ?? "/ws";
   const mode = options.mode ?? "echo";
   const maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+  const deflateOptions = options.deflate === true
+    ? {}
+    : options.deflate || undefined;
+  // Window sizes out of range throw here, before anything is bound.
+  negotiatePerMessageDeflate(null, deflateOptions);
   const maxBuffered = options.maxBufferedAmount ?? 2 * maxMessage;
   const accepted = options.protocols ?? [];
   const headTimeoutMs = options.headTimeoutMs ?? 10_000;
@@ -322,7 +361,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
       stats.messagesIn++;
       stats.bytesIn += data.length;
       if (mode === "echo") {
-        if (protocol.sendFrame(opcode, data)) {
+        if (protocol.sendMessage(opcode, data)) {
           stats.messagesOut++;
           stats.bytesOut += data.length;
         }
@@ -339,7 +378,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
         dropSlow(peer);
         continue;
       }
-      if (!peer.driver.protocol.sendFrame(opcode, data)) continue;
+      if (!peer.driver.protocol.sendMessage(opcode, data)) continue;
       stats.messagesOut++;
       stats.bytesOut += data.length;
       void peer.driver.flush();
@@ -353,7 +392,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     if (upgraded && options.onUpgrade) {
       await handOver(conn, context, upgraded.leftover);
     } else if (upgraded) {
-      await serveUpgraded(conn, context, upgraded.leftover, upgraded.address);
+      await serveUpgraded(conn, context, upgraded);
     }
   }
 
@@ -378,7 +417,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   async function negotiate(
     conn: Deno.Conn,
     context: ConnectionContext,
-  ): Promise<{ leftover: Uint8Array; address: string } | null> {
+  ): Promise<Upgraded | null> {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const request = await readHead(conn, context.signal);
     if (request === null) return null;
@@ -472,7 +511,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     head: HttpRequestHead,
     leftover: Uint8Array,
     remote: Deno.NetAddr,
-  ): Promise<{ leftover: Uint8Array; address: string } | null> {
+  ): Promise<Upgraded | null> {
     if (stopping) {
       stats.refused++;
       return await refuse(conn, 503, "server is shutting down\n");
@@ -531,15 +570,21 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     if (protocol !== undefined) {
       lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
     }
+    const deflate = deflateOptions &&
+      negotiateDeflate(h.get("sec-websocket-extensions"), deflateOptions);
+    if (deflate) lines.push(`Sec-WebSocket-Extensions: ${deflate.response}`);
     await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    return { leftover, address: formatAddress(remote) };
+    return {
+      leftover,
+      address: formatAddress(remote),
+      deflate: deflate?.params,
+    };
   }
 
   async function serveUpgraded(
     conn: Deno.Conn,
     context: ConnectionContext,
-    leftover: Uint8Array,
-    address: string,
+    { leftover, address, deflate }: Upgraded,
   ) {
     const peer: Peer = {
       driver: undefined as unknown as WsDriver,
@@ -553,6 +598,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
         role: "server",
         maxMessageSize: maxMessage,
         keepTextBytes: true,
+        deflate,
       }),
       {
         role: "server",

@@ -8,7 +8,16 @@ import {
   serveWebSocket,
   type WsServer,
 } from "../../ws/mod.ts";
-import { cliCommand, hasPeer, PROJECT_ROOT } from "../_helpers.ts";
+import {
+  cliCommand,
+  hasPeer,
+  PROJECT_ROOT,
+  runCli,
+  startCli,
+  testTls,
+} from "../_helpers.ts";
+import { startSocks5Proxy, startUnixForwarder } from "../_proxies.ts";
+import { hasPythonWebsockets, startPythonEcho } from "../ws/_python.ts";
 
 const WAIT_MS = 20_000;
 
@@ -312,6 +321,18 @@ Deno.test("ws connect: flag combinations that make no sense are usage errors", a
       .done();
     assert.equal(result.code, 2, `${args}: ${result.stderr}`);
   }
+  for (
+    const args of [
+      ["ws://127.0.0.1:1/", "--ca", "x.pem"],
+      ["ws://127.0.0.1:1/", "--insecure"],
+      ["wss://127.0.0.1:1/", "--ca", "x.pem", "--insecure"],
+      ["wss://127.0.0.1:1/", "--cert", "c.pem"],
+      ["ws://127.0.0.1:1/", "--proxy", "http://127.0.0.1:1", "--unix", "/x"],
+    ]
+  ) {
+    const result = await spawnCli(["ws", "connect", ...args]).done();
+    assert.equal(result.code, 2, `${args}: ${result.stderr}`);
+  }
   const help = await spawnCli(["ws", "connect", "--help"]).done();
   assert.equal(help.code, 0);
   assert.match(help.stdout, /\/close \[code \[reason\]\]/);
@@ -378,4 +399,137 @@ Deno.test({
       for (const conn of held) conn.close();
     }
   },
+});
+
+Deno.test("ws connect wss:// to ws serve --tls-cert: with --ca, with --insecure, and without either (exit 1)", async () => {
+  const { caPath } = await testTls();
+  const server = await startCli([
+    "ws",
+    "serve",
+    "--port",
+    "0",
+    "--tls-cert",
+    caPath,
+    "--tls-key",
+    caPath.replace(/cert\.pem$/, "key.pem"),
+  ]);
+  const port = server.ports.wss ?? server.ports.ws;
+  const url = `wss://localhost:${port}/ws`;
+  try {
+    for (const flags of [["--ca", caPath], ["--insecure"]]) {
+      const result = await runCli(["ws", "connect", url, ...flags], {
+        stdin: "over tls\n",
+      });
+      assert.equal(result.code, 0, `${flags}: ${result.stderr}`);
+      assert.equal(result.stdout, "over tls\n");
+    }
+    const refused = await runCli(["ws", "connect", url], { stdin: "x\n" });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /certificate/i);
+    assert.match(refused.stderr, /--ca FILE; to skip every check: --insecure/);
+    assert.equal(refused.stdout, "");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("ws connect --proxy socks5:// and --unix PATH reach the server", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const socks = startSocks5Proxy();
+  const unix = startUnixForwarder(server.addr.port);
+  try {
+    const viaProxy = await runCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${server.addr.port}/ws`,
+      "--proxy",
+      socks.url,
+    ], { stdin: "via socks\n" });
+    assert.equal(viaProxy.code, 0, viaProxy.stderr);
+    assert.equal(viaProxy.stdout, "via socks\n");
+    assert.deepEqual(socks.requests, [`127.0.0.1:${server.addr.port}`]);
+    const viaUnix = await runCli([
+      "ws",
+      "connect",
+      "ws://localhost/ws",
+      "--unix",
+      unix.path,
+    ], { stdin: "via unix\n" });
+    assert.equal(viaUnix.code, 0, viaUnix.stderr);
+    assert.equal(viaUnix.stdout, "via unix\n");
+  } finally {
+    await socks.close();
+    await unix.close();
+  }
+});
+
+Deno.test({
+  name:
+    "ws connect --cert/--key: a python3-websockets server requiring a client certificate accepts it",
+  ignore: !hasPythonWebsockets(),
+  async fn() {
+    const dir = `${PROJECT_ROOT}tests/fixtures/tls/`;
+    await using python = await startPythonEcho({
+      tls: {
+        cert: `${dir}cert.pem`,
+        key: `${dir}key.pem`,
+        clientCa: `${dir}client_ca.pem`,
+      },
+    });
+    const url = `wss://localhost:${python.port}/`;
+    const result = await runCli([
+      "ws",
+      "connect",
+      url,
+      "--ca",
+      `${dir}cert.pem`,
+      "--cert",
+      `${dir}client_cert.pem`,
+      "--key",
+      `${dir}client_key.pem`,
+    ], { stdin: "with cert\n" });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "with cert\n");
+    assert.deepEqual(python.lines(), ["client-cn netkit test client"]);
+    const without = await runCli([
+      "ws",
+      "connect",
+      url,
+      "--ca",
+      `${dir}cert.pem`,
+    ], {
+      stdin: "x\n",
+    });
+    assert.equal(without.code, 1, without.stderr);
+    assert.equal(without.stdout, "");
+  },
+});
+
+Deno.test("ws serve --deflate and ws connect --deflate: compressed round trip; without --deflate on the server, stderr says it was not accepted", async () => {
+  const server = await startCli(["ws", "serve", "--port", "0", "--deflate"]);
+  const plain = await startCli(["ws", "serve", "--port", "0"]);
+  try {
+    const big = JSON.stringify({ rows: Array(300).fill({ k: "value" }) });
+    const result = await runCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${server.ports.ws}/ws`,
+      "--deflate",
+    ], { stdin: `small\n${big}\n` });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `small\n${big}\n`);
+    assert.match(result.stderr, /\(permessage-deflate\)/);
+    const declined = await runCli([
+      "ws",
+      "connect",
+      `ws://127.0.0.1:${plain.ports.ws}/ws`,
+      "--deflate",
+    ], { stdin: "x\n" });
+    assert.equal(declined.code, 0, declined.stderr);
+    assert.equal(declined.stdout, "x\n");
+    assert.match(declined.stderr, /permessage-deflate not accepted/);
+  } finally {
+    await server.stop();
+    await plain.stop();
+  }
 });

@@ -297,3 +297,42 @@ Deno.test({
     0,
   );
 });
+
+Deno.test({
+  name:
+    "permessage-deflate with Chromium: ws serve's engine with deflate negotiates with the browser and echoes compressed text and binary",
+  ignore: missingPeer("chromium"),
+}, async () => {
+  await using server = serveWebSocket({ port: 0, deflate: true });
+  await using browser = await launchChromium();
+  const session = await browser.open(`http://127.0.0.1:${server.addr.port}/`);
+  const outcome = await browser.evaluate(
+    session,
+    `new Promise((resolve, reject) => {
+      const ws = new WebSocket("ws://127.0.0.1:${server.addr.port}/ws");
+      ws.binaryType = "arraybuffer";
+      const text = JSON.stringify(Array.from({ length: 3000 }, (_, i) => ({ id: i, name: "item " + i })));
+      const bytes = new Uint8Array(100000).map((_, i) => i % 7);
+      const got = [];
+      ws.onerror = () => reject(new Error("websocket error"));
+      ws.onopen = () => { ws.send(text); ws.send(text); ws.send(bytes); };
+      ws.onmessage = (event) => {
+        got.push(event.data);
+        if (got.length < 3) return;
+        const echoed = new Uint8Array(got[2]);
+        resolve({
+          extensions: ws.extensions,
+          texts: got[0] === text && got[1] === text,
+          binary: echoed.length === bytes.length && echoed.every((b, i) => b === bytes[i]),
+        });
+        ws.close(1000);
+      };
+    })`,
+  );
+  assert.deepEqual(outcome, {
+    extensions: "permessage-deflate",
+    texts: true,
+    binary: true,
+  });
+  assert.equal(server.stats().messagesIn, 3);
+});

@@ -7,6 +7,7 @@ import { FRAMING_CASES } from "./_framing_cases.ts";
 import { UTF8_CASES } from "./_utf8_cases.ts";
 import { CLOSE_CASES } from "./_close_cases.ts";
 import { MISC_CASES } from "./_masking_limit_cases.ts";
+import { COMPRESSION_CASES } from "./_compression_cases.ts";
 
 export type { CheckCase } from "./_session.ts";
 
@@ -17,6 +18,7 @@ export const CASES: readonly CheckCase[] = [
   ...UTF8_CASES,
   ...CLOSE_CASES,
   ...MISC_CASES,
+  ...COMPRESSION_CASES,
 ];
 
 /** Category titles, by the first number of a case id (Autobahn's where they exist). */
@@ -31,6 +33,7 @@ export const CATEGORIES: Readonly<Record<string, string>> = {
   "7": "Close",
   "8": "Masking",
   "9": "Limits/Performance",
+  "12": "Compression (permessage-deflate, optional)",
 };
 
 /**

@@ -19,6 +19,7 @@ import {
   OPCODE,
 } from "../frame.ts";
 import { MessageAssembler } from "../message.ts";
+import { concatBytes } from "../../_bytes.ts";
 import {
   buildClientRequest,
   checkServerHandshake,
@@ -28,6 +29,14 @@ import {
 import { sendRequestHead } from "../_raw_connection.ts";
 import type { Transport } from "../_driver.ts";
 import { WsError } from "../errors.ts";
+import {
+  acceptPerMessageDeflate,
+  createPerMessageDeflate,
+  type DeflateOptions,
+  type DeflateParams,
+  offerPerMessageDeflate,
+  type PerMessageDeflate,
+} from "../deflate.ts";
 
 /** The verdict of one case. */
 export type Verdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
@@ -48,8 +57,9 @@ export class CaseFailure extends Error {
 
 /** What the server did, as the case sees it. */
 export type ServerEvent =
-  | { type: "text"; data: string; size: number }
-  | { type: "binary"; data: Uint8Array }
+  /** `compressed`: it came with RSV1 (permessage-deflate) and was inflated. */
+  | { type: "text"; data: string; size: number; compressed?: boolean }
+  | { type: "binary"; data: Uint8Array; compressed?: boolean }
   | { type: "ping"; payload: Uint8Array }
   | { type: "pong"; payload: Uint8Array }
   | {
@@ -71,8 +81,9 @@ export class Session {
   /** The server's handshake response. */
   readonly response: HttpResponseHead;
   readonly #conn: Transport;
-  readonly #decoder = new FrameDecoder({ expectMasked: false });
+  readonly #decoder: FrameDecoder;
   readonly #assembler = new MessageAssembler();
+  readonly #codec: PerMessageDeflate | null;
   readonly #queue: ServerEvent[] = [];
   readonly #buf = new Uint8Array(64 * 1024);
   readonly #started: number;
@@ -90,8 +101,14 @@ export class Session {
     leftover: Uint8Array,
     started: number,
     deadline: number,
+    codec: PerMessageDeflate | null = null,
   ) {
     this.#conn = conn;
+    this.#codec = codec;
+    this.#decoder = new FrameDecoder({
+      expectMasked: false,
+      allowedRsv: codec ? 4 : 0,
+    });
     this.response = response;
     this.#started = started;
     this.#deadline = deadline;
@@ -115,6 +132,32 @@ export class Session {
       encodeFrame({ ...frame, mask: frame.mask ?? true }),
       chop,
     );
+  }
+
+  /**
+   * Compresses `data` with the session's permessage-deflate context and
+   * sends it as one message with RSV1, in `fragments` frames (default 1).
+   */
+  sendCompressed(
+    opcode: number,
+    data: Uint8Array,
+    fragments = 1,
+  ): Promise<void> {
+    if (!this.#codec) throw new Error("no permessage-deflate on this session");
+    const payload = this.#codec.compress(data) as Uint8Array;
+    const step = Math.ceil(payload.length / fragments);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < fragments; i++) {
+      const part = payload.subarray(i * step, (i + 1) * step);
+      frames.push(encodeFrame({
+        opcode: i === 0 ? opcode : OPCODE.continuation,
+        rsv: i === 0 ? 4 : 0,
+        fin: i === fragments - 1,
+        payload: part,
+        mask: true,
+      }));
+    }
+    return this.write(concatBytes(frames));
   }
 
   /**
@@ -214,6 +257,7 @@ export class Session {
     closeQuietly(this.#conn);
     if (this.#pending) await this.#pending;
     this.#pending = null;
+    this.#codec?.close();
   }
 
   #timeout(): ServerEvent {
@@ -246,6 +290,9 @@ export class Session {
     for (const event of this.#assembler.push(frame)) {
       if ("kind" in event) {
         this.#queue.push({ type: "bad", reason: event.reason });
+      } else if (event.type === "compressed") {
+        this.#inflated(event.opcode, event.payload);
+        this.#messageBytes = 0;
       } else if (event.type === "text") {
         this.#queue.push({
           type: "text",
@@ -257,6 +304,34 @@ export class Session {
         this.#queue.push({ type: "binary", data: event.data });
         this.#messageBytes = 0;
       }
+    }
+  }
+
+  #inflated(opcode: 1 | 2, payload: Uint8Array): void {
+    let data: Uint8Array;
+    try {
+      data = this.#codec!.decompress(payload) as Uint8Array;
+    } catch (error) {
+      this.#queue.push({
+        type: "bad",
+        reason: `compressed message: ${errorMessage(error)}`,
+      });
+      return;
+    }
+    if (opcode === OPCODE.binary) {
+      this.#queue.push({ type: "binary", data, compressed: true });
+      return;
+    }
+    try {
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(data);
+      this.#queue.push({
+        type: "text",
+        data: text,
+        size: data.length,
+        compressed: true,
+      });
+    } catch {
+      this.#queue.push({ type: "bad", reason: "invalid UTF-8 once inflated" });
     }
   }
 }
@@ -332,6 +407,67 @@ export class CaseContext {
     );
     this.#sessions.push(session);
     return session;
+  }
+
+  /**
+   * Opens a connection offering permessage-deflate with `offer`. Returns
+   * the session and the agreed parameters, or `null` when the server
+   * declined (then nothing is left open). An answer RFC 7692 forbids ends
+   * the case with FAIL.
+   */
+  async openDeflate(
+    offer: DeflateOptions = {},
+    maxInflatedSize = 16 * 1024 * 1024,
+  ): Promise<{ session: Session; params: DeflateParams } | null> {
+    const key = generateKey();
+    const offered = offerPerMessageDeflate(offer);
+    const { conn, response, leftover } = await this.#request(
+      buildClientRequest(this.url, key, {
+        headers: { "sec-websocket-extensions": offered },
+      }),
+    );
+    const problems = checkServerHandshake(response, key, {
+      extensions: ["permessage-deflate"],
+    });
+    if (problems.length > 0) {
+      closeQuietly(conn);
+      throw new CaseFailure(`handshake failed: ${problems[0]!.message}`);
+    }
+    let params: DeflateParams | null;
+    try {
+      params = acceptPerMessageDeflate(
+        response.headers.get("sec-websocket-extensions"),
+        offer,
+      );
+    } catch (error) {
+      closeQuietly(conn);
+      throw new CaseFailure(`offered '${offered}': ${errorMessage(error)}`);
+    }
+    if (params === null) {
+      closeQuietly(conn);
+      return null;
+    }
+    const codec = createPerMessageDeflate(params, "client", {
+      maxInflatedSize,
+    });
+    if (!codec.sync) {
+      codec.close();
+      closeQuietly(conn);
+      throw new CaseFailure(
+        "this runtime lacks node:zlib's synchronous handle",
+      );
+    }
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    const session = new Session(
+      conn,
+      response,
+      leftover,
+      this.started,
+      this.deadline,
+      codec,
+    );
+    this.#sessions.push(session);
+    return { session, params };
   }
 
   /**

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  acceptKey,
   type CaseResult,
   type CheckReport,
   checkServer,
+  type DeflateParams,
   listCases,
   WsError,
+  WsProtocol,
 } from "../../../ws/mod.ts";
 import { serveWebSocket } from "../../../ws/server.ts";
 import { runCli, testTls } from "../../_helpers.ts";
@@ -53,6 +56,7 @@ Deno.test("ws check: the catalogue has unique ids and the categories of issue #5
     "7",
     "8",
     "9",
+    "12",
   ]);
   for (const c of cases) assert.ok(c.title.length > 10, c.id);
 });
@@ -68,7 +72,11 @@ Deno.test("ws check: a conformant raw server passes every case", async () => {
     report.passed + report.nonStrict + report.info + report.failed,
     report.results.length,
   );
-  assert.equal(report.results.length, listCases().length - 6);
+  assert.equal(report.results.length, listCases(CONFORMANCE).length);
+  assert.equal(
+    report.results.length,
+    listCases().filter((c) => !/^(9|12)\./.test(c.id)).length,
+  );
 });
 
 Deno.test("ws check: netkit's server fails nothing", async () => {
@@ -303,5 +311,158 @@ Deno.test("ws check CLI: exit 0 when nothing fails; usage errors exit 2", async 
     const bad = await runCli(args);
     assert.equal(bad.code, 2, `${args.join(" ")}: ${bad.stderr}`);
     assert.equal(bad.stdout, "");
+  }
+});
+
+Deno.test("ws check 12 (permessage-deflate): PASS against netkit's server with deflate, INFO (not FAIL) without; text and --json counts agree", async () => {
+  await using server = serveWebSocket({
+    port: 0,
+    deflate: true,
+    maxMessageSize: 32 * 1024 * 1024,
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const report = await checkServer(url, { cases: "12" });
+  const all = listCases("12").map((c) => c.id);
+  assert.ok(all.length >= 8);
+  assert.deepEqual(ids(report, "PASS"), all, summary(report));
+  assert.match(result(report, "12.8").observed, /^close 1009/);
+  assert.match(result(report, "12.2").observed, /compressed\)/);
+  await using plain = startNetkit();
+  const plainUrl = `ws://127.0.0.1:${plain.addr.port}/ws`;
+  const declined = await checkServer(plainUrl, { cases: "12" });
+  assert.deepEqual(ids(declined, "INFO"), all, summary(declined));
+  assert.match(result(declined, "12.1").observed, /not accepted/);
+  const table = await runCli(["ws", "check", plainUrl, "--case", "12"]);
+  const json = await runCli([
+    "ws",
+    "check",
+    plainUrl,
+    "--case",
+    "12",
+    "--json",
+  ]);
+  assert.equal(table.code, 0, table.stdout + table.stderr);
+  assert.equal(json.code, 0, json.stderr);
+  const fromJson = JSON.parse(json.stdout) as CheckReport;
+  assert.equal(fromJson.info, all.length);
+  assert.deepEqual(finalLine(table.stdout), {
+    passed: all.length,
+    failed: 0,
+  });
+});
+
+Deno.test({
+  name:
+    "ws check 12 (permessage-deflate): python3-websockets with compression passes",
+  ignore: !hasPythonWebsockets(),
+  async fn() {
+    await using python = await startPythonEcho({ compression: true });
+    const report = await checkServer(python.url, { cases: "12" });
+    assert.deepEqual(ids(report, "FAIL"), [], summary(report));
+    assert.deepEqual(ids(report, "INFO"), [], summary(report));
+    assert.match(
+      result(report, "12.1").observed,
+      /^accepted 'permessage-deflate/,
+    );
+  },
+});
+
+/**
+ * A server that answers every handshake with `answer` as its
+ * Sec-WebSocket-Extensions and then echoes with netkit's core using
+ * `params`, which may contradict the answer.
+ */
+function startLyingDeflateServer(answer: string, params: DeflateParams) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const serve = async (conn: Deno.Conn) => {
+    const buf = new Uint8Array(256 * 1024);
+    let head = "";
+    let rest = new Uint8Array(0);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += new TextDecoder().decode(buf.subarray(0, n));
+      const end = head.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        rest = new TextEncoder().encode(head.slice(end + 4));
+        head = head.slice(0, end + 4);
+      }
+    }
+    const key = /^sec-websocket-key:\s*(\S+)/im.exec(head)![1]!;
+    await conn.write(new TextEncoder().encode(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+        `Connection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
+        `Sec-WebSocket-Extensions: ${answer}\r\n\r\n`,
+    ));
+    using protocol = new WsProtocol({ role: "server", deflate: params });
+    let bytes: Uint8Array | null = rest;
+    while (bytes !== null) {
+      for (const event of protocol.receive(bytes)) {
+        if (!("type" in event)) continue;
+        if (event.type === "text") protocol.sendText(event.data);
+        if (event.type === "binary") protocol.sendBinary(event.data);
+      }
+      for (const chunk of protocol.takeOutput() ?? []) {
+        let off = 0;
+        while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+      }
+      if (protocol.state === "closed") return;
+      const n = await conn.read(buf);
+      bytes = n === null ? null : buf.subarray(0, n);
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      serve(conn).catch(() => {}).finally(() => {
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      });
+    }
+  })().catch(() => {});
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/ws`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) c.close();
+      await accepting;
+    },
+  };
+}
+
+const TAKEOVER: DeflateParams = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 15,
+  clientMaxWindowBits: 15,
+};
+
+Deno.test("ws check 12 (permessage-deflate): a server that grants server_no_context_takeover but keeps its context fails 12.5/12.6; an answer RFC 7692 forbids fails", async () => {
+  {
+    await using liar = startLyingDeflateServer(
+      "permessage-deflate; server_no_context_takeover",
+      TAKEOVER,
+    );
+    // It says so to every offer, so its repeated replies fail to inflate
+    // with the reset window the answer announced, in 12.5 and 12.6 alike.
+    const report = await checkServer(liar.url, { cases: "12.5,12.6" });
+    assert.deepEqual(ids(report, "FAIL"), ["12.5", "12.6"], summary(report));
+    assert.match(result(report, "12.6").observed, /invalid compressed data/);
+  }
+  {
+    await using widens = startLyingDeflateServer(
+      "permessage-deflate; client_max_window_bits=15",
+      TAKEOVER,
+    );
+    // 12.7 offered client_max_window_bits=9: 15 widens it.
+    const report = await checkServer(widens.url, { cases: "12.1,12.7" });
+    assert.deepEqual(ids(report, "PASS"), ["12.1"], summary(report));
+    assert.deepEqual(ids(report, "FAIL"), ["12.7"], summary(report));
+    assert.match(result(report, "12.7").observed, /above the offered 9/);
   }
 });
