@@ -41,15 +41,6 @@ export type DialConn = ByteConn;
 
 /**
  * TLS settings of {@linkcode dial}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DialTlsOptions } from "@netkit/netkit/tcp";
- *
- * const tls: DialTlsOptions = { serverName: "localhost", alpnProtocols: ["http/1.1"] };
- * assert.ok(tls.serverName === "localhost");
- * ```
  */
 export interface DialTlsOptions {
   /** Extra PEM root certificates, trusted in addition to the system's. */
@@ -71,19 +62,6 @@ export interface DialTlsOptions {
 
 /**
  * Options of {@linkcode dial}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DialOptions } from "@netkit/netkit/tcp";
- *
- * const options: DialOptions = {
- *   proxy: "socks5://user:secret@127.0.0.1:1080",
- *   tls: { caCerts: [] },
- *   timeoutMs: 5000,
- * };
- * assert.ok(options.timeoutMs === 5000);
- * ```
  */
 export interface DialOptions {
   /** Wrap the connection in TLS (omit for plain bytes). */

@@ -12,15 +12,6 @@ import { chooseProtocol, rejectHandshake } from "./_answers.ts";
 
 /**
  * Options of {@linkcode acceptWebSocket}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { AcceptWebSocketOptions } from "@netkit/netkit/ws";
- *
- * const options: AcceptWebSocketOptions = { protocols: ["chat"], idleTimeoutMs: 30_000 };
- * assert.ok(options.protocols?.[0] === "chat");
- * ```
  */
 export interface AcceptWebSocketOptions {
   /** Subprotocols accepted; the client's first offer found here is chosen. */
@@ -41,15 +32,6 @@ export interface AcceptWebSocketOptions {
 /**
  * What {@linkcode acceptWebSocket} decided: a socket and the 101 response
  * to return, or no socket and the 4xx response explaining the refusal.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { AcceptedWebSocket } from "@netkit/netkit/ws";
- *
- * const refused: AcceptedWebSocket = { socket: null, response: new Response(null, { status: 400 }) };
- * assert.ok(refused.socket === null);
- * ```
  */
 export interface AcceptedWebSocket {
   /** The runtime's WebSocket, or `null` when the request was refused. */

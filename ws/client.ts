@@ -28,29 +28,11 @@ import {
 
 /**
  * A message as the client yields it: text, or binary as bytes.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsMessage } from "@netkit/netkit/ws";
- *
- * const message: WsMessage = new Uint8Array([1, 2]);
- * assert.ok(typeof message !== "string");
- * ```
  */
 export type WsMessage = string | Uint8Array;
 
 /**
  * How a connection ended.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsCloseInfo } from "@netkit/netkit/ws";
- *
- * const info: WsCloseInfo = { code: 1000, reason: "", wasClean: true };
- * assert.ok(info.wasClean);
- * ```
  */
 export interface WsCloseInfo {
   /** The close code (1005 when the peer sent none, 1006 when the connection dropped). */
@@ -63,19 +45,6 @@ export interface WsCloseInfo {
 
 /**
  * Options of {@linkcode connectWebSocket}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsClientOptions } from "@netkit/netkit/ws";
- *
- * const options: WsClientOptions = {
- *   headers: { Authorization: "Bearer token" },
- *   protocols: ["chat.v2"],
- *   timeoutMs: 3000,
- * };
- * assert.ok(options.protocols?.length === 1);
- * ```
  */
 export interface WsClientOptions {
   /** Extra request headers for the opening handshake (e.g. `Authorization`, `Origin`). */
@@ -133,15 +102,6 @@ export interface WsClientOptions {
 /**
  * TLS settings of {@linkcode connectWebSocket} (those of `dial` in
  * `@netkit/netkit/tcp`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsClientTlsOptions } from "@netkit/netkit/ws";
- *
- * const tls: WsClientTlsOptions = { insecure: true };
- * assert.ok(tls.insecure);
- * ```
  */
 export type WsClientTlsOptions = DialTlsOptions;
 

@@ -17,18 +17,6 @@ import { CorruptData, createRawContext, LimitExceeded } from "./_zlib.ts";
  * One element of a `Sec-WebSocket-Extensions` list: a name and its
  * parameters (`true` for a parameter without a value). Parameters keep
  * their order; a repeated name appears twice.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsExtension } from "@netkit/netkit/ws";
- *
- * const ext: WsExtension = {
- *   name: "permessage-deflate",
- *   params: [["client_max_window_bits", true]],
- * };
- * assert.equal(ext.params.length, 1);
- * ```
  */
 export interface WsExtension {
   /** The extension token, e.g. `permessage-deflate`. */
@@ -154,20 +142,6 @@ export function formatExtensions(extensions: WsExtension[]): string {
 /**
  * What a permessage-deflate negotiation agreed on. "server" and "client"
  * name whose compressor a setting constrains, as in RFC 7692.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DeflateParams } from "@netkit/netkit/ws";
- *
- * const params: DeflateParams = {
- *   serverNoContextTakeover: false,
- *   clientNoContextTakeover: false,
- *   serverMaxWindowBits: 15,
- *   clientMaxWindowBits: 15,
- * };
- * assert.equal(params.serverMaxWindowBits, 15);
- * ```
  */
 export interface DeflateParams {
   /** The server resets its compressor after each message. */
@@ -184,16 +158,6 @@ export interface DeflateParams {
  * What one side wants from permessage-deflate, for
  * {@linkcode negotiatePerMessageDeflate} (server) and
  * {@linkcode offerPerMessageDeflate} (client).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { DeflateOptions } from "@netkit/netkit/ws";
- *
- * // A server that keeps no compression state between messages.
- * const options: DeflateOptions = { serverNoContextTakeover: true };
- * assert.ok(options.serverNoContextTakeover);
- * ```
  */
 export interface DeflateOptions {
   /** Ask that the server's compressor resets after each message. */
@@ -505,15 +469,6 @@ export function acceptPerMessageDeflate(
 
 /**
  * Options of {@linkcode createPerMessageDeflate}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { PerMessageDeflateOptions } from "@netkit/netkit/ws";
- *
- * const options: PerMessageDeflateOptions = { maxInflatedSize: 1024 * 1024 };
- * assert.equal(options.maxInflatedSize, 1048576);
- * ```
  */
 export interface PerMessageDeflateOptions {
   /**

@@ -20,21 +20,6 @@ export const OPCODE = {
 
 /**
  * One decoded frame.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { type Frame, OPCODE } from "@netkit/netkit/ws";
- *
- * const frame: Frame = {
- *   fin: true,
- *   rsv: 0,
- *   opcode: OPCODE.ping,
- *   masked: false,
- *   payload: new Uint8Array(),
- * };
- * assert.ok(frame.opcode === 0x9);
- * ```
  */
 export interface Frame {
   /** Final fragment of a message. */
@@ -52,15 +37,6 @@ export interface Frame {
 /**
  * What {@linkcode encodeFrame} sends. Nothing is validated, so reserved
  * opcodes, RSV bits and over-long control frames can be produced on purpose.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { type FrameInit, OPCODE } from "@netkit/netkit/ws";
- *
- * const init: FrameInit = { opcode: OPCODE.text, mask: true };
- * assert.ok(init.fin === undefined);
- * ```
  */
 export interface FrameInit {
   /** Final fragment. Default `true`. */
@@ -223,15 +199,6 @@ export function encodeClose(code?: number, reason = ""): Uint8Array {
 /**
  * What {@linkcode decodeClose} found in a Close payload: the code (`null`
  * when the payload was empty) and the reason.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CloseInfo } from "@netkit/netkit/ws";
- *
- * const info: CloseInfo = { code: 1000, reason: "bye" };
- * assert.ok(info.code === 1000);
- * ```
  */
 export interface CloseInfo {
   /** The status code, or `null` for an empty payload. */
@@ -300,19 +267,6 @@ export function decodeClose(payload: Uint8Array): CloseInfo | ProtocolError {
 /**
  * A protocol violation, returned as a value: the connection must be failed
  * with `closeCode` (1002 protocol error, 1007 invalid data, 1009 too big).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ProtocolError } from "@netkit/netkit/ws";
- *
- * const error: ProtocolError = {
- *   kind: "protocol_error",
- *   closeCode: 1002,
- *   reason: "reserved opcode 3",
- * };
- * assert.ok(error.closeCode === 1002);
- * ```
  */
 export interface ProtocolError {
   /** Discriminates the error from frames and events. */
@@ -342,15 +296,6 @@ export function isProtocolError(x: unknown): x is ProtocolError {
 
 /**
  * Options of {@linkcode FrameDecoder}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { FrameDecoderOptions } from "@netkit/netkit/ws";
- *
- * const serverSide: FrameDecoderOptions = { expectMasked: true, maxPayload: 1 << 20 };
- * assert.ok(serverSide.expectMasked);
- * ```
  */
 export interface FrameDecoderOptions {
   /** Largest payload accepted, checked before allocating. Default 64 MiB; larger is 1009. */

@@ -76,21 +76,6 @@ export type HandshakeProblemCode =
 
 /**
  * One thing wrong with an opening handshake.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { HandshakeProblem } from "@netkit/netkit/ws";
- *
- * const problem: HandshakeProblem = {
- *   code: "bad_version",
- *   message: "Sec-WebSocket-Version mismatch: expected 13, got 8",
- *   expected: "13",
- *   actual: "8",
- *   status: 426,
- * };
- * assert.ok(problem.status === 426);
- * ```
  */
 export interface HandshakeProblem {
   /** Stable identifier of the problem. */
@@ -258,20 +243,6 @@ function mismatch(
 
 /**
  * The head of an HTTP/1.1 response as {@linkcode parseResponseHead} found it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { HttpResponseHead } from "@netkit/netkit/ws";
- *
- * const head: HttpResponseHead = {
- *   version: "HTTP/1.1",
- *   status: 101,
- *   reason: "Switching Protocols",
- *   headers: new Headers({ upgrade: "websocket" }),
- * };
- * assert.ok(head.headers.get("Upgrade") === "websocket");
- * ```
  */
 export interface HttpResponseHead {
   /** The protocol version from the status line, e.g. `HTTP/1.1`. */
@@ -286,15 +257,6 @@ export interface HttpResponseHead {
 
 /**
  * Limits for {@linkcode parseResponseHead}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ParseResponseHeadOptions } from "@netkit/netkit/ws";
- *
- * const options: ParseResponseHeadOptions = { maxHeadBytes: 4096 };
- * assert.ok(options.maxHeadBytes === 4096);
- * ```
  */
 export interface ParseResponseHeadOptions {
   /** Largest head, status line to the empty line inclusive. Default 16 KiB. */
@@ -305,18 +267,6 @@ export interface ParseResponseHeadOptions {
 
 /**
  * What {@linkcode parseResponseHead} returns once the head is complete.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ParsedResponseHead } from "@netkit/netkit/ws";
- *
- * const parsed: ParsedResponseHead = {
- *   head: { version: "HTTP/1.1", status: 200, reason: "OK", headers: new Headers() },
- *   bodyOffset: 19,
- * };
- * assert.ok(parsed.bodyOffset === 19);
- * ```
  */
 export interface ParsedResponseHead {
   /** The parsed status line and headers. */
@@ -409,15 +359,6 @@ function latin1(bytes: Uint8Array): string {
 
 /**
  * What the client offered, for {@linkcode checkServerHandshake}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CheckServerHandshakeOptions } from "@netkit/netkit/ws";
- *
- * const options: CheckServerHandshakeOptions = { protocols: ["chat"] };
- * assert.ok(options.protocols!.length === 1);
- * ```
  */
 export interface CheckServerHandshakeOptions {
   /** Subprotocols sent in `Sec-WebSocket-Protocol`. */
@@ -550,15 +491,6 @@ function extensionName(extension: string): string {
 /**
  * Options of {@linkcode buildClientRequest}; `method` and `version` exist so
  * conformance tests can send deliberately wrong handshakes.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { BuildClientRequestOptions } from "@netkit/netkit/ws";
- *
- * const options: BuildClientRequestOptions = { protocols: ["chat"] };
- * assert.ok(options.protocols![0] === "chat");
- * ```
  */
 export interface BuildClientRequestOptions {
   /** Extra header fields; a field named like a default replaces it. */
@@ -615,20 +547,6 @@ export function buildClientRequest(
 
 /**
  * The head of an HTTP/1.x request as {@linkcode parseRequestHead} found it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { HttpRequestHead } from "@netkit/netkit/ws";
- *
- * const head: HttpRequestHead = {
- *   method: "GET",
- *   target: "/ws",
- *   version: "HTTP/1.1",
- *   headers: new Headers({ host: "example.com" }),
- * };
- * assert.ok(head.headers.get("Host") === "example.com");
- * ```
  */
 export interface HttpRequestHead {
   /** The method token, e.g. `GET`. */

@@ -12,15 +12,6 @@ const WHOLE_TEXT = new TextDecoder("utf-8", { fatal: true });
 /**
  * What a {@linkcode MessageAssembler} makes of frames: whole messages,
  * control frames, or the protocol error that must fail the connection.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsEvent } from "@netkit/netkit/ws";
- *
- * const event: WsEvent = { type: "close", code: 1000, reason: "bye" };
- * assert.ok("type" in event && event.type === "close");
- * ```
  */
 export type WsEvent =
   | {
@@ -43,15 +34,6 @@ export type WsEvent =
 
 /**
  * Options of {@linkcode MessageAssembler}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { MessageAssemblerOptions } from "@netkit/netkit/ws";
- *
- * const options: MessageAssemblerOptions = { maxMessageSize: 1 << 20 };
- * assert.ok(options.maxMessageSize === 1048576);
- * ```
  */
 export interface MessageAssemblerOptions {
   /** Largest message, all fragments together. Default 64 MiB; larger is 1009. */

@@ -11,15 +11,6 @@ import { createHash } from "node:crypto";
 
 /**
  * Options for {@linkcode renderWsPage}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsPageOptions } from "@netkit/netkit/ws";
- *
- * const options: WsPageOptions = { path: "/chat", mode: "broadcast" };
- * assert.ok(options.path === "/chat");
- * ```
  */
 export interface WsPageOptions {
   /** The WebSocket path on the same host the page connects to. Default `/ws`. */

@@ -26,29 +26,11 @@ import {
 /**
  * Which end of the connection a {@linkcode WsProtocol} plays: a server
  * requires masked frames and sends unmasked ones, a client the reverse.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsRole } from "@netkit/netkit/ws";
- *
- * const role: WsRole = "server";
- * assert.ok(role === "server");
- * ```
  */
 export type WsRole = "server" | "client";
 
 /**
  * Options of {@linkcode WsProtocol}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsProtocolOptions } from "@netkit/netkit/ws";
- *
- * const options: WsProtocolOptions = { role: "server", maxMessageSize: 1 << 20 };
- * assert.ok(options.role === "server");
- * ```
  */
 export interface WsProtocolOptions {
   /** `server` or `client`. */
@@ -84,15 +66,6 @@ export interface WsProtocolOptions {
  * What a {@linkcode WsProtocol} reports from received bytes: messages,
  * pings and pongs, the peer's close, or the protocol error that failed
  * the connection (the Close frame for it is already queued).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsProtocolEvent } from "@netkit/netkit/ws";
- *
- * const event: WsProtocolEvent = { type: "ping", payload: new Uint8Array() };
- * assert.ok("type" in event && event.type === "ping");
- * ```
  */
 export type WsProtocolEvent = WsEvent;
 

@@ -87,19 +87,6 @@ export type WsServerMode = "echo" | "broadcast";
 
 /**
  * Options of {@linkcode serveWebSocket}.
- *
- * @example A chat-style relay that only browsers from one site may use
- * ```ts
- * import assert from "node:assert/strict";
- * import type { WsServerOptions } from "@netkit/netkit/ws";
- *
- * const options: WsServerOptions = {
- *   mode: "broadcast",
- *   allowedOrigins: ["https://chat.example"],
- *   maxMessageSize: 64 * 1024,
- * };
- * assert.ok(options.mode === "broadcast");
- * ```
  */
 export interface WsServerOptions {
   /** Address to bind. Default `127.0.0.1`. */

@@ -8,21 +8,6 @@ import { errorMessage } from "../_io.ts";
 
 /**
  * One item `verifyServer` checked.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { VerifyCheck } from "@netkit/netkit/ws";
- *
- * const check: VerifyCheck = {
- *   name: "accept",
- *   ok: false,
- *   message: "Sec-WebSocket-Accept mismatch: expected a, got b",
- *   expected: "a",
- *   actual: "b",
- * };
- * assert.ok(!check.ok);
- * ```
  */
 export interface VerifyCheck {
   /**
@@ -43,15 +28,6 @@ export interface VerifyCheck {
 
 /**
  * The result of {@linkcode verifyServer}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { VerifyReport } from "@netkit/netkit/ws";
- *
- * const report: VerifyReport = { url: "ws://127.0.0.1:8080/", ok: true, checks: [] };
- * assert.ok(report.ok);
- * ```
  */
 export interface VerifyReport {
   /** The URL that was verified. */
@@ -64,15 +40,6 @@ export interface VerifyReport {
 
 /**
  * Options of {@linkcode verifyServer}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { VerifyServerOptions } from "@netkit/netkit/ws";
- *
- * const options: VerifyServerOptions = { echo: false, timeoutMs: 2000 };
- * assert.ok(options.echo === false);
- * ```
  */
 export interface VerifyServerOptions {
   /**

@@ -10,15 +10,6 @@ import type { TcpServerOptions, TcpServerStats } from "../server.ts";
 
 /**
  * Progress of one file, reported while its bytes flow.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { FileProgress } from "@netkit/netkit/tcp";
- *
- * const p: FileProgress = { path: "a.txt", bytes: 5, size: 10, resumedFrom: 0 };
- * assert.ok(p.bytes / p.size! === 0.5);
- * ```
  */
 export interface FileProgress {
   /** Relative path of the file. */
@@ -40,15 +31,6 @@ export interface FileProgress {
 
 /**
  * Why a file or session failed: a stable code and a message.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { TransferFailure } from "@netkit/netkit/tcp";
- *
- * const f: TransferFailure = { code: "exists", message: "'a.txt' exists" };
- * assert.ok(f.code === "exists");
- * ```
  */
 export interface TransferFailure {
   /** A {@linkcode FileTransferErrorCode}, or `"internal"` for unexpected errors. */
@@ -138,15 +120,6 @@ export interface FileReceiverStats extends TcpServerStats {
 /**
  * What a receiver does when the final file exists: refuse it (the default),
  * overwrite it, or store the new one as `name (1).ext`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ExistingPolicy } from "@netkit/netkit/tcp";
- *
- * const policy: ExistingPolicy = "rename";
- * assert.ok(policy === "rename");
- * ```
  */
 export type ExistingPolicy = "refuse" | "overwrite" | "rename";
 

@@ -44,23 +44,6 @@ export type CheckVerdict = "PASS" | "NON-STRICT" | "INFO" | "FAIL";
 
 /**
  * The result of one case.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CaseResult } from "@netkit/netkit/ws";
- *
- * const result: CaseResult = {
- *   id: "2.5",
- *   title: "A ping with 126 bytes of payload fails the connection.",
- *   sends: "ping 126 B",
- *   requires: "fail 1002, no pong",
- *   observed: "close 1002",
- *   verdict: "PASS",
- *   durationMs: 3,
- * };
- * assert.ok(result.verdict === "PASS");
- * ```
  */
 export interface CaseResult {
   /** The case id, e.g. `1.1.2`. */
@@ -82,22 +65,6 @@ export interface CaseResult {
 /**
  * Everything {@linkcode checkServer} found. `passed` counts PASS only;
  * NON-STRICT and INFO have their own counts. Only FAIL is a failure.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CheckReport } from "@netkit/netkit/ws";
- *
- * const report: CheckReport = {
- *   url: "ws://127.0.0.1:8080/ws",
- *   results: [],
- *   passed: 0,
- *   failed: 0,
- *   nonStrict: 0,
- *   info: 0,
- * };
- * assert.ok(report.failed === 0);
- * ```
  */
 export interface CheckReport {
   /** The URL that was checked. */
@@ -116,15 +83,6 @@ export interface CheckReport {
 
 /**
  * Options of {@linkcode checkServer}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CheckServerOptions } from "@netkit/netkit/ws";
- *
- * const options: CheckServerOptions = { cases: "1.*,6.4.*", timeoutMs: 2000 };
- * assert.ok(options.cases === "1.*,6.4.*");
- * ```
  */
 export interface CheckServerOptions {
   /**
@@ -147,15 +105,6 @@ export interface CheckServerOptions {
 
 /**
  * The id and title of one case of the catalogue.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { CheckCaseInfo } from "@netkit/netkit/ws";
- *
- * const info: CheckCaseInfo = { id: "8.1", title: "An unmasked client frame fails the connection." };
- * assert.ok(info.id === "8.1");
- * ```
  */
 export interface CheckCaseInfo {
   /** The case id, e.g. `6.4.1`. */
