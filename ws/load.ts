@@ -18,7 +18,7 @@ import {
   type LoadResult,
   type LoadSink,
   runLoad,
-} from "../load.ts";
+} from "../load/mod.ts";
 import { encodeFrame, FrameDecoder, isProtocolError, OPCODE } from "./frame.ts";
 import {
   buildClientRequest,

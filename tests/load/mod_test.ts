@@ -1,17 +1,18 @@
-import { counterDeltas } from "../tcp/proc/counters.ts";
+import { counterDeltas } from "../../tcp/proc/counters.ts";
 import assert from "node:assert/strict";
 import {
   checkLoadTarget,
   classifyLoadError,
   emptyLoadResult,
-  kernelCounterSnapshot,
   LatencyHistogram,
+  loadCounterDeltas,
   type LoadDriver,
   type LoadResult,
   mergeLoadResults,
+  readKernelCountersOrNone,
   runLoad,
-} from "../load.ts";
-import { seededBytes } from "./_helpers.ts";
+} from "../../load/mod.ts";
+import { seededBytes } from "../_helpers.ts";
 
 function samples(count: number, seed: number): number[] {
   const bytes = seededBytes(count * 2, seed);
@@ -96,9 +97,11 @@ function resultWith(
 }
 
 Deno.test("merge: counts, errors, kernel deltas and histograms add", () => {
-  const a = resultWith(3, [1, 2, 3], { kernel: { ListenOverflows: 2 } });
+  const a = resultWith(3, [1, 2, 3], { kernel: { TcpExtListenOverflows: 2 } });
   a.errors.timeout = 1;
-  const b = resultWith(2, [50, 60], { kernel: { ListenOverflows: 1, TW: 4 } });
+  const b = resultWith(2, [50, 60], {
+    kernel: { TcpExtListenOverflows: 1, TW: 4 },
+  });
   b.errors.timeout = 2;
   b.errors.reset = 5;
   const m = mergeLoadResults([a, b]);
@@ -107,7 +110,7 @@ Deno.test("merge: counts, errors, kernel deltas and histograms add", () => {
   assert.equal(m.loops, 2);
   assert.equal(m.errors.timeout, 3);
   assert.equal(m.errors.reset, 5);
-  assert.deepEqual(m.kernel, { ListenOverflows: 3, TW: 4 });
+  assert.deepEqual(m.kernel, { TcpExtListenOverflows: 3, TW: 4 });
   assert.equal(m.histogram.count, 5);
   assert.equal(m.latencyMs.max, 60);
   // The top of the 3 % bucket holding the third sample (3 ms).
@@ -235,14 +238,46 @@ Deno.test("runLoad: refuses impossible options", async () => {
   );
 });
 
+Deno.test("loadCounterDeltas: TCP and UDP counters that moved, gauges and IP left out", () => {
+  const moved = loadCounterDeltas(
+    {
+      TcpExtListenOverflows: 1,
+      TcpActiveOpens: 10,
+      UdpInErrors: 0,
+      TcpCurrEstab: 3,
+      IpInReceives: 100,
+      TcpExtTCPSynRetrans: 7,
+    },
+    {
+      TcpExtListenOverflows: 5,
+      TcpActiveOpens: 30,
+      UdpInErrors: 2,
+      TcpCurrEstab: 9,
+      IpInReceives: 400,
+      TcpExtTCPSynRetrans: 7,
+    },
+  );
+  assert.deepEqual(moved, {
+    TcpExtListenOverflows: 4,
+    TcpActiveOpens: 20,
+    UdpInErrors: 2,
+  });
+});
+
 Deno.test({
-  name: "kernelCounterSnapshot: TCP and UDP counters, gauges left out",
+  name: "readKernelCountersOrNone: nstat names from tcp/proc's reader",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const counters = await kernelCounterSnapshot();
-    for (const name of ["ListenOverflows", "TCPSynRetrans", "UdpInErrors"]) {
+    const counters = await readKernelCountersOrNone();
+    for (
+      const name of [
+        "TcpExtListenOverflows",
+        "TcpExtTCPSynRetrans",
+        "UdpInErrors",
+      ]
+    ) {
       assert.equal(typeof counters[name], "number", name);
     }
-    assert.equal(counters.CurrEstab, undefined);
+    assert.equal(counters.ListenOverflows, undefined);
   },
 });
