@@ -58,7 +58,7 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Called once a second with the last second's figures. */
   onProgress?: (progress: LoadProgress) => void;
-  /** Read the kernel's TCP counters before and after. Default true. */
+  /** Read the kernel's TCP and UDP counters before and after. Default true. */
   kernelCounters?: boolean;
   /**
    * Called when the window has ended, before the connections close (their

@@ -50,7 +50,10 @@ export interface LoadResult {
   latencyMs: LoadLatency;
   /** Failures by cause. */
   errors: Record<LoadErrorCause, number>;
-  /** Kernel TCP counters that moved during the run (deltas), by name. */
+  /**
+   * Kernel TCP and UDP counters that moved during the run (deltas), by
+   * `nstat` name (`TcpExtListenOverflows`); see `loadCounterDeltas`.
+   */
   kernel: Record<string, number>;
   /** Connections (or sockets) the run kept open. */
   connections: number;
