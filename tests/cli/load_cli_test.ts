@@ -173,6 +173,11 @@ Deno.test("cli load --workers 2: two loops, one merged result", async () => {
   assert.equal(r.requests, 1001);
   assert.equal(r.connections, 4);
   assert.equal(server.stats().bytesIn, 1001 * 64);
+  // Read once by the main thread around both loops, under nstat names.
+  assertSchema(r);
+  if (Deno.build.os === "linux") {
+    assert.ok(r.kernel.TcpActiveOpens >= 4, JSON.stringify(r.kernel));
+  }
 });
 
 Deno.test("cli load: usage errors exit 2, a remote target is refused with exit 1", async () => {
