@@ -1,18 +1,18 @@
 // `netkit load tcp|udp|ws TARGET` and `netkit load merge A.json B.json …`:
 // drive a server hard, then print what it did (and what the kernel saw).
 
-import { counterDeltas } from "../tcp/proc/mod.ts";
 import {
   checkLoadOptions,
-  kernelCounterSnapshot,
   LatencyHistogram,
   type LatencyHistogramJson,
   LOAD_ERROR_CAUSES,
+  loadCounterDeltas,
   type LoadOptions,
   type LoadProgress,
   type LoadResult,
   mergeLoadResults,
-} from "../load.ts";
+  readKernelCountersOrNone,
+} from "../load/mod.ts";
 import { NetkitError } from "../errors.ts";
 import { escapeControl } from "../escape.ts";
 import { loadTcp, type TcpLoadMode } from "../tcp/mod.ts";
@@ -68,7 +68,8 @@ Options:
 A live line per second goes to stderr on a terminal; Ctrl-C stops the run and
 prints the summary so far. Errors are counted by cause: refused, reset,
 timeout, emfile, closed, mismatch (a wrong echo), other. Kernel counters
-(ListenOverflows, TCPSynRetrans, …) are machine-wide deltas over the run.
+(TcpExtListenOverflows, TcpExtTCPSynRetrans, …, under their nstat names) are
+machine-wide deltas over the run.
 
 merge adds runs made at the same time (several machines, several shells):
 counts, rates and histograms add; percentiles come from the merged histogram.
@@ -282,7 +283,7 @@ async function runWorkers(
       `load ${job.protocol}`,
     );
   }
-  const before = await kernelCounterSnapshot();
+  const before = await readKernelCountersOrNone();
   // Every loop reports the end of its window and waits; the counters are
   // read then, before any loop closes its connections.
   let ended = 0;
@@ -323,7 +324,7 @@ async function runWorkers(
           }
         } else if (m.kind === "ended") {
           if (++ended === count) {
-            after = kernelCounterSnapshot().finally(() => {
+            after = readKernelCountersOrNone().finally(() => {
               for (const w of workers) w.postMessage({ kind: "close" });
             });
           }
@@ -347,9 +348,9 @@ async function runWorkers(
   signal.addEventListener("abort", stop, { once: true });
   try {
     const merged = mergeLoadResults(await Promise.all(results));
-    merged.kernel = counterDeltas(
+    merged.kernel = loadCounterDeltas(
       before,
-      await (after ?? kernelCounterSnapshot()),
+      await (after ?? readKernelCountersOrNone()),
     );
     return merged;
   } finally {
@@ -504,20 +505,22 @@ function formatMB(bytes: number): string {
 
 // The counters that explain load failures come first.
 const KERNEL_ORDER = [
-  "ListenOverflows",
-  "ListenDrops",
-  "TCPSynRetrans",
-  "TCPAbortOnData",
-  "TCPAbortOnClose",
-  "TCPTimeouts",
-  "AttemptFails",
-  "EstabResets",
-  "OutRsts",
-  "RetransSegs",
-  "TCPReqQFullDrop",
-  "TCPReqQFullDoCookies",
-  "SyncookiesSent",
-  "TCPTimeWaitOverflow",
+  "TcpExtListenOverflows",
+  "TcpExtListenDrops",
+  "TcpExtTCPSynRetrans",
+  "TcpExtTCPAbortOnData",
+  "TcpExtTCPAbortOnClose",
+  "TcpExtTCPTimeouts",
+  "TcpAttemptFails",
+  "TcpEstabResets",
+  "TcpOutRsts",
+  "TcpRetransSegs",
+  "TcpExtTCPReqQFullDrop",
+  "TcpExtTCPReqQFullDoCookies",
+  "TcpExtSyncookiesSent",
+  "TcpExtTCPTimeWaitOverflow",
+  "UdpInErrors",
+  "UdpRcvbufErrors",
 ];
 
 /** The human summary of a run (or a merge). */

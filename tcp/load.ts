@@ -16,7 +16,7 @@ import {
   type LoadResult,
   type LoadSink,
   runLoad,
-} from "../load.ts";
+} from "../load/mod.ts";
 
 /**
  * What a TCP load does:

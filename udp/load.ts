@@ -14,7 +14,7 @@ import {
   type LoadResult,
   type LoadSink,
   runLoad,
-} from "../load.ts";
+} from "../load/mod.ts";
 import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
 
 /** Options of {@linkcode loadUdp}: requests only (`echo`). */

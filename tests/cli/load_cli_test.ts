@@ -30,6 +30,10 @@ function assertSchema(r: Record<string, unknown>): void {
   assert.ok(
     Object.values(r.kernel as object).every((v) => Number.isInteger(v)),
   );
+  // Under their nstat names (TcpExtListenOverflows), as tcp/proc reads them.
+  for (const name of Object.keys(r.kernel as object)) {
+    assert.match(name, /^(Tcp|Udp)[A-Z]/, `kernel.${name}`);
+  }
   const h = r.histogram as { unit: string; count: number; buckets: number[][] };
   assert.equal(h.unit, "us");
   assert.equal(h.buckets.reduce((n, b) => n + b[1]!, 0), h.count);
@@ -57,6 +61,9 @@ Deno.test("cli load tcp --json: one object with the documented fields; counts ma
   assert.equal(r.requests, 500);
   assert.equal(r.histogram.count, 500);
   assert.equal(server.stats().bytesIn, 500 * 64);
+  if (Deno.build.os === "linux") {
+    assert.ok(r.kernel.TcpActiveOpens >= 2, JSON.stringify(r.kernel));
+  }
 });
 
 Deno.test("cli load merge: two JSON runs add up, histograms included", async () => {
@@ -166,6 +173,11 @@ Deno.test("cli load --workers 2: two loops, one merged result", async () => {
   assert.equal(r.requests, 1001);
   assert.equal(r.connections, 4);
   assert.equal(server.stats().bytesIn, 1001 * 64);
+  // Read once by the main thread around both loops, under nstat names.
+  assertSchema(r);
+  if (Deno.build.os === "linux") {
+    assert.ok(r.kernel.TcpActiveOpens >= 4, JSON.stringify(r.kernel));
+  }
 });
 
 Deno.test("cli load: usage errors exit 2, a remote target is refused with exit 1", async () => {

@@ -71,11 +71,10 @@ Deno.test("load ws: stream mode keeps a window and every echo checks out", async
 });
 
 /**
- * A raw WebSocket echo on a TCP socket that sends every reply in two
- * fragments and garbles the last byte of every fifth.
+ * A raw WebSocket server on a TCP socket: answers the handshake, then
+ * writes the frames `reply` makes of each binary message, one by one.
  */
-function fragmentingServer() {
-  let replies = 0;
+function rawServer(reply: (data: Uint8Array) => Uint8Array[]) {
   return serveTcp(async (conn) => {
     // Two small writes per reply: without this, Nagle holds the second
     // until the client's delayed ACK (40 ms a message).
@@ -104,24 +103,9 @@ function fragmentingServer() {
     const answer = async (chunk: Uint8Array) => {
       for (const f of decoder.push(chunk)) {
         if (!("opcode" in f) || f.opcode !== OPCODE.binary) return;
-        const data = f.payload.slice();
-        if (++replies % 5 === 0) data[data.length - 1]! ^= 1;
-        const half = data.length >> 1;
-        await writeAll(
-          conn,
-          encodeFrame({
-            opcode: OPCODE.binary,
-            fin: false,
-            payload: data.subarray(0, half),
-          }),
-        );
-        await writeAll(
-          conn,
-          encodeFrame({
-            opcode: OPCODE.continuation,
-            payload: data.subarray(half),
-          }),
-        );
+        for (const frame of reply(f.payload.slice())) {
+          await writeAll(conn, frame);
+        }
       }
     };
     await answer(rest);
@@ -131,6 +115,26 @@ function fragmentingServer() {
       await answer(buf.subarray(0, n));
     }
   }, { port: 0, gracePeriodMs: 0 });
+}
+
+/** Sends every reply in two fragments and garbles the last byte of every fifth. */
+function fragmentingServer() {
+  let replies = 0;
+  return rawServer((data) => {
+    if (++replies % 5 === 0) data[data.length - 1]! ^= 1;
+    const half = data.length >> 1;
+    return [
+      encodeFrame({
+        opcode: OPCODE.binary,
+        fin: false,
+        payload: data.subarray(0, half),
+      }),
+      encodeFrame({
+        opcode: OPCODE.continuation,
+        payload: data.subarray(half),
+      }),
+    ];
+  });
 }
 
 Deno.test("load ws: fragmented echoes are reassembled, a wrong one is a mismatch", async () => {
@@ -152,4 +156,24 @@ Deno.test("load ws: the server's pings are answered, so an idle connection stays
   });
   assert.deepEqual(Object.values(r.errors).filter((n) => n > 0), []);
   assert.equal(r.connects, 1);
+});
+
+Deno.test("load ws: a frame the protocol forbids fails the connection; a server's close ends it", async () => {
+  // Opcode 3 is reserved: the protocol core fails the connection.
+  await using bad = rawServer(() => [new Uint8Array([0x83, 0x00])]);
+  const r = await loadWebSocket(`ws://127.0.0.1:${bad.addr.port}/`, {
+    connections: 1,
+    durationMs: 300,
+  });
+  assert.equal(r.requests, 0);
+  assert.ok(r.errors.other > 0, JSON.stringify(r.errors));
+  await using closing = rawServer(() => [
+    encodeFrame({ opcode: OPCODE.close, payload: new Uint8Array([3, 232]) }),
+  ]);
+  const c = await loadWebSocket(`ws://127.0.0.1:${closing.addr.port}/`, {
+    connections: 1,
+    durationMs: 300,
+  });
+  assert.equal(c.requests, 0);
+  assert.ok(c.errors.closed > 0, JSON.stringify(c.errors));
 });

@@ -1,0 +1,47 @@
+/**
+ * What a protocol driver gives the scheduler ({@linkcode LoadDriver},
+ * {@linkcode LoadChannel}) and what it reports back ({@linkcode LoadSink}).
+ *
+ * @module
+ */
+
+/** What a driver reports to the scheduler; see {@linkcode LoadDriver}. */
+export interface LoadSink {
+  /** One reply arrived, in order; `ok` false when its bytes were wrong. */
+  reply(ok: boolean): void;
+  /** The oldest `count` requests will never be answered (lost datagrams). */
+  lost(count: number): void;
+  /** Payload bytes written. */
+  sent(bytes: number): void;
+  /** Payload bytes read. */
+  received(bytes: number): void;
+  /** Stream modes: some bytes were wrong. */
+  mismatch(): void;
+  /** The channel died (the error is classified); the scheduler reopens it. */
+  failed(error: unknown): void;
+}
+
+/** One open channel (a connection) of a {@linkcode LoadDriver}. */
+export interface LoadChannel {
+  /** Sends `count` requests now (request modes only). */
+  send(count: number): void;
+  /** Closes the channel; the driver reports nothing after this. */
+  close(): void;
+}
+
+/**
+ * A protocol driver: opens channels that carry requests (`echo`) or move
+ * bytes on their own (`stream`, `sink`, `reverse`, `bidir`).
+ */
+export interface LoadDriver {
+  /** `tcp`, `udp` or `ws`. */
+  protocol: string;
+  /** The target as shown in results. */
+  target: string;
+  /** The mode; anything but `echo` moves bytes without requests. */
+  mode: string;
+  /** Which byte counts make `mbps`. */
+  direction: "sent" | "received" | "both";
+  /** Opens one channel; must honour `signal` (connect timeout, end of run). */
+  open(sink: LoadSink, signal: AbortSignal): Promise<LoadChannel>;
+}
