@@ -8,7 +8,7 @@ import { formatAddress, type HostPort } from "../address.ts";
 import { writeAll } from "../_io.ts";
 import { concatBytes } from "../_bytes.ts";
 import { escapeControl } from "../escape.ts";
-import { parseResponseHead } from "../ws/handshake.ts";
+import { parseResponseHead } from "../_http_head.ts";
 import { TcpError } from "./errors.ts";
 
 /** The stream a tunnel is built on. */

@@ -1,5 +1,21 @@
 import { createHash } from "node:crypto";
-import { WsError } from "./errors.ts";
+import { WsError, type WsErrorCode } from "./errors.ts";
+import { NetkitError } from "../errors.ts";
+import {
+  type HttpRequestHead,
+  type HttpResponseHead,
+  type ParsedResponseHead,
+  parseRequestHead as parseRequest,
+  parseResponseHead as parseResponse,
+  type ParseResponseHeadOptions,
+} from "../_http_head.ts";
+
+export type {
+  HttpRequestHead,
+  HttpResponseHead,
+  ParsedResponseHead,
+  ParseResponseHeadOptions,
+};
 
 /**
  * The GUID RFC 6455 §1.3 appends to `Sec-WebSocket-Key` before hashing.
@@ -242,122 +258,6 @@ function mismatch(
 }
 
 /**
- * The head of an HTTP/1.1 response as {@linkcode parseResponseHead} found it.
- */
-export interface HttpResponseHead {
-  /** The protocol version from the status line, e.g. `HTTP/1.1`. */
-  version: string;
-  /** The three-digit status code. */
-  status: number;
-  /** The reason phrase (may be empty). */
-  reason: string;
-  /** The header fields; repeated fields are joined with `, `. */
-  headers: Headers;
-}
-
-/**
- * Limits for {@linkcode parseResponseHead}.
- */
-export interface ParseResponseHeadOptions {
-  /** Largest head, status line to the empty line inclusive. Default 16 KiB. */
-  maxHeadBytes?: number;
-  /** Most header fields. Default 100. */
-  maxHeaders?: number;
-}
-
-/**
- * What {@linkcode parseResponseHead} returns once the head is complete.
- */
-export interface ParsedResponseHead {
-  /** The parsed status line and headers. */
-  head: HttpResponseHead;
-  /** Index of the first byte after the head's empty line. */
-  bodyOffset: number;
-}
-
-const CR = 0x0d;
-const LF = 0x0a;
-const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
-const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-/**
- * Parses an HTTP/1.1 response head strictly: CRLF line endings, a valid
- * status line, token header names with no space before the colon, no
- * obsolete line folding. Returns `null` while the head is incomplete, so
- * callers can read more and call again with the grown buffer.
- *
- * Limits are checked on the raw bytes before anything is decoded or
- * allocated.
- *
- * @throws {WsError} `head_too_large` past `maxHeadBytes` or `maxHeaders`;
- * `bad_http` on bytes that cannot be an HTTP/1.1 response head.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseResponseHead } from "@netkit/netkit/ws";
- *
- * const head = new TextEncoder().encode(
- *   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
- * );
- * // The head, then the first bytes of a frame in the same read.
- * const bytes = new Uint8Array([...head, 0x81, 0x00]);
- * const parsed = parseResponseHead(bytes)!;
- * assert.equal(parsed.head.status, 101);
- * assert.equal(parsed.head.headers.get("upgrade"), "websocket");
- * assert.equal(bytes[parsed.bodyOffset], 0x81);
- * assert.equal(parseResponseHead(bytes.subarray(0, 20)), null);
- * ```
- */
-export function parseResponseHead(
-  bytes: Uint8Array,
-  options: ParseResponseHeadOptions = {},
-): ParsedResponseHead | null {
-  const prefix = Math.min(bytes.length, HTTP_PREFIX.length);
-  for (let i = 0; i < prefix; i++) {
-    if (bytes[i] !== HTTP_PREFIX[i]) {
-      throw new WsError(
-        "bad_http",
-        `not an HTTP response: starts with ${
-          JSON.stringify(latin1(bytes.subarray(0, Math.min(bytes.length, 32))))
-        }`,
-      );
-    }
-  }
-  const end = findHeadEnd(bytes, options, "response");
-  if (end < 0) return null;
-  const text = latin1(bytes.subarray(0, end - 4));
-  const [statusLine, ...fieldLines] = text.split("\r\n");
-  const status = STATUS_LINE.exec(statusLine!);
-  if (!status) {
-    throw new WsError(
-      "bad_http",
-      `bad status line: ${JSON.stringify(statusLine)}`,
-    );
-  }
-  const headers = parseFields(fieldLines);
-  return {
-    head: {
-      version: status[1]!,
-      status: Number(status[2]),
-      reason: status[3] ?? "",
-      headers,
-    },
-    bodyOffset: end,
-  };
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
-  }
-  return s;
-}
-
-/**
  * What the client offered, for {@linkcode checkServerHandshake}.
  */
 export interface CheckServerHandshakeOptions {
@@ -546,21 +446,40 @@ export function buildClientRequest(
 }
 
 /**
- * The head of an HTTP/1.x request as {@linkcode parseRequestHead} found it.
+ * Parses an HTTP/1.1 response head strictly: CRLF line endings, a valid
+ * status line, token header names with no space before the colon, no
+ * obsolete line folding. Returns `null` while the head is incomplete, so
+ * callers can read more and call again with the grown buffer.
+ *
+ * Limits are checked on the raw bytes before anything is decoded or
+ * allocated.
+ *
+ * @throws {WsError} `head_too_large` past `maxHeadBytes` or `maxHeaders`;
+ * `bad_http` on bytes that cannot be an HTTP/1.1 response head.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseResponseHead } from "@netkit/netkit/ws";
+ *
+ * const head = new TextEncoder().encode(
+ *   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+ * );
+ * // The head, then the first bytes of a frame in the same read.
+ * const bytes = new Uint8Array([...head, 0x81, 0x00]);
+ * const parsed = parseResponseHead(bytes)!;
+ * assert.equal(parsed.head.status, 101);
+ * assert.equal(parsed.head.headers.get("upgrade"), "websocket");
+ * assert.equal(bytes[parsed.bodyOffset], 0x81);
+ * assert.equal(parseResponseHead(bytes.subarray(0, 20)), null);
+ * ```
  */
-export interface HttpRequestHead {
-  /** The method token, e.g. `GET`. */
-  method: string;
-  /** The request target as sent, e.g. `/ws?room=1`. */
-  target: string;
-  /** `HTTP/1.1` or `HTTP/1.0`. */
-  version: string;
-  /** The header fields; repeated fields are joined with `, `. */
-  headers: Headers;
+export function parseResponseHead(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions = {},
+): ParsedResponseHead | null {
+  return asWsError(() => parseResponse(bytes, options));
 }
-
-const REQUEST_LINE =
-  /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/1\.[01])$/;
 
 /**
  * Parses an HTTP/1.x request head strictly (the server side of
@@ -587,72 +506,17 @@ export function parseRequestHead(
   bytes: Uint8Array,
   options: ParseResponseHeadOptions = {},
 ): { head: HttpRequestHead; bodyOffset: number } | null {
-  const end = findHeadEnd(bytes, options, "request");
-  if (end < 0) return null;
-  const [line, ...fieldLines] = latin1(bytes.subarray(0, end - 4)).split(
-    "\r\n",
-  );
-  const request = REQUEST_LINE.exec(line!);
-  if (!request) {
-    throw new WsError("bad_http", `bad request line: ${JSON.stringify(line)}`);
-  }
-  return {
-    head: {
-      method: request[1]!,
-      target: request[2]!,
-      version: request[3]!,
-      headers: parseFields(fieldLines),
-    },
-    bodyOffset: end,
-  };
+  return asWsError(() => parseRequest(bytes, options));
 }
 
-/**
- * Index just past the head's empty line, or -1 while incomplete; throws
- * on a bare LF (so LF-only peers fail now, not at the deadline) and past
- * the limits.
- */
-function findHeadEnd(
-  bytes: Uint8Array,
-  options: ParseResponseHeadOptions,
-  what: string,
-): number {
-  const maxHeadBytes = options.maxHeadBytes ?? 16 * 1024;
-  const maxHeaders = options.maxHeaders ?? 100;
-  const limit = Math.min(bytes.length, maxHeadBytes);
-  let lines = 0;
-  for (let i = 0; i < limit; i++) {
-    if (bytes[i] !== LF) continue;
-    if (i === 0 || bytes[i - 1] !== CR) {
-      throw new WsError("bad_http", `bare LF in the ${what} head`);
+// The head parser is shared with tcp/dial.ts; here its errors are WsErrors.
+function asWsError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof NetkitError && !(error instanceof WsError)) {
+      throw new WsError(error.code as WsErrorCode, error.message);
     }
-    if (i >= 3 && bytes[i - 2] === LF && bytes[i - 3] === CR) return i + 1;
-    if (++lines > maxHeaders + 1) {
-      throw new WsError(
-        "head_too_large",
-        `${what} head has more than ${maxHeaders} header fields`,
-      );
-    }
+    throw error;
   }
-  if (bytes.length >= maxHeadBytes) {
-    throw new WsError(
-      "head_too_large",
-      `${what} head is larger than ${maxHeadBytes} bytes`,
-    );
-  }
-  return -1;
-}
-
-function parseFields(fieldLines: string[]): Headers {
-  const headers = new Headers();
-  for (const line of fieldLines) {
-    const colon = line.indexOf(":");
-    const name = colon < 0 ? "" : line.slice(0, colon);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
-      throw new WsError("bad_http", `bad header line: ${JSON.stringify(line)}`);
-    }
-    headers.append(name, value);
-  }
-  return headers;
 }

@@ -1,0 +1,192 @@
+// HTTP/1.x message heads, parsed strictly and within limits (not public
+// API): the WebSocket handshake (ws/) and the HTTP CONNECT proxy reply
+// (tcp/dial.ts) read heads through this one parser. ws/handshake.ts
+// re-exports it with WebSocket errors.
+
+import { NetkitError } from "./errors.ts";
+
+/**
+ * The head of an HTTP/1.1 response as {@linkcode parseResponseHead} found it.
+ */
+export interface HttpResponseHead {
+  /** The protocol version from the status line, e.g. `HTTP/1.1`. */
+  version: string;
+  /** The three-digit status code. */
+  status: number;
+  /** The reason phrase (may be empty). */
+  reason: string;
+  /** The header fields; repeated fields are joined with `, `. */
+  headers: Headers;
+}
+
+/**
+ * Limits for {@linkcode parseResponseHead}.
+ */
+export interface ParseResponseHeadOptions {
+  /** Largest head, status line to the empty line inclusive. Default 16 KiB. */
+  maxHeadBytes?: number;
+  /** Most header fields. Default 100. */
+  maxHeaders?: number;
+}
+
+/**
+ * What {@linkcode parseResponseHead} returns once the head is complete.
+ */
+export interface ParsedResponseHead {
+  /** The parsed status line and headers. */
+  head: HttpResponseHead;
+  /** Index of the first byte after the head's empty line. */
+  bodyOffset: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
+const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The head of an HTTP/1.x request as {@linkcode parseRequestHead} found it.
+ */
+export interface HttpRequestHead {
+  /** The method token, e.g. `GET`. */
+  method: string;
+  /** The request target as sent, e.g. `/ws?room=1`. */
+  target: string;
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  version: string;
+  /** The header fields; repeated fields are joined with `, `. */
+  headers: Headers;
+}
+
+const REQUEST_LINE =
+  /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/1\.[01])$/;
+
+/** Parses a response head; `null` while incomplete. Throws `NetkitError` `bad_http` or `head_too_large`. */
+export function parseResponseHead(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions = {},
+): ParsedResponseHead | null {
+  const prefix = Math.min(bytes.length, HTTP_PREFIX.length);
+  for (let i = 0; i < prefix; i++) {
+    if (bytes[i] !== HTTP_PREFIX[i]) {
+      throw new NetkitError(
+        "bad_http",
+        `not an HTTP response: starts with ${
+          JSON.stringify(latin1(bytes.subarray(0, Math.min(bytes.length, 32))))
+        }`,
+      );
+    }
+  }
+  const end = findHeadEnd(bytes, options, "response");
+  if (end < 0) return null;
+  const text = latin1(bytes.subarray(0, end - 4));
+  const [statusLine, ...fieldLines] = text.split("\r\n");
+  const status = STATUS_LINE.exec(statusLine!);
+  if (!status) {
+    throw new NetkitError(
+      "bad_http",
+      `bad status line: ${JSON.stringify(statusLine)}`,
+    );
+  }
+  const headers = parseFields(fieldLines);
+  return {
+    head: {
+      version: status[1]!,
+      status: Number(status[2]),
+      reason: status[3] ?? "",
+      headers,
+    },
+    bodyOffset: end,
+  };
+}
+
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return s;
+}
+
+/** Parses a request head; `null` while incomplete. Throws like {@linkcode parseResponseHead}. */
+export function parseRequestHead(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions = {},
+): { head: HttpRequestHead; bodyOffset: number } | null {
+  const end = findHeadEnd(bytes, options, "request");
+  if (end < 0) return null;
+  const [line, ...fieldLines] = latin1(bytes.subarray(0, end - 4)).split(
+    "\r\n",
+  );
+  const request = REQUEST_LINE.exec(line!);
+  if (!request) {
+    throw new NetkitError(
+      "bad_http",
+      `bad request line: ${JSON.stringify(line)}`,
+    );
+  }
+  return {
+    head: {
+      method: request[1]!,
+      target: request[2]!,
+      version: request[3]!,
+      headers: parseFields(fieldLines),
+    },
+    bodyOffset: end,
+  };
+}
+
+/**
+ * Index just past the head's empty line, or -1 while incomplete; throws
+ * on a bare LF (so LF-only peers fail now, not at the deadline) and past
+ * the limits.
+ */
+function findHeadEnd(
+  bytes: Uint8Array,
+  options: ParseResponseHeadOptions,
+  what: string,
+): number {
+  const maxHeadBytes = options.maxHeadBytes ?? 16 * 1024;
+  const maxHeaders = options.maxHeaders ?? 100;
+  const limit = Math.min(bytes.length, maxHeadBytes);
+  let lines = 0;
+  for (let i = 0; i < limit; i++) {
+    if (bytes[i] !== LF) continue;
+    if (i === 0 || bytes[i - 1] !== CR) {
+      throw new NetkitError("bad_http", `bare LF in the ${what} head`);
+    }
+    if (i >= 3 && bytes[i - 2] === LF && bytes[i - 3] === CR) return i + 1;
+    if (++lines > maxHeaders + 1) {
+      throw new NetkitError(
+        "head_too_large",
+        `${what} head has more than ${maxHeaders} header fields`,
+      );
+    }
+  }
+  if (bytes.length >= maxHeadBytes) {
+    throw new NetkitError(
+      "head_too_large",
+      `${what} head is larger than ${maxHeadBytes} bytes`,
+    );
+  }
+  return -1;
+}
+
+function parseFields(fieldLines: string[]): Headers {
+  const headers = new Headers();
+  for (const line of fieldLines) {
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
+      throw new NetkitError(
+        "bad_http",
+        `bad header line: ${JSON.stringify(line)}`,
+      );
+    }
+    headers.append(name, value);
+  }
+  return headers;
+}
