@@ -118,11 +118,11 @@ export function summarize(report: CheckReport): {
   failed: number;
 } {
   return {
-    PASS: report.passed,
+    PASS: report.pass,
     "NON-STRICT": report.nonStrict,
     INFO: report.info,
     FAIL: report.failed,
-    passed: report.passed + report.nonStrict + report.info,
+    passed: report.passed,
     failed: report.failed,
   };
 }

@@ -44,7 +44,7 @@ export const serveCommand: Command = {
     // Loaded after --help: `serve --help` must not load every server.
     const { startEchoServices } = await import("./echo.ts");
     const { startFileService } = await import("./file.ts");
-    const { startWsServices, wsServeHint } = await import("./ws.ts");
+    const { startWsServices, wsServeHint } = await import("./_ws_serve.ts");
     const services: RunningService[] = [];
     const hints: string[] = [];
     try {

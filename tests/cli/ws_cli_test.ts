@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
 import { connectWebSocket, type WsMessage } from "../../ws/client.ts";
 import { cliCommand, PROJECT_ROOT, runCli, startCli } from "../_helpers.ts";
-import { startWsServices, wsServeHint } from "../../cli/ws.ts";
+import { startWsServices, wsServeHint } from "../../cli/_ws_serve.ts";
 
 Deno.test("ws serve: prints listening, serves the page and echoes; SIGTERM exits 0 with a summary", async () => {
   const server = await startCli(["ws", "serve", "--port", "0"]);

@@ -63,16 +63,20 @@ export interface CaseResult {
 }
 
 /**
- * Everything {@linkcode checkServer} found. `passed` counts PASS only;
- * NON-STRICT and INFO have their own counts. Only FAIL is a failure.
+ * Everything {@linkcode checkServer} found, counted once: per verdict
+ * (`pass`, `nonStrict`, `info`, `failed`) and `passed` as the last line of
+ * `netkit ws check` says it (PASS, NON-STRICT and INFO: only FAIL is a
+ * failure), so `passed + failed` is the number of cases run.
  */
 export interface CheckReport {
   /** The URL that was checked. */
   url: string;
   /** One result per case run, in order. */
   results: CaseResult[];
-  /** Cases with verdict PASS. */
+  /** Cases that did not fail: PASS, NON-STRICT and INFO. */
   passed: number;
+  /** Cases with verdict PASS. */
+  pass: number;
   /** Cases with verdict FAIL. */
   failed: number;
   /** Cases with verdict NON-STRICT. */
@@ -191,6 +195,7 @@ export async function checkServer(
     url: target.url.href,
     results: [],
     passed: 0,
+    pass: 0,
     failed: 0,
     nonStrict: 0,
     info: 0,
@@ -198,7 +203,8 @@ export async function checkServer(
   for (const c of cases) {
     const result = await runCase(c, target, timeoutMs);
     report.results.push(result);
-    if (result.verdict === "PASS") report.passed++;
+    if (result.verdict !== "FAIL") report.passed++;
+    if (result.verdict === "PASS") report.pass++;
     else if (result.verdict === "FAIL") report.failed++;
     else if (result.verdict === "NON-STRICT") report.nonStrict++;
     else report.info++;
