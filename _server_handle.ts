@@ -5,8 +5,11 @@
 import type { NetkitServer, ServerStats } from "./types.ts";
 
 /** What a server implementation supplies; the handle adds the rest. */
-export interface ServerParts<S extends ServerStats> {
-  addr: Deno.NetAddr;
+export interface ServerParts<
+  S extends ServerStats,
+  A extends Deno.Addr = Deno.NetAddr,
+> {
+  addr: A;
   finished: Promise<void>;
   stats: () => S;
   /** Idempotent: stops the server and resolves when it has finished. */
@@ -15,10 +18,16 @@ export interface ServerParts<S extends ServerStats> {
   signal?: AbortSignal;
 }
 
-/** Builds the {@linkcode NetkitServer} for `parts`. */
-export function serverHandle<S extends ServerStats>(
-  parts: ServerParts<S>,
-): NetkitServer<S> {
+/**
+ * Builds the {@linkcode NetkitServer} for `parts` (a relay listening on a
+ * Unix socket has a `Deno.UnixAddr`, hence `A`).
+ */
+export function serverHandle<
+  S extends ServerStats,
+  A extends Deno.Addr = Deno.NetAddr,
+>(
+  parts: ServerParts<S, A>,
+): Omit<NetkitServer<S>, "addr"> & { readonly addr: A } {
   const { signal, shutdown } = parts;
   if (signal?.aborted) void shutdown();
   else signal?.addEventListener("abort", () => void shutdown(), { once: true });

@@ -6,6 +6,7 @@
 // does the HTTP upgrade and hands each upgraded socket over.
 
 import { serveTcp, TcpError } from "../tcp/mod.ts";
+import { serverHandle } from "../_server_handle.ts";
 import { osMessage } from "../_io.ts";
 import type { Endpoint, WsEndpoint } from "./endpoint.ts";
 import { serveWebSocket } from "../ws/mod.ts";
@@ -46,13 +47,12 @@ export function listenStreams(
     // Deno leaves the socket file behind; the relay created it, so it removes it.
     void server.finished.then(() => Deno.remove(from.path).catch(() => {}));
   }
-  return {
+  return serverHandle({
     addr: unixListener?.addr ?? server.addr,
     finished: server.finished,
     stats: server.stats,
     shutdown: server.shutdown,
-    [Symbol.asyncDispose]: server.shutdown,
-  };
+  });
 }
 
 function listenUnix(path: string): Deno.Listener<Deno.Conn, Deno.Addr> {
@@ -125,7 +125,7 @@ export function listenWebSocket(
       });
     },
   });
-  return {
+  return serverHandle({
     addr: server.addr,
     finished: server.finished,
     stats() {
@@ -142,6 +142,5 @@ export function listenWebSocket(
       };
     },
     shutdown: server.shutdown,
-    [Symbol.asyncDispose]: server.shutdown,
-  };
+  });
 }

@@ -10,6 +10,7 @@
  */
 
 import type { NetkitServer, ServerStats } from "../types.ts";
+import { serverHandle } from "../_server_handle.ts";
 import {
   acceptKey,
   checkClientHandshake,
@@ -702,13 +703,12 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   });
   if (options.signal?.aborted) void shutdown();
 
-  return {
+  return serverHandle({
     addr: tcp.addr,
     finished,
     stats: () => ({ ...stats }),
     shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
+  });
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -7,6 +7,7 @@
  */
 
 import { createHash, type Hash, timingSafeEqual } from "node:crypto";
+import { serverHandle } from "../../_server_handle.ts";
 import { formatAddress } from "../../address.ts";
 import { type ConnectionContext, serveTcp } from "../server.ts";
 import { closeQuietly, delay, errorMessage, writeAll } from "../../_io.ts";
@@ -205,13 +206,12 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
   });
   if (options.once) shutdownOnce = () => void server.shutdown();
-  return {
+  return serverHandle({
     addr: server.addr,
     finished: server.finished,
     stats: () => ({ ...server.stats(), ...stats }),
     shutdown: server.shutdown,
-    [Symbol.asyncDispose]: server.shutdown,
-  };
+  });
 }
 
 // The folder must exist, be a folder and take new files, or nothing could
