@@ -11,6 +11,11 @@ import { writeAll } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
 import { type FrameReader, writeRecorded } from "./_frame_io.ts";
+import {
+  startWriteback,
+  type Writeback,
+  WRITEBACK_EVERY,
+} from "./_writeback.ts";
 import { decodePath, MAX_PATH_BYTES } from "./_safe_path.ts";
 import {
   commitPart,
@@ -186,6 +191,9 @@ async function receiveBasicContent(
     await io.reply("ok");
     const hash = createHash("sha256");
     let pending: Promise<void> | undefined;
+    // The size is unknown until EOF: early writeback starts once the file
+    // is big enough for it to matter (see _writeback.ts).
+    let writeback: Writeback | undefined;
     try {
       for (;;) {
         reader.grow(CHUNK);
@@ -205,7 +213,11 @@ async function receiveBasicContent(
         }
         hash.update(chunk);
         await pending;
-        pending = writeAll(part, chunk);
+        if (!writeback && file.bytes >= 2 * WRITEBACK_EVERY) {
+          writeback = await startWriteback(target.partPath, Infinity);
+        }
+        const n = chunk.length;
+        pending = writeAll(part, chunk).then(() => writeback?.wrote(n));
         config.onProgress?.({
           path: file.path,
           bytes: file.bytes,
@@ -215,9 +227,12 @@ async function receiveBasicContent(
         });
       }
       await pending;
+      await writeback?.finish();
     } catch (error) {
       await pending?.catch(() => {});
       return failureOf(error);
+    } finally {
+      await writeback?.[Symbol.asyncDispose]();
     }
     if (io.stopped()) {
       // What arrived before the close may be any prefix of the file.

@@ -7,7 +7,12 @@ import { createHash } from "node:crypto";
 import type { HostPort } from "../../address.ts";
 import { closeQuietly } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
-import { FrameReader, readFileFull, writeRecorded } from "./_frame_io.ts";
+import {
+  FrameReader,
+  readFileFull,
+  type Stream,
+  writeRecorded,
+} from "./_frame_io.ts";
 import { failureOf } from "./_receiver_config.ts";
 import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
 import type { WalkEntry } from "./_walk.ts";
@@ -27,7 +32,12 @@ export async function sendBasic(
   options: SendFilesOptions,
   report: SendReport,
 ): Promise<void> {
-  const buf = new Uint8Array(CHUNK);
+  // Two buffers: the next chunk is read from the file while the previous
+  // one is still being written to the socket.
+  const bufs: [Uint8Array, Uint8Array] = [
+    new Uint8Array(CHUNK),
+    new Uint8Array(CHUNK),
+  ];
   for (const entry of entries) {
     // The classic flow has no directories: files carry their relative path.
     if (entry.kind === "directory" && !entry.reason) continue;
@@ -44,7 +54,7 @@ export async function sendBasic(
       file.error = failureOf(entry.reason);
     } else {
       try {
-        await sendOneBasic(address, file, options, { buf, report });
+        await sendOneBasic(address, file, options, { bufs, report });
       } catch (error) {
         file.error = failureOf(error);
       }
@@ -97,7 +107,7 @@ async function sendOneBasic(
   address: HostPort,
   file: SentFile,
   options: SendFilesOptions,
-  io: { buf: Uint8Array; report: SendReport },
+  io: { bufs: [Uint8Array, Uint8Array]; report: SendReport },
 ): Promise<void> {
   using handle = await Deno.open(file.source, { read: true });
   const size = (await handle.stat()).size;
@@ -109,20 +119,17 @@ async function sendOneBasic(
     const reader = new FrameReader(stream, 4096, record);
     await awaitOk(reader, dog, file.path);
     const hash = createHash("sha256");
-    for (;;) {
-      const n = await readFileFull(handle, io.buf);
-      if (n === 0) break;
-      hash.update(io.buf.subarray(0, n));
-      await writeRecorded(stream, io.buf.subarray(0, n), record);
-      file.bytes += n;
-      io.report.bytes += n;
+    await streamFile(handle, stream, io.bufs, (chunk) => {
+      hash.update(chunk);
+      file.bytes += chunk.length;
+      io.report.bytes += chunk.length;
       options.onProgress?.({
         path: file.path,
         bytes: file.bytes,
         size,
         resumedFrom: 0,
       });
-    }
+    }, record);
     await stream.closeWrite();
     // The receiver closes once it has the bytes; after "ok" only the
     // newline some receivers add may come, anything else is a complaint.
@@ -138,5 +145,38 @@ async function sendOneBasic(
   } finally {
     dog.stop();
     closeQuietly(stream);
+  }
+}
+
+// file → socket until EOF, reading the next chunk into the other buffer
+// while the previous one is written; `onChunk` sees each chunk before it
+// is written.
+async function streamFile(
+  handle: Deno.FsFile,
+  stream: Stream,
+  bufs: [Uint8Array, Uint8Array],
+  onChunk: (chunk: Uint8Array) => void,
+  record: () => void,
+): Promise<void> {
+  let i = 0;
+  let reading = readFileFull(handle, bufs[0]);
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (;;) {
+      const n = await reading;
+      if (n === 0) break;
+      const chunk = bufs[i]!.subarray(0, n);
+      onChunk(chunk);
+      // The other buffer is free once its write has finished.
+      await writing;
+      i = i === 0 ? 1 : 0;
+      reading = readFileFull(handle, bufs[i]!);
+      writing = writeRecorded(stream, chunk, record);
+    }
+    await writing;
+  } finally {
+    // On an error the other operation may still be running: wait for it
+    // (the handle and the buffers must outlive it) and drop its error.
+    await Promise.allSettled([reading, writing]);
   }
 }

@@ -407,6 +407,37 @@ Deno.test("file transfer: a missing local path throws before connecting", async 
   );
 });
 
+Deno.test("file transfer --basic: 80 MiB (read-ahead on the sender, early writeback on the receiver) arrive byte-exact, with the same SHA-256 reported on both sides", async () => {
+  const { src, dst, cleanup } = await tempDirs();
+  try {
+    // Many 1 MiB chunks through the sender's two alternating buffers, and
+    // past the 64 MiB at which the basic receiver starts its writeback.
+    const data = seededBytes(80 * 1024 * 1024 + 12_345, 12);
+    await Deno.writeFile(`${src}/large.bin`, data);
+    const received: ReceiveSession[] = [];
+    await using receiver = serveFileReceiver({
+      dir: dst,
+      basic: true,
+      onSession: (s) => received.push(s),
+    });
+    const report = await sendFiles(receiver.addr, [`${src}/large.bin`], {
+      basic: true,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.files[0]?.error));
+    const stored = await Deno.readFile(`${dst}/large.bin`);
+    assert.equal(stored.length, data.length);
+    assert.ok(stored.every((b, i) => b === data[i]), "stored file differs");
+    const expected = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", data.slice()),
+    ).toHex();
+    assert.equal(report.files[0]!.sha256, expected);
+    await receiver.shutdown();
+    assert.equal(received[0]!.files[0]!.sha256, expected);
+  } finally {
+    await cleanup();
+  }
+});
+
 Deno.test("file transfer: a file large enough for early writeback (80 MiB) arrives byte-exact", async () => {
   const { src, dst, cleanup } = await tempDirs();
   try {
