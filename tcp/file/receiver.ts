@@ -103,21 +103,28 @@ const DRAIN_LIMIT = 64 * 1024 * 1024;
 const RESUMABLE = new Set(["connection_closed", "timeout", "shutting_down"]);
 
 /**
- * Generates a fresh random token: 128 bits, base64url.
+ * Generates a fresh random token: 128 bits, base64url, never starting with
+ * `-` (a command line would take `--token -abc…` for an option: the
+ * printed `send with:` line must work as printed).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { generateToken } from "@netkit/netkit/tcp";
  *
- * assert.ok(generateToken().length === 22);
+ * const token = generateToken();
+ * assert.equal(token.length, 22);
+ * assert.match(token, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
  * ```
  */
 export function generateToken(): string {
-  return crypto.getRandomValues(new Uint8Array(16)).toBase64({
-    alphabet: "base64url",
-    omitPadding: true,
-  });
+  for (;;) {
+    const token = crypto.getRandomValues(new Uint8Array(16)).toBase64({
+      alphabet: "base64url",
+      omitPadding: true,
+    });
+    if (!token.startsWith("-")) return token;
+  }
 }
 
 /**

@@ -459,3 +459,15 @@ Deno.test("file transfer: a file large enough for early writeback (80 MiB) arriv
     await cleanup();
   }
 });
+
+Deno.test("generateToken: 128 random bits that a command line never takes for an option", () => {
+  const tokens = new Set<string>();
+  // base64url starts with '-' once in 64 tokens: 4096 would all but surely
+  // include some if the rule broke.
+  for (let i = 0; i < 4096; i++) {
+    const token = generateToken();
+    assert.match(token, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    tokens.add(token);
+  }
+  assert.equal(tokens.size, 4096);
+});
