@@ -3,6 +3,7 @@
 
 import { wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
+import { readPem } from "./_tls_files.ts";
 import { intFlag, parseCommand, UsageError } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
 import {
@@ -72,7 +73,7 @@ export async function runWsCheck(
   const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
   const caCerts = values.ca === undefined
     ? undefined
-    : [await Deno.readTextFile(values.ca)];
+    : [await readPem(values.ca)];
   try {
     listCases(values.case);
   } catch (error) {

@@ -8,7 +8,6 @@
 // a line is sent at most once, whichever connection carries it.
 
 import { escapeControl } from "../escape.ts";
-import { NetkitError } from "../errors.ts";
 import {
   connectWebSocket,
   describeCloseCode,
@@ -23,6 +22,7 @@ import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
 import type { CliContext } from "./_command.ts";
 import { describeError, log, out, outJson } from "./_output.ts";
 import { headerFlags, wsUrlArg } from "./_ws_args.ts";
+import { readPem } from "./_tls_files.ts";
 
 const SEND_HIGH_WATER = 1024 * 1024;
 const RECONNECT_BASE_MS = 250;
@@ -300,20 +300,6 @@ async function reachOptions(
     tls.key = await readPem(reach.key);
   }
   return { tls, proxy: reach.proxy, unixPath: reach.unixPath };
-}
-
-async function readPem(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new NetkitError(
-      "tls_file",
-      `cannot read '${escapeControl(path)}': ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      { cause: error },
-    );
-  }
 }
 
 function announce(

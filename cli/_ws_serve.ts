@@ -25,6 +25,7 @@ import {
 } from "./_output.ts";
 
 import { WS_DEFAULT_PORT as DEFAULT_PORT, WS_HELP } from "./_ws_help.ts";
+import { readCertAndKey } from "./_tls_files.ts";
 
 function help(): Promise<number> {
   out(WS_HELP);
@@ -54,7 +55,12 @@ export async function runServe(
     deflate: { type: "boolean" },
   });
   if (values.help) return help();
-  const tls = await readTls(cmd, values["tls-cert"], values["tls-key"]);
+  const tls = await readCertAndKey(
+    cmd,
+    ["tls-cert", "tls-key"],
+    values["tls-cert"],
+    values["tls-key"],
+  );
   const mode = values.mode ?? "echo";
   if (mode !== "echo" && mode !== "broadcast") {
     throw new UsageError(`--mode takes echo or broadcast, not '${mode}'`, cmd);
@@ -106,30 +112,6 @@ export async function runServe(
       ? `WebSocket ${mode} at ${ws}://${base}${path}`
       : `WebSocket ${mode} at ${ws}://${base}${path}; open ${http}://${base}/ in a browser to try it`,
   ]);
-}
-
-async function readTls(
-  cmd: string,
-  certPath: string | undefined,
-  keyPath: string | undefined,
-): Promise<{ cert: string; key: string } | undefined> {
-  if (certPath === undefined && keyPath === undefined) return undefined;
-  if (certPath === undefined || keyPath === undefined) {
-    throw new UsageError("--tls-cert and --tls-key go together", cmd);
-  }
-  const read = async (path: string) => {
-    try {
-      return await Deno.readTextFile(path);
-    } catch (error) {
-      throw new UsageError(
-        `cannot read '${path}': ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-        cmd,
-      );
-    }
-  };
-  return { cert: await read(certPath), key: await read(keyPath) };
 }
 
 interface StartOptions {

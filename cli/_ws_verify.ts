@@ -3,6 +3,7 @@
 
 import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
+import { readPem } from "./_tls_files.ts";
 import { intFlag, parseCommand } from "./_args.ts";
 import { out, outJson } from "./_output.ts";
 import { verifyServer } from "../ws/mod.ts";
@@ -50,7 +51,7 @@ export async function runWsVerify(
   const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
   const caCerts = values.ca === undefined
     ? undefined
-    : [await Deno.readTextFile(values.ca)];
+    : [await readPem(values.ca)];
   const report = await verifyServer(url, {
     headers,
     echo: !values["no-echo"],

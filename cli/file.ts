@@ -22,6 +22,7 @@ import {
   selfCommand,
 } from "./_output.ts";
 import { createProgressBar, formatBytes } from "./_progress.ts";
+import { readCertAndKey, readPem } from "./_tls_files.ts";
 import { formatAddress } from "../address.ts";
 import type { ServerStats } from "../types.ts";
 import type {
@@ -271,28 +272,13 @@ async function readServerTls(
 ): Promise<
   { pem: { cert: string; key: string }; certPath: string } | undefined
 > {
-  if (certPath === undefined && keyPath === undefined) return undefined;
-  if (certPath === undefined || keyPath === undefined) {
-    throw new UsageError("--tls-cert and --tls-key go together", cmd);
-  }
-  return {
-    pem: { cert: await readPem(certPath), key: await readPem(keyPath) },
+  const pem = await readCertAndKey(
+    cmd,
+    ["tls-cert", "tls-key"],
     certPath,
-  };
-}
-
-async function readPem(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new NetkitError(
-      "tls_file",
-      `cannot read '${path}': ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      { cause: error },
-    );
-  }
+    keyPath,
+  );
+  return pem && { pem, certPath: certPath! };
 }
 
 function fileService(server: FileReceiver): RunningService {

@@ -23,6 +23,7 @@ import {
 } from "./_args.ts";
 import type { Command } from "./_command.ts";
 import { bindError, log, out, summaryLine } from "./_output.ts";
+import { readCertAndKey, readPemFlag } from "./_tls_files.ts";
 
 const DEFAULT_HEXDUMP_BYTES = 1024;
 
@@ -132,13 +133,14 @@ async function run(argv: string[]): Promise<number> {
       cmd,
     );
   }
-  const tls = values["tls-cert"] === undefined ? undefined : {
-    cert: await Deno.readTextFile(values["tls-cert"]),
-    key: await Deno.readTextFile(values["tls-key"]!),
-  };
-  const caCerts = values.ca === undefined
-    ? undefined
-    : [await Deno.readTextFile(values.ca)];
+  const tls = await readCertAndKey(
+    cmd,
+    ["tls-cert", "tls-key"],
+    values["tls-cert"],
+    values["tls-key"],
+  );
+  const ca = await readPemFlag(values.ca);
+  const caCerts = ca === undefined ? undefined : [ca];
   const hexdumpBytes = values.hexdump
     ? intFlag(cmd, "hexdump", values["hexdump-bytes"], { min: 1 }) ??
       DEFAULT_HEXDUMP_BYTES
@@ -149,12 +151,8 @@ async function run(argv: string[]): Promise<number> {
     caCerts,
     insecure: Boolean(values.insecure),
     proxy: values.proxy,
-    clientCert: values.cert === undefined
-      ? undefined
-      : await Deno.readTextFile(values.cert),
-    clientKey: values.key === undefined
-      ? undefined
-      : await Deno.readTextFile(values.key),
+    clientCert: await readPemFlag(values.cert),
+    clientKey: await readPemFlag(values.key),
     shell: Boolean(values.shell),
     maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
       min: 1,
