@@ -5,9 +5,9 @@
 // target are dropped.
 
 import { formatAddress, type HostPort } from "../address.ts";
-import { closeQuietly, osMessage } from "../_io.ts";
+import { bindUdp } from "../udp/socket.ts";
+import { closeQuietly } from "../_io.ts";
 import { serverHandle } from "../_server_handle.ts";
-import { TcpError } from "../tcp/mod.ts";
 import { hexdump } from "./_hexdump.ts";
 import type {
   RelayOptions,
@@ -39,7 +39,7 @@ export function relayUdp(
   target: HostPort,
   options: RelayOptions,
 ): RelayServer {
-  const socket = bind(listen.hostname, listen.port);
+  const socket = bindUdp(listen.hostname, listen.port);
   const idleMs = options.idleTimeoutMs || DEFAULT_IDLE_MS;
   const sessions = new Map<string, Session>();
   const stats: RelayStats = {
@@ -94,7 +94,7 @@ export function relayUdp(
       stats.refused++;
       return undefined;
     }
-    const upstream = bind(anyHost, 0);
+    const upstream = bindUdp(anyHost, 0);
     const now = performance.now();
     const session: Session = {
       id: ++ids,
@@ -213,18 +213,4 @@ function sameHost(a: string, b: string): boolean {
   const strip = (h: string) => h.replace(/^::ffff:/i, "").toLowerCase();
   return strip(a) === strip(b) ||
     (b === "localhost" && (a === "127.0.0.1" || a === "::1"));
-}
-
-function bind(hostname: string, port: number): Deno.DatagramConn {
-  try {
-    return Deno.listenDatagram({ hostname, port, transport: "udp" });
-  } catch (error) {
-    throw new TcpError(
-      "bind_failed",
-      `cannot bind UDP ${formatAddress({ hostname, port })}: ${
-        osMessage(error)
-      }`,
-      { cause: error },
-    );
-  }
 }

@@ -14,7 +14,7 @@ import {
   summarizePings,
 } from "../ping.ts";
 import { UdpError } from "./errors.ts";
-import { bindUdp, checkUdpPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+import { bindUdp, checkUdpPayloadSize, MAX_UDP_PAYLOAD_V6 } from "./socket.ts";
 
 /** Options of {@linkcode udpRequest}. */
 export interface UdpRequestOptions {

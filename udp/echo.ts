@@ -7,7 +7,7 @@
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { closeQuietly } from "../_io.ts";
 import { serverHandle } from "../_server_handle.ts";
-import { bindUdp, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+import { bindUdp, MAX_UDP_PAYLOAD_V6 } from "./socket.ts";
 
 /** Counters of a UDP echo server. */
 export interface UdpServerStats extends ServerStats {

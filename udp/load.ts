@@ -15,7 +15,7 @@ import {
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
-import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./_socket.ts";
+import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./socket.ts";
 
 /** Options of {@linkcode loadUdp}: requests only (`echo`). */
 export type UdpLoadOptions = LoadOptions;

@@ -19,8 +19,9 @@ export * from "./errors.ts";
 export * from "./echo.ts";
 export * from "./client.ts";
 export {
+  bindUdp,
   checkUdpPayloadSize,
   MAX_UDP_PAYLOAD_V4,
   MAX_UDP_PAYLOAD_V6,
-} from "./_socket.ts";
+} from "./socket.ts";
 export * from "./load.ts";

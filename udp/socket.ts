@@ -1,4 +1,9 @@
-// Opening UDP sockets and checking datagram sizes (shared by server and client).
+/**
+ * Opening UDP sockets and checking datagram sizes: shared by the echo
+ * server, the client, the load driver and the relay's UDP sessions.
+ *
+ * @module
+ */
 
 import { UdpError } from "./errors.ts";
 import { osMessage } from "../_io.ts";
@@ -9,7 +14,21 @@ export const MAX_UDP_PAYLOAD_V4 = 65_507;
 /** The largest UDP payload over IPv6 without jumbograms: 65,535 − 8. */
 export const MAX_UDP_PAYLOAD_V6 = 65_527;
 
-/** Binds a UDP socket, with a clear error when `--unstable-net` is missing. */
+/**
+ * Binds a UDP socket, with a clear error when `--unstable-net` is missing.
+ *
+ * @throws {UdpError} `unstable_api` without `--unstable-net`; `bind_failed`
+ * naming the address when the port is taken or the address is not local.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bindUdp } from "@netkit/netkit/udp";
+ *
+ * using socket = bindUdp("127.0.0.1", 0);
+ * assert.ok((socket.addr as Deno.NetAddr).port > 0);
+ * ```
+ */
 export function bindUdp(hostname: string, port: number): Deno.DatagramConn {
   if (typeof Deno.listenDatagram !== "function") {
     throw new UdpError(
