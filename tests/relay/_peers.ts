@@ -3,7 +3,10 @@
 // the relay's per-connection reports.
 
 import type { RelayReport } from "../../relay/mod.ts";
-import { IN_CI, LineSplitter } from "../_helpers.ts";
+import { LineSplitter, withTimeout } from "../_helpers.ts";
+import { hasPythonWebsockets, PYTHON } from "../ws/_python.ts";
+
+export { hasPythonWebsockets, PYTHON };
 
 const RESETTER = `
 import socket, struct, sys
@@ -82,50 +85,12 @@ export function reportCollector(): {
 }
 
 /** `promise`, or a failure naming `what` after `ms` (default 20 s). */
-export async function within<T>(
+export function within<T>(
   what: string,
   promise: Promise<T>,
   ms = 20_000,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`${what}: nothing within ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Debian's interpreter, which has python3-websockets. */
-export const PYTHON = "/usr/bin/python3";
-
-/**
- * Whether python3-websockets can be imported; in CI its absence is a
- * failure, locally the test is skipped with a visible reason.
- */
-export function hasPythonWebsockets(): boolean {
-  const probe = (() => {
-    try {
-      return new Deno.Command(PYTHON, {
-        args: ["-c", "import websockets"],
-        stdout: "null",
-        stderr: "null",
-      }).outputSync().success;
-    } catch {
-      return false;
-    }
-  })();
-  if (probe) return true;
-  if (IN_CI) throw new Error("python3-websockets is missing in CI");
-  console.warn("SKIP: python3-websockets is not installed");
-  return false;
+  return withTimeout(promise, ms, what);
 }
 
 const WS_CLIENT = `
