@@ -45,3 +45,20 @@ export interface LoadDriver {
   /** Opens one channel; must honour `signal` (connect timeout, end of run). */
   open(sink: LoadSink, signal: AbortSignal): Promise<LoadChannel>;
 }
+
+/**
+ * Byte `i` of every load payload: a pattern a wrong or shifted echo is
+ * unlikely to keep, so every driver fills and checks its payloads with it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPatternByte } from "@netkit/netkit/load";
+ *
+ * assert.equal(loadPatternByte(0), 7);
+ * assert.notEqual(loadPatternByte(1), loadPatternByte(0));
+ * ```
+ */
+export function loadPatternByte(i: number): number {
+  return (i * 31 + 7) & 0xff;
+}

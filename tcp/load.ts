@@ -13,6 +13,7 @@ import {
   type LoadChannel,
   type LoadDriver,
   type LoadOptions,
+  loadPatternByte,
   type LoadResult,
   type LoadSink,
   runLoad,
@@ -110,11 +111,6 @@ export function tcpLoadDriver(
   };
 }
 
-/** Byte `i` of every payload: a pattern a wrong echo is unlikely to keep. */
-function patternByte(i: number): number {
-  return (i * 31 + 7) & 0xff;
-}
-
 function echoChannel(
   conn: Deno.TcpConn,
   size: number,
@@ -126,7 +122,7 @@ function echoChannel(
   // Many requests due at once go out in one write.
   const batch = Math.max(1, Math.floor(STREAM_CHUNK / size));
   const out = new Uint8Array(batch * size);
-  for (let i = 0; i < out.length; i++) out[i] = patternByte(i % size);
+  for (let i = 0; i < out.length; i++) out[i] = loadPatternByte(i % size);
   const expected = out.subarray(0, size);
   const fail = (error: unknown) => {
     if (closed) return;
@@ -206,7 +202,7 @@ function streamChannel(
     sink.failed(error);
   };
   const out = new Uint8Array(STREAM_CHUNK);
-  for (let i = 0; i < out.length; i++) out[i] = patternByte(i);
+  for (let i = 0; i < out.length; i++) out[i] = loadPatternByte(i);
   if (mode !== "reverse") {
     (async () => {
       try {

@@ -11,6 +11,7 @@ import {
   loadAddress,
   type LoadChannel,
   type LoadOptions,
+  loadPatternByte,
   type LoadResult,
   type LoadSink,
   runLoad,
@@ -81,7 +82,7 @@ function udpChannel(
   let nextSeq = 0;
   let expected = 0;
   const out = new Uint8Array(size);
-  for (let i = SEQ_BYTES; i < size; i++) out[i] = (i * 31 + 7) & 0xff;
+  for (let i = SEQ_BYTES; i < size; i++) out[i] = loadPatternByte(i);
   const outView = new DataView(out.buffer);
   const fail = (error: unknown) => {
     if (closed) return;

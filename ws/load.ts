@@ -19,6 +19,7 @@ import {
   checkLoadTarget,
   type LoadChannel,
   type LoadOptions,
+  loadPatternByte,
   type LoadResult,
   type LoadSink,
   runLoad,
@@ -150,7 +151,7 @@ function wsChannel(
   let queued = 0;
   let writing = false;
   const payload = new Uint8Array(size);
-  for (let i = 0; i < size; i++) payload[i] = (i * 31 + 7) & 0xff;
+  for (let i = 0; i < size; i++) payload[i] = loadPatternByte(i);
   const protocol = new WsProtocol({
     role: "client",
     maxMessageSize: Math.max(2 * size, 1024 * 1024),
