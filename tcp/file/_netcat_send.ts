@@ -15,7 +15,7 @@ import {
 } from "./_frame_io.ts";
 import { failureOf } from "./_receiver_config.ts";
 import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
-import type { WalkEntry } from "./_walk.ts";
+import { unsentFile, type WalkEntry } from "./_walk.ts";
 import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
 
 const encoder = new TextEncoder();
@@ -41,15 +41,7 @@ export async function sendBasic(
   for (const entry of entries) {
     // The classic flow has no directories: files carry their relative path.
     if (entry.kind === "directory" && !entry.reason) continue;
-    const file: SentFile = {
-      path: entry.path,
-      source: entry.source,
-      kind: entry.kind === "skip" ? "other" : entry.kind,
-      bytes: 0,
-      sha256: "",
-      status: entry.kind === "skip" ? "skipped" : "failed",
-      resumedFrom: 0,
-    };
+    const file = unsentFile(entry);
     if (entry.reason) {
       file.error = failureOf(entry.reason);
     } else {

@@ -2,6 +2,7 @@
 // offers: directories before their contents, symlinks reported and skipped.
 
 import { FileTransferError } from "./errors.ts";
+import type { SentFile } from "./types.ts";
 import { checkRelativePath } from "./_safe_path.ts";
 import { osMessage } from "../../_io.ts";
 
@@ -97,4 +98,20 @@ async function baseName(source: string): Promise<string> {
     );
   }
   return name;
+}
+
+/**
+ * The sender's report on `entry` before anything was sent: skipped for a
+ * symlink or special file, failed until the receiver says otherwise.
+ */
+export function unsentFile(entry: WalkEntry): SentFile {
+  return {
+    path: entry.path,
+    source: entry.source,
+    kind: entry.kind === "skip" ? "other" : entry.kind,
+    bytes: 0,
+    sha256: "",
+    status: entry.kind === "skip" ? "skipped" : "failed",
+    resumedFrom: 0,
+  };
 }

@@ -49,7 +49,7 @@ import {
   writeRecorded,
 } from "./_frame_io.ts";
 import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
-import { collectEntries, type WalkEntry } from "./_walk.ts";
+import { collectEntries, unsentFile, type WalkEntry } from "./_walk.ts";
 import { sendBasic } from "./_netcat_send.ts";
 import { failureOf } from "./_receiver_config.ts";
 
@@ -279,18 +279,9 @@ async function runEntries(s: Session, entries: WalkEntry[]): Promise<void> {
   const record = () => s.dog.touch();
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    const file: SentFile = {
-      path: entry.path,
-      source: entry.source,
-      kind: entry.kind === "skip" ? "other" : entry.kind,
-      bytes: 0,
-      sha256: "",
-      status: "failed",
-      resumedFrom: 0,
-    };
+    const file = unsentFile(entry);
     try {
       if (entry.kind === "skip") {
-        file.status = "skipped";
         file.error = failureOf(entry.reason);
       } else if (entry.reason) {
         file.error = failureOf(entry.reason);
@@ -313,13 +304,7 @@ async function runEntries(s: Session, entries: WalkEntry[]): Promise<void> {
       s.options.onFile?.(file);
       for (const rest of entries.slice(i + 1)) {
         const left: SentFile = {
-          path: rest.path,
-          source: rest.source,
-          kind: rest.kind === "skip" ? "other" : rest.kind,
-          bytes: 0,
-          sha256: "",
-          status: rest.kind === "skip" ? "skipped" : "failed",
-          resumedFrom: 0,
+          ...unsentFile(rest),
           error: rest.kind === "skip" ? failureOf(rest.reason) : failure,
         };
         s.report.files.push(left);
