@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { serveEcho } from "../../tcp/mod.ts";
-import { cliCommand, hasPeer, IN_CI, runCli, startCli } from "../_helpers.ts";
+import {
+  cliCommand,
+  hasPeer,
+  IN_CI,
+  runCli,
+  startCli,
+  waitFor,
+} from "../_helpers.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -220,14 +227,15 @@ Deno.test("cli load: SIGINT ends the run early and prints the summary so far", a
   }).spawn();
   const output = child.output();
   // Wait (bounded) until the load reaches the server, then interrupt.
-  const deadline = Date.now() + 20_000;
-  while (server.stats().bytesIn === 0) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await output;
-      throw new Error("the load never reached the server within 20 s");
-    }
-    await new Promise((r) => setTimeout(r, 20));
+  try {
+    await waitFor(
+      "the load to reach the server",
+      () => server.stats().bytesIn > 0,
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    await output;
+    throw error;
   }
   child.kill("SIGINT");
   const result = await output;

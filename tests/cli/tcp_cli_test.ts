@@ -5,6 +5,7 @@ import {
   IN_CI,
   LineSplitter,
   runCli,
+  waitFor,
 } from "../_helpers.ts";
 import {
   readTcpSockets,
@@ -13,16 +14,12 @@ import {
 } from "../../tcp/proc/sockets.ts";
 
 /** Polls /proc until `done` holds: waits for a kernel state, bounded. */
-async function waitFor(
+async function waitForSockets(
   port: number,
   done: (r: TcpSocketRecord[]) => boolean,
   what: string,
 ): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (done(await readTcpSockets({ port }))) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`never saw ${what}`);
+  await waitFor(what, async () => done(await readTcpSockets({ port })));
 }
 
 function has(
@@ -56,7 +53,7 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
   const server = await listener.accept();
   const cport = client.localAddr.port;
   try {
-    await waitFor(
+    await waitForSockets(
       port,
       (r) =>
         has(r, "ESTABLISHED", cport, port) &&
@@ -100,7 +97,7 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
     );
 
     client.closeWrite();
-    await waitFor(
+    await waitForSockets(
       port,
       (r) =>
         has(r, "FIN_WAIT2", cport, port) && has(r, "CLOSE_WAIT", port, cport),
@@ -122,7 +119,11 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
     assert.deepEqual(summary(onlyFin.sockets), [`${cport}>${port} FIN_WAIT2`]);
 
     server.close();
-    await waitFor(port, (r) => has(r, "TIME_WAIT", cport, port), "TIME_WAIT");
+    await waitForSockets(
+      port,
+      (r) => has(r, "TIME_WAIT", cport, port),
+      "TIME_WAIT",
+    );
     const closed = await statesJson([
       "--port",
       String(port),
@@ -147,7 +148,11 @@ Deno.test("cli tcp states --watch: marks a state change, stops cleanly on SIGINT
   using client = await Deno.connect({ hostname: "127.0.0.1", port });
   using _server = await listener.accept();
   const cport = client.localAddr.port;
-  await waitFor(port, (r) => has(r, "ESTABLISHED", cport, port), "ESTABLISHED");
+  await waitForSockets(
+    port,
+    (r) => has(r, "ESTABLISHED", cport, port),
+    "ESTABLISHED",
+  );
   const { cmd, args } = cliCommand([
     "tcp",
     "states",
@@ -295,11 +300,13 @@ Deno.test("cli tcp limits: sections with value, meaning and hint; --pid", async 
   }).spawn();
   try {
     // Wait until the shell has applied its limit.
-    for (let i = 0; i < 200; i++) {
-      const text = await Deno.readTextFile(`/proc/${child.pid}/limits`);
-      if (/^Max open files\s+77\s/m.test(text)) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(
+      "the shell to apply its open-file limit",
+      async () =>
+        /^Max open files\s+77\s/m.test(
+          await Deno.readTextFile(`/proc/${child.pid}/limits`),
+        ),
+    );
     const result = await runCli(["tcp", "limits", "--pid", String(child.pid)]);
     assert.equal(result.code, 0, result.stderr);
     const out = result.stdout;
@@ -371,7 +378,7 @@ Deno.test({
       for (let i = 0; i < 3; i++) {
         clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
       }
-      await waitFor(
+      await waitForSockets(
         port,
         (r) => r.find((s) => s.state === "LISTEN")?.acceptQueue === 3,
         "3 in the accept queue",

@@ -7,6 +7,7 @@ import {
   type TcpReading,
 } from "../../../tcp/proc/limits.ts";
 import { TcpError } from "../../../tcp/errors.ts";
+import { waitFor } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 const fixture = (name: string) =>
@@ -224,11 +225,12 @@ Deno.test("readTcpLimits: another process's limits; unreadable values say why", 
   try {
     // Wait until the shell has applied its limit and exec'd sleep, whose
     // descriptors then stay put.
-    for (let i = 0; i < 200; i++) {
-      const comm = await Deno.readTextFile(`/proc/${child.pid}/comm`);
-      if (comm.trim() === "sleep") break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(
+      "the shell to exec sleep",
+      async () =>
+        (await Deno.readTextFile(`/proc/${child.pid}/comm`)).trim() ===
+          "sleep",
+    );
     const limits = await readTcpLimits({ pid: child.pid });
     assert.equal(limits.pid, child.pid);
     assert.equal(value(limits.process.openFilesSoft), 123);

@@ -11,7 +11,7 @@ import {
 import { TcpError } from "../../../tcp/errors.ts";
 import { assertLinux } from "../../../_proc.ts";
 import { formatAddress } from "../../../address.ts";
-import { missingIpv6, missingPeer } from "../../_helpers.ts";
+import { missingIpv6, missingPeer, waitFor } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 const fixture = (name: string) =>
@@ -210,18 +210,22 @@ Deno.test("assertLinux: other systems get unsupported_os", () => {
 // --- live: real sockets on loopback, checked against /proc and ss ---
 
 /** Polls /proc until `done` holds: waits for a kernel state, bounded. */
-async function waitFor(
+async function waitForSockets(
   port: number,
   done: (records: TcpSocketRecord[]) => boolean,
   what: string,
 ): Promise<TcpSocketRecord[]> {
   let records: TcpSocketRecord[] = [];
-  for (let i = 0; i < 200; i++) {
-    records = await readTcpSockets({ port });
-    if (done(records)) return records;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  try {
+    return await waitFor(what, async () => {
+      records = await readTcpSockets({ port });
+      return done(records) && records;
+    });
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}; last:\n${records.map(brief).join("\n")}`,
+    );
   }
-  throw new Error(`never saw ${what}; last:\n${records.map(brief).join("\n")}`);
 }
 
 function has(
@@ -242,7 +246,7 @@ Deno.test("live: a connection from LISTEN/ESTABLISHED through FIN_WAIT2/CLOSE_WA
   const server = await listener.accept();
   const cport = client.localAddr.port;
   try {
-    const open = await waitFor(
+    const open = await waitForSockets(
       port,
       (r) =>
         has(r, "LISTEN", port, 0) && has(r, "ESTABLISHED", cport, port) &&
@@ -259,14 +263,14 @@ Deno.test("live: a connection from LISTEN/ESTABLISHED through FIN_WAIT2/CLOSE_WA
     assert.deepEqual(only.map(brief), [`127.0.0.1:${port} 0.0.0.0:0 LISTEN`]);
 
     await client.closeWrite();
-    await waitFor(
+    await waitForSockets(
       port,
       (r) =>
         has(r, "FIN_WAIT2", cport, port) && has(r, "CLOSE_WAIT", port, cport),
       "FIN_WAIT2 on the closing side and CLOSE_WAIT on its peer",
     );
     server.close();
-    const closed = await waitFor(
+    const closed = await waitForSockets(
       port,
       (r) =>
         has(r, "TIME_WAIT", cport, port) &&
@@ -297,7 +301,7 @@ Deno.test({
   using client = await Deno.connect({ hostname: "::1", port });
   using _server = await listener.accept();
   const cport = client.localAddr.port;
-  const records = await waitFor(
+  const records = await waitForSockets(
     port,
     (r) =>
       has(r, "LISTEN", port, 0) && has(r, "ESTABLISHED", cport, port) &&
@@ -331,7 +335,7 @@ Deno.test({
     for (let i = 0; i < 3; i++) {
       clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
     }
-    const records = await waitFor(
+    const records = await waitForSockets(
       port,
       (r) => r.some((s) => s.state === "LISTEN" && s.acceptQueue === 3),
       "accept queue 3",
@@ -392,7 +396,7 @@ Deno.test({
     await twClient.closeWrite();
     twServer.close();
     conns.splice(conns.indexOf(twServer), 1);
-    await waitFor(
+    await waitForSockets(
       port,
       (r) =>
         has(r, "FIN_WAIT2", halfClient.localAddr.port, port) &&
