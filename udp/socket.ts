@@ -25,8 +25,9 @@ export const MAX_UDP_PAYLOAD_V6 = 65_527;
  * import assert from "node:assert/strict";
  * import { bindUdp } from "@netkit/netkit/udp";
  *
- * using socket = bindUdp("127.0.0.1", 0);
+ * const socket = bindUdp("127.0.0.1", 0);
  * assert.ok((socket.addr as Deno.NetAddr).port > 0);
+ * socket.close();
  * ```
  */
 export function bindUdp(hostname: string, port: number): Deno.DatagramConn {
