@@ -8,23 +8,12 @@
  */
 
 import { WsError } from "./errors.ts";
-import { sendRequestHead, toWsUrl } from "./_raw_connection.ts";
-import {
-  buildClientRequest,
-  checkServerHandshake,
-  generateKey,
-} from "./handshake.ts";
+import { toWsUrl } from "./url.ts";
+import { dialWebSocket } from "./dial.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { type Transport, WsDriver } from "./_driver.ts";
-import { closeQuietly } from "../_io.ts";
-import { escapeControl } from "../escape.ts";
 import type { DialTlsOptions } from "../tcp/dial.ts";
-import {
-  acceptPerMessageDeflate,
-  type DeflateOptions,
-  type DeflateParams,
-  offerPerMessageDeflate,
-} from "./deflate.ts";
+import type { DeflateOptions, DeflateParams } from "./deflate.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -191,87 +180,24 @@ export async function connectWebSocket(
   url: string | URL,
   options: WsClientOptions = {},
 ): Promise<WsClient> {
-  const target = toWsUrl(url);
   const signal = options.signal;
-  signal?.throwIfAborted();
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const key = generateKey();
-  const deflateOptions = options.deflate === true
-    ? {}
-    : options.deflate || undefined;
-  const headers = new Headers(options.headers);
-  if (deflateOptions) {
-    headers.set(
-      "sec-websocket-extensions",
-      offerPerMessageDeflate(deflateOptions),
-    );
-  }
-  const head = buildClientRequest(target, key, {
-    headers,
+  const dialed = await dialWebSocket(url, {
+    headers: options.headers,
     protocols: options.protocols,
-  });
-  const aborted = Promise.withResolvers<never>();
-  const onAbort = () => aborted.reject(signal!.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  const pending = sendRequestHead(target, head, timeoutMs, {
+    deflate: options.deflate,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    signal,
     caCerts: options.caCerts,
     tls: options.tls,
     proxy: options.proxy,
     unixPath: options.unixPath,
   });
-  let reply: Awaited<typeof pending>;
-  try {
-    reply = await Promise.race([pending, aborted.promise]);
-  } catch (error) {
-    // An abort leaves the handshake running: close whatever it opens.
-    pending.then(({ conn }) => closeQuietly(conn), () => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-  const { conn, response, leftover } = reply;
-  if (response.status !== 101) {
-    const reason = response.reason ? ` ${response.reason}` : "";
-    const body = await readBodyStart(conn, response.headers, leftover);
-    closeQuietly(conn);
-    throw new WsError(
-      "handshake_failed",
-      escapeControl(
-        `HTTP ${response.status}${reason}${body ? `: ${body}` : ""}`,
-      ),
-    );
-  }
-  const problems = checkServerHandshake(response, key, {
-    protocols: options.protocols,
-    extensions: deflateOptions ? ["permessage-deflate"] : undefined,
-  });
-  let deflate: DeflateParams | null = null;
-  if (problems.length === 0 && deflateOptions) {
-    try {
-      deflate = acceptPerMessageDeflate(
-        response.headers.get("sec-websocket-extensions"),
-        deflateOptions,
-      );
-    } catch (error) {
-      closeQuietly(conn);
-      throw error;
-    }
-  }
-  if (problems.length > 0) {
-    closeQuietly(conn);
-    throw new WsError(
-      "handshake_failed",
-      `WebSocket handshake with ${target.host} failed: ${
-        escapeControl(problems.map((p) => p.message).join("; "))
-      }`,
-    );
-  }
-  const client = createClient(conn, leftover, {
-    url: target.href,
-    protocol: response.headers.get("sec-websocket-protocol")?.trim() ?? "",
+  const client = createClient(dialed.conn, dialed.leftover, {
+    url: toWsUrl(url).href,
+    protocol: dialed.protocol,
     maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
-    deflate,
+    deflate: dialed.deflate,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -494,43 +420,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-const BODY_SHOWN = 200;
-const BODY_WAIT_MS = 500;
-
-/** Up to 200 bytes of the response body, on one line. */
-async function readBodyStart(
-  conn: Transport,
-  headers: Headers,
-  leftover: Uint8Array,
-): Promise<string> {
-  const declared = Number(headers.get("content-length") ?? NaN);
-  const want = Number.isFinite(declared)
-    ? Math.min(declared, BODY_SHOWN)
-    : BODY_SHOWN;
-  const buf = new Uint8Array(BODY_SHOWN + 64);
-  let filled = Math.min(leftover.length, buf.length);
-  buf.set(leftover.subarray(0, filled));
-  // A short wait: the body is a courtesy, the status is what matters.
-  const timer = setTimeout(() => closeQuietly(conn), BODY_WAIT_MS);
-  try {
-    while (filled < want) {
-      const n = await conn.read(buf.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-  } catch {
-    // Closed by the timer or the peer: show what arrived.
-  } finally {
-    clearTimeout(timer);
-  }
-  let text = new TextDecoder().decode(buf.subarray(0, Math.min(filled, want)));
-  if (/chunked/i.test(headers.get("transfer-encoding") ?? "")) {
-    text = text.replace(/^[0-9a-fA-F]+\r\n/, "");
-  }
-  text = text.replace(/\s+/g, " ").trim();
-  return filled > want || (Number.isFinite(declared) && declared > want)
-    ? `${text}…`
-    : text;
 }

@@ -18,6 +18,8 @@
 
 export * from "./errors.ts";
 export * from "./handshake.ts";
+export * from "./client_handshake.ts";
+export * from "./dial.ts";
 export * from "./url.ts";
 export * from "./frame.ts";
 export * from "./message.ts";

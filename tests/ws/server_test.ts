@@ -3,11 +3,7 @@
 
 import assert from "node:assert/strict";
 import { serveWebSocket, type WsServer } from "../../ws/server.ts";
-import {
-  openRaw,
-  type RawConnection,
-  type RawEvent,
-} from "../../ws/_raw_connection.ts";
+import { openRaw, type RawEvent, type TestRaw } from "./_raw.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
 import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
@@ -104,7 +100,7 @@ function upgradeRequest(
 }
 
 /** The next frame, failing the test on anything else. */
-async function nextFrame(raw: RawConnection): Promise<Frame> {
+async function nextFrame(raw: TestRaw): Promise<Frame> {
   const event: RawEvent = await raw.next(TIMEOUT);
   assert.ok(
     "opcode" in event,
