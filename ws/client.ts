@@ -14,6 +14,7 @@ import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { type Transport, WsDriver } from "./_driver.ts";
 import type { DialTlsOptions } from "../tcp/dial.ts";
 import type { DeflateOptions, DeflateParams } from "./deflate.ts";
+import { withRetry, type WsRetryOptions } from "./retry.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -86,6 +87,29 @@ export interface WsClientOptions {
    * `maxMessageSize` while it inflates (past it, 1009). Default false.
    */
   deflate?: boolean | DeflateOptions;
+  /**
+   * Keep-alive: milliseconds from one answered ping to the next (pings go
+   * out on a busy connection too, so every interval yields a round-trip
+   * time). Absent or 0: no keep-alive pings.
+   */
+  pingIntervalMs?: number;
+  /**
+   * Milliseconds a keep-alive ping may go unanswered: then the peer
+   * counts as gone, the client sends Close 1011 "ping timeout" and closes
+   * the connection at the latest as long again (at most 5 s) later;
+   * `closed` then says 1006 "ping timeout" unless the peer did answer the
+   * Close. Default `pingIntervalMs`.
+   */
+  pingTimeoutMs?: number;
+  /** Called with the round-trip time in milliseconds of each keep-alive ping. */
+  onPong?: (rttMs: number) => void;
+  /**
+   * Try the connect again when it fails (refused, timed out, refused
+   * upgrade), with exponential back-off and jitter; see
+   * {@linkcode WsRetryOptions}. A `bad_url` or an abort is never retried.
+   * Default: one attempt.
+   */
+  retry?: WsRetryOptions;
 }
 
 /**
@@ -176,9 +200,19 @@ const CLOSE_TIMEOUT_MS = 5000;
  * assert.ok(await client.ping() >= 0);
  * ```
  */
-export async function connectWebSocket(
+export function connectWebSocket(
   url: string | URL,
   options: WsClientOptions = {},
+): Promise<WsClient> {
+  const once = () => connectOnce(url, options);
+  return options.retry
+    ? withRetry(once, options.retry, options.signal)
+    : once();
+}
+
+async function connectOnce(
+  url: string | URL,
+  options: WsClientOptions,
 ): Promise<WsClient> {
   const signal = options.signal;
   const dialed = await dialWebSocket(url, {
@@ -198,6 +232,9 @@ export async function connectWebSocket(
     maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
     deflate: dialed.deflate,
+    pingIntervalMs: options.pingIntervalMs,
+    pingTimeoutMs: options.pingTimeoutMs,
+    onPong: options.onPong,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -213,6 +250,9 @@ interface ClientSetup {
   maxQueued: number;
   maxMessageSize: number;
   deflate: DeflateParams | null;
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
+  onPong?: (rttMs: number) => void;
 }
 
 interface PendingPing {
@@ -243,10 +283,27 @@ function createClient(
     maxMessageSize: setup.maxMessageSize,
     deflate: setup.deflate ?? undefined,
   });
+  let pingTimedOut = false;
+  const pingTimeoutMs = setup.pingTimeoutMs ?? setup.pingIntervalMs ?? 0;
   const driver = new WsDriver(conn, protocol, {
     role: "client",
     closeTimeoutMs: CLOSE_TIMEOUT_MS,
+    pingIntervalMs: setup.pingIntervalMs,
+    pingTimeoutMs,
     onEvents,
+    onTimeout(what) {
+      if (what === "ping") {
+        sendPing().then((rtt) => setup.onPong?.(rtt), () => {});
+        return;
+      }
+      // The peer missed a pong: give its Close as long, no longer.
+      pingTimedOut = true;
+      driver.startClose(
+        1011,
+        "ping timeout",
+        Math.min(pingTimeoutMs, CLOSE_TIMEOUT_MS),
+      );
+    },
   });
 
   function deliver(message: WsMessage, size: number) {
@@ -311,7 +368,13 @@ function createClient(
     const failure = protocol.failure;
     closed.resolve({
       code: failure ? failure.closeCode : peer ? peer.code ?? 1005 : 1006,
-      reason: failure ? failure.reason : peer?.reason ?? "",
+      reason: failure
+        ? failure.reason
+        : peer
+        ? peer.reason
+        : pingTimedOut
+        ? "ping timeout"
+        : "",
       wasClean: protocol.closeSent && protocol.closeReceived && !failure,
     });
     const gone = new WsError("closed", "the WebSocket connection closed");
@@ -370,6 +433,21 @@ function createClient(
     },
   };
 
+  function sendPing(data?: Uint8Array): Promise<number> {
+    const payload = data ??
+      new Uint8Array(new Uint32Array([++pingCounter]).buffer);
+    const settle = Promise.withResolvers<number>();
+    if (!protocol.sendPing(payload)) {
+      settle.reject(
+        new WsError("closed", "the WebSocket connection is closing"),
+      );
+      return settle.promise;
+    }
+    pings.push({ payload, started: performance.now(), settle });
+    flushSoon();
+    return settle.promise;
+  }
+
   function close(code = 1000, reason = ""): Promise<WsCloseInfo> {
     if (!ended && !protocol.closeSent) driver.startClose(code, reason);
     return closed.promise;
@@ -400,13 +478,7 @@ function createClient(
     },
     ping(data?: Uint8Array): Promise<number> {
       assertOpen("ping");
-      const payload = data ??
-        new Uint8Array(new Uint32Array([++pingCounter]).buffer);
-      protocol.sendPing(payload);
-      const settle = Promise.withResolvers<number>();
-      pings.push({ payload, started: performance.now(), settle });
-      flushSoon();
-      return settle.promise;
+      return sendPing(data);
     },
     close,
     [Symbol.asyncIterator]: () => iterator,

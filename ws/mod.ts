@@ -30,5 +30,7 @@ export * from "./deflate.ts";
 export * from "./server.ts";
 export * from "./adapter.ts";
 export * from "./client.ts";
+export { backoffDelayMs, type WsRetryOptions } from "./retry.ts";
+export * from "./reconnect.ts";
 export * from "./page.ts";
 export * from "./load.ts";

@@ -207,6 +207,49 @@ Deno.test("origin: allowed origins connect, others get 403, no Origin is allowed
   assert.equal(server.stats().originRejected, 1);
 });
 
+Deno.test("origin: matched exactly, never as a prefix (a longer origin that starts with an allowed one is refused)", async () => {
+  await using server = serveWebSocket({
+    port: 0,
+    // Written as a user might: trailing slash, capitals, default port.
+    allowedOrigins: ["https://Good.example:443/", "http://127.0.0.1:8080"],
+  });
+  const url = new URL(wsUrl(server));
+  const outcomes: Record<string, number> = {};
+  const origins = [
+    "https://good.example",
+    "https://GOOD.EXAMPLE",
+    "http://127.0.0.1:8080",
+    "https://good.example.evil.net",
+    "https://good.example:8443",
+    "https://good.examplex",
+    "http://good.example",
+    "http://127.0.0.1:80800",
+    "http://127.0.0.1:8080.evil.net",
+    "null",
+  ];
+  for (const origin of origins) {
+    const raw = await openRaw(url, {
+      headers: { Origin: origin },
+      timeoutMs: TIMEOUT,
+    });
+    outcomes[origin] = raw.response.status;
+    await raw.close();
+  }
+  assert.deepEqual(outcomes, {
+    "https://good.example": 101,
+    "https://GOOD.EXAMPLE": 101,
+    "http://127.0.0.1:8080": 101,
+    "https://good.example.evil.net": 403,
+    "https://good.example:8443": 403,
+    "https://good.examplex": 403,
+    "http://good.example": 403,
+    "http://127.0.0.1:80800": 403,
+    "http://127.0.0.1:8080.evil.net": 403,
+    "null": 403,
+  });
+  assert.equal(server.stats().originRejected, 7);
+});
+
 Deno.test("handshake: each malformed upgrade gets its RFC 6455 status", async () => {
   await using server = serveWebSocket({ port: 0 });
   const port = server.addr.port;
