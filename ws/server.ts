@@ -137,6 +137,13 @@ export interface WsServerOptions {
   maxBufferedAmount?: number;
   /** Milliseconds `shutdown()` waits for clients to answer the 1001 close. Default 5000. */
   gracePeriodMs?: number;
+  /**
+   * Milliseconds a client has to take the server's Close (after a
+   * protocol error, an idle timeout or a slow-client drop, queued behind
+   * what was already sent to it) and answer it before the connection is
+   * cut. Default 5000.
+   */
+  closeTimeoutMs?: number;
   /** Aborting it shuts the server down, like calling `shutdown()`. */
   signal?: AbortSignal;
   /** Called with errors the server survives. */
@@ -363,7 +370,7 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     });
     peer.driver = new WsDriver(conn, protocol, {
       role: "server",
-      closeTimeoutMs: CLOSE_TIMEOUT_MS,
+      closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
       // A client silent for half the idle timeout is pinged; silent for
       // the rest of it, it is closed. The sweep below keeps the time.
       pingIntervalMs: idleTimeoutMs / 2,
