@@ -199,7 +199,11 @@ export class WsDriver {
     const now = performance.now();
     this.#timers.received(now);
     for (const event of events) {
-      if ("type" in event && event.type === "pong") this.#timers.pong(now);
+      if ("type" in event && event.type === "pong") {
+        // The next ping may now be due before the timeout the timer waits for.
+        this.#timers.pong(now);
+        this.#schedule();
+      }
     }
   }
 

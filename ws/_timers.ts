@@ -15,8 +15,9 @@ export interface WsTimersOptions {
   /** Milliseconds between keep-alive pings; absent or 0: no keep-alive. */
   pingIntervalMs?: number;
   /**
-   * Milliseconds a ping may go unanswered before the peer counts as gone.
-   * Default `pingIntervalMs`.
+   * Milliseconds a ping may go unanswered before the peer counts as gone;
+   * 0: never (pings then only keep the connection busy and measure round
+   * trips, one every `pingIntervalMs`). Default `pingIntervalMs`.
    */
   pingTimeoutMs?: number;
   /**
@@ -92,8 +93,9 @@ export class WsTimers {
   nextDeadline(): number {
     if (this.#closeDeadline !== Infinity) return this.#closeDeadline;
     if (this.#interval <= 0 || this.#gone) return Infinity;
-    if (this.#pingSentAt !== null) return this.#pingSentAt + this.#timeout;
-    return this.#since + this.#interval;
+    if (this.#pingSentAt === null) return this.#since + this.#interval;
+    return this.#pingSentAt +
+      (this.#timeout > 0 ? this.#timeout : this.#interval);
   }
 
   /**
@@ -106,7 +108,7 @@ export class WsTimers {
       return now >= this.#closeDeadline ? "close_timeout" : null;
     }
     if (now < this.nextDeadline()) return null;
-    if (this.#pingSentAt !== null) {
+    if (this.#pingSentAt !== null && this.#timeout > 0) {
       this.#gone = true;
       return "ping_timeout";
     }

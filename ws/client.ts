@@ -98,7 +98,7 @@ export interface WsClientOptions {
    * counts as gone, the client sends Close 1011 "ping timeout" and closes
    * the connection at the latest as long again (at most 5 s) later;
    * `closed` then says 1006 "ping timeout" unless the peer did answer the
-   * Close. Default `pingIntervalMs`.
+   * Close. 0: pings never time out. Default `pingIntervalMs`.
    */
   pingTimeoutMs?: number;
   /** Called with the round-trip time in milliseconds of each keep-alive ping. */

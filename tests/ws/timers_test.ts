@@ -75,3 +75,15 @@ Deno.test("timers: a close stops keep-alive", () => {
   assert.equal(timers.handleTimeout(500), null);
   assert.equal(timers.handleTimeout(1050), "close_timeout");
 });
+
+Deno.test("timers: a ping timeout of 0 never declares the peer gone; pings go on", () => {
+  const timers = new WsTimers(
+    { closeTimeoutMs: 5000, pingIntervalMs: 100, pingTimeoutMs: 0 },
+    0,
+  );
+  assert.equal(timers.handleTimeout(100), "ping");
+  assert.equal(timers.nextDeadline(), 200);
+  assert.equal(timers.handleTimeout(200), "ping");
+  timers.pong(250);
+  assert.equal(timers.nextDeadline(), 350);
+});
