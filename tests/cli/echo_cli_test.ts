@@ -180,7 +180,7 @@ Deno.test("echo connect: refused and no-UDP-server are one line, exit 1", async 
     `127.0.0.1:${port}`,
     "--udp",
     "--timeout",
-    "200",
+    "200ms",
   ], {
     stdin: "x\n",
   });
@@ -474,8 +474,12 @@ Deno.test("echo serve: flag values out of range are usage errors, exit 2", async
   const cases: [string[], RegExp][] = [
     [["--max-conns", "0"], /--max-conns takes a whole number of at least 1/],
     [["--backlog", "0"], /--backlog takes a whole number of at least 1/],
-    [["--idle-timeout", "soon"], /--idle-timeout takes seconds/],
-    [["--grace", "1s"], /--grace takes seconds/],
+    [
+      ["--idle-timeout", "soon"],
+      /--idle-timeout takes a duration like 5 \(seconds\), 1\.5s or 500ms, not 'soon'/,
+    ],
+    [["--grace", "-1"], /option '--grace' cannot take '-1'/],
+    [["--grace", "5x"], /--grace takes a duration/],
   ];
   for (const [flags, why] of cases) {
     const r = await runCli(["echo", "serve", "--port", "0", ...flags]);
