@@ -15,7 +15,6 @@ import denoJson from "../deno.json" with { type: "json" };
 import type { CliContext, Command } from "./_command.ts";
 import { log, out, reportError, runMode, startProcess } from "./_output.ts";
 import { UsageError } from "./_args.ts";
-import { renderHelp } from "./_help.ts";
 
 /** One command: its word, its help line, and how to load it (only when run). */
 interface CommandEntry {
@@ -43,7 +42,9 @@ export function versionText(): string {
   return `netkit ${denoJson.version} (${runMode()}; deno ${Deno.version.deno}, ${Deno.build.target})`;
 }
 
-function helpText(): string {
+async function helpText(): Promise<string> {
+  // Loaded for help only: --version stays a small module graph.
+  const { renderHelp } = await import("./_help.ts");
   return renderHelp({
     usage: ["<command> [options]", "help <command> [<subcommand>]"],
     about:
@@ -89,11 +90,11 @@ export async function main(args: string[]): Promise<number> {
     }
     const [name, ...rest] = argv;
     if (name === undefined) {
-      log(helpText());
+      log(await helpText());
       return 2;
     }
     if (name === "--help" || name === "-h" || name === "help") {
-      out(helpText());
+      out(await helpText());
       return 0;
     }
     if (name === "--version" || name === "-V" || name === "version") {
