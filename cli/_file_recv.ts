@@ -109,8 +109,7 @@ export const RECV_HELP: HelpScreen = {
   ],
   examples: [
     "file recv --dir inbox",
-    "file recv --dir inbox --once --max-size 4G --tls-cert c.pem " +
-    "--tls-key k.pem",
+    "file recv --dir inbox --once --tls-cert c.pem --tls-key k.pem",
   ],
 };
 

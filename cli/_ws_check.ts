@@ -15,6 +15,7 @@ import {
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
 import { out, outJson } from "./_output.ts";
+import { terminalWidth } from "./_text.ts";
 import { formatDuration, unitReader } from "./_units.ts";
 import {
   type CaseResult,
@@ -154,14 +155,13 @@ export function summarize(report: CheckReport): {
   };
 }
 
-/** 80 columns when piped (an 80-column terminal must not wrap); a terminal's own width up to 120. */
+/**
+ * The terminal's width (cli/_text.ts: COLUMNS, the terminal, 80 when piped)
+ * kept between 80 and 120 columns: the table needs 80, and wider rows get
+ * hard to read.
+ */
 function tableWidth(): number {
-  if (!Deno.stdout.isTerminal()) return 80;
-  try {
-    return Math.min(120, Math.max(80, Deno.consoleSize().columns));
-  } catch {
-    return 80;
-  }
+  return Math.min(120, Math.max(80, terminalWidth()));
 }
 
 function useColor(): boolean {

@@ -115,8 +115,7 @@ export const RELAY_HELP: HelpScreen = {
   ],
   examples: [
     "relay tcp://127.0.0.1:8000 tcp://127.0.0.1:7007",
-    "relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem " +
-    "--tls-key k.pem",
+    "relay tls://0.0.0.0:8443 tcp://:8080 --tls-cert c.pem --tls-key k.pem",
     "relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432",
   ],
 };

@@ -257,6 +257,11 @@ Deno.test("grammar: every help screen fits 80 columns, has Usage, Options and an
     assert.match(text, /^Usage: netkit /, name);
     assert.match(text, /^Options:$/m, name);
     assert.match(text, /^Examples?:\n {2}netkit \S/m, name);
+    // An example is a command to copy: one line each, never wrapped.
+    const examples = text.slice(text.search(/^Examples?:$/m)).split("\n");
+    for (const line of examples.slice(1)) {
+      assert.match(line, /^( {2}netkit \S.*)?$/, `${name}: ${line}`);
+    }
     if (/\bTIME\b/.test(text)) assert.match(text, /a bare number is seconds/);
     // Old flag names work but are not advertised.
     assert.doesNotMatch(text, /--tls-ca|--tls-insecure/, name);
@@ -576,11 +581,12 @@ async function onTerminal(args: string[], cols: number): Promise<string> {
   const { cmd, args: full } = cliCommand(args);
   const line = [cmd, ...full].map((w) => `'${w.replaceAll("'", `'\\''`)}'`)
     .join(" ");
+  // The terminal's own width, not COLUMNS (a shell may export it).
   const r = await runProgram("script", [
     "-qec",
-    `stty cols ${cols} rows 50; exec ${line}`,
+    `stty cols ${cols} rows 50; exec env -u COLUMNS ${line}`,
     "/dev/null",
-  ], { env: { COLUMNS: "" } });
+  ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   // deno task clears its own progress line with escape sequences.
   // deno-lint-ignore no-control-regex
