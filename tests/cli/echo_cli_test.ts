@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { udpRequest } from "../../udp/mod.ts";
 import {
   cliCommand,
+  cliDirectCommand,
   closedByPeer,
   connectTo,
   missingIpv6,
@@ -367,15 +368,12 @@ Deno.test("echo serve --grace 60: after SIGTERM a client mid-exchange is still s
 });
 
 Deno.test("echo serve --grace 0: SIGTERM cuts connected clients at once", async () => {
-  await using server = await startCli([
-    "echo",
-    "serve",
-    "--tcp",
-    "--port",
-    "0",
-    "--grace",
-    "0",
-  ]);
+  // Signalled twice (kill, then stop()): run without `deno task`, whose own
+  // window turned the second SIGTERM into exit 143 (#22; cliDirectCommand).
+  const args = ["echo", "serve", "--tcp", "--port", "0", "--grace", "0"];
+  await using server = await startCli(args, {
+    command: cliDirectCommand(args),
+  });
   const conn = await connectTo(tcpAddr(server.ports.tcp!));
   try {
     assert.equal(await exchange(conn, "x"), "x");

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   cliCommand,
+  cliDirectCommand,
   hasPeer,
   LineSplitter,
   runCli,
@@ -515,16 +516,12 @@ Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --onc
 
 Deno.test("grammar: a second SIGTERM during shutdown changes nothing (exit 0); a second SIGINT stops waiting for the grace period", async () => {
   // #22: a second SIGTERM while the server shut down killed it with 143.
+  // Run directly: `deno task` has a window of its own (cliDirectCommand).
   for (const second of ["SIGTERM", "SIGINT"] as const) {
-    await using server = await startCli([
-      "echo",
-      "serve",
-      "--tcp",
-      "--port",
-      "0",
-      "--grace",
-      "60s",
-    ]);
+    const args = ["echo", "serve", "--tcp", "--port", "0", "--grace", "60s"];
+    await using server = await startCli(args, {
+      command: cliDirectCommand(args),
+    });
     // A connected client keeps the 60 s grace period running.
     const conn = await Deno.connect({
       hostname: "127.0.0.1",
@@ -556,9 +553,10 @@ Deno.test("grammar: a second SIGTERM during shutdown changes nothing (exit 0); a
       } else {
         const r = await server.stop("SIGINT");
         assert.equal(r.code, 0, r.stderr);
+        // This client, and maybe a listener probe not yet closed.
         assert.match(
           r.stderr,
-          /stopping now: not waiting for the grace period \(1 connection still open\)/,
+          /stopping now: not waiting for the grace period \(\d+ connections? still open\)/,
         );
         assert.match(r.stderr, /^echo\/tcp: served \d+/m);
         conn.close();
