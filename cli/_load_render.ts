@@ -5,11 +5,11 @@ import {
   LatencyHistogram,
   type LatencyHistogramJson,
   LOAD_ERROR_CAUSES,
+  type LoadOptions,
   type LoadProgress,
   type LoadResult,
 } from "../load/mod.ts";
 import { escapeControl } from "../escape.ts";
-import type { LoadJob } from "./_load_run.ts";
 import { wrapText } from "./_text.ts";
 
 /** The live line: time, rate, MB/s, p50/p99, errors, open connections. */
@@ -83,7 +83,7 @@ const KERNEL_ORDER = [
 export function renderSummary(
   r: LoadResult,
   width: number,
-  job?: LoadJob,
+  job?: { options: LoadOptions },
 ): string {
   const loop = !job
     ? `${r.loops} runs merged`
