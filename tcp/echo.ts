@@ -109,7 +109,6 @@ export async function pingTcp(
     for (let seq = 1; seq <= count && !options.signal?.aborted; seq++) {
       const started = performance.now();
       conn ??= await connectTcp(addr);
-      conn.setNoDelay(true);
       new DataView(payload.buffer).setUint32(0, seq);
       payload.fill(seq & 0xff, 4);
       const ok = await roundTrip(conn, payload, reply, timeout);
@@ -134,14 +133,20 @@ export async function pingTcp(
   return { ...summarizePings(probes), probes };
 }
 
-/** Connects, turning "connection refused" into a clear {@linkcode TcpError}. */
+/**
+ * Connects, turning "connection refused" into a clear {@linkcode TcpError}.
+ * The connection has no-delay set: what is written leaves at once.
+ */
 export async function connectTcp(addr: HostPort): Promise<Deno.TcpConn> {
   try {
-    return await Deno.connect({
+    const conn = await Deno.connect({
       hostname: addr.hostname,
       port: addr.port,
       transport: "tcp",
     });
+    // A probe or a typed line must not wait for the ACK of the last one.
+    conn.setNoDelay(true);
+    return conn;
   } catch (error) {
     if (error instanceof Deno.errors.ConnectionRefused) {
       throw new TcpError(

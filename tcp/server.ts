@@ -13,6 +13,7 @@ import { TcpError } from "./errors.ts";
 import { closeQuietly, errorMessage, isDisconnect, osMessage } from "../_io.ts";
 import { formatAddress } from "../address.ts";
 import { serverHandle } from "../_server_handle.ts";
+import { setListenerNoDelay } from "./_sockopt.ts";
 
 /** Counters of a TCP server. */
 export interface TcpServerStats extends ServerStats {
@@ -99,6 +100,12 @@ interface Tracked {
  * Binding errors (port in use, permission) throw synchronously; everything
  * after that is survived and reported through `onError` and `stats()`.
  *
+ * Accepted TCP connections have no-delay set (`TCP_NODELAY`, as Go's
+ * default is): a small write leaves at once instead of waiting for the
+ * peer's ACK. TLS connections get it from their listener when FFI is
+ * allowed (`--allow-ffi`; Deno has no setter for them). A handler that
+ * wants Nagle's algorithm calls `conn.setNoDelay(false)`.
+ *
  * @example A server that greets and hangs up
  * ```ts
  * import assert from "node:assert/strict";
@@ -147,6 +154,11 @@ export function serveTcp(
   }
 
   function serve(conn: Deno.Conn) {
+    // No-delay on every connection (Go's default): what a handler writes
+    // leaves at once; with Nagle a reply after a partial segment waits
+    // for the peer's delayed ACK (40 ms). TLS connections have it from
+    // the listener (see listen()).
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     const tracked: Tracked = {
       conn,
       lastActive: performance.now(),
@@ -276,11 +288,16 @@ function listen(
   };
   try {
     if (options.tls) {
-      return Deno.listenTls({
+      const listener = Deno.listenTls({
         ...base,
         cert: options.tls.cert,
         key: options.tls.key,
       });
+      // Deno's TLS connections have no setNoDelay: set on the listener,
+      // the kernel copies it to each accepted one (needs FFI; without it
+      // TLS connections keep Nagle).
+      setListenerNoDelay(listener.addr);
+      return listener;
     }
     return Deno.listen({ ...base, transport: "tcp" });
   } catch (error) {

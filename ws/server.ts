@@ -292,9 +292,9 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   });
 
   async function handle(conn: Deno.Conn, context: ConnectionContext) {
-    // Replies leave at once: with Nagle on, a reply that follows a
-    // partial segment waits for the client's delayed ACK (40 ms).
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    // No-delay is on (serveTcp sets it, on TLS connections through the
+    // listener): with Nagle, a reply that follows a partial segment waits
+    // for the client's delayed ACK (the 40 ms of 16–32 KiB messages).
     // The head's objects die with this frame; only the engine's state
     // lives on per connection.
     const request = await httpFront(conn, context.signal, front);
