@@ -16,6 +16,8 @@ import {
   type BenchRow,
   markdownTable,
   ratio,
+  sweepMarkdown,
+  sweepText,
   textTable,
   verdict,
 } from "./_table.ts";
@@ -27,6 +29,7 @@ import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 import { startupRows } from "./_startup.ts";
 import { loadRows } from "./_load.ts";
+import { idleRows } from "./_idle.ts";
 
 class UsageError extends Error {}
 
@@ -40,6 +43,7 @@ const SECTIONS = [
   "deflate",
   "relay",
   "load",
+  "idle",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -116,6 +120,7 @@ async function main(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   const env = await environment();
   console.log(textTable(rows));
+  for (const table of ctx.tables ?? []) console.log(`\n${sweepText(table)}`);
   for (const s of skipped) console.log(`skipped ${s}`);
   // Smoke runs and single sections must not replace the full results.
   const base = values.quick || values.only ? "partial" : "latest";
@@ -160,6 +165,8 @@ async function runSection(
       return await startupRows(ctx);
     case "load":
       return await loadRows(ctx);
+    case "idle":
+      return await idleRows(ctx);
   }
 }
 
@@ -306,6 +313,7 @@ async function writeResults(base: string, r: Results): Promise<void> {
     "",
     markdownTable(r.rows),
     "",
+    ...(r.ctx.tables ?? []).flatMap((t) => [sweepMarkdown(t), ""]),
     ...(notes.length ? ["Notes:", ...notes, ""] : []),
     ...(r.skipped.length
       ? ["Skipped:", ...r.skipped.map((s) => `- ${s}`), ""]
@@ -335,6 +343,7 @@ async function writeResults(base: string, r: Results): Promise<void> {
       result: verdict(row),
     })),
     skipped: r.skipped,
+    tables: r.ctx.tables ?? [],
     raw: r.ctx.raw,
     stalls: r.ctx.stalls,
     otherLoadCores: r.load,

@@ -24,8 +24,10 @@ import {
 /** Options of {@linkcode serveEcho}: those of every TCP server. */
 export type EchoServerOptions = TcpServerOptions;
 
-const SMALL_BUFFER = 4 * 1024;
-const BUFFER_SIZE = 64 * 1024;
+// Read buffer sizes: an idle connection holds the first (its read is
+// pending on it, and the whole buffer is resident), a read that fills one
+// moves to the next.
+const READ_SIZES = [512, 4 * 1024, 64 * 1024];
 
 /**
  * Starts a TCP echo server.
@@ -59,9 +61,10 @@ async function echoConnection(
 ): Promise<void> {
   // Plain reads, not conn.readable: the stream closes the whole socket at
   // EOF, which would make the final half-close impossible. Buffers start
-  // small, so thousands of chatty connections stay in cache, and grow once
-  // a read fills them (bulk traffic).
-  let buf = new Uint8Array(SMALL_BUFFER);
+  // small, so thousands of idle or chatty connections cost little, and
+  // grow when a read fills them (bulk traffic).
+  let size = 0;
+  let buf = new Uint8Array(READ_SIZES[0]!);
   for (;;) {
     const n = await conn.read(buf);
     if (n === null) break;
@@ -69,8 +72,8 @@ async function echoConnection(
     let written = await conn.write(chunk);
     while (written < n) written += await conn.write(chunk.subarray(written));
     context.record(n, n);
-    if (n === buf.length && buf.length < BUFFER_SIZE) {
-      buf = new Uint8Array(BUFFER_SIZE);
+    if (n === buf.length && size < READ_SIZES.length - 1) {
+      buf = new Uint8Array(READ_SIZES[++size]!);
     }
   }
   await conn.closeWrite();
