@@ -30,6 +30,7 @@ import { relayRows } from "./_relay.ts";
 import { startupRows } from "./_startup.ts";
 import { loadRows } from "./_load.ts";
 import { idleRows } from "./_idle.ts";
+import { wsSizeRows } from "./_ws_sizes.ts";
 
 class UsageError extends Error {}
 
@@ -44,6 +45,7 @@ const SECTIONS = [
   "relay",
   "load",
   "idle",
+  "sizes",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -167,6 +169,8 @@ async function runSection(
       return await loadRows(ctx);
     case "idle":
       return await idleRows(ctx);
+    case "sizes":
+      return await wsSizeRows(ctx);
   }
 }
 
