@@ -1,10 +1,12 @@
 /**
  * The packet capture: a raw `AF_PACKET` socket on one interface, read
  * through libc with the runtime's FFI (as `tcp/proc/sock_diag.ts` reads
- * netlink). It is a thin driver: one reused frame buffer, a kernel receive
- * buffer of bounded size, an optional kernel filter (BPF) for one port,
- * kernel timestamps, and nothing kept per packet. Decoding is
- * {@linkcode decodeFrame}'s job.
+ * netlink). It is a thin driver: the kernel copies each packet (cut to the
+ * snap length) into a ring of fixed size shared with netkit
+ * (`PACKET_RX_RING`, as libpcap does), stamps it when it arrives, and an
+ * optional kernel filter (BPF) keeps only one port's packets. Frames are
+ * read in place and handed back; nothing is kept per packet. Decoding is
+ * `decodeFrame`'s job.
  *
  * Needs Linux, root or CAP_NET_RAW, and `--allow-ffi` (`--allow-all`
  * includes it). On loopback every packet passes the tap twice (going out
@@ -26,13 +28,16 @@ export interface CaptureOptions {
   interface?: string;
   /** Keep only TCP and UDP packets with this port at either end (filtered in the kernel). */
   port?: number;
-  /** Bytes kept of each frame. Default 262144 (tcpdump's); at least 96. */
+  /**
+   * Bytes kept of each frame: headers and the start of the payload.
+   * Default 4016 (one 4 KiB ring slot); at least 96, at most 65535 + 14.
+   */
   snaplen?: number;
-  /** The kernel's receive buffer for the socket, bytes. Default 32 MiB, at most 256 MiB. */
-  bufferBytes?: number;
+  /** The ring's size in bytes: how many packets can wait to be read. Default 16 MiB, at most 256 MiB. */
+  ringBytes?: number;
 }
 
-/** One captured frame. `frame` is a view into a reused buffer, valid until the next read. */
+/** One captured frame. `frame` is a view into the ring, valid only until the callback returns. */
 export interface CapturedFrame extends PcapTime {
   /** The bytes kept (at most the snap length). */
   frame: Uint8Array;
@@ -46,11 +51,11 @@ export interface CapturedFrame extends PcapTime {
 export interface CaptureStats {
   /** Packets the socket received (both loopback copies count). */
   received: number;
-  /** Packets dropped because the receive buffer was full. */
+  /** Packets dropped because the ring was full. */
   dropped: number;
 }
 
-/** An open capture; close it (or `await using`) to free the socket. */
+/** An open capture; close it (or `await using`) to free the socket and its ring. */
 export interface PacketCapture extends AsyncDisposable {
   /** The interface it reads. */
   readonly interface: string;
@@ -60,9 +65,9 @@ export interface PacketCapture extends AsyncDisposable {
   readonly snaplen: number;
   /**
    * Reads the frames waiting now, without waiting, and hands each to
-   * `onFrame` (the bytes are reused once it returns). Stops after `max`
-   * frames, or after a frame for which `onFrame` returns `false`. Returns
-   * how many were handed over.
+   * `onFrame` (its bytes are the kernel's again once it returns). Stops
+   * after `max` frames, or after a frame for which `onFrame` returns
+   * `false`. Returns how many were handed over.
    */
   drain(
     onFrame: (frame: CapturedFrame) => boolean | void,
@@ -72,7 +77,7 @@ export interface PacketCapture extends AsyncDisposable {
   wait(timeoutMs: number): Promise<boolean>;
   /** The kernel's counts so far. */
   stats(): CaptureStats;
-  /** Closes the socket; waits for a pending {@linkcode PacketCapture.wait} first. */
+  /** Closes the socket and unmaps the ring; waits for a pending {@linkcode PacketCapture.wait} first. */
   close(): Promise<void>;
 }
 
@@ -83,23 +88,33 @@ const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_ALL_BE = 0x0300; // htons(0x0003) as little-endian memory
 const SOL_SOCKET = 1;
 const SOL_PACKET = 263;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
 const SO_ATTACH_FILTER = 26;
-const SO_TIMESTAMPNS = 35;
+const PACKET_RX_RING = 5;
 const PACKET_STATISTICS = 6;
+const PACKET_VERSION = 10;
+const TPACKET_V2 = 1;
+const TP_STATUS_USER = 1;
+const TP_STATUS_KERNEL = 0;
+/** tpacket2_hdr (32 bytes, aligned) + sockaddr_ll (20), then the frame. */
+const TPACKET2_HDRLEN = 52;
+/**
+ * Where the network header lands in a slot, TPACKET_ALIGN(52 + 16): the
+ * frame (its link header just before) must fit between it and the slot's end.
+ */
+const SLOT_OVERHEAD = Math.ceil((TPACKET2_HDRLEN + 16) / 16) * 16;
 const PACKET_OUTGOING = 4;
 const ARPHRD_ETHER = 1;
 const ARPHRD_LOOPBACK = 772;
-const MSG_TRUNC = 0x20;
-const MSG_DONTWAIT = 0x40;
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
 const POLLIN = 1;
-const EINTR = 4;
-const EAGAIN = 11;
 const EPERM = 1;
 const EACCES = 13;
-const DEFAULT_BUFFER = 32 * 1024 * 1024;
-const MAX_BUFFER = 256 * 1024 * 1024;
+const PAGE = 4096;
+const DEFAULT_SNAPLEN_RING = 4096 - SLOT_OVERHEAD;
+const MAX_SNAPLEN = 65535 + 14;
+const DEFAULT_RING = 16 * 1024 * 1024;
+const MAX_RING = 256 * 1024 * 1024;
 /** What one drain() takes at most when the caller sets no limit: the event loop must breathe. */
 const DRAIN_BATCH = 4096;
 
@@ -114,7 +129,11 @@ const SYMBOLS = {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
-  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   poll: {
     parameters: ["buffer", "u64", "i32"],
     result: "i32",
@@ -127,18 +146,36 @@ const SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 
+/** The ring's geometry: `frames` slots of `frameSize` bytes in blocks of `blockSize`. */
+interface Ring {
+  frameSize: number;
+  blockSize: number;
+  blocks: number;
+  frames: number;
+}
+
+/** Slots big enough for the snap length, as many as fit in `bytes`. */
+function ringGeometry(snaplen: number, bytes: number): Ring {
+  let frameSize = PAGE;
+  while (frameSize < snaplen + SLOT_OVERHEAD) frameSize *= 2;
+  const blockSize = frameSize;
+  const blocks = Math.max(8, Math.floor(bytes / blockSize));
+  return { frameSize, blockSize, blocks, frames: blocks };
+}
+
 /**
  * Opens a packet socket on an interface. Throws a {@linkcode TcpError}:
  * `capture_denied` without root or CAP_NET_RAW, `capture_failed` when
  * FFI is not allowed, the interface does not exist or the kernel refuses,
  * `unsupported_os` off Linux.
  *
- * @example Capture the packets of one connection on loopback (root)
+ * @example Capture the packets of one port on loopback (root)
  * ```ts ignore
  * import { decodeFrame, openCapture } from "@netkit/netkit/tcp/trace";
  *
  * await using capture = openCapture({ interface: "lo", port: 8080 });
- * while (await capture.wait(100) || true) {
+ * for (let i = 0; i < 10; i++) {
+ *   await capture.wait(100);
  *   capture.drain((f) => console.log(decodeFrame(f.frame, { linkType: capture.linkType })));
  * }
  * ```
@@ -148,7 +185,11 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
   const name = options.interface ?? "lo";
   const snaplen = Math.max(
     96,
-    Math.min(options.snaplen ?? DEFAULT_SNAPLEN, DEFAULT_SNAPLEN),
+    Math.min(options.snaplen ?? DEFAULT_SNAPLEN_RING, MAX_SNAPLEN),
+  );
+  const ring = ringGeometry(
+    snaplen,
+    Math.min(options.ringBytes ?? DEFAULT_RING, MAX_RING),
   );
   let lib: Libc;
   try {
@@ -156,9 +197,10 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
   } catch (error) {
     throw new TcpError(
       "capture_failed",
-      `packet capture calls libc through FFI and could not: ${
-        errorMessage(error)
-      } (run with --allow-ffi or --allow-all)`,
+      error instanceof Deno.errors.NotCapable ||
+        error instanceof Deno.errors.PermissionDenied
+        ? "packet capture calls libc through FFI: run with --allow-ffi (or --allow-all)"
+        : `cannot load libc for packet capture: ${errorMessage(error)}`,
       { cause: error },
     );
   }
@@ -166,6 +208,8 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
   const errno = () =>
     new Deno.UnsafePointerView(libc.__errno_location()!).getInt32();
   let fd = -1;
+  let map: Deno.PointerValue = null;
+  const mapBytes = ring.blockSize * ring.blocks;
   try {
     const ifindex = libc.if_nametoindex(cString(name));
     if (ifindex === 0) {
@@ -196,13 +240,6 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
         `cannot open a packet socket (errno ${e})`,
       );
     }
-    setInt(libc, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
-    const buffer = Math.min(options.bufferBytes ?? DEFAULT_BUFFER, MAX_BUFFER);
-    // FORCE passes net.core.rmem_max with CAP_NET_ADMIN; without it the
-    // plain option takes what the sysctl allows.
-    if (setInt(libc, fd, SOL_SOCKET, SO_RCVBUFFORCE, buffer) !== 0) {
-      setInt(libc, fd, SOL_SOCKET, SO_RCVBUF, buffer);
-    }
     const program = options.port === undefined
       ? acceptAll(snaplen)
       : portFilter(options.port, snaplen, linkType === 1 ? 14 : 0);
@@ -216,6 +253,39 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
         `the kernel refused the packet filter (errno ${errno()})`,
       );
     }
+    if (setInt(libc, fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2) !== 0) {
+      throw new TcpError(
+        "capture_failed",
+        `the kernel refused TPACKET_V2 (errno ${errno()})`,
+      );
+    }
+    const req = new Uint8Array(16);
+    const rv = new DataView(req.buffer);
+    rv.setUint32(0, ring.blockSize, true);
+    rv.setUint32(4, ring.blocks, true);
+    rv.setUint32(8, ring.frameSize, true);
+    rv.setUint32(12, ring.frames, true);
+    if (libc.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, req, 16) !== 0) {
+      throw new TcpError(
+        "capture_failed",
+        `the kernel refused a ${mapBytes}-byte packet ring (errno ${errno()})`,
+      );
+    }
+    map = libc.mmap(
+      null,
+      BigInt(mapBytes),
+      PROT_READ_WRITE,
+      MAP_SHARED,
+      fd,
+      0n,
+    );
+    if (map === null || Deno.UnsafePointer.value(map) === 2n ** 64n - 1n) {
+      map = null;
+      throw new TcpError(
+        "capture_failed",
+        `cannot map the packet ring (errno ${errno()})`,
+      );
+    }
     const sll = new Uint8Array(20);
     const sv = new DataView(sll.buffer);
     sv.setUint16(0, AF_PACKET, true);
@@ -227,8 +297,9 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
         `cannot bind the packet socket to '${name}' (errno ${errno()})`,
       );
     }
-    return driver(lib, fd, name, linkType, snaplen, errno);
+    return driver(lib, fd, map, ring, { name, linkType, snaplen });
   } catch (error) {
+    if (map !== null) libc.munmap(map, BigInt(mapBytes));
     if (fd >= 0) libc.close(fd);
     lib.close();
     throw error;
@@ -238,39 +309,30 @@ export function openCapture(options: CaptureOptions = {}): PacketCapture {
 function driver(
   lib: Libc,
   fd: number,
-  name: string,
-  linkType: LinkType,
-  snaplen: number,
-  errno: () => number,
+  map: NonNullable<Deno.PointerValue>,
+  ring: Ring,
+  info: { name: string; linkType: LinkType; snaplen: number },
 ): PacketCapture {
   const libc = lib.symbols;
-  // One set of buffers for the socket's life; recvmsg() writes into them.
-  const frame = new Uint8Array(snaplen);
-  const address = new Uint8Array(20);
-  const control = new Uint8Array(64);
-  const iov = new Uint8Array(16);
-  const msg = new Uint8Array(56);
-  const iv = new DataView(iov.buffer);
-  iv.setBigUint64(0, pointerValue(frame), true);
-  iv.setBigUint64(8, BigInt(frame.length), true);
-  const mv = new DataView(msg.buffer);
-  mv.setBigUint64(0, pointerValue(address), true);
-  mv.setBigUint64(16, pointerValue(iov), true);
-  mv.setBigUint64(24, 1n, true);
-  mv.setBigUint64(32, pointerValue(control), true);
-  const av = new DataView(address.buffer);
-  const cv = new DataView(control.buffer);
+  const mapBytes = ring.blockSize * ring.blocks;
+  // The ring, read in place: each slot is a tpacket2_hdr, a sockaddr_ll,
+  // then the frame at tp_mac.
+  const bytes = new Uint8Array(
+    Deno.UnsafePointerView.getArrayBuffer(map, mapBytes),
+  );
+  const view = new DataView(bytes.buffer);
   const pollfd = new Uint8Array(8);
   new DataView(pollfd.buffer).setInt32(0, fd, true);
   new DataView(pollfd.buffer).setInt16(4, POLLIN, true);
   const statsBuf = new Uint8Array(8);
   const statsLen = new Uint8Array(4);
+  let next = 0;
   let received = 0;
   let dropped = 0;
   let closed = false;
   let pending: Promise<unknown> | undefined;
   const out: CapturedFrame = {
-    frame,
+    frame: bytes.subarray(0, 0),
     wireLength: 0,
     seconds: 0,
     nanoseconds: 0,
@@ -292,34 +354,36 @@ function driver(
   }
 
   return {
-    interface: name,
-    linkType,
-    snaplen,
+    interface: info.name,
+    linkType: info.linkType,
+    snaplen: info.snaplen,
     drain(onFrame, max = DRAIN_BATCH) {
       let n = 0;
       while (!closed && n < max) {
-        mv.setUint32(8, address.length, true);
-        mv.setBigUint64(40, BigInt(control.length), true);
-        mv.setInt32(48, 0, true);
-        const got = Number(libc.recvmsg(fd, msg, MSG_DONTWAIT | MSG_TRUNC));
-        if (got < 0) {
-          const e = errno();
-          if (e === EINTR) continue;
-          if (e === EAGAIN) break;
-          throw new TcpError(
-            "capture_failed",
-            `reading packets on '${name}' failed (errno ${e})`,
-          );
+        const slot = next * ring.frameSize;
+        if ((view.getUint32(slot, true) & TP_STATUS_USER) === 0) break;
+        const wire = view.getUint32(slot + 4, true);
+        const kept = view.getUint32(slot + 8, true);
+        const mac = view.getUint16(slot + 12, true);
+        const hatype = view.getUint16(slot + 32 + 8, true);
+        const outgoing = bytes[slot + 32 + 10] === PACKET_OUTGOING;
+        let more = true;
+        if (
+          !(outgoing && hatype === ARPHRD_LOOPBACK) &&
+          mac + kept <= ring.frameSize
+        ) {
+          out.seconds = view.getUint32(slot + 16, true);
+          out.nanoseconds = view.getUint32(slot + 20, true);
+          out.timeMs = out.seconds * 1000 + out.nanoseconds / 1e6;
+          out.wireLength = wire;
+          out.frame = bytes.subarray(slot + mac, slot + mac + kept);
+          n++;
+          more = onFrame(out) !== false;
         }
-        const hatype = av.getUint16(8, true);
-        if (address[10] === PACKET_OUTGOING && hatype === ARPHRD_LOOPBACK) {
-          continue;
-        }
-        timestamp(cv, Number(mv.getBigUint64(40, true)), out);
-        out.wireLength = got;
-        out.frame = frame.subarray(0, Math.min(got, frame.length));
-        n++;
-        if (onFrame(out) === false) break;
+        // The slot goes back to the kernel only after the frame was used.
+        view.setUint32(slot, TP_STATUS_KERNEL, true);
+        next = (next + 1) % ring.frames;
+        if (!more) break;
       }
       return n;
     },
@@ -341,8 +405,9 @@ function driver(
       if (closed) return;
       readStats();
       closed = true;
-      // A poll() still running on its thread uses the library: wait for it.
+      // A poll() still running on its thread uses the socket and the library.
       await pending?.catch(() => {});
+      libc.munmap(map, BigInt(mapBytes));
       libc.close(fd);
       lib.close();
     },
@@ -350,22 +415,6 @@ function driver(
       return this.close();
     },
   };
-}
-
-/** The SCM_TIMESTAMPNS control message, or the clock now when there is none. */
-function timestamp(cv: DataView, length: number, out: CapturedFrame): void {
-  if (
-    length >= 32 && cv.getInt32(8, true) === SOL_SOCKET &&
-    cv.getInt32(12, true) === SO_TIMESTAMPNS
-  ) {
-    out.seconds = Number(cv.getBigInt64(16, true));
-    out.nanoseconds = Number(cv.getBigInt64(24, true));
-  } else {
-    const now = performance.timeOrigin + performance.now();
-    out.seconds = Math.floor(now / 1000);
-    out.nanoseconds = Math.floor((now % 1000) * 1e6);
-  }
-  out.timeMs = out.seconds * 1000 + out.nanoseconds / 1e6;
 }
 
 /** The interface's ARPHRD type from sysfs (Ethernet when unreadable). */
