@@ -243,6 +243,8 @@ export interface SequenceSvgOptions {
 }
 
 const ROW = 30;
+/** Width of one character of the 12 px monospace font, with a margin. */
+const CHAR_PX = 7.4;
 const NOTE_LINE = 16;
 const COLORS: Record<SequenceTone, string> = {
   control: "#1f5fa8",
@@ -274,7 +276,7 @@ export function sequenceSvg(
   const width = Math.max(480, options.width ?? 960);
   const left = Math.round(width * 0.27);
   const right = Math.round(width * 0.8);
-  const textChars = Math.floor((right - left - 20) / 6.6);
+  const textChars = Math.floor((right - left - 20) / CHAR_PX);
   const parts: string[] = [];
   let y = 56;
   let client: string | undefined;
@@ -302,9 +304,11 @@ export function sequenceSvg(
       (item.tMs / 1000).toFixed(3)
     } s</text>`;
     if (item.kind === "note") {
-      const lines = wrap(item.text, Math.floor((width - 120) / 6.6));
+      const lines = wrap(item.text, Math.floor((width - 110) / CHAR_PX));
       parts.push(
-        `<g class="note">${t}${
+        `<g class="note">${t}<rect x="90" y="${y - 9}" width="${
+          width - 100
+        }" height="${lines.length * NOTE_LINE + 2}" rx="3" fill="#fdf6e3"/>${
           lines.map((l, i) =>
             `<text x="96" y="${y + 4 + i * NOTE_LINE}">${xml(l)}</text>`
           ).join("")
@@ -391,6 +395,7 @@ export function sequenceHtml(
 <style>
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fff; }
 h1 { font-size: 1.2rem; }
+svg.sequence { max-width: 100%; height: auto; }
 svg text { fill: #222; }
 svg .time { fill: #777; }
 svg .state { fill: #6a3d9a; font-weight: bold; }
