@@ -31,10 +31,12 @@ import type {
 export interface TraceAnalyzerOptions {
   /**
    * Ports servers listen on (e.g. the port a trace filters on): when a
-   * conversation is seen without its SYN, the end on one of these ports is
-   * taken as the server. Otherwise the end with the lower port is.
+   * conversation is seen without its SYN (and for UDP), the end on one of
+   * these ports is taken as the server; otherwise the end with the lower
+   * port is. A `Set` is consulted as it is when each conversation starts,
+   * so a caller may add ports as it learns them.
    */
-  serverPorts?: readonly number[];
+  serverPorts?: Iterable<number>;
   /** How many conversations are tracked at once; the oldest closed ones go first. Default 4096. */
   maxConversations?: number;
 }
@@ -51,7 +53,12 @@ const FIN = 0x01;
 const SYN = 0x02;
 const RST = 0x04;
 const ACK = 0x10;
-/** Transmissions remembered per side to time a retransmission. */
+/**
+ * Transmissions remembered per side to time a retransmission, oldest
+ * forgotten first. They are kept after an ACK covers them: a capture sees
+ * ACKs that a firewall then drops, and the retransmission still needs its
+ * interval.
+ */
 const MAX_SENT = 1024;
 const DEFAULT_MAX_CONVERSATIONS = 4096;
 /** Entries looked at when a conversation must be forgotten. */
@@ -125,7 +132,9 @@ interface Conversation {
 export function createTraceAnalyzer(
   options: TraceAnalyzerOptions = {},
 ): TraceAnalyzer {
-  const serverPorts = new Set(options.serverPorts ?? []);
+  const serverPorts = options.serverPorts instanceof Set
+    ? options.serverPorts as Set<number>
+    : new Set(options.serverPorts ?? []);
   const max = Math.max(
     1,
     options.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
@@ -225,7 +234,7 @@ function newConversation(
   src: string,
   dst: string,
   ports: { srcPort: number; dstPort: number },
-  serverPorts: Set<number>,
+  serverPorts: ReadonlySet<number>,
 ): Conversation {
   const flags = packet.tcp?.flags ?? 0;
   // Who is the client: the SYN's sender; the SYN-ACK's receiver; the end
@@ -300,6 +309,7 @@ function analyzeTcp(
       b.base !== undefined && tcp.ack === ((b.base + 1) >>> 0)
     ) {
       b.state = "ESTABLISHED";
+      if (a.state === "SYN_SENT") a.state = "ESTABLISHED";
       notes.push({
         kind: "handshake",
         text: len > 0
@@ -331,7 +341,6 @@ function analyzeTcp(
   if (ack && !rst) {
     if (a.lastAck === undefined || seqLt(a.lastAck, tcp.ack)) a.dupAcks = 0;
     a.lastAck = tcp.ack;
-    forgetAcked(b, tcp.ack);
   }
   if (!rst) a.lastWindow = tcp.window;
 }
@@ -376,8 +385,8 @@ function handshake(
     notes.push({
       kind: "retransmission",
       text: conv.synRepeated
-        ? `SYN-ACK sent again${after}, answering the retransmitted SYN`
-        : `SYN-ACK retransmitted${after}: the client's ACK did not reach the server`,
+        ? "SYN-ACK sent again, answering the retransmitted SYN"
+        : `SYN-ACK retransmitted${after}: no ACK from the client reached the server`,
       intervalMs,
     });
   } else {
@@ -572,10 +581,3 @@ function sentBefore(a: Side, seq: number): Transmission | undefined {
   return undefined;
 }
 
-/** Drops the transmissions `ack` covers; they were remembered in sequence order. */
-function forgetAcked(b: Side, ack: number): void {
-  for (const [start, tx] of b.sent) {
-    if (seqLt(ack, tx.end)) break;
-    b.sent.delete(start);
-  }
-}

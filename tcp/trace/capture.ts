@@ -111,6 +111,7 @@ const POLLIN = 1;
 const EPERM = 1;
 const EACCES = 13;
 const PAGE = 4096;
+const MIN_SLOT = 512;
 const DEFAULT_SNAPLEN_RING = 4096 - SLOT_OVERHEAD;
 const MAX_SNAPLEN = 65535 + 14;
 const DEFAULT_RING = 16 * 1024 * 1024;
@@ -154,13 +155,22 @@ interface Ring {
   frames: number;
 }
 
-/** Slots big enough for the snap length, as many as fit in `bytes`. */
+/**
+ * Slots big enough for the snap length (a power of two, at least 512
+ * bytes), as many as fit in `bytes`; blocks are whole pages holding whole
+ * slots, so slot `i` starts at `i * frameSize`.
+ */
 function ringGeometry(snaplen: number, bytes: number): Ring {
-  let frameSize = PAGE;
+  let frameSize = MIN_SLOT;
   while (frameSize < snaplen + SLOT_OVERHEAD) frameSize *= 2;
-  const blockSize = frameSize;
+  const blockSize = Math.max(PAGE, frameSize);
   const blocks = Math.max(8, Math.floor(bytes / blockSize));
-  return { frameSize, blockSize, blocks, frames: blocks };
+  return {
+    frameSize,
+    blockSize,
+    blocks,
+    frames: blocks * (blockSize / frameSize),
+  };
 }
 
 /**

@@ -153,7 +153,9 @@ export type TraceNoteKind =
   | "fin"
   | "fin-acked"
   | "time-wait"
-  | "malformed";
+  | "malformed"
+  /** Seen on the wire but never delivered: set by a caller that knows (the lab), not read off the packet. */
+  | "lost";
 
 /** One annotation on a packet. */
 export interface TraceNote {

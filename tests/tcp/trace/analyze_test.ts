@@ -176,7 +176,7 @@ Deno.test("expert: a lost SYN-ACK, then a lost final ACK, correct the states the
   const repeat = s(2001, SYN | ACK, 0, 1);
   assert.match(
     repeat.notes[0]!.text,
-    /SYN-ACK retransmitted after 1\.000 s: the client's ACK did not reach the server/,
+    /SYN-ACK retransmitted after 1\.000 s: no ACK from the client reached the server/,
   );
   assert.deepEqual(repeat.states, {
     client: "ESTABLISHED",
