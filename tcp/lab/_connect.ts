@@ -263,12 +263,20 @@ async function acceptOverflowPlain(
     }
     const retried = await rec.waitFor(
       (s) =>
-        !s.some((x) => x.state === "SYN_SENT") ||
-        s.some((x) => x.state === "SYN_SENT" && x.retransmits > 0),
-      "a retransmitted SYN",
+        s.filter((x) => x.state === "SYN_SENT").every((x) =>
+          x.retransmits > 0
+        ),
+      "every dropped SYN retransmitted",
       RETRY_WATCH_MS,
     );
     const synSent = retried.filter((x) => x.state === "SYN_SENT").length;
+    if (rec.capturing) {
+      await rec.waitForPackets(
+        (p) => ignoredSyns([p]) === 1,
+        synSent,
+        `${synSent} retransmitted SYNs`,
+      );
+    }
     const established = retried.filter((x) =>
       isClient(x) && x.state === "ESTABLISHED"
     );

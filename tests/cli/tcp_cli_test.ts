@@ -4,7 +4,9 @@ import {
   hasPeer,
   IN_CI,
   LineSplitter,
+  missingPeer,
   runCli,
+  runProgram,
   waitFor,
 } from "../_helpers.ts";
 import {
@@ -542,10 +544,14 @@ Deno.test("cli tcp lab close: a timeline with both sides' states, then why and w
   const json = await runCli(["tcp", "lab", "reset", "--json"]);
   assert.equal(json.code, 0, json.stderr);
   const report = JSON.parse(json.stdout);
+  // As root the run is in the lab's own namespace, with packets per step.
+  const own = report.namespace === "own";
   assert.deepEqual(Object.keys(report).sort(), [
+    ...(own ? ["capture"] : []),
     "explanation",
     "facts",
     "kernel",
+    "namespace",
     "outcomes",
     "scenario",
     "skipped",
@@ -553,12 +559,10 @@ Deno.test("cli tcp lab close: a timeline with both sides' states, then why and w
   ]);
   assert.equal(report.outcomes["connection reset by peer"], 1);
   for (const step of report.steps) {
-    assert.deepEqual(Object.keys(step).sort(), [
-      "event",
-      "queues",
-      "states",
-      "t",
-    ]);
+    assert.deepEqual(
+      Object.keys(step).filter((k) => k !== "packetsOmitted").sort(),
+      ["event", ...(own ? ["packets"] : []), "queues", "states", "t"],
+    );
   }
 });
 
@@ -609,4 +613,45 @@ Deno.test("cli tcp lab --inside-namespace typed on the host: refused, exit 1, ho
       await Deno.writeTextFile(path, before);
     }
   }
+});
+
+Deno.test({
+  name:
+    "cli tcp lab --inside-namespace handed the parent's own namespace: refused, exit 1, that namespace's sysctl untouched",
+  // Root and unshare: in CI both are there, so this never skips there.
+  ignore: (Deno.uid() !== 0 && !IN_CI) || missingPeer("unshare", "ip"),
+  async fn() {
+    const { cmd, args } = cliCommand([
+      "tcp",
+      "lab",
+      "accept-overflow",
+      "--inside-namespace",
+      "--backlog",
+      "1",
+      "--clients",
+      "2",
+    ]);
+    // A throwaway namespace plays the host: the child is told that the
+    // namespace it runs in is its parent's. Even a broken guard could then
+    // only change this namespace, never the machine's.
+    const script = [
+      "ip link set lo up",
+      'NETKIT_LAB_PARENT_NETNS=$(readlink /proc/self/ns/net) "$@"',
+      'echo "exit=$?"',
+      'echo "abort_on_overflow=$(cat /proc/sys/net/ipv4/tcp_abort_on_overflow)"',
+    ].join("; ");
+    const result = await runProgram("unshare", [
+      "-n",
+      "--",
+      "sh",
+      "-c",
+      script,
+      "netkit-guard",
+      cmd,
+      ...args,
+    ]);
+    assert.match(result.stdout, /^exit=1$/m, result.stderr);
+    assert.match(result.stdout, /^abort_on_overflow=0$/m);
+    assert.match(result.stderr, /^netkit: refusing to change sysctls/m);
+  },
 });

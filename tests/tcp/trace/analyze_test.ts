@@ -24,7 +24,7 @@ import {
 const C = 41172; // client port
 const S = 8080; // server port
 const CI = 1_000_000; // client ISN
-const SI = 0xfffffff0; // server ISN: its numbers wrap around 2^32
+const SI = 0xfffffff8; // server ISN: its numbers wrap around 2^32 mid-connection
 
 /** A conversation driver: `c(...)` and `s(...)` send from client and server. */
 function conversation(analyzer: TraceAnalyzer = createTraceAnalyzer()) {
@@ -200,6 +200,9 @@ Deno.test("expert: a retransmitted segment and its interval, a partial one too",
   );
   const part = c(400, PSH | ACK, 151, 1, { payload: 50 });
   assert.equal(part.notes[0]!.intervalMs, 389);
+  // A second retransmission is timed from the first one, not the original.
+  const twice = c(610, PSH | ACK, 1, 1, { payload: 100 });
+  assert.equal(twice.notes[0]!.intervalMs, 400);
   // Acknowledged data is forgotten; a segment past it is new.
   s(401, ACK, 1, 201);
   assert.deepEqual(kinds(c(402, PSH | ACK, 201, 1, { payload: 10 })), []);

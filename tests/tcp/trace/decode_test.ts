@@ -82,6 +82,8 @@ Deno.test("decodeFrame: IPv6 addresses in RFC 5952 form", () => {
     ["fe80:0:0:0:0:0:0:0", "fe80::"],
     ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
     ["2001:0:0:1:0:0:0:1", "2001:0:0:1::1"],
+    // Two runs of the same length: the first one is shortened.
+    ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"],
     ["0:0:0:0:0:ffff:7f00:1", "::ffff:127.0.0.1"],
   ];
   for (const [given, want] of cases) {
