@@ -254,7 +254,7 @@ const COLORS: Record<SequenceTone, string> = {
 
 /**
  * The diagram as an SVG element (a string). Each arrow is a
- * `<g class="arrow">` with `data-from`, `data-label` and a `<title>`
+ * `<g class="arrow TONE">` with `data-from`, `data-label` and a `<title>`
  * tooltip; each note a `<g class="note">`; each state a `<text class="state">`.
  *
  * @example
@@ -266,7 +266,7 @@ const COLORS: Record<SequenceTone, string> = {
  *   items: [{ kind: "arrow", tMs: 0, from: "client", label: "SYN", tone: "control" }],
  * });
  * assert.match(svg, /^<svg /);
- * assert.equal(svg.match(/<g class="arrow"/g)?.length, 1);
+ * assert.equal(svg.match(/<g class="arrow control" data-from="client"/g)?.length, 1);
  * ```
  */
 export function sequenceSvg(

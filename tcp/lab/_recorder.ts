@@ -358,6 +358,7 @@ export async function startRecorder(
         const stats = tracer.stats();
         await tracer.close();
         capture = {
+          startMs: performance.timeOrigin + start,
           packets: stats.packets,
           dropped: stats.dropped,
           kept: keepAll ? "all" : "notable",

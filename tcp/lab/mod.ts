@@ -46,6 +46,7 @@ import {
 } from "./_child.ts";
 
 export type * from "./types.ts";
+export * from "./diagram.ts";
 
 /** One scenario of the lab. */
 export interface LabScenario {

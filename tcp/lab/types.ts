@@ -95,6 +95,8 @@ export interface LabReport {
 
 /** What the lab's packet capture saw. */
 export interface LabCapture {
+  /** When the run started, ms since the epoch: step times count from here, packet times are epoch times. */
+  startMs: number;
   /** Packets captured on loopback during the run. */
   packets: number;
   /** Packets the kernel could not hand to the capture (its ring was full). */

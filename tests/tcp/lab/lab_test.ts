@@ -8,6 +8,8 @@ import {
   runLab,
 } from "../../../tcp/lab/mod.ts";
 import { assertPrivateNamespace } from "../../../tcp/lab/_child.ts";
+import { labDiagram } from "../../../tcp/lab/mod.ts";
+import { sequenceSvg, sequenceText } from "../../../view/mod.ts";
 import { IN_CI } from "../../_helpers.ts";
 
 /** Root with unshare, ip and nft: the namespace variants can run. */
@@ -307,6 +309,23 @@ Deno.test({
       packetsOf(close).some((p) =>
         p.from === "client" && p.tcp!.flags & 0x01 && noted(p, "retransmission")
       ),
+    );
+    // Its diagram: a note per step, an arrow per packet.
+    const diagram = labDiagram(close);
+    assert.equal(
+      diagram.items.filter((i) => i.kind === "arrow").length,
+      packetsOf(close).length,
+    );
+    assert.ok(
+      diagram.items.filter((i) => i.kind === "note").length >=
+        close.steps.length,
+    );
+    assert.ok(
+      sequenceText(diagram, { width: 72 }).every((l) => l.length <= 72),
+    );
+    assert.equal(
+      sequenceSvg(diagram).match(/<g class="arrow /g)?.length,
+      packetsOf(close).length,
     );
     const hs = await runLab("handshake");
     assert.deepEqual(hs.skipped, []);
