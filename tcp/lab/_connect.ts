@@ -263,9 +263,7 @@ async function acceptOverflowPlain(
     }
     const retried = await rec.waitFor(
       (s) =>
-        s.filter((x) => x.state === "SYN_SENT").every((x) =>
-          x.retransmits > 0
-        ),
+        s.filter((x) => x.state === "SYN_SENT").every((x) => x.retransmits > 0),
       "every dropped SYN retransmitted",
       RETRY_WATCH_MS,
     );

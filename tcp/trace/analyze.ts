@@ -580,4 +580,3 @@ function sentBefore(a: Side, seq: number): Transmission | undefined {
   }
   return undefined;
 }
-

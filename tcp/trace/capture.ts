@@ -19,7 +19,7 @@ import { TcpError } from "../errors.ts";
 import { assertLinux } from "../../_proc.ts";
 import { errorMessage } from "../../_io.ts";
 import { acceptAll, portFilter } from "./_bpf.ts";
-import { DEFAULT_SNAPLEN, type PcapTime } from "./pcap.ts";
+import type { PcapTime } from "./pcap.ts";
 import type { LinkType } from "./types.ts";
 
 /** Options for {@linkcode openCapture}. */

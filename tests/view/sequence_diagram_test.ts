@@ -116,7 +116,7 @@ Deno.test("sequenceText: arrows point from their sender, states written where th
     /FIN_WAIT1 +\|-- FIN-ACK seq 6 ack 6 .*>\| CLOSE_WAIT$/,
   );
   assert.match(arrows[7]!, /\|-- ACK seq 7 ack 7 .*>\| CLOSED$/);
-  assert.ok(lines.some((l) => /^\s+\|  handshake 1\/3 \(SYN\)$/.test(l)));
+  assert.ok(lines.some((l) => /^\s+\| {2}handshake 1\/3 \(SYN\)$/.test(l)));
   assert.ok(
     lines.some((l) => /^ +\+\d\.\d{3} = connect\(\) returned:/.test(l)),
   );
@@ -134,9 +134,11 @@ Deno.test("sequence diagrams escape what a peer could have put in a label", () =
     }],
   };
   const text = sequenceText(d).join("\n");
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(text, /[\x1b\x9b\u202e]/);
   assert.match(text, /\\x1b\[2J/);
   const svg = sequenceSvg(d);
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(svg, /<b>|[\x1b\x9b\u202e]/);
   assert.match(svg, /data-label="\\x1b\[2J&lt;b&gt;&amp;&quot;&#39;"/);
   const html = sequenceHtml(d);
@@ -236,7 +238,9 @@ Deno.test({
       const png = Uint8Array.fromBase64(shot.data);
       assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
       await Deno.writeFile(`${dir}/diagram.png`, png);
-      if (Deno.env.get("KEEP_SHOT")) await Deno.writeFile(Deno.env.get("KEEP_SHOT")!, png);
+      if (Deno.env.get("KEEP_SHOT")) {
+        await Deno.writeFile(Deno.env.get("KEEP_SHOT")!, png);
+      }
       // A drawn page compresses worse than an empty one.
       const empty = `${dir}/empty.html`;
       await Deno.writeTextFile(empty, sequenceHtml({ items: [] }));
