@@ -656,3 +656,60 @@ Deno.test({
     assert.match(result.stderr, /^netkit: refusing to change sysctls/m);
   },
 });
+
+Deno.test({
+  name:
+    "cli tcp lab close --packets --html: every packet under its step with what it means and both states; the run as a diagram",
+  ignore: (Deno.uid() !== 0 && !IN_CI) || missingPeer("unshare", "ip", "nft"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "netkit-lab-cli-" });
+    try {
+      const html = `${dir}/close.html`;
+      const all = await runCli([
+        "tcp",
+        "lab",
+        "close",
+        "--packets",
+        "--html",
+        html,
+      ]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(
+        all.stdout,
+        /^In a network namespace of its own: only this experiment/m,
+      );
+      // The client's FIN, then the server's ACK of it, with both states after each.
+      assert.match(
+        all.stdout,
+        /^ {11}\+\d+\.\d{3}s client -> :\d+ \[F\.\] seq 1 ack 1 win \d+\n {13}FIN from the client: it sends no more data; after it: client\s+FIN_WAIT1, server CLOSE_WAIT$/m,
+      );
+      assert.match(
+        all.stdout,
+        /^ {11}\+\d+\.\d{3}s client <- :\d+ \[\.\] seq 1 ack 2 /m,
+      );
+      // Every packet listed: the half-close's data and ACKs too.
+      assert.doesNotMatch(all.stdout, /more packets, plain data and ACKs/);
+      assert.match(all.stdout, /\[P\.\] seq 1:30 ack 2 win \d+ len 29$/m);
+      assert.match(
+        all.stdout,
+        /^Kernel counters that moved \(the lab's own namespace: this experiment only\):$/m,
+      );
+      assert.match(
+        all.stderr,
+        /^wrote .*close\.html \(\d+ steps, \d+ packets\)$/m,
+      );
+      const page = await Deno.readTextFile(html);
+      assert.ok((page.match(/<g class="arrow /g)?.length ?? 0) >= 10);
+      assert.match(page, /<g class="note">/);
+      // Without --packets: the notable ones, and a count of the rest.
+      const notable = await runCli(["tcp", "lab", "close"]);
+      assert.equal(notable.code, 0, notable.stderr);
+      assert.match(
+        notable.stdout,
+        /^ {11}\(\d+ more packets, plain data and ACKs: --packets lists them\)$/m,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
