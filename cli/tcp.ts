@@ -31,7 +31,7 @@ const SUBCOMMANDS: Subcommand[] = [
 export const tcpCommand: Command = {
   name: "tcp",
   summary:
-    "TCP diagnostics (Linux): socket states, limits, a lab of failures, packets",
+    "TCP (Linux): socket states, limits, a lab of failures, packet traces",
   run: (argv, context) =>
     dispatch("tcp", argv, SUBCOMMANDS, {
       about: "TCP diagnostics from /proc (Linux): what ss, nstat, sysctl and " +

@@ -255,7 +255,7 @@ Deno.test("cli tcp states: usage errors exit 2", async () => {
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.stderr,
-    /unknown command 'tcp nope' \(try: states, limits, lab\)/,
+    /unknown command 'tcp nope' \(try: states, limits, lab, trace\)/,
   );
 });
 
