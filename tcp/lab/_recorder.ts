@@ -94,14 +94,15 @@ export interface Recorder {
   /** The packets listed so far, every step's and those not yet in a step. */
   packets(): LabPacket[];
   /**
-   * Waits until `count` captured packets match (at most `timeoutMs`,
-   * default 5 s) and returns those seen; throws `timeout` naming `what`.
+   * Waits until `count` captured packets match (or, with `key`, packets of
+   * `count` different keys, e.g. clients), at most `timeoutMs` (default
+   * 5 s), and returns those seen; throws `timeout` naming `what`.
    */
   waitForPackets(
     match: (p: LabPacket) => boolean,
     count: number,
     what: string,
-    timeoutMs?: number,
+    options?: { timeoutMs?: number; key?: (p: LabPacket) => unknown },
   ): Promise<LabPacket[]>;
   /** Closes the notebook. */
   finish(explanation: LabExplanation): Promise<LabReport>;
@@ -332,13 +333,17 @@ export async function startRecorder(
     drainPackets,
     inspect: (fn) => void (inspector = fn),
     packets: () => [...steps.flatMap((s) => s.packets ?? []), ...pending],
-    async waitForPackets(match, count, what, timeoutMs = 5000) {
+    async waitForPackets(match, count, what, options = {}) {
+      const timeoutMs = options.timeoutMs ?? 5000;
       const deadline = performance.now() + timeoutMs;
       for (;;) {
         drainPackets();
         const seen = [...steps.flatMap((s) => s.packets ?? []), ...pending]
           .filter(match);
-        if (seen.length >= count) return seen;
+        const found = options.key
+          ? new Set(seen.map(options.key)).size
+          : seen.length;
+        if (found >= count) return seen;
         if (performance.now() > deadline) {
           throw new TcpError(
             "timeout",

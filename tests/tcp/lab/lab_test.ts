@@ -142,11 +142,18 @@ Deno.test({
     assert.equal(r.outcomes["connected, queued, never served"], 3);
     assert.equal(r.outcomes["connect() still retrying (SYN dropped)"], 3);
     assert.equal(r.facts.synsIgnoredOnTheWire, 3);
+    // Each of clients 4-6 retransmitted its SYN (a slow machine may show a
+    // client's second retransmission too) and no SYN-ACK came between.
     const ignored = packetsOf(r).filter((p) =>
       p.tcp!.flagText === "S" && noted(p, "retransmission")
     );
-    assert.equal(ignored.length, 3);
-    assert.match(ignored[0]!.notes[0]!.text, /no SYN-ACK came back/);
+    assert.deepEqual(
+      [...new Set(ignored.map((p) => p.role))].sort(),
+      ["client 4", "client 5", "client 6"],
+    );
+    for (const p of ignored) {
+      assert.match(p.notes[0]!.text, /no SYN-ACK came back/);
+    }
     const ns = "[tcp_abort_on_overflow=1] ";
     assert.equal(
       r.outcomes[`${ns}connection reset by peer`],
