@@ -539,9 +539,9 @@ export class BasicSender {
     );
   }
 
-  #fail(error: unknown): void {
+  #fail(error: Error | TransferFailure): void {
     if (this.finished) return;
-    this.#failure = failureOf(error);
+    this.#failure = error instanceof Error ? failureOf(error) : error;
     this.#stage = "done";
     this.#events.push({ type: "failed", failure: this.#failure });
   }

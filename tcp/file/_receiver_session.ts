@@ -180,6 +180,7 @@ export class ReceiverSession {
   #inbox = new Inbox(PRE_AUTH_BUFFER);
   #pending: Pending | null = null;
   #events: ReceiverEvent[] = [];
+  #backlog: Uint8Array[] = [];
   #output: Uint8Array[] = [];
   #keys: SessionKeys | undefined;
   #cipher: FrameCipher | undefined;
@@ -253,25 +254,14 @@ export class ReceiverSession {
   }
 
   /**
-   * Bytes from anywhere (copied in, in any split). While the core waits
-   * for the driver they are kept for later, as far as the buffer holds
-   * them; after the session they are dropped.
+   * Bytes from anywhere (copied, in any split). What the core cannot take
+   * yet, while it waits for the driver, is kept and parsed once the driver
+   * has answered; after the session it is dropped. (A driver that reads
+   * only while {@linkcode wantsInput} never makes it keep anything.)
    */
   receive(bytes: Uint8Array): ReceiverEvent[] {
-    let at = 0;
-    while (
-      at < bytes.length && this.#stage !== "done" && this.#stage !== "closed"
-    ) {
-      if (this.#stage === "failed") this.#inbox.clear();
-      const n = this.#inbox.copyIn(bytes.subarray(at), this.#need());
-      if (n === 0) {
-        throw new TypeError(
-          "ReceiverSession.receive(): the session waits for the driver and holds no more bytes",
-        );
-      }
-      at += n;
-      this.#parse();
-    }
+    if (bytes.length > 0) this.#backlog.push(bytes.slice());
+    this.#feedBacklog();
     return this.#takeEvents();
   }
 
@@ -507,7 +497,36 @@ export class ReceiverSession {
 
   #resume(): ReceiverEvent[] {
     this.#parse();
+    this.#feedBacklog();
     return this.#takeEvents();
+  }
+
+  // Bytes given to receive() move into the inbox as far as the stage
+  // takes them.
+  #feedBacklog(): void {
+    while (this.#backlog.length > 0) {
+      if (this.#stage === "done" || this.#stage === "closed") {
+        this.#backlog = [];
+        return;
+      }
+      if (!this.wantsInput) return;
+      if (this.#stage === "failed") this.#inbox.clear();
+      const head = this.#backlog[0]!;
+      const n = this.#inbox.copyIn(head, this.#need());
+      if (n === 0) {
+        this.#fail(
+          new FileTransferError(
+            "message_too_large",
+            "more bytes than this stage of the session can hold",
+          ),
+          "error",
+        );
+        continue;
+      }
+      if (n === head.length) this.#backlog.shift();
+      else this.#backlog[0] = head.subarray(n);
+      this.#parse();
+    }
   }
 
   #takeEvents(): ReceiverEvent[] {
