@@ -101,9 +101,14 @@ export class BasicReceiver {
     return this.#stage === "done";
   }
 
-  /** Room to read into; pass what was read to {@linkcode commit}. */
+  /**
+   * Room to read into; pass what was read to {@linkcode commit}. A read
+   * may stay pending across a pause or a decision: the buffer only grows
+   * for content here, at the next call, never under a read in flight.
+   */
   space(): Uint8Array {
     if (this.#stopped) this.#inbox.clear();
+    if (this.#stage === "content") this.#inbox.grow(BASIC_CHUNK);
     return this.#inbox.space(1);
   }
 
@@ -119,8 +124,11 @@ export class BasicReceiver {
   receive(bytes: Uint8Array, now: number): BasicReceiverEvent[] {
     let at = 0;
     while (at < bytes.length && this.wantsInput) {
-      const n = this.#inbox.copyIn(bytes.subarray(at), 1);
+      const room = this.space();
+      const n = Math.min(room.length, bytes.length - at);
+      room.set(bytes.subarray(at, at + n), 0);
       at += n;
+      this.#inbox.commit(n);
       this.#lastByteAt = now;
       this.#parse();
     }
@@ -198,7 +206,6 @@ export class BasicReceiver {
     if (!this.#expect("named", "accept")) return [];
     // Exactly "ok": classic senders compare the whole reply with it.
     this.#output.push(encoder.encode("ok"));
-    this.#inbox.grow(BASIC_CHUNK);
     this.#stage = "content";
     if (this.#eof) this.#end(undefined);
     else this.#parse();

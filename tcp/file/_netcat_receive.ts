@@ -24,11 +24,6 @@ import {
 import { writeChunks } from "./_stream.ts";
 import { failureOf, peerText } from "./_failure.ts";
 import { type DeadlineTimer, keepDeadlines } from "./_deadline.ts";
-import { MAX_PATH_BYTES } from "./_safe_path.ts";
-
-// The name arrives in a small buffer of the driver's (copied into the
-// core): a read may stay pending across the pause that ends the name.
-const NAME_READ = MAX_PATH_BYTES + 1024;
 
 /** Receives one file in the classic flow; returns why the session failed. */
 export async function receiveBasic(
@@ -99,48 +94,44 @@ export async function receiveBasic(
   const signal = context.signal;
   if (signal.aborted) onAbort();
   else signal.addEventListener("abort", onAbort, { once: true });
-  const name = new Uint8Array(NAME_READ);
-  let naming: Promise<number | null> | undefined;
+  // One read at a time, straight into the core's buffer. While the name
+  // arrives, a read may stay pending across the pause that ends it (and
+  // the decision on the name): its bytes are then the first content.
+  let reading: Promise<number | null> | undefined;
   try {
     while (!core.finished) {
       let n: number | null;
       try {
-        if (core.naming || naming) {
-          naming ??= conn.read(name);
-          const got = await untilPause(naming, core.pollTimeout());
-          if (got === "pause") {
-            await handle(core.handleTimeout(performance.now()));
-            continue;
-          }
-          naming = undefined;
-          n = got;
-          if (n !== null) {
-            context.record(n, 0);
-            await handle(core.receive(name.subarray(0, n), performance.now()));
-            continue;
-          }
-        } else {
-          n = await conn.read(core.space());
-          if (n !== null) {
-            context.record(n, 0);
-            await handle(core.commit(n, performance.now()));
-            continue;
-          }
+        reading ??= conn.read(core.space());
+        const got = await untilPause(
+          reading,
+          core.naming ? core.pollTimeout() : undefined,
+        );
+        if (got === "pause") {
+          await handle(core.handleTimeout(performance.now()));
+          continue;
         }
+        reading = undefined;
+        n = got;
       } catch (error) {
         // A cut connection is a failure, never the end of the file.
-        naming = undefined;
+        reading = undefined;
         await handle(core.abort(failureOf(error)));
         continue;
       }
-      await handle(core.eof());
+      if (n === null) {
+        await handle(core.eof());
+        continue;
+      }
+      context.record(n, 0);
+      await handle(core.commit(n, performance.now()));
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
     grace?.stop();
     await flush();
-    // A read may still be pending (the session ended during a pause).
-    if (naming) closeQuietly(conn);
+    // A read may still be pending (the name was refused after a pause).
+    if (reading) closeQuietly(conn);
     await part?.end({ code: "connection_closed", message: "cut" });
   }
   return failure;
