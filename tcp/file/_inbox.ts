@@ -13,6 +13,12 @@
 // This is what lets the receiver write unsealed DATA (over verified TLS)
 // and --basic content straight from the socket buffer.
 
+import {
+  decodeFrameHeader,
+  FRAME_HEADER_BYTES,
+  type FrameHeader,
+} from "./protocol.ts";
+
 /** Bytes received and not yet parsed, in two alternating buffers. */
 export class Inbox {
   #bufs: [Uint8Array, Uint8Array];
@@ -96,5 +102,59 @@ export class Inbox {
     this.#cur = 0;
     this.#start = 0;
     this.#end = left.length;
+  }
+}
+
+/** A whole frame found in place: views of its 5-byte header and its body. */
+export interface RawFrame {
+  type: number;
+  header: Uint8Array;
+  body: Uint8Array;
+}
+
+/**
+ * An {@linkcode Inbox} read as protocol frames. A frame's header is
+ * decoded (the size limits) and handed to the caller's check as soon as
+ * its 5 bytes are in, before any payload byte is waited for: the one place
+ * where "limits where bytes arrive" holds for both session cores.
+ */
+export class FrameInbox extends Inbox {
+  #pending: FrameHeader | null = null;
+
+  /** Bytes the frame being parsed needs in one piece. */
+  get frameNeed(): number {
+    return FRAME_HEADER_BYTES + (this.#pending?.length ?? 0);
+  }
+
+  /**
+   * The next whole frame, or null while bytes are missing. `overhead` is
+   * the seal's tag when frames are sealed; `check` throws to refuse a
+   * header (a type out of turn, a size lie).
+   */
+  nextFrame(
+    overhead: number,
+    check: (type: number, length: number) => void,
+  ): RawFrame | null {
+    if (this.#pending === null) {
+      if (this.length < FRAME_HEADER_BYTES) return null;
+      const header = decodeFrameHeader(this.buffered, overhead);
+      check(header.type, header.length);
+      this.#pending = header;
+    }
+    const { type, length } = this.#pending;
+    if (this.length < FRAME_HEADER_BYTES + length) return null;
+    this.#pending = null;
+    const frame = this.take(FRAME_HEADER_BYTES + length);
+    return {
+      type,
+      header: frame.subarray(0, FRAME_HEADER_BYTES),
+      body: frame.subarray(FRAME_HEADER_BYTES),
+    };
+  }
+
+  /** Drops everything buffered, a frame half-parsed included. */
+  override clear(): void {
+    super.clear();
+    this.#pending = null;
   }
 }

@@ -19,7 +19,6 @@ import {
   couldBeHello,
   createFrameCipher,
   decodeFileEntry,
-  decodeFrameHeader,
   decodeHello,
   decodeU64,
   DIGEST_BYTES,
@@ -46,7 +45,7 @@ import {
 } from "./protocol.ts";
 import { FileTransferError } from "./errors.ts";
 import type { ReceivedFile, TransferFailure } from "./types.ts";
-import { Inbox } from "./_inbox.ts";
+import { FrameInbox } from "./_inbox.ts";
 import type { KeySchedule } from "./_key_schedule.ts";
 import { checkRelativePath, decodePath } from "./_safe_path.ts";
 import { failureOf, wireCode } from "./_failure.ts";
@@ -162,12 +161,6 @@ const PAUSED: ReadonlySet<Stage> = new Set([
   "closed",
 ]);
 
-/** A frame header that passed its checks, while its payload arrives. */
-interface Pending {
-  type: number;
-  length: number;
-}
-
 /** One session of the receiver, from the sender's hello to `SESSION`. */
 export class ReceiverSession {
   readonly #schedule: KeySchedule;
@@ -177,8 +170,7 @@ export class ReceiverSession {
   readonly #nonce: Uint8Array;
   readonly #peerText: (message: string) => string;
   #stage: Stage = "hello";
-  #inbox = new Inbox(PRE_AUTH_BUFFER);
-  #pending: Pending | null = null;
+  #inbox = new FrameInbox(PRE_AUTH_BUFFER);
   #events: ReceiverEvent[] = [];
   #backlog: Uint8Array[] = [];
   #output: Uint8Array[] = [];
@@ -467,7 +459,7 @@ export class ReceiverSession {
       case "failed":
         return 1;
       default:
-        return FRAME_HEADER_BYTES + (this.#pending?.length ?? 0);
+        return this.#inbox.frameNeed;
     }
   }
 
@@ -593,25 +585,15 @@ export class ReceiverSession {
   // before any payload byte is waited for; then the whole frame is
   // opened (sealed) and handled. False when more bytes are needed.
   #frame(): boolean {
-    const inbox = this.#inbox;
-    if (this.#pending === null) {
-      if (inbox.length < FRAME_HEADER_BYTES) return false;
-      const header = decodeFrameHeader(
-        inbox.buffered,
-        this.#cipher ? SEAL_OVERHEAD : 0,
-      );
-      this.#checkHeader(header.type, header.length);
-      this.#pending = header;
-    }
-    const { type, length } = this.#pending;
-    if (inbox.length < FRAME_HEADER_BYTES + length) return false;
-    this.#pending = null;
-    const frame = inbox.take(FRAME_HEADER_BYTES + length);
-    const body = frame.subarray(FRAME_HEADER_BYTES);
+    const frame = this.#inbox.nextFrame(
+      this.#cipher ? SEAL_OVERHEAD : 0,
+      (type, length) => this.#checkHeader(type, length),
+    );
+    if (frame === null) return false;
     const payload = this.#cipher
-      ? this.#cipher.open(frame.subarray(0, FRAME_HEADER_BYTES), body)
-      : body;
-    this.#handle(type, payload);
+      ? this.#cipher.open(frame.header, frame.body)
+      : frame.body;
+    this.#handle(frame.type, payload);
     return true;
   }
 
@@ -867,7 +849,6 @@ export class ReceiverSession {
       );
     }
     this.#failure = failure;
-    this.#pending = null;
     this.#inbox.clear();
     this.#stage = how === "none" ? "closed" : "failed";
     this.#events.push({ type: "failed", failure, linger: how !== "none" });

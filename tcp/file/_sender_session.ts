@@ -14,7 +14,6 @@ import {
   couldBeHello,
   createFrameCipher,
   decodeAccept,
-  decodeFrameHeader,
   decodeHello,
   decodeNotice,
   decodeStatus,
@@ -42,7 +41,7 @@ import {
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
 import { escapeControl } from "../../escape.ts";
-import { Inbox } from "./_inbox.ts";
+import { FrameInbox } from "./_inbox.ts";
 import type { KeySchedule } from "./_key_schedule.ts";
 import { failureOf } from "./_failure.ts";
 
@@ -137,8 +136,7 @@ export class SenderSession {
   readonly #timeoutMs: number;
   readonly #senderHello: Uint8Array;
   #stage: Stage = "hello";
-  #inbox = new Inbox(INBOX_BYTES);
-  #pending: { type: number; length: number } | null = null;
+  #inbox = new FrameInbox(INBOX_BYTES);
   #events: SenderEvent[] = [];
   #output: Uint8Array[] = [];
   #keys: SessionKeys | undefined;
@@ -195,9 +193,7 @@ export class SenderSession {
   space(): Uint8Array {
     if (this.finished) this.#inbox.clear();
     return this.#inbox.space(
-      this.#stage === "hello"
-        ? HELLO_BYTES
-        : FRAME_HEADER_BYTES + (this.#pending?.length ?? 0),
+      this.#stage === "hello" ? HELLO_BYTES : this.#inbox.frameNeed,
     );
   }
 
@@ -430,34 +426,24 @@ export class SenderSession {
   }
 
   #frame(): boolean {
-    const inbox = this.#inbox;
-    if (this.#pending === null) {
-      if (inbox.length < FRAME_HEADER_BYTES) return false;
-      const header = decodeFrameHeader(
-        inbox.buffered,
-        this.#cipher ? SEAL_OVERHEAD : 0,
-      );
-      // What the receiver may say is known before its payload arrives.
-      if (
-        header.type !== MessageType.ERROR && !this.#allowed().has(header.type)
-      ) {
-        throw new FileTransferError(
-          "protocol_error",
-          `expected ${this.#expected()}, got message type ${header.type}`,
-        );
-      }
-      this.#pending = header;
-    }
-    const { type, length } = this.#pending;
-    if (inbox.length < FRAME_HEADER_BYTES + length) return false;
-    this.#pending = null;
-    const frame = inbox.take(FRAME_HEADER_BYTES + length);
-    const body = frame.subarray(FRAME_HEADER_BYTES);
+    const frame = this.#inbox.nextFrame(
+      this.#cipher ? SEAL_OVERHEAD : 0,
+      (type) => {
+        // What the receiver may say is known before its payload arrives.
+        if (type !== MessageType.ERROR && !this.#allowed().has(type)) {
+          throw new FileTransferError(
+            "protocol_error",
+            `expected ${this.#expected()}, got message type ${type}`,
+          );
+        }
+      },
+    );
+    if (frame === null) return false;
     const payload = this.#cipher
-      ? this.#cipher.open(frame.subarray(0, FRAME_HEADER_BYTES), body)
-      : body;
-    if (type === MessageType.ERROR) this.#error(payload);
-    else this.#handle(type, payload);
+      ? this.#cipher.open(frame.header, frame.body)
+      : frame.body;
+    if (frame.type === MessageType.ERROR) this.#error(payload);
+    else this.#handle(frame.type, payload);
     return true;
   }
 
@@ -631,7 +617,7 @@ export class SenderSession {
     if (this.finished) return;
     this.#failure = failureOf(error);
     this.#stage = "failed";
-    this.#pending = null;
+    this.#inbox.clear();
     this.#events.push({ type: "failed", failure: this.#failure });
   }
 
