@@ -98,33 +98,40 @@ export async function receiveBasic(
   // arrives, a read may stay pending across the pause that ends it (and
   // the decision on the name): its bytes are then the first content.
   let reading: Promise<number | null> | undefined;
+  // A disk error while handling ends the file, as a cut would.
+  const handleOrAbort = async (events: BasicReceiverEvent[]) => {
+    try {
+      await handle(events);
+    } catch (error) {
+      await handle(core.abort(failureOf(error)));
+    }
+  };
   try {
     while (!core.finished) {
-      let n: number | null;
+      let got: number | null | "pause";
       try {
         reading ??= conn.read(core.space());
-        const got = await untilPause(
+        got = await untilPause(
           reading,
           core.naming ? core.pollTimeout() : undefined,
         );
-        if (got === "pause") {
-          await handle(core.handleTimeout(performance.now()));
-          continue;
-        }
-        reading = undefined;
-        n = got;
       } catch (error) {
         // A cut connection is a failure, never the end of the file.
         reading = undefined;
-        await handle(core.abort(failureOf(error)));
+        await handleOrAbort(core.abort(failureOf(error)));
         continue;
       }
-      if (n === null) {
-        await handle(core.eof());
+      if (got === "pause") {
+        await handleOrAbort(core.handleTimeout(performance.now()));
         continue;
       }
-      context.record(n, 0);
-      await handle(core.commit(n, performance.now()));
+      reading = undefined;
+      if (got === null) {
+        await handleOrAbort(core.eof());
+        continue;
+      }
+      context.record(got, 0);
+      await handleOrAbort(core.commit(got, performance.now()));
     }
   } finally {
     signal.removeEventListener("abort", onAbort);

@@ -93,8 +93,9 @@ export class SendLink {
         if (n === null) break;
         this.#push(core.commit(n, performance.now()));
         this.#deadline.arm();
-        // AUTH answers the receiver's hello.
-        await this.flush();
+        // AUTH answers the receiver's hello (nothing else is a reply).
+        const out = core.takeOutput();
+        if (out.length > 0) await this.write(out);
       }
     } catch {
       // Reset or closed: the core reads it as the end.
