@@ -576,6 +576,8 @@ Deno.test("receiver core: a failed session reads and drops up to the drain limit
     assert.deepEqual(s.core.commit(room.length), []);
   }
   assert.ok(drained >= DRAIN_LIMIT);
+  assert.ok(drained < DRAIN_LIMIT + 1024 * 1024, `${drained} bytes drained`);
+  assert.equal(s.core.wantsInput, false, "closed once the limit is reached");
   assert.equal(s.core.finished, true);
 });
 
