@@ -10,7 +10,7 @@ import { dialWebSocket } from "../ws/dial.ts";
 import { encodeFrame, OPCODE } from "../ws/frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "../ws/protocol.ts";
 import type { DialConn } from "../tcp/dial.ts";
-import { cpuSeconds, LatencyHistogram } from "./_stats.ts";
+import { cpuSeconds } from "./_stats.ts";
 
 const READ_SIZE = 256 * 1024;
 const KEY = new Uint8Array([0x12, 0x34, 0x56, 0x78]);
@@ -249,7 +249,9 @@ export async function pingPongSize(
   options: { warmup: number; windowMs: number; minCount: number },
 ): Promise<PingPongFigures> {
   const x = new Exchanger(ws, payload);
-  const histogram = new LatencyHistogram();
+  // Every sample kept (a window holds thousands at most): exact
+  // percentiles, and no 100 ms ceiling for slow compressed round trips.
+  const samples: number[] = [];
   // Compressed messages are made one by one: with context takeover each
   // depends on the ones sent before.
   const one = ws.compressing ? null : x.batch(1);
@@ -264,14 +266,13 @@ export async function pingPongSize(
     await x.write(one ?? x.batch(1));
     let got = 0;
     while (got < 1) got += await x.receive();
-    histogram.record(performance.now() - t0);
+    samples.push((performance.now() - t0) * 1000);
     count++;
   }
-  return {
-    p50Us: histogram.percentileUs(50),
-    p99Us: histogram.percentileUs(99),
-    count,
-  };
+  samples.sort((a, b) => a - b);
+  const at = (p: number) =>
+    samples[Math.min(count - 1, Math.ceil(p / 100 * count) - 1)]!;
+  return { p50Us: at(50), p99Us: at(99), count };
 }
 
 /** What a pipelined run gives. */

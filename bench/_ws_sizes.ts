@@ -79,6 +79,18 @@ function servers(deflate: boolean): ServerSpec[] {
         ...flag,
       ],
     },
+    // Context, not a peer for the target: the runtime's own WebSocket
+    // (Deno.upgradeWebSocket), which has no permessage-deflate.
+    ...(deflate ? [] : [{
+      name: "deno bare",
+      transport: "tcp" as const,
+      cmd: [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        repoPath("bench/peers/deno_bare_ws.ts"),
+      ],
+    }]),
   ];
 }
 
@@ -144,6 +156,7 @@ export async function wsSizeRows(ctx: BenchContext): Promise<BenchRow[]> {
       );
     }
     const peers = ["node ws", "python"].filter((p) => results.has(p));
+    const context = ["deno bare"].filter((p) => results.has(p));
     let worst = { ratio: 0, size: 0, peer: "", nk: NaN, other: NaN };
     let largest = { us: 0, size: 0 };
     const tableRows = SIZES.map((size) => {
@@ -162,7 +175,7 @@ export async function wsSizeRows(ctx: BenchContext): Promise<BenchRow[]> {
         v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(0);
       return [
         sizeName(size),
-        ...["netkit", ...peers].map((s) =>
+        ...["netkit", ...peers, ...context].map((s) =>
           `${us(f[s])} / ${us(p99[size]![s])}`
         ),
         `${ratio.toFixed(2)}× ${best}`,
@@ -172,11 +185,14 @@ export async function wsSizeRows(ctx: BenchContext): Promise<BenchRow[]> {
     (ctx.tables ??= []).push(
       {
         title:
-          `WebSocket round trip by message size, ${label}: p50 / p99 µs (one message in flight, 1 core)`,
+          `WebSocket round trip by message size, ${label}: p50 / p99 µs (one message in flight${
+            PIN ? ", 1 core" : ""
+          })`,
         header: [
           "size",
           "netkit",
           ...peers,
+          ...context,
           "netkit / better peer (p50)",
           "≤ 1.2× and ≤ 2 ms",
         ],

@@ -31,6 +31,7 @@ import { startupRows } from "./_startup.ts";
 import { loadRows } from "./_load.ts";
 import { idleRows } from "./_idle.ts";
 import { wsSizeRows } from "./_ws_sizes.ts";
+import { connsRows } from "./_conns.ts";
 
 class UsageError extends Error {}
 
@@ -46,6 +47,7 @@ const SECTIONS = [
   "load",
   "idle",
   "sizes",
+  "conns",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -171,6 +173,8 @@ async function runSection(
       return await idleRows(ctx);
     case "sizes":
       return await wsSizeRows(ctx);
+    case "conns":
+      return await connsRows(ctx);
   }
 }
 
