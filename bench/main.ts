@@ -32,6 +32,7 @@ import { loadRows } from "./_load.ts";
 import { idleRows } from "./_idle.ts";
 import { wsSizeRows } from "./_ws_sizes.ts";
 import { connsRows } from "./_conns.ts";
+import { floorRows } from "./_floor.ts";
 
 class UsageError extends Error {}
 
@@ -48,6 +49,7 @@ const SECTIONS = [
   "idle",
   "sizes",
   "conns",
+  "floor",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -175,6 +177,8 @@ async function runSection(
       return await wsSizeRows(ctx);
     case "conns":
       return await connsRows(ctx);
+    case "floor":
+      return await floorRows(ctx);
   }
 }
 
