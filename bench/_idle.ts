@@ -257,6 +257,17 @@ function idleServers(kind: IdleKind, echoPort: number): ServerSpec[] {
         ]),
       },
       { name: "node net", transport: "tcp", cmd: node("node_tcp_echo.mjs") },
+      // Context: the least a Deno echo holds per connection.
+      {
+        name: "deno floor",
+        transport: "tcp",
+        cmd: [
+          Deno.execPath(),
+          "run",
+          "--allow-net",
+          repoPath("bench/peers/deno_tcp_floor.ts"),
+        ],
+      },
     ],
     ws: [
       {
@@ -276,6 +287,17 @@ function idleServers(kind: IdleKind, echoPort: number): ServerSpec[] {
         ]),
       },
       { name: "node ws", transport: "tcp", cmd: node("node_ws_echo.mjs") },
+      // Context: the runtime's own WebSocket server.
+      {
+        name: "deno bare",
+        transport: "tcp",
+        cmd: [
+          Deno.execPath(),
+          "run",
+          "--allow-net",
+          repoPath("bench/peers/deno_bare_ws.ts"),
+        ],
+      },
     ],
     relay: [
       {
@@ -357,6 +379,7 @@ export async function idleRows(ctx: BenchContext): Promise<BenchRow[]> {
         { rounds: ctx.quick ? 1 : 2, timeoutMs: 600_000 },
       );
       const peerName = servers[1]!.name;
+      const context = servers.slice(2).map((s) => s.name);
       const perCount: Record<number, Record<string, number>> = {};
       for (const count of counts) {
         perCount[count] = medians(
@@ -372,7 +395,13 @@ export async function idleRows(ctx: BenchContext): Promise<BenchRow[]> {
         title: `${
           KIND_NAMES[kind]
         }: memory per idle connection (KB of PSS growth / connections)`,
-        header: ["connections", "netkit", peerName, "netkit/peer"],
+        header: [
+          "connections",
+          "netkit",
+          peerName,
+          "netkit/peer",
+          ...context.map((c) => `${c} (context)`),
+        ],
         rows: counts.map((count) => {
           const f = perCount[count]!;
           const r = f.netkit! / f[peerName]!;
@@ -381,9 +410,11 @@ export async function idleRows(ctx: BenchContext): Promise<BenchRow[]> {
             kb(f.netkit),
             kb(f[peerName]),
             Number.isFinite(r) ? `${r.toFixed(2)}×` : "–",
+            ...context.map((c) => kb(f[c])),
           ];
         }),
         notes: [
+          ...marginal(counts, perCount, ["netkit", peerName, ...context]),
           ...limitNote(counts),
           ...(kind === "relay"
             ? [
@@ -412,4 +443,28 @@ export async function idleRows(ctx: BenchContext): Promise<BenchRow[]> {
     await echo.stop();
   }
   return rows;
+}
+
+/**
+ * What each connection added between the two largest counts: the
+ * growth without fixed costs (V8's young generation grows to tens of MB
+ * under a burst of connections whatever their number).
+ */
+function marginal(
+  counts: number[],
+  perCount: Record<number, Record<string, number>>,
+  names: string[],
+): string[] {
+  if (counts.length < 2) return [];
+  const [a, b] = counts.slice(-2) as [number, number];
+  const parts = names.map((name) => {
+    const kb = (perCount[b]![name]! * b - perCount[a]![name]! * a) / (b - a) /
+      1024;
+    return `${name} ${Number.isFinite(kb) ? kb.toFixed(1) : "–"} KB`;
+  });
+  return [
+    `Each connection from ${a.toLocaleString("en-US")} to ${
+      b.toLocaleString("en-US")
+    } added: ${parts.join(", ")} (fixed costs left out).`,
+  ];
 }

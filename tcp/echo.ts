@@ -27,12 +27,13 @@ export type EchoServerOptions = TcpServerOptions;
 // Read buffer sizes: an idle connection holds the first (its read is
 // pending on it, and the whole buffer is resident), a read that fills one
 // moves to the next.
-const READ_SIZES = [512, 4 * 1024, 64 * 1024];
+const READ_SIZES = [64, 4 * 1024, 64 * 1024];
 
 /**
  * Starts a TCP echo server.
  *
- * Each connection is served by a read/write loop over one 64 KiB buffer:
+ * Each connection is served by a read/write loop over one buffer (64 B,
+ * grown to 64 KiB as reads fill it, so idle connections cost little):
  * the next read waits for the previous write, so a client that does not
  * read stalls only itself (no unbounded buffering). When the client shuts
  * down its write side, everything it sent has been echoed, and the server

@@ -40,7 +40,7 @@ export interface DriverOptions extends WsTimersOptions {
 
 // Read buffer sizes: an idle connection holds the first (its read is
 // pending on it), a read that fills one moves to the next.
-const READ_SIZES = [256, 4 * 1024, 64 * 1024, 256 * 1024];
+const READ_SIZES = [64, 4 * 1024, 64 * 1024, 256 * 1024];
 const RESOLVED = Promise.resolve();
 const WRITE_HIGH_WATER = 64 * 1024;
 
