@@ -13,6 +13,8 @@ import type { ReceiverConfig } from "./_receiver_config.ts";
 import type { Shared } from "./_receive_io.ts";
 import { serveConnection } from "./_receive_connection.ts";
 import { checkFolder } from "./_store.ts";
+import { codeKeySchedule, tokenKeySchedule } from "./_key_schedule.ts";
+import { createCodeBudget, DEFAULT_CODE_ATTEMPTS } from "./_code_budget.ts";
 import {
   createPreAuthGate,
   DEFAULT_AUTH_TIMEOUT_MS,
@@ -47,11 +49,12 @@ const DEFAULT_MAX_FILES = 100_000;
  * ```
  */
 export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
-  if (!options.basic && !options.token) {
+  if (!options.basic && !options.token === (options.code === undefined)) {
     throw new TypeError(
-      "serveFileReceiver needs a token unless basic mode is on (see generateToken())",
+      "serveFileReceiver needs a token or a code (not both) unless basic mode is on (see generateToken(), generateCode())",
     );
   }
+  const codeMode = !options.basic && options.code !== undefined;
   const root = checkFolder(options.dir);
   const stats = {
     sessions: 0,
@@ -70,7 +73,9 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
   const config: ReceiverConfig = {
     root,
     idleTimeoutMs,
-    token: options.token ?? "",
+    keys: codeMode
+      ? codeKeySchedule(options.code!)
+      : tokenKeySchedule(options.token ?? ""),
     existing: options.existing ?? "refuse",
     maxSize: options.maxSize ?? Number.MAX_SAFE_INTEGER,
     maxFiles: options.maxFiles ?? DEFAULT_MAX_FILES,
@@ -79,7 +84,8 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     onProgress: options.onProgress,
     onFile: options.onFile,
     claim() {
-      if (!options.once) return true;
+      // A code serves one sender.
+      if (!options.once && !codeMode) return true;
       if (claimed) return false;
       claimed = true;
       return true;
@@ -90,9 +96,17 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
   }, () => stats.unauthenticatedDropped++);
+  // The code has ended: nobody can use it now, so the receiver stops.
+  const code = codeMode
+    ? createCodeBudget(
+      options.codeAttempts ?? DEFAULT_CODE_ATTEMPTS,
+      () => void server.shutdown(),
+    )
+    : undefined;
   const shared: Shared = {
     config,
     gate,
+    code,
     basic: options.basic ?? false,
     tls: options.tls !== undefined,
     gracePeriodMs,
@@ -111,11 +125,15 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     idleTimeoutMs,
     gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
   });
-  if (options.once) shutdownOnce = () => void server.shutdown();
+  if (options.once || codeMode) shutdownOnce = () => void server.shutdown();
   return serverHandle({
     addr: server.addr,
     finished: server.finished,
-    stats: () => ({ ...server.stats(), ...stats }),
+    stats: () => ({
+      ...server.stats(),
+      ...stats,
+      ...(code ? { codeAttemptsLeft: code.left } : {}),
+    }),
     shutdown: server.shutdown,
   });
 }
