@@ -10,24 +10,19 @@ export const DEFAULT_CODE_ATTEMPTS = 3;
 export interface CodeBudget {
   /** Wrong attempts left; 0 once the code has ended. */
   readonly left: number;
-  /** A wrong code was tried: counts it, and ends the code at the limit. */
+  /** A wrong code was tried: counts it (the code ends at 0). */
   failed(): void;
 }
 
-/** A budget of `attempts` wrong codes; `onEnded` runs once, at the last. */
-export function createCodeBudget(
-  attempts: number,
-  onEnded: () => void,
-): CodeBudget {
+/** A budget of `attempts` wrong codes. */
+export function createCodeBudget(attempts: number): CodeBudget {
   let left = attempts;
   return {
     get left() {
       return left;
     },
     failed() {
-      if (left === 0) return;
-      left--;
-      if (left === 0) onEnded();
+      if (left > 0) left--;
     },
   };
 }

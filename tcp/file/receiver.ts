@@ -96,12 +96,8 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
   }, () => stats.unauthenticatedDropped++);
-  // The code has ended: nobody can use it now, so the receiver stops.
   const code = codeMode
-    ? createCodeBudget(
-      options.codeAttempts ?? DEFAULT_CODE_ATTEMPTS,
-      () => void server.shutdown(),
-    )
+    ? createCodeBudget(options.codeAttempts ?? DEFAULT_CODE_ATTEMPTS)
     : undefined;
   const shared: Shared = {
     config,
@@ -118,8 +114,10 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
     options.onSession?.(session);
-    // Only a session that authenticated ends a `once` receiver.
-    if (session.authenticated) shutdownOnce?.();
+    // Only a session that authenticated ends a `once` receiver; a code
+    // also ends with its last wrong attempt (once that sender has been
+    // told): nobody can use it now.
+    if (session.authenticated || code?.left === 0) shutdownOnce?.();
   }, {
     ...options,
     idleTimeoutMs,
