@@ -272,18 +272,13 @@ export async function runRecv(
       "wrong attempts",
     ]
     : [`token: ${token}`, `send with: ${sendWith}`];
-  if (json) {
-    // Scripts read the secret and the command from stdout, not the log.
-    outJson({
-      listening: formatAddress(server.addr),
-      code,
-      token,
-      sendWith,
-    });
-  }
+  // Scripts read the secret and the command from stdout, not the log.
+  const start = () =>
+    outJson({ listening: formatAddress(server.addr), code, token, sendWith });
   let stoppedBy: Deno.Signal | undefined;
   await runServers([fileService(server)], {
     notes,
+    onReady: json ? start : undefined,
     onStop: (signal) => {
       stoppedBy = signal;
       progress.clear();
