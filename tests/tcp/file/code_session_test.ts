@@ -21,7 +21,7 @@ import {
   codeKeySchedule,
   tokenKeySchedule,
 } from "../../../tcp/file/_key_schedule.ts";
-import { intermediateSessionKey, lvCat } from "../../../tcp/file/_cpace.ts";
+import { intermediateSessionKey } from "../../../tcp/file/_cpace.ts";
 import {
   concat,
   readFrames,
