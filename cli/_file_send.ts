@@ -57,7 +57,7 @@ export const SEND_HELP: HelpScreen = {
     ["--quiet", "no per-file log lines"],
   ],
   examples: [
-    "file send 127.0.0.1:7070 report.pdf photos/ --code 7-lantern-walnut-cobra",
+    "file send 127.0.0.1:7070 photos/ --code 7-lantern-walnut-cobra",
     "file send 127.0.0.1:7070 report.pdf --token TOKEN",
     "file send host:7070 big.iso --token TOKEN --ca cert.pem",
   ],
