@@ -36,6 +36,7 @@ export function listenStreams(
       listener: unixListener,
       backlog: options.backlog,
       tls: from.kind === "tls" ? options.tls : undefined,
+      handshakeTimeoutMs: options.connectTimeoutMs,
       maxConnections: options.maxConnections,
       idleTimeoutMs: options.idleTimeoutMs,
       gracePeriodMs: options.gracePeriodMs,
@@ -139,6 +140,8 @@ export function listenWebSocket(
         acceptBackoffs: 0,
         idleClosed: counts.idleClosed,
         errors: s.errors,
+        handshakeTimeouts: s.handshakeTimeouts,
+        handshakesShed: s.handshakesShed,
       };
     },
     shutdown: server.shutdown,

@@ -50,6 +50,8 @@ export function relayUdp(
     bytesOut: 0,
     acceptBackoffs: 0,
     idleClosed: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
     errors: 0,
   };
   const onError = options.onError ?? (() => {});

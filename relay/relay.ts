@@ -125,9 +125,20 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       });
     };
     try {
-      await client.ready?.(options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+      await client.ready?.();
     } catch (error) {
-      return failed("client", osMessage(error));
+      // The accept loop reset it: say why, not "connection reset".
+      const why = context.closedByServer?.reason;
+      return failed(
+        "client",
+        why === "handshake_timeout"
+          ? `TLS handshake timed out after ${
+            options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
+          } ms`
+          : why === "handshake_shed"
+          ? "TLS handshake unfinished: reset to make room for a newcomer"
+          : osMessage(error),
+      );
     }
     let far: RelayStream;
     try {
