@@ -221,7 +221,11 @@ export function ipBytes(text: string): Uint8Array | undefined {
   const [head = [], tail = []] = words;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...new Array(halves.length === 1 ? 0 : missing).fill(0), ...tail];
+  const all = [
+    ...head,
+    ...new Array(halves.length === 1 ? 0 : missing).fill(0),
+    ...tail,
+  ];
   const ip = new Uint8Array(16);
   all.forEach((w, i) => {
     ip[2 * i] = w >> 8;

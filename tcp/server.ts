@@ -268,9 +268,9 @@ export function serveTcp(
             ),
           );
         }
-        // An unfinished TLS handshake holds an fd a newcomer could use:
-        // shed one and take the newcomer at once.
-        if (await handshakes.shedOne() === "reset") continue;
+        // Unfinished TLS handshakes hold fds newcomers could use: shed
+        // some (a quarter, reset together) and take the newcomers at once.
+        if (await handshakes.shed() === "reset") continue;
         delay = delay === 0
           ? BACKOFF_START_MS
           : Math.min(delay * 2, BACKOFF_MAX_MS);
@@ -337,8 +337,11 @@ export function serveTcp(
 interface HandshakeWatch {
   /** Watches a just-accepted connection's TLS handshake (if it has one). */
   add(t: Tracked): void;
-  /** Resets one unfinished handshake to free its fd; what happened to it. */
-  shedOne(): Promise<CloseOutcome | undefined>;
+  /**
+   * Resets a quarter of the unfinished handshakes (at least one) to free
+   * their fds: "reset" if that freed any, undefined if none was pending.
+   */
+  shed(): Promise<CloseOutcome | undefined>;
   /** Stops the deadline timer and reports what is still counted. */
   close(): void;
 }
@@ -408,7 +411,9 @@ function watchHandshakes(
     onError(
       new TcpError(
         "handshake_timeout",
-        `TLS connection from ${formatPeer(t.conn.remoteAddr)} ${what}: ${cause}`,
+        `TLS connection from ${
+          formatPeer(t.conn.remoteAddr)
+        } ${what}: ${cause}`,
       ),
     );
   }
@@ -437,9 +442,13 @@ function watchHandshakes(
       if (pending.size > max) end(pickVictim(pending)!, "shed");
       arm();
     },
-    shedOne() {
-      const victim = pickVictim(pending);
-      return victim ? end(victim, "shed") : Promise.resolve(undefined);
+    async shed() {
+      const closing: Promise<CloseOutcome>[] = [];
+      for (let n = Math.ceil(pending.size / 4); n > 0; n--) {
+        closing.push(end(pickVictim(pending)!, "shed"));
+      }
+      const outcomes = await Promise.all(closing);
+      return outcomes.includes("reset") ? "reset" : outcomes[0];
     },
     close() {
       clearTimeout(timer);

@@ -186,8 +186,9 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
       return true;
     },
   };
+  const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
   const gate = createPreAuthGate({
-    authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+    authTimeoutMs,
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
   }, () => stats.unauthenticatedDropped++);
@@ -211,6 +212,8 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     ...options,
     idleTimeoutMs,
     gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
+    // The gate's deadline (from accept, a real close) covers TLS too.
+    handshakeTimeoutMs: authTimeoutMs > 0 ? 0 : undefined,
   });
   if (options.once) shutdownOnce = () => void server.shutdown();
   return serverHandle({

@@ -20,6 +20,13 @@ import {
   waitFor,
   withTimeout,
 } from "../_helpers.ts";
+import {
+  connectFrom,
+  endOf,
+  heldBy,
+  serverInodes,
+  socketFds,
+} from "../_strangers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -272,4 +279,106 @@ Deno.test("pingTcp: a server that never answers makes each probe lost after time
   assert.equal(result.received, 0);
   assert.equal(result.lossPercent, 100);
   assert.equal(result.minMs, null);
+});
+
+Deno.test("serveTcp: a TLS client that never starts its handshake is reset at handshakeTimeoutMs and its fd freed", async () => {
+  const tls = await testTls();
+  const reported: string[] = [];
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    handshakeTimeoutMs: 100,
+    onError: (e) => reported.push((e as Error).message),
+  }));
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from({ length: 5 }, () => connectTo(server.addr)),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the server to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    assert.equal(server.stats().handshakeTimeouts, 5);
+    assert.ok(
+      reported.some((m) =>
+        /^TLS connection from 127\.0\.0\.1:\d+ reset: handshake not finished within 0\.1 s$/
+          .test(m)
+      ),
+      reported.join("\n"),
+    );
+    // A real client is still served.
+    const secure = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      caCerts: [tls.cert],
+    });
+    try {
+      assert.equal(await exchange(secure, "still here"), "still here");
+    } finally {
+      secure.close();
+    }
+  } finally {
+    for (const conn of silent) conn.close();
+  }
+});
+
+Deno.test("serveTcp: a TLS connection turned away before its handshake (maxConnections) is reset, not left open", async () => {
+  const tls = await testTls();
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    maxConnections: 1,
+  }));
+  const held = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    caCerts: [tls.cert],
+  });
+  try {
+    assert.equal(await exchange(held, "first"), "first");
+    const extra = await connectTo(server.addr);
+    try {
+      assert.equal(await endOf(extra, "the refusal"), "reset");
+      assert.equal(server.stats().refused, 1);
+    } finally {
+      extra.close();
+    }
+  } finally {
+    held.close();
+  }
+});
+
+Deno.test("serveTcp: over maxPendingHandshakes the flooding address's oldest handshake is reset, not another address's", async () => {
+  const tls = await testTls();
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    maxPendingHandshakes: 4,
+    handshakeTimeoutMs: 0,
+  }));
+  const port = server.addr.port;
+  const other = await connectFrom("127.0.0.3", port);
+  const flood = [];
+  for (let i = 0; i < 3; i++) flood.push(await connectFrom("127.0.0.2", port));
+  try {
+    await serverInodes(port, [other, ...flood].map((c) => c.localPort));
+    // The fifth: the address holding three loses its oldest.
+    flood.push(await connectFrom("127.0.0.2", port));
+    assert.equal(
+      await withTimeout(flood[0]!.ended, WAIT_MS, "a reset"),
+      "reset",
+    );
+    assert.equal(server.stats().handshakesShed, 1);
+    // The other address's connection is still there, server side too.
+    const [inode] = await serverInodes(port, [other.localPort]);
+    assert.equal(heldBy("self", [inode!]), 1);
+  } finally {
+    for (const c of [other, ...flood]) c.reset();
+  }
 });

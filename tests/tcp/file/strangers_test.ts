@@ -18,7 +18,8 @@ import {
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
 import { peerText } from "../../../tcp/file/_receiver_config.ts";
-import { readAll, seededBytes } from "../../_helpers.ts";
+import { readAll, seededBytes, testTls, waitFor } from "../../_helpers.ts";
+import { endOf, socketFds } from "../../_strangers.ts";
 import { enc, entries, RawClient, startReceiver } from "./_raw.ts";
 
 async function sourceFile(
@@ -280,4 +281,38 @@ Deno.test("file strangers: a stopping --basic receiver tells its classic sender 
   assert.equal(said, "error: the receiver is stopping\n");
   // Whatever arrived before the sender gave up is not a file.
   assert.deepEqual(await entries(r.dir), []);
+});
+
+Deno.test("file strangers: over TLS, clients that never start the handshake are reset at the auth deadline and their fds freed", async () => {
+  const tls = await testTls();
+  await using r = await startReceiver({
+    tls: { cert: tls.cert, key: tls.key },
+    authTimeoutMs: 100,
+  });
+  const port = r.receiver.addr.port;
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from(
+      { length: 5 },
+      () => Deno.connect({ hostname: "127.0.0.1", port }),
+    ),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the auth deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the receiver to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    for (let i = 0; i < 5; i++) {
+      const session = await r.nextSession();
+      assert.equal(session.error?.code, "timeout");
+    }
+    assert.equal(r.receiver.stats().authTimeouts, 5);
+  } finally {
+    for (const conn of silent) conn.close();
+  }
 });
