@@ -63,7 +63,12 @@ export interface RelayOptions {
   maxConnections?: number;
   /** Milliseconds without traffic before a connection is closed. TCP default 0 (never), UDP default 60000. */
   idleTimeoutMs?: number;
-  /** Milliseconds `shutdown()` lets connections finish. Default 5000. */
+  /**
+   * Milliseconds `shutdown()` lets connections finish; also how long an
+   * `exec:` program may run on after its client's FIN (its stdin at EOF)
+   * before it is ended (SIGTERM to its process group, SIGKILL 2 s later).
+   * Default 5000.
+   */
   gracePeriodMs?: number;
   /** The listen(2) backlog. Default 511. */
   backlog?: number;
@@ -87,6 +92,12 @@ export interface RelayOptions {
   proxy?: string;
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
   shell?: boolean;
+  /**
+   * Programs of an `exec:` target running at once (one per connection); a
+   * client beyond is refused (closed and reported). Default 64;
+   * `maxConnections` applies as well.
+   */
+  maxPrograms?: number;
   /**
    * Bytes each direction reads at once: its one buffer, 4 KiB until a read
    * fills it. Default 262144.

@@ -195,3 +195,77 @@ Deno.test(
     }
   },
 );
+
+/** Pids of `sleep MARKER` processes. */
+function sleepers(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline === `sleep\0${marker}\0`) pids.push(Number(entry.name));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return pids;
+}
+
+function marker(): string {
+  return `700.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+}
+
+Deno.test("relay exec: clients that connect and close (FIN) leave no program running, and each gets a line", async () => {
+  const m = marker();
+  await using server = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `exec:sleep ${m}`,
+    "--grace",
+    "0.2",
+  ]);
+  const port = server.ports.tcp!;
+  try {
+    for (const conn of await silent(port, 30)) conn.close();
+    await server.waitForStderr(/(^closed .*\n){30}/m);
+    await waitFor("every program to end", () => sleepers(m).length === 0);
+    assert.equal(
+      server.stderr().match(
+        /killed by signal SIGTERM \(still running 0\.2 s after the client's FIN\)/g,
+      )?.length,
+      30,
+      server.stderr(),
+    );
+  } finally {
+    for (const pid of sleepers(m)) Deno.kill(pid, "SIGKILL");
+  }
+});
+
+Deno.test("relay exec --shell: background jobs of the programs end when the relay is stopped", async () => {
+  const m = marker();
+  await using server = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    `exec:sleep ${m} & echo started; wait`,
+    "--shell",
+    "--grace",
+    "0",
+  ]);
+  const conns = await silent(server.ports.tcp!, 5);
+  try {
+    for (const conn of conns) {
+      const line = new Uint8Array(8);
+      assert.equal(await withTimeout(conn.read(line), WAIT_MS, "started"), 8);
+    }
+    await waitFor("the background sleeps", () => sleepers(m).length === 5);
+    const r = await server.stop();
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(
+      "the background sleeps to end",
+      () => sleepers(m).length === 0,
+    );
+  } finally {
+    for (const conn of conns) conn.close();
+    for (const pid of sleepers(m)) Deno.kill(pid, "SIGKILL");
+  }
+});

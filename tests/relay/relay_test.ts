@@ -9,6 +9,7 @@ import {
   readAll,
   seededBytes,
   testTls,
+  waitFor,
 } from "../_helpers.ts";
 import { reportCollector, resettingTarget, within } from "./_peers.ts";
 import { startHttpProxy } from "../_proxies.ts";
@@ -804,5 +805,112 @@ Deno.test("relay: a UDP session ends after the idle timeout; hexdump shows its f
     assert.equal(r.bytesToClient, 2);
   } finally {
     a.close();
+  }
+});
+
+Deno.test("relay exec: a program still running gracePeriodMs after its client's FIN is ended, and the report says why", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:sleep 60", {
+    onConnection: reports.onConnection,
+    gracePeriodMs: 100,
+  });
+  const conn = await connect(server);
+  conn.close();
+  const r = await reports.next("the ended program");
+  assert.equal(
+    r.exit,
+    "killed by signal SIGTERM (still running 0.1 s after the client's FIN)",
+  );
+  assert.deepEqual([r.closedFirst, r.how], ["client", "fin"]);
+  const pid = Number(/\[(\d+)\]$/.exec(r.target)![1]);
+  await assert.rejects(Deno.stat(`/proc/${pid}`), Deno.errors.NotFound);
+});
+
+Deno.test("relay exec: a program answering after its client's FIN still answers within the grace", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:wc -c", {
+    onConnection: reports.onConnection,
+  });
+  const conn = await connect(server);
+  await conn.write(enc.encode("hello"));
+  await conn.closeWrite();
+  assert.equal(
+    dec.decode(await within("wc's answer", readAll(conn))).trim(),
+    "5",
+  );
+  conn.close();
+  assert.equal((await reports.next("wc")).exit, "exit 0");
+});
+
+Deno.test("relay exec: maxPrograms caps the programs running at once; the client beyond is refused and reported", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:cat", {
+    onConnection: reports.onConnection,
+    maxPrograms: 2,
+  });
+  const running = [await connect(server), await connect(server)];
+  const buf = new Uint8Array(1);
+  for (const conn of running) {
+    await conn.write(enc.encode("x"));
+    assert.equal(await within("cat's echo", conn.read(buf)), 1);
+  }
+  const extra = await connect(server);
+  assert.equal(
+    await within("the refusal", extra.read(buf).catch(() => null)),
+    null,
+  );
+  extra.close();
+  const refused = await reports.next("the refusal");
+  assert.equal(refused.closedFirst, "relay");
+  assert.equal(refused.error, "refused: 2 programs are running (the limit)");
+  // One ends: the next client gets a program again.
+  running[0]!.close();
+  assert.equal((await reports.next("the first program")).closedFirst, "client");
+  const next = await connect(server);
+  await next.write(enc.encode("y"));
+  assert.equal(await within("the new cat's echo", next.read(buf)), 1);
+  for (const conn of [running[1]!, next]) conn.close();
+});
+
+/** Pids of `sleep MARKER` processes. */
+function withMarker(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline === `sleep\0${marker}\0`) pids.push(Number(entry.name));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return pids;
+}
+
+Deno.test("relay exec --shell: what the program started in the background ends with the relay", async () => {
+  const marker = `600.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+  const reports = reportCollector();
+  const server = relay(
+    "tcp://127.0.0.1:0",
+    `exec:sleep ${marker} & echo started; wait`,
+    { shell: true, onConnection: reports.onConnection, gracePeriodMs: 0 },
+  );
+  const conn = await connect(server);
+  try {
+    const got = new Uint8Array(8);
+    assert.equal(await within("the shell's line", conn.read(got)), 8);
+    await waitFor(
+      "the background sleep to run",
+      () => withMarker(marker).length === 1,
+    );
+    await server.shutdown();
+    await waitFor(
+      "the background sleep to end",
+      () => withMarker(marker).length === 0,
+    );
+    assert.match((await reports.next("the shell")).exit ?? "", /SIGTERM/);
+  } finally {
+    conn.close();
+    for (const pid of withMarker(marker)) Deno.kill(pid, "SIGKILL");
   }
 });
