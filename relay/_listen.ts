@@ -85,6 +85,8 @@ export function listenWebSocket(
     port: from.port,
     path: from.path,
     page: false,
+    // A relay serves no page, so no browser origin is its own.
+    allowedOrigins: options.allowedOrigins ?? [],
     idleTimeoutMs: 0,
     tls: from.kind === "wss" ? options.tls : undefined,
     maxConnections: options.maxConnections,

@@ -90,6 +90,14 @@ export interface RelayOptions {
    * `http://[USER:PASS@]HOST:PORT` (CONNECT) or `socks5://…` (see `dial`).
    */
   proxy?: string;
+  /**
+   * Browser origins allowed to open a `ws://` or `wss://` listen side
+   * (e.g. `https://app.example`), checked by the WebSocket server's own
+   * Origin rule. Default none: an upgrade carrying an `Origin` header is
+   * answered 403, so no web page can reach the service behind the relay;
+   * clients that send no `Origin` (not browsers) are allowed.
+   */
+  allowedOrigins?: string[];
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
   shell?: boolean;
   /**
