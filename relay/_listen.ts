@@ -51,7 +51,7 @@ export function listenStreams(
   return serverHandle({
     addr: unixListener?.addr ?? server.addr,
     finished: server.finished,
-    stats: server.stats,
+    stats: () => ({ ...server.stats(), sessionsEvicted: 0 }),
     shutdown: server.shutdown,
   });
 }
@@ -144,6 +144,7 @@ export function listenWebSocket(
         errors: s.errors,
         handshakeTimeouts: s.handshakeTimeouts,
         handshakesShed: s.handshakesShed,
+        sessionsEvicted: 0,
       };
     },
     shutdown: server.shutdown,

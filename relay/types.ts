@@ -59,7 +59,16 @@ export interface RelayReport {
 
 /** Options of {@linkcode relay}. */
 export interface RelayOptions {
-  /** Connections (UDP: client sessions) at once; more are refused. TCP default unlimited, UDP 1024. */
+  /**
+   * Connections at once; more are refused. Default unlimited (but see
+   * `maxPrograms`). UDP: client sessions at once, default 1024; a new
+   * client beyond evicts the longest-idle session, taking first those that
+   * never had a two-way exchange (two datagrams from their client and a
+   * reply), so a flood of one-datagram sources (spoofable) neither locks a
+   * new client out nor ends an established one first. Evictions are
+   * reported through `onError` (`session_evicted`, rate-limited), not
+   * `onConnection`.
+   */
   maxConnections?: number;
   /** Milliseconds without traffic before a connection is closed. TCP default 0 (never), UDP default 60000. */
   idleTimeoutMs?: number;
@@ -131,7 +140,10 @@ export interface RelayOptions {
 }
 
 /** Counters of a relay: the accept loop's (UDP: sessions stand for connections). */
-export type RelayStats = TcpServerStats;
+export interface RelayStats extends TcpServerStats {
+  /** UDP: sessions ended to make room for a new client (the table was full). */
+  sessionsEvicted: number;
+}
 
 /** A running relay: Deno.serve's shape; `addr` is a Unix address for `unix:`. */
 export interface RelayServer extends Omit<NetkitServer<RelayStats>, "addr"> {
