@@ -10,7 +10,7 @@ import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import { serverHandle } from "../../_server_handle.ts";
 import { formatAddress } from "../../address.ts";
 import { type ConnectionContext, serveTcp } from "../server.ts";
-import { closeQuietly, delay, errorMessage, writeAll } from "../../_io.ts";
+import { closeQuietly, errorMessage, writeAll } from "../../_io.ts";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type {
   FileReceiver,
@@ -80,6 +80,7 @@ import {
   DEFAULT_AUTH_TIMEOUT_MS,
   DEFAULT_MAX_UNAUTHENTICATED,
   type PreAuthGate,
+  type Ticket,
 } from "./_pre_auth.ts";
 
 const DEFAULT_IDLE_MS = 30_000;
@@ -191,7 +192,9 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     authTimeoutMs,
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
-  }, () => stats.unauthenticatedDropped++);
+    onDrop: () => stats.unauthenticatedDropped++,
+    onStrangers: options.onStrangers,
+  });
   const shared: Shared = {
     config,
     gate,
@@ -205,7 +208,10 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     const session = await runSession(conn, context, shared);
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
-    options.onSession?.(session);
+    // Strangers' sessions past a burst are summarized (onStrangers).
+    if (session.authenticated || gate.report(session)) {
+      options.onSession?.(session);
+    }
     // Only a session that authenticated ends a `once` receiver.
     if (session.authenticated) shutdownOnce?.();
   }, {
@@ -218,7 +224,7 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
   if (options.once) shutdownOnce = () => void server.shutdown();
   return serverHandle({
     addr: server.addr,
-    finished: server.finished,
+    finished: server.finished.then(() => gate.close()),
     stats: () => ({ ...server.stats(), ...stats }),
     shutdown: server.shutdown,
   });
@@ -324,7 +330,7 @@ async function runSession(
     context.record,
   );
   const outbox = createOutbox(conn, reader, context.record);
-  const ticket = gate.admit(conn);
+  const ticket = gate.admit(conn, peerAddr.hostname);
   const stop = watchShutdown(conn, context.signal, session, {
     gracePeriodMs: shared.gracePeriodMs,
     notify: () =>
@@ -344,7 +350,7 @@ async function runSession(
     config,
     session,
     shared,
-    peerHost: peerAddr.hostname,
+    ticket,
     authenticated: () => {
       session.authenticated = true;
       ticket.authenticated();
@@ -589,6 +595,7 @@ async function handshake(io: SessionIo): Promise<SessionKeys> {
       "the sender asked for unsealed frames over TLS, but this connection is not TLS",
     );
   }
+  io.ticket.spoke();
   const receiverHello = encodeHello(nonce);
   await writeRecorded(conn, receiverHello, context.record);
   const keys = deriveKeys(config.token, senderHello, receiverHello);
@@ -603,15 +610,14 @@ async function handshake(io: SessionIo): Promise<SessionKeys> {
     );
   }
   const auth = { payload: await reader.payload(authHeader) };
-  const wait = shared.gate.delayFor(io.peerHost);
-  if (wait > 0) {
-    // Wrong proofs came from this address lately: answer more slowly.
+  // Wrong proofs lately (from this address, or too many from all): wait.
+  const waited = await io.ticket.beforeProof(context.signal);
+  if (waited > 0) {
     config.stats.authDelayed++;
-    io.session.authDelayMs = Math.round(wait);
-    await delay(wait, context.signal);
+    io.session.authDelayMs = Math.round(waited);
   }
   if (!timingSafeEqual(auth.payload, keys.senderProof)) {
-    shared.gate.failed(io.peerHost);
+    io.ticket.failed();
     throw new FileTransferError("auth_failed", "wrong token");
   }
   if (!config.claim()) {
@@ -640,7 +646,7 @@ interface SessionIo {
   keys?: SessionKeys;
   session: ReceiveSession;
   shared: Shared;
-  peerHost: string;
+  ticket: Ticket;
   authenticated(): void;
 }
 
