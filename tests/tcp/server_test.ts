@@ -382,3 +382,54 @@ Deno.test("serveTcp: over maxPendingHandshakes the flooding address's oldest han
     for (const c of [other, ...flood]) c.reset();
   }
 });
+
+Deno.test("serveTcp: when accept fails (out of fds), unfinished TLS handshakes are shed to make room at once", async () => {
+  const tls = await testTls();
+  const real = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tls.cert,
+    key: tls.key,
+  });
+  // The runtime's listener, except that one accept fails as EMFILE does.
+  let failNext = false;
+  const failed = Promise.withResolvers<void>();
+  const listener = new Proxy(real, {
+    get(target, key) {
+      if (key === "accept") {
+        return () => {
+          if (!failNext) return target.accept();
+          failNext = false;
+          failed.resolve();
+          return Promise.reject(new Error("Too many open files (os error 24)"));
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  await using server = bounded(serveEcho({ listener, handshakeTimeoutMs: 0 }));
+  const silent = await Promise.all(
+    Array.from({ length: 4 }, () => connectTo(real.addr)),
+  );
+  try {
+    await serverInodes(real.addr.port, silent.map((c) => c.localAddr.port));
+    await waitFor("the four to be accepted", () => server.stats().served === 4);
+    // The accept already waiting takes a fifth; the one after fails.
+    failNext = true;
+    silent.push(await connectTo(real.addr));
+    await withTimeout(failed.promise, WAIT_MS, "the failing accept");
+    // A quarter of the five (two), the oldest, are reset; the rest kept.
+    assert.equal(await endOf(silent[0]!, "the first shed handshake"), "reset");
+    assert.equal(await endOf(silent[1]!, "the second shed handshake"), "reset");
+    assert.equal(server.stats().handshakesShed, 2);
+    // And the loop takes newcomers again.
+    silent.push(await connectTo(real.addr));
+    await waitFor(
+      "the newcomer to be accepted",
+      () => server.stats().served === 6,
+    );
+  } finally {
+    for (const conn of silent) conn.close();
+  }
+});
