@@ -196,7 +196,7 @@ function mapped(ip4: Uint8Array): Uint8Array {
 }
 
 /** The 16 bytes of an IPv4 (as IPv4-mapped) or IPv6 address text. */
-export function ipBytes(text: string): Uint8Array | undefined {
+function ipBytes(text: string): Uint8Array | undefined {
   const host = text.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
   if (!host.includes(":")) {
     const ip4 = ipv4Bytes(host);
