@@ -10,7 +10,12 @@ import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import { serverHandle } from "../../_server_handle.ts";
 import { formatAddress } from "../../address.ts";
 import { type ConnectionContext, serveTcp } from "../server.ts";
-import { closeQuietly, errorMessage, writeAll } from "../../_io.ts";
+import {
+  closeQuietly,
+  errorMessage,
+  osMessage,
+  writeAll,
+} from "../../_io.ts";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type {
   FileReceiver,
@@ -929,6 +934,9 @@ async function receiveData(
       if (!failure) {
         const n = chunk.length;
         pending = writeAll(part, chunk).then(() => writeback.wrote(n));
+        // settle() takes its failure; until then it is not unhandled (a
+        // full disk would otherwise end the whole receiver).
+        pending.catch(() => {});
       }
       if (config.onProgress && received - lastReport >= MAX_CONTROL_PAYLOAD) {
         lastReport = received;
@@ -949,7 +957,7 @@ async function receiveData(
 function diskError(path: string, error: unknown): FileTransferError {
   return new FileTransferError(
     "disk_error",
-    `'${path}': cannot write: ${errorMessage(error)}`,
+    `'${path}': cannot write: ${osMessage(error)}`,
     { cause: error },
   );
 }

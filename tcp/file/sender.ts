@@ -512,6 +512,7 @@ async function streamContent(
       // being written and the next one is already being read.
       if (offset < size) {
         reading = readFileFull(handle, content(s.bufs[next]!, want(offset)));
+        reading.catch(() => 0);
       }
       hash.update(content(buf, n));
       await writing;
@@ -535,6 +536,10 @@ async function streamContent(
         ended = true;
       }
       writing = writeRecorded(s.stream, buf.subarray(head, to), record);
+      // Awaited on the next turn; a failure meanwhile (the receiver gone
+      // while the next block is read) is not unhandled: that ends the
+      // process instead of reporting why the receiver stopped.
+      writing.catch(() => {});
       s.options.onProgress?.({
         path: file.path,
         bytes: offset,

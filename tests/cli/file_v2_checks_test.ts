@@ -12,6 +12,7 @@ import {
   seededBytes,
   startCli,
   WAIT_MS,
+  waitFor,
   withTimeout,
 } from "../_helpers.ts";
 
@@ -40,6 +41,12 @@ function sendArgs(port: number, path: string, ...more: string[]): string[] {
     TOKEN,
     ...more,
   ];
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    off += await conn.write(bytes.subarray(off));
+  }
 }
 
 function names(dir: string): string[] {
@@ -88,6 +95,72 @@ Deno.test("file v2: two senders of the same name at once: one file, whole, from 
   });
 });
 
+/**
+ * A TCP forwarder that passes the sender's first `limit` bytes to the
+ * receiver, then stops reading from the sender (the receiver's replies keep
+ * flowing) until `release()`: a transfer held in its middle, by bytes, not
+ * by time.
+ */
+function holdAfter(targetPort: number, limit: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const conns: Deno.Conn[] = [];
+  const done = (async () => {
+    const client = await listener.accept();
+    const server = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: targetPort,
+    });
+    conns.push(client, server);
+    const back = server.readable.pipeTo(client.writable).catch(() => {});
+    const buf = new Uint8Array(64 * 1024);
+    let passed = 0;
+    try {
+      while (passed < limit) {
+        const n = await client.read(
+          buf.subarray(0, Math.min(buf.length, limit - passed)),
+        );
+        if (n === null) break;
+        await writeAll(server, buf.subarray(0, n));
+        passed += n;
+      }
+    } catch {
+      // Either side went away.
+    }
+    held.resolve();
+    await released.promise;
+    try {
+      while (true) {
+        const n = await client.read(buf);
+        if (n === null) break;
+        await writeAll(server, buf.subarray(0, n));
+      }
+      await server.closeWrite();
+    } catch {
+      // Either side went away.
+    }
+    await back;
+  })();
+  return {
+    port: listener.addr.port,
+    held: held.promise,
+    release: () => released.resolve(),
+    async [Symbol.asyncDispose]() {
+      released.resolve();
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // Closed already.
+        }
+      }
+      await done.catch(() => {});
+    },
+  };
+}
+
 /** Runs `args` as root in a private mount namespace with `dir` on a tmpfs of `size`. */
 function onSmallDisk(dir: string, size: string, args: string[]) {
   const task = denoJson.tasks.netkit.split(/\s+/).slice(1);
@@ -129,13 +202,34 @@ Deno.test({
       TOKEN,
     ];
     await using recv = await startCli(args, {
-      command: onSmallDisk(dst, "4m", args),
+      command: onSmallDisk(dst, "4500k", args),
     });
     const port = recv.ports.tcp!;
-    const big = await runCli(sendArgs(port, `${src}/big.bin`, "--json"));
+    // Held once the fifth 1 MiB frame is in (and less than a frame more,
+    // for the hellos, proof and FILE): its write, at 4 MiB, fills the disk
+    // and fails while the receiver waits for the sixth. That once took the
+    // whole receiver down.
+    const frame = 2 ** 20 + 5 + 16;
+    await using hold = holdAfter(port, 5 * frame + 1024);
+    const sending = runCli(sendArgs(hold.port, `${src}/big.bin`, "--json"));
+    await withTimeout(hold.held, WAIT_MS, "5 MiB to reach the receiver");
+    const part = `/proc/${recv.process.pid}/root${dst}/.big.bin.netkit-part`;
+    await waitFor(
+      "the disk to fill",
+      async () =>
+        (await Deno.stat(part).catch(() => ({ size: 0 }))).size >=
+          3.5 * 2 ** 20,
+    );
+    hold.release();
+    const big = await sending;
     assert.equal(big.code, 1, big.stderr);
+    assert.ok(big.stdout, `no report on stdout; stderr: ${big.stderr}`);
     const failed = JSON.parse(big.stdout).files[0];
-    assert.equal(failed.error.code, "disk_error");
+    assert.equal(
+      failed.error.code,
+      "disk_error",
+      `sender: ${big.stdout}\n${big.stderr}\nreceiver: ${recv.stderr()}`,
+    );
     assert.match(failed.error.message, /no space left on device/i);
     const small = await runCli(sendArgs(port, `${src}/small.bin`, "--json"));
     assert.equal(small.code, 0, small.stderr);
@@ -147,57 +241,6 @@ Deno.test({
     assert.match(r.stderr, /refused big\.bin .*disk_error/);
   });
 });
-
-/**
- * A TCP forwarder that passes the sender's first `limit` bytes to the
- * receiver, then stops reading from the sender (the receiver's replies keep
- * flowing): a transfer held in its middle, by bytes, not by time.
- */
-function holdAfter(targetPort: number, limit: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held = Promise.withResolvers<void>();
-  const conns: Deno.Conn[] = [];
-  const done = (async () => {
-    const client = await listener.accept();
-    const server = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: targetPort,
-    });
-    conns.push(client, server);
-    const back = server.readable.pipeTo(client.writable).catch(() => {});
-    const buf = new Uint8Array(64 * 1024);
-    let passed = 0;
-    try {
-      while (passed < limit) {
-        const n = await client.read(
-          buf.subarray(0, Math.min(buf.length, limit - passed)),
-        );
-        if (n === null) break;
-        await server.write(buf.subarray(0, n));
-        passed += n;
-      }
-    } catch {
-      // Either side went away.
-    }
-    held.resolve();
-    await back;
-  })();
-  return {
-    port: listener.addr.port,
-    held: held.promise,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // Closed already.
-        }
-      }
-      await done.catch(() => {});
-    },
-  };
-}
 
 Deno.test("file v2: SIGTERM of the receiver mid-transfer: the sender is told, the part file is kept, and the next run resumes to an identical file", async () => {
   await withDirs(async (src, dst) => {
