@@ -15,7 +15,8 @@ import {
   waitFor,
   withTimeout,
 } from "../_helpers.ts";
-import { endOf, listenerPid, socketFds } from "../_strangers.ts";
+import { connectFrom, endOf, listenerPid, socketFds } from "../_strangers.ts";
+import { fileProtocol } from "../../tcp/mod.ts";
 
 const SILENT = 50;
 
@@ -280,5 +281,187 @@ Deno.test("relay exec --shell: background jobs of the programs end when the rela
   } finally {
     for (const conn of conns) conn.close();
     for (const pid of sleepers(m)) Deno.kill(pid, "SIGKILL");
+  }
+});
+
+Deno.test("relay ws:// --allow-origin: a foreign Origin gets 403 by default and with a flag naming another; the named origin gets in", async () => {
+  using target = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using closed = await startCli([
+    "relay",
+    "ws://127.0.0.1:0/",
+    `tcp://127.0.0.1:${target.addr.port}`,
+  ]);
+  const url = (port: number) => `ws://127.0.0.1:${port}/`;
+  const refused = await runCli([
+    "ws",
+    "connect",
+    url(closed.ports.ws!),
+    "--header",
+    "Origin: https://evil.example",
+  ], { stdin: "" });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /HTTP 403/);
+  await using open = await startCli([
+    "relay",
+    "ws://127.0.0.1:0/",
+    `tcp://127.0.0.1:${target.addr.port}`,
+    "--allow-origin",
+    "https://app.example",
+  ]);
+  const other = await runCli([
+    "ws",
+    "connect",
+    url(open.ports.ws!),
+    "--header",
+    "Origin: https://app.example.evil.net",
+  ], { stdin: "" });
+  assert.match(other.stderr, /HTTP 403/);
+  const served = target.accept();
+  const allowed = runCli([
+    "ws",
+    "connect",
+    url(open.ports.ws!),
+    "--header",
+    "Origin: https://app.example",
+  ], { stdin: "" });
+  (await withTimeout(served, WAIT_MS, "the relayed connection")).close();
+  assert.equal((await allowed).code, 0, (await allowed).stderr);
+  const bad = await runCli([
+    "relay",
+    "ws://127.0.0.1:0/",
+    "tcp://127.0.0.1:1",
+    "--allow-origin",
+    "https://app.example/path",
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--allow-origin takes an origin/);
+});
+
+Deno.test("relay exec --max-programs: the client beyond the limit is refused and logged", async () => {
+  await using server = await startCli([
+    "relay",
+    "tcp://127.0.0.1:0",
+    "exec:cat",
+    "--max-programs",
+    "2",
+  ]);
+  const port = server.ports.tcp!;
+  const running = await silent(port, 2);
+  try {
+    for (const conn of running) {
+      await conn.write(new TextEncoder().encode("x"));
+      await withTimeout(conn.read(new Uint8Array(1)), WAIT_MS, "cat's echo");
+    }
+    const extra = await silent(port, 1);
+    assert.equal(await endOf(extra[0]!, "the refusal"), "closed");
+    extra[0]!.close();
+    await server.waitForStderr(
+      /relay closed first \(error: refused: 2 programs are running \(the limit\)\)/,
+    );
+  } finally {
+    for (const conn of running) conn.close();
+  }
+});
+
+Deno.test("relay udp://: after a flood of one-datagram sources a fresh client is served; evictions logged in bounded lines", async () => {
+  const echo = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const echoing = (async () => {
+    try {
+      for (;;) {
+        const [data, from] = await echo.receive();
+        await echo.send(data, from);
+      }
+    } catch {
+      // Closed at the end of the test.
+    }
+  })();
+  await using server = await startCli([
+    "relay",
+    "udp://127.0.0.1:0",
+    `udp://127.0.0.1:${(echo.addr as Deno.NetAddr).port}`,
+    "--max-conns",
+    "16",
+  ]);
+  const to = {
+    transport: "udp" as const,
+    hostname: "127.0.0.1",
+    port: server.ports.udp!,
+  };
+  const exchange = async (socket: Deno.DatagramConn, text: string) => {
+    await socket.send(new TextEncoder().encode(text), to);
+    const [data] = await withTimeout(socket.receive(), WAIT_MS, text);
+    return new TextDecoder().decode(data);
+  };
+  const flood = Array.from({ length: 100 }, (_, i) =>
+    Deno.listenDatagram({
+      transport: "udp",
+      hostname: `127.0.8.${i + 1}`,
+      port: 0,
+    }));
+  const fresh = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    for (const socket of flood) await exchange(socket, "f");
+    assert.equal(await exchange(fresh, "fresh"), "fresh");
+    const r = await server.stop();
+    assert.equal(r.code, 0, r.stderr);
+    const each = r.stderr.match(/UDP session from \S+ evicted/g) ?? [];
+    assert.ok(each.length <= 10, r.stderr);
+    const more = [...r.stderr.matchAll(/(\d+) more UDP sessions evicted/g)]
+      .reduce((n, m) => n + Number(m[1]), 0);
+    const evicted = Number(/(\d+) sessions evicted/.exec(r.stderr)?.[1]);
+    assert.equal(each.length + more, evicted);
+    assert.equal(evicted, 101 - 16);
+  } finally {
+    for (const socket of [...flood, fresh]) socket.close();
+    echo.close();
+    await echoing;
+  }
+});
+
+Deno.test("file recv: guesses from many addresses cost a bounded log: a line each for the first, then a summary", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using server = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dir,
+      "--token",
+      "123456",
+    ]);
+    const port = server.ports.tcp!;
+    const guess = new Uint8Array([
+      ...fileProtocol.encodeHello(new Uint8Array(32)),
+      ...fileProtocol.encodeFrame(
+        fileProtocol.MessageType.AUTH,
+        new Uint8Array(32),
+      ),
+    ]);
+    for (let i = 1; i <= 40; i++) {
+      const conn = await connectFrom(`127.0.30.${i}`, port);
+      await conn.write(guess);
+      await conn.ended;
+    }
+    const r = await server.stop();
+    assert.equal(r.code, 0, r.stderr);
+    const each = r.stderr.match(/^session from .*auth_failed/gm) ?? [];
+    assert.ok(each.length <= 20, r.stderr);
+    const summarized = [
+      ...r.stderr.matchAll(/strangers: (\d+) more sessions ended/g),
+    ].reduce((n, m) => n + Number(m[1]), 0);
+    assert.equal(each.length + summarized, 40, r.stderr);
+    assert.match(r.stderr, /40 wrong tokens/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
