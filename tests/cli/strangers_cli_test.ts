@@ -112,6 +112,10 @@ Deno.test("relay tls://: silent TLS clients are reset at --connect-timeout and t
     r.stderr,
     /TLS connection from 127\.0\.0\.1:\d+ reset: handshake not finished within 1 s/,
   );
+  assert.match(
+    r.stderr,
+    new RegExp(`${SILENT} unfinished TLS handshakes reset`),
+  );
 });
 
 /** A CLI server under `prlimit --nofile=LIMIT`. */
