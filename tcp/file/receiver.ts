@@ -10,12 +10,7 @@ import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import { serverHandle } from "../../_server_handle.ts";
 import { formatAddress } from "../../address.ts";
 import { type ConnectionContext, serveTcp } from "../server.ts";
-import {
-  closeQuietly,
-  errorMessage,
-  osMessage,
-  writeAll,
-} from "../../_io.ts";
+import { closeQuietly, errorMessage, osMessage, writeAll } from "../../_io.ts";
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 import type {
   FileReceiver,
