@@ -28,7 +28,7 @@ export async function receiveProtocol(
   io: ConnectionIo,
 ): Promise<TransferFailure | undefined> {
   const { conn, context, shared, session } = io;
-  const { config, gate } = shared;
+  const { config } = shared;
   const core = new ReceiverSession({
     keys: config.keys,
     tls: shared.tls,
@@ -63,14 +63,19 @@ export async function receiveProtocol(
   const handle = async (events: ReceiverEvent[]): Promise<void> => {
     for (const event of events) {
       switch (event.type) {
+        case "hello":
+          // A well-formed hello: strangers that sent nothing are dropped first.
+          io.ticket.spoke();
+          break;
         case "proof": {
-          const wait = gate.delayFor(io.peerHost);
-          if (wait > 0) {
-            // Wrong proofs came from this address lately: answer more slowly.
+          // Wrong proofs lately (from this address, or too many from all
+          // addresses): the gate makes this proof wait its turn.
+          const waited = await io.ticket.beforeProof(context.signal);
+          if (waited > 0) {
             config.stats.authDelayed++;
-            session.authDelayMs = Math.round(wait);
+            session.authDelayMs = Math.round(waited);
           }
-          core.holdProof(performance.now() + wait);
+          core.holdProof(performance.now());
           break;
         }
         case "proven":
@@ -112,8 +117,10 @@ export async function receiveProtocol(
           break;
         case "failed":
           if (event.failure.code === "auth_failed") {
-            gate.failed(io.peerHost);
-            // Counted at once, before another connection's proof is checked.
+            // Counted as the proof is judged, before the sender hears of it
+            // and before another connection's proof is checked.
+            config.stats.authFailures++;
+            io.ticket.failed();
             shared.code?.failed();
           }
           // A breach leaves nothing of the file behind, before the sender

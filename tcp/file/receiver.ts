@@ -91,11 +91,14 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
       return true;
     },
   };
+  const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
   const gate = createPreAuthGate({
-    authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+    authTimeoutMs,
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
-  }, () => stats.unauthenticatedDropped++);
+    onDrop: () => stats.unauthenticatedDropped++,
+    onStrangers: options.onStrangers,
+  });
   const code = codeMode
     ? createCodeBudget(options.codeAttempts ?? DEFAULT_CODE_ATTEMPTS)
     : undefined;
@@ -113,7 +116,13 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     const session = await serveConnection(conn, context, shared);
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
-    options.onSession?.(session);
+    // Strangers' sessions past a burst are summarized (onStrangers); a
+    // wrong code is always reported (there are a few at most).
+    const wrongCode = code !== undefined &&
+      session.error?.code === "auth_failed";
+    if (session.authenticated || wrongCode || gate.report(session)) {
+      options.onSession?.(session);
+    }
     // Only a session that authenticated ends a `once` receiver; a code
     // also ends with its last wrong attempt (once that sender has been
     // told): nobody can use it now.
@@ -122,11 +131,13 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     ...options,
     idleTimeoutMs,
     gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
+    // The gate's deadline (from accept, a real close) covers TLS too.
+    handshakeTimeoutMs: authTimeoutMs > 0 ? 0 : undefined,
   });
   if (options.once || codeMode) shutdownOnce = () => void server.shutdown();
   return serverHandle({
     addr: server.addr,
-    finished: server.finished,
+    finished: server.finished.then(() => gate.close()),
     stats: () => ({
       ...server.stats(),
       ...stats,
