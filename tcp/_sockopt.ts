@@ -5,8 +5,9 @@
 // for the client's delayed ACK (40 ms). Linux copies TCP_NODELAY from a
 // listening socket to every connection accepted from it, so setting it
 // once on the listener covers them all. The fd is not exposed either: it
-// is found as relay/_abort.ts finds it, through /proc (the socket's inode
-// from /proc/net/tcp{,6}, then the /proc/self/fd entry linking to it).
+// is found through /proc (the socket's inode from /proc/net/tcp{,6}, then
+// the /proc/self/fd entry linking to it). _tcp_reset.ts asks each fd for
+// its peer instead, which a listening socket does not have.
 // Needs Linux, --allow-ffi and read access to /proc (Deno 2.9 wants
 // --allow-all for /proc/net and /proc/self); without them nothing
 // changes and the caller is told so.

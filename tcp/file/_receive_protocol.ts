@@ -9,7 +9,6 @@
 import { closeQuietly, delay } from "../../_io.ts";
 import type { TransferFailure } from "./types.ts";
 import { type ReceiverEvent, ReceiverSession } from "./_receiver_session.ts";
-import { tokenKeySchedule } from "./_key_schedule.ts";
 import type { ConnectionIo } from "./_receive_io.ts";
 import {
   type EntryIo,
@@ -29,9 +28,9 @@ export async function receiveProtocol(
   io: ConnectionIo,
 ): Promise<TransferFailure | undefined> {
   const { conn, context, shared, session } = io;
-  const { config, gate } = shared;
+  const { config } = shared;
   const core = new ReceiverSession({
-    keys: tokenKeySchedule(config.token),
+    keys: config.keys,
     tls: shared.tls,
     maxSize: config.maxSize,
     maxFiles: config.maxFiles,
@@ -64,14 +63,19 @@ export async function receiveProtocol(
   const handle = async (events: ReceiverEvent[]): Promise<void> => {
     for (const event of events) {
       switch (event.type) {
+        case "hello":
+          // A well-formed hello: strangers that sent nothing are dropped first.
+          io.ticket.spoke();
+          break;
         case "proof": {
-          const wait = gate.delayFor(io.peerHost);
-          if (wait > 0) {
-            // Wrong proofs came from this address lately: answer more slowly.
+          // Wrong proofs lately (from this address, or too many from all
+          // addresses): the gate makes this proof wait its turn.
+          const waited = await io.ticket.beforeProof(context.signal);
+          if (waited > 0) {
             config.stats.authDelayed++;
-            session.authDelayMs = Math.round(wait);
+            session.authDelayMs = Math.round(waited);
           }
-          core.holdProof(performance.now() + wait);
+          core.holdProof(performance.now());
           break;
         }
         case "proven":
@@ -112,7 +116,13 @@ export async function receiveProtocol(
           io.fileDone(event.file);
           break;
         case "failed":
-          if (event.failure.code === "auth_failed") gate.failed(io.peerHost);
+          if (event.failure.code === "auth_failed") {
+            // Counted as the proof is judged, before the sender hears of it
+            // and before another connection's proof is checked.
+            config.stats.authFailures++;
+            io.ticket.failed();
+            shared.code?.failed();
+          }
           // A breach leaves nothing of the file behind, before the sender
           // hears of it. (A stop keeps the part file for resume; it may
           // come from the grace timer while this loop writes it.)
@@ -146,6 +156,15 @@ export async function receiveProtocol(
         throw new Error("the receiver core waits for an answer it never got");
       }
       await delay(at - performance.now(), signal);
+      if (shared.code?.left === 0 && !core.authenticated) {
+        // The code ended while this proof waited: it is not checked, so
+        // no guess gets past the limit.
+        await handle(core.abort({
+          code: "auth_failed",
+          message: "the code has ended after too many wrong attempts",
+        }));
+        return;
+      }
       await handle(core.handleTimeout(performance.now()));
       return;
     }
