@@ -524,6 +524,14 @@ export interface PerMessageDeflate extends Disposable {
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY_BLOCK = new Uint8Array([0x00]);
 const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
+// The compressor's window: negotiated bits are a ceiling, and a smaller
+// window makes streams every inflater reads. 12 bits (python websockets'
+// default) against 15, measured in one process on a busy 2-core machine,
+// JSON-like text with context takeover: 1 MiB in 21-26 ms against 52-104
+// ms per message; 32 KiB like the message before in 0.6-0.9 ms against
+// 2.1-2.3 ms (the match search walks the whole window); 22.7 % of the
+// size against 21.9 % (issue #26).
+const COMPRESS_WINDOW_BITS = 12;
 
 /**
  * Creates the codec for one connection after a negotiation, as `role`
@@ -571,7 +579,7 @@ export function createPerMessageDeflate(
     : params.serverNoContextTakeover;
   const deflater = createRawContext({
     mode: "deflate",
-    windowBits: ownBits,
+    windowBits: Math.min(ownBits, COMPRESS_WINDOW_BITS),
   });
   const inflater = createRawContext({
     mode: "inflate",
