@@ -178,7 +178,7 @@ export class WsProtocol {
   #keyAt = 0;
   // permessage-deflate: the agreed parameters, and the zlib contexts,
   // made at the first compressed message either way (an idle connection
-  // then costs no zlib state: about 370 KB each otherwise).
+  // then costs no zlib state: a few hundred KB each otherwise).
   readonly #deflate: DeflateParams | null;
   readonly #maxMessageSize: number;
   #codecState: PerMessageDeflate | null = null;
