@@ -8,6 +8,7 @@
  */
 
 import { closeQuietly, errorMessage } from "../../_io.ts";
+import { escapeControl } from "../../escape.ts";
 import { buildClientRequest, generateKey } from "../handshake.ts";
 import { sendRequestHead, toWsUrl } from "../_raw_connection.ts";
 import {
@@ -54,7 +55,10 @@ export interface CaseResult {
   sends: string;
   /** What RFC 6455 requires of the server, in a few words. */
   requires: string;
-  /** What the server did, e.g. `echoed text (125 B), then close 1000`. */
+  /**
+   * What the server did, e.g. `echoed text (125 B), then close 1000`; what
+   * the server sent (a close reason, a status line) is escaped.
+   */
   observed: string;
   /** The verdict. */
   verdict: CheckVerdict;
@@ -263,7 +267,8 @@ async function runCase(
     title: c.title,
     sends: c.sends,
     requires: c.requires,
-    observed: outcome.observed,
+    // Quotes the server (close reasons, status lines): escaped.
+    observed: escapeControl(outcome.observed),
     verdict: outcome.verdict,
     durationMs: Math.round(performance.now() - started),
   };
