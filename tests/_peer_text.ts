@@ -9,6 +9,7 @@ export const HOSTILE = "x\x1b]0;t\x07\u009b2J\u0085\u202e\u2066\\x1b";
 export const HOSTILE_LATIN1 = "x\u009b2J\u0085\\x1b";
 
 /** Code points that must never reach a terminal raw (newline aside). */
+// deno-lint-ignore no-control-regex
 export const RAW = new RegExp(
   "[\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff]",
   "u",
