@@ -142,6 +142,8 @@ async function copyDir(from: string, to: string): Promise<void> {
 export interface RunOptions {
   /** Each run in a private network namespace (`unshare -n`, lo up). */
   isolated?: boolean;
+  /** Ends the run early, like its timeout (the tests use it). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -201,10 +203,12 @@ export async function runTests(
   }).spawn();
   running.add(child.pid);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const stop = () => {
     timedOut = true;
     killSession(child.pid);
-  }, timeoutMs);
+  };
+  const timer = setTimeout(stop, timeoutMs);
+  options.signal?.addEventListener("abort", stop, { once: true });
   try {
     const out = await child.output();
     const text = new TextDecoder().decode(out.stdout) +
@@ -214,6 +218,7 @@ export async function runTests(
     return { passed: out.success && !timedOut, timedOut, uncompilable, tail };
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", stop);
     // Whatever the tests left running (a server a hung test started).
     killSession(child.pid);
     running.delete(child.pid);
