@@ -1,5 +1,8 @@
 // Helpers shared by the tests: run the CLI as users do, find peers.
 
+import { readTcpSockets } from "../tcp/proc/sockets.ts";
+import { readUdpSockets } from "../tcp/proc/udp_sockets.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** True in CI, where a missing peer is a failure, never a skip. */
@@ -561,13 +564,17 @@ export async function startSocatEcho(
     }
     await child.status;
   };
-  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  // Its own socket, by exact local address (and LISTEN for TCP): another
+  // program's socket may use the same port number.
+  const bound = async () => {
+    const filter = { sport: port };
+    const rows = kind === "TCP-LISTEN"
+      ? await readTcpSockets({ ...filter, state: "LISTEN" })
+      : await readUdpSockets(filter);
+    return rows.some((r) => r.local.hostname === "127.0.0.1");
+  };
   try {
-    await waitFor(
-      `socat to bind ${kind} 127.0.0.1:${port}`,
-      async () => (await Deno.readTextFile(table)).includes(hex),
-    );
+    await waitFor(`socat to bind ${kind} 127.0.0.1:${port}`, bound);
   } catch (error) {
     await stop();
     throw error;
