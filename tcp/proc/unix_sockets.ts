@@ -11,6 +11,7 @@ import type { TcpStateName } from "./sockets.ts";
 
 /** One row of `/proc/net/unix`. */
 export interface UnixSocketRecord {
+  /** Always `unix`: tells these rows from TCP and UDP ones in one list. */
   proto: "unix";
   /** `stream`, `dgram` or `seqpacket` (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET). */
   type: "stream" | "dgram" | "seqpacket";
