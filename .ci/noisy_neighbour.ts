@@ -97,9 +97,13 @@ async function main(): Promise<void> {
   tasks.push(...families.map((f) => udp(f.hostname, stats, stop.signal)));
   tasks.push(watchTimeWait(stats, stop.signal));
 
-  await new Promise<void>((resolve) =>
-    stop.signal.addEventListener("abort", () => resolve(), { once: true })
-  );
+  // A signal during start-up has already aborted: an abort listener added
+  // now would never fire.
+  if (!stop.signal.aborted) {
+    await new Promise<void>((resolve) =>
+      stop.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+  }
   clearTimeout(timer);
   worker?.terminate();
   for (const l of listeners) l.close();
