@@ -240,7 +240,7 @@ Deno.test("cli load: SIGINT ends the run early and prints the summary so far", a
   child.kill("SIGINT");
   const result = await output;
   const stdout = new TextDecoder().decode(result.stdout);
-  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  assert.equal(result.code, 130, new TextDecoder().decode(result.stderr));
   assert.match(stdout, /\(interrupted\)/);
   assert.match(stdout, /requests +[\d,]+ ok/);
 });

@@ -135,7 +135,7 @@ Deno.test("file strangers: the hello+proof deadline is not extended by trickling
   assert.equal(r.receiver.stats().authTimeouts, 1);
 });
 
-Deno.test("file strangers: --max-conns drops the oldest unauthenticated connection for a newcomer", async () => {
+Deno.test("file strangers: --max-pending drops the oldest unauthenticated connection for a newcomer", async () => {
   await using r = await startReceiver({
     maxUnauthenticated: 3,
     authTimeoutMs: 0,
@@ -153,10 +153,10 @@ Deno.test("file strangers: --max-conns drops the oldest unauthenticated connecti
   // for EOF on the wrong one would only end at the bound).
   const dropped = await waitFor(
     "the dropped connection's session",
-    () => r.sessions.find((s) => /--max-conns/.test(s.error?.message ?? "")),
+    () => r.sessions.find((s) => /--max-pending/.test(s.error?.message ?? "")),
   );
   assert.equal(dropped.peer, formatAddress(idle[0]!.localAddr));
-  assert.match(dropped.error?.message ?? "", /--max-conns/);
+  assert.match(dropped.error?.message ?? "", /--max-pending/);
   assert.deepEqual(
     await readAllWithin(idle[0]!, "the dropped connection's EOF"),
     new Uint8Array(0),
