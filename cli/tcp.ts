@@ -31,6 +31,6 @@ export const tcpCommand: Command = {
     dispatch("tcp", argv, SUBCOMMANDS, {
       about: "TCP diagnostics from /proc (Linux): what ss, nstat, sysctl and " +
         "ulimit show, with what each number means.",
-      examples: ["tcp states --port 8080 --watch", "tcp lab accept-overflow"],
+      examples: ["tcp states --sport 8080 --watch", "tcp lab accept-overflow"],
     }, context),
 };

@@ -9,7 +9,9 @@ import {
   pairKey,
   runCli,
   waitFor,
+  withTimeout,
 } from "../_helpers.ts";
+import { RAW } from "../_peer_text.ts";
 import {
   readTcpSockets,
   type SocketFilter,
@@ -94,7 +96,7 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
     );
     assert.equal(open.find((s) => s.state === "LISTEN")!.acceptQueue, 0);
 
-    const text = await runCli(["tcp", "states", "--port", P]);
+    const text = await runCli(["tcp", "states", "--sport", P]);
     assert.equal(text.code, 0, text.stderr);
     const lines = text.stdout.trimEnd().split("\n");
     assert.match(
@@ -109,7 +111,7 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
       ),
       text.stdout,
     );
-    assertCountsLine(lines, `on port ${port}`);
+    assertCountsLine(lines, `with local port ${port}`);
 
     await client.closeWrite();
     await waitForOwn(
@@ -123,14 +125,17 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
     const half = await ownStates(pairs, ["--port", P]);
     assert.equal(stateOf(half, client), "FIN_WAIT2", JSON.stringify(half));
     assert.equal(stateOf(half, server), "CLOSE_WAIT");
-    // ss spelling, any case.
-    const onlyFin = await ownStates(pairs, [
-      "--port",
+    // ss spelling, any case; one connection end by both its ports (no
+    // other socket can have both while ours exists).
+    const onlyFin = await statesJson([
+      "--sport",
+      String(cport),
+      "--dport",
       P,
       "--state",
       "fin-wait-2",
     ]);
-    assert.deepEqual(summary(onlyFin), [`${cport}>${port} FIN_WAIT2`]);
+    assert.deepEqual(summary(onlyFin.sockets), [`${cport}>${port} FIN_WAIT2`]);
 
     server.close();
     await waitForOwn(
@@ -139,12 +144,14 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
       (r) => stateOf(r, client) === "TIME_WAIT",
       "TIME_WAIT",
     );
-    const closed = await ownStates(pairs, [
-      "--port",
+    const closed = (await statesJson([
+      "--sport",
+      String(cport),
+      "--dport",
       P,
       "--state",
       "TIME_WAIT",
-    ]);
+    ])).sockets;
     assert.deepEqual(summary(closed), [`${cport}>${port} TIME_WAIT`]);
     assert.equal(closed[0]!.timer.kind, "time_wait");
   } finally {
@@ -168,11 +175,223 @@ function assertCountsLine(lines: string[], where: string): void {
     const state = l.trim().split(/\s+/)[3]!;
     byState.set(state, (byState.get(state) ?? 0) + 1);
   }
-  const counts = Object.values(TCP_STATES).filter((st) => byState.has(st))
+  const order = Object.values(TCP_STATES).flatMap((st) =>
+    st === "CLOSE" ? [st, "UNCONN"] : [st]
+  );
+  const counts = order.filter((st) => byState.has(st))
     .map((st) => `${st} ${byState.get(st)}`).join(", ");
   const noun = rows.length === 1 ? "socket" : "sockets";
   assert.equal(lines.at(-1), `${rows.length} ${noun} ${where}: ${counts}`);
 }
+
+Deno.test("cli tcp states --sport/--dport: one side's port, as ss's sport and dport", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  using server = await listener.accept();
+  const cport = client.localAddr.port;
+  const pairs = ownPairs(listener, client, server);
+  const P = String(port);
+  const shown = (j: { sockets: TcpSocketRecord[] }) => JSON.stringify(j);
+  const local = await statesJson(["--sport", P]);
+  assert.ok(local.sockets.every((s) => s.local.port === port), shown(local));
+  assert.deepEqual(
+    summary(ownRows(local.sockets, pairs)),
+    [`${port}>${cport} ESTABLISHED`, `${port}>0 LISTEN`].sort(),
+    shown(local),
+  );
+  const remote = await statesJson(["--dport", P]);
+  assert.ok(remote.sockets.every((s) => s.remote.port === port), shown(remote));
+  assert.deepEqual(
+    summary(ownRows(remote.sockets, pairs)),
+    [`${cport}>${port} ESTABLISHED`],
+    shown(remote),
+  );
+  // Both: the client's end of this connection.
+  const both = await statesJson(["--sport", String(cport), "--dport", P]);
+  assert.ok(
+    both.sockets.every((s) => s.local.port === cport && s.remote.port === port),
+    shown(both),
+  );
+  assert.deepEqual(
+    summary(ownRows(both.sockets, pairs)),
+    [`${cport}>${port} ESTABLISHED`],
+    shown(both),
+  );
+  const text = await runCli(["tcp", "states", "--sport", P]);
+  assert.equal(text.code, 0, text.stderr);
+  assertCountsLine(
+    text.stdout.trimEnd().split("\n"),
+    `with local port ${port}`,
+  );
+});
+
+Deno.test("cli tcp states --state: repeated and comma-separated; rows sorted by state, then port", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  using server = await listener.accept();
+  const pairs = ownPairs(listener, client, server);
+  const P = String(port);
+  for (
+    const flags of [
+      ["--state", "listen", "--state", "established"],
+      ["--state", "LISTEN,estab"],
+      ["--state", "listen, established", "--state", "listen"],
+    ]
+  ) {
+    const json = await statesJson(["--port", P, ...flags]);
+    assert.ok(
+      json.sockets.every((s) =>
+        s.state === "LISTEN" || s.state === "ESTABLISHED"
+      ),
+      flags.join(" "),
+    );
+    assert.equal(ownRows(json.sockets, pairs).length, 3, flags.join(" "));
+  }
+  // Sorted: LISTEN first, then ESTABLISHED by local port, then remote port.
+  const text = await runCli(["tcp", "states", "--port", P]);
+  assert.equal(text.code, 0, text.stderr);
+  const rows = text.stdout.trimEnd().split("\n").slice(1, -2).map((l) => {
+    const [, localText, remoteText, state] = l.trim().split(/\s+/);
+    const portOf = (t: string) =>
+      Number(t.slice(t.lastIndexOf(":") + 1).replace("*", "0"));
+    return {
+      state: state!,
+      local: portOf(localText!),
+      remote: portOf(remoteText!),
+    };
+  });
+  const order = [
+    "LISTEN",
+    "SYN_SENT",
+    "SYN_RECV",
+    "NEW_SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "CLOSING",
+    "TIME_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "CLOSE",
+  ];
+  for (let i = 1; i < rows.length; i++) {
+    const [a, b] = [rows[i - 1]!, rows[i]!];
+    const cmp = order.indexOf(a.state) - order.indexOf(b.state) ||
+      a.local - b.local || a.remote - b.remote;
+    assert.ok(cmp <= 0, `row ${i} out of order:\n${text.stdout}`);
+  }
+  const bad = await runCli(["tcp", "states", "--state", "listen,bogus"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown state 'bogus'/);
+});
+
+Deno.test("cli tcp states --udp and --unix: UDP and Unix sockets from /proc, peer-chosen paths escaped", async () => {
+  const udp = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  const dir = await Deno.makeTempDir({ prefix: "netkit-states-unix-" });
+  // A path another program chose: ESC, CSI (C1) and a bidi override in it.
+  const path = `${dir}/s\x1b[2J\u009b\u202e.sock`;
+  try {
+    const uport = (udp.addr as Deno.NetAddr).port;
+    const json = await statesJson(["--udp", "--sport", String(uport)]);
+    const mine = json.sockets.filter((s) => s.local.hostname === "127.0.0.1");
+    assert.equal(mine.length, 1, JSON.stringify(json.sockets));
+    assert.equal(mine[0]!.proto, "udp");
+    assert.equal(mine[0]!.state, "CLOSE");
+    const text = await runCli([
+      "tcp",
+      "states",
+      "--udp",
+      "--sport",
+      String(uport),
+    ]);
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `^udp\\s+127\\.0\\.0\\.1:${uport}\\s+0\\.0\\.0\\.0:\\*\\s+UNCONN\\b`,
+        "m",
+      ),
+    );
+    // Without --tcp, only UDP rows.
+    assert.doesNotMatch(text.stdout, /^tcp/m);
+
+    using _listener = Deno.listen({ transport: "unix", path });
+    const unix = await runCli(["tcp", "states", "--unix", "--state", "listen"]);
+    assert.equal(unix.code, 0, unix.stderr);
+    const line = unix.stdout.split("\n").find((l) => l.includes(dir));
+    assert.ok(line, unix.stdout);
+    assert.match(
+      line,
+      /^u_str\s+.*s\\x1b\[2J\\x9b\\u\{202e\}\.sock\s+\*\s+LISTEN/,
+    );
+    assert.doesNotMatch(unix.stdout, RAW);
+    const unixJson = await statesJson(["--unix", "--state", "listen"]);
+    assert.ok(
+      unixJson.sockets.some((s) =>
+        (s as unknown as { path: string }).path === path
+      ),
+    );
+  } finally {
+    udp.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "cli tcp states --process: the name a process gave itself is shown escaped",
+  ignore: !hasPeer("python3") && !IN_CI,
+}, async () => {
+  // PR_SET_NAME: any process may call itself "x ESC [2J CSI".
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [
+      "-c",
+      `
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"x\\x1b[2J\\xc2\\x9b", 0, 0, 0)
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new LineSplitter()).getReader();
+  try {
+    const first = await withTimeout(lines.read(), 20_000, "python's port");
+    const port = Number(first.value);
+    const text = await runCli([
+      "tcp",
+      "states",
+      "--sport",
+      String(port),
+      "--state",
+      "listen",
+      "--process",
+    ]);
+    assert.equal(text.code, 0, text.stderr);
+    const line = text.stdout.split("\n").find((l) =>
+      l.includes(`127.0.0.1:${port}`)
+    );
+    assert.ok(line, text.stdout);
+    assert.ok(line.endsWith(`${child.pid}/x\\x1b[2J\\x9b`), line);
+    assert.doesNotMatch(text.stdout, RAW);
+  } finally {
+    await child.stdin.close().catch(() => {});
+    await lines.cancel().catch(() => {});
+    await child.status;
+  }
+});
 
 Deno.test("cli tcp states --watch: marks a state change, stops cleanly on SIGINT", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -252,7 +471,7 @@ Deno.test("cli tcp states --watch --json: one object per frame", async () => {
   const result = await runCli([
     "tcp",
     "states",
-    "--port",
+    "--sport",
     String(port),
     "--watch=0.1",
     "--count",
@@ -278,6 +497,9 @@ Deno.test("cli tcp states: usage errors exit 2", async () => {
     const args of [
       ["--state", "bogus"],
       ["--port", "70000"],
+      ["--sport", "0"],
+      ["--dport", "x"],
+      ["--unix", "--sport", "80"],
       ["--watch", "0"],
       ["--count", "2"],
       ["extra"],
@@ -430,7 +652,7 @@ Deno.test({
       );
       const [recvQ, sendQ] = await ssListen(port);
       const [row] = await ownStates(pairs, [
-        "--port",
+        "--sport",
         String(port),
         "--state",
         "LISTEN",
@@ -442,7 +664,7 @@ Deno.test({
       const text = await runCli([
         "tcp",
         "states",
-        "--port",
+        "--sport",
         String(port),
         "--state",
         "LISTEN",
