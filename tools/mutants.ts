@@ -305,10 +305,18 @@ export async function runAll(
       // otherwise "kill" every mutant.
       const files = [...new Set(entries.flatMap((e) => e.tests ?? ["tests/"]))];
       console.error(`mutants: baseline run of ${files.join(" ")}`);
-      const base = await runTests(roots[0]!, files, options.timeoutMs, {
+      // The union of every entry's tests: one mutant's bound per file.
+      const baseMs = options.timeoutMs * files.length;
+      const base = await runTests(roots[0]!, files, baseMs, {
         isolated: options.isolated,
       });
-      if (!base.passed) throw new BaselineError(base.tail);
+      if (!base.passed) {
+        throw new BaselineError(
+          base.timedOut
+            ? `(did not finish within ${baseMs / 1000} s)\n${base.tail}`
+            : base.tail,
+        );
+      }
     }
     const outcomes: Outcome[] = new Array(entries.length);
     let next = 0;
