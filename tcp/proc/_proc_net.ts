@@ -190,3 +190,29 @@ function formatIpv6(bytes: number[]): string {
   const tail = hex.slice(bestStart + bestLen).join(":");
   return `${head}::${tail}`;
 }
+
+/**
+ * Drops rows listed twice. The kernel writes these tables a page at a time
+ * and resumes each read by position in a hash chain, so a socket created
+ * or closed meanwhile on a busy host can make a row appear twice (or one
+ * be skipped, which no reader can undo). A socket is its inode; a row
+ * without one (TIME_WAIT, SYN_RECV) its address pair, unique in the table.
+ */
+export function withoutRepeats<
+  T extends {
+    proto: string;
+    inode: number;
+    local: HostPort;
+    remote: HostPort;
+  },
+>(records: T[]): T[] {
+  const seen = new Set<string>();
+  return records.filter((r) => {
+    const key = r.inode !== 0
+      ? `${r.proto} #${r.inode}`
+      : `${r.proto} ${r.local.hostname} ${r.local.port} ${r.remote.hostname} ${r.remote.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -13,6 +13,7 @@ import {
   parseInetRow,
   parseTable,
   RowError,
+  withoutRepeats,
 } from "./_proc_net.ts";
 
 /** The name of a TCP state as the kernel's `tcp_states.h` spells it. */
@@ -385,6 +386,11 @@ function compareText(a: string, b: string): number {
  * A missing `tcp6` (IPv6 disabled) is not an error; a missing `tcp` is
  * `proc_unavailable`; on other systems than Linux it throws `unsupported_os`.
  *
+ * The kernel writes these tables a page at a time while sockets come and
+ * go: a row it repeats is listed once here, but on a busy host a socket
+ * opened or closed during the read may also be missed, so to see one
+ * socket reach a state, read again until it does.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -413,7 +419,7 @@ export async function readTcpSockets(
       ...parseProcNetTcp(v6, { family: 6, source: "/proc/net/tcp6" }),
     );
   }
-  return filterSockets(records, filter).sort(compareSockets);
+  return filterSockets(withoutRepeats(records), filter).sort(compareSockets);
 }
 
 /** How many sockets are in each state (every state present, zero or not). */

@@ -13,6 +13,7 @@ import {
   parseInetRow,
   parseTable,
   RowError,
+  withoutRepeats,
 } from "./_proc_net.ts";
 import {
   compareSockets,
@@ -141,5 +142,5 @@ export async function readUdpSockets(
       ...parseProcNetUdp(v6, { family: 6, source: "/proc/net/udp6" }),
     );
   }
-  return filterSockets(records, filter).sort(compareSockets);
+  return filterSockets(withoutRepeats(records), filter).sort(compareSockets);
 }

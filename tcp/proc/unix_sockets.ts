@@ -150,7 +150,10 @@ export async function readUnixSockets(
     : new Set<TcpStateName>(
       typeof options.state === "string" ? [options.state] : options.state,
     );
+  // Read a page at a time while sockets come and go: a row may repeat.
+  const seen = new Set<number>();
   return records
+    .filter((r) => !seen.has(r.inode) && seen.add(r.inode))
     .filter((r) => wanted === undefined || wanted.has(r.state))
     .sort((a, b) =>
       ORDER.indexOf(a.state) - ORDER.indexOf(b.state) ||
