@@ -454,7 +454,7 @@ Deno.test("echo serve --backlog 7: the listening socket's backlog is 7", {
       // For a listening socket, ss shows the backlog as Send-Q.
       const ss = await runProgram("ss", [
         "-ltnH",
-        `sport = :${server.ports.tcp}`,
+        `src 127.0.0.1:${server.ports.tcp}`,
       ]);
       assert.equal(ss.code, 0, ss.stderr);
       const fields = ss.stdout.trim().split(/\s+/);
