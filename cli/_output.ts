@@ -3,6 +3,7 @@
 
 import { NetkitError } from "../errors.ts";
 import { formatAddress } from "../address.ts";
+import { escapeJson } from "../escape.ts";
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { UsageError } from "./_args.ts";
 import { serverSignals } from "./_exit.ts";
@@ -63,9 +64,12 @@ export function log(line: string): void {
  * Writes one JSON value as a line to stdout, numbers rounded to what they
  * mean: durations (`…Ms`) to the microsecond, percentages to 0.01, any other
  * fraction to 3 decimals (float noise like 3.5393159999999995 means nothing).
+ * Strings keep their value, but C1 controls and bidi overrides (which
+ * JSON leaves raw) are written as `\uXXXX`: a peer's string cannot steer
+ * the terminal that shows the line.
  */
 export function outJson(value: unknown): void {
-  out(JSON.stringify(value, roundNumbers));
+  out(escapeJson(JSON.stringify(value, roundNumbers)));
 }
 
 function roundNumbers(key: string, value: unknown): unknown {

@@ -104,6 +104,12 @@ export interface WsClientOptions {
   /** Called with the round-trip time in milliseconds of each keep-alive ping. */
   onPong?: (rttMs: number) => void;
   /**
+   * Called with every ping and pong the server sends, as it arrives (the
+   * client answers pings by itself; this only shows them, as
+   * `wscat --show-ping-pong` does).
+   */
+  onControl?: (type: "ping" | "pong", payload: Uint8Array) => void;
+  /**
    * Try the connect again when it fails (refused, timed out, refused
    * upgrade), with exponential back-off and jitter; see
    * {@linkcode WsRetryOptions}. A `bad_url` or an abort is never retried.
@@ -235,6 +241,7 @@ async function connectOnce(
     pingIntervalMs: options.pingIntervalMs,
     pingTimeoutMs: options.pingTimeoutMs,
     onPong: options.onPong,
+    onControl: options.onControl,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -253,6 +260,7 @@ interface ClientSetup {
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
   onPong?: (rttMs: number) => void;
+  onControl?: (type: "ping" | "pong", payload: Uint8Array) => void;
 }
 
 interface PendingPing {
@@ -337,8 +345,12 @@ function createClient(
         case "binary":
           deliver(event.data, event.data.length);
           break;
+        case "ping":
+          setup.onControl?.("ping", event.payload);
+          break;
         case "pong":
           settlePings(event.payload);
+          setup.onControl?.("pong", event.payload);
           break;
       }
     }
