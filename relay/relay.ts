@@ -129,15 +129,15 @@ function relayToStdio(
 ): RelayServer {
   const once = { ...options, maxConnections: 1 };
   const one = relayOne({ kind: "stdio" }, once);
-  let server: RelayServer | undefined;
+  // Called only for an accepted client, so after `server` is set.
   const relayThenEnd: RelayOne = async (client, context) => {
     try {
       await one(client, context);
     } finally {
-      void server?.shutdown();
+      void server.shutdown();
     }
   };
-  server = "url" in from
+  const server: RelayServer = "url" in from
     ? listenWebSocket(from, once, relayThenEnd)
     : listenStreams(from, once, relayThenEnd);
   return server;
