@@ -251,7 +251,71 @@ async function connectOnce(
   return client;
 }
 
+/** Options of {@linkcode upgradedWebSocket}. */
+export interface UpgradedWebSocketOptions {
+  /** Bytes that arrived after the handshake head (the first frames). */
+  leftover?: Uint8Array;
+  /** The subprotocol agreed, or `""`. */
+  protocol?: string;
+  /** Largest message accepted from the peer (1009 beyond). Default 64 MiB. */
+  maxMessageSize?: number;
+  /** As in {@linkcode WsClientOptions}. Default 16 MiB. */
+  maxQueuedBytes?: number;
+}
+
+/**
+ * The server's end of a connection that was upgraded already (the `conn`
+ * and `leftover` of `serveWebSocket`'s `onUpgrade`), with the client's
+ * interface: iterate the messages, `send`, `ping`, `close`, `closed`.
+ * Frames from the peer must be masked; frames sent are not (RFC 6455 §5.1).
+ *
+ * @example A server that greets each client by itself
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   connectWebSocket,
+ *   serveWebSocket,
+ *   upgradedWebSocket,
+ * } from "@netkit/netkit/ws";
+ *
+ * await using server = serveWebSocket({
+ *   port: 0,
+ *   async onUpgrade(conn, { leftover }) {
+ *     const ws = upgradedWebSocket(conn, { leftover });
+ *     ws.send("welcome");
+ *     await ws.closed;
+ *   },
+ * });
+ * const client = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/ws`);
+ * for await (const message of client) {
+ *   assert.equal(message, "welcome");
+ *   break;
+ * }
+ * await client.close();
+ * ```
+ */
+export function upgradedWebSocket(
+  conn: Deno.Conn,
+  options: UpgradedWebSocketOptions = {},
+): WsClient {
+  const local = conn.localAddr;
+  const host = "hostname" in local
+    ? `${
+      local.hostname.includes(":") ? `[${local.hostname}]` : local.hostname
+    }:${local.port}`
+    : "localhost";
+  return createClient(conn, options.leftover ?? new Uint8Array(0), {
+    role: "server",
+    url: `ws://${host}/`,
+    protocol: options.protocol ?? "",
+    maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
+    maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
+    deflate: null,
+  });
+}
+
 interface ClientSetup {
+  role?: "client" | "server";
   url: string;
   protocol: string;
   maxQueued: number;
@@ -286,15 +350,16 @@ function createClient(
   let pingCounter = 0;
   let pings: PendingPing[] = [];
   const closed = Promise.withResolvers<WsCloseInfo>();
+  const role = setup.role ?? "client";
   const protocol = new WsProtocol({
-    role: "client",
+    role,
     maxMessageSize: setup.maxMessageSize,
     deflate: setup.deflate ?? undefined,
   });
   let pingTimedOut = false;
   const pingTimeoutMs = setup.pingTimeoutMs ?? setup.pingIntervalMs ?? 0;
   const driver = new WsDriver(conn, protocol, {
-    role: "client",
+    role,
     closeTimeoutMs: CLOSE_TIMEOUT_MS,
     pingIntervalMs: setup.pingIntervalMs,
     pingTimeoutMs,
