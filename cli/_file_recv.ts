@@ -37,6 +37,7 @@ import {
   log,
   out,
   outJson,
+  plural,
   type RunningService,
   runServers,
   selfCommand,
@@ -266,8 +267,12 @@ function fileService(server: FileReceiver): RunningService {
     server,
     summary: (stats: ServerStats) => {
       const st = stats as FileReceiverStats;
-      return `${st.sessions} sessions (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
-        `${st.filesFailed} refused or failed, ${st.authFailures} wrong tokens` +
+      return `${
+        plural(st.sessions, "session")
+      } (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
+        `${st.filesFailed} refused or failed, ${
+          plural(st.authFailures, "wrong token")
+        }` +
         (st.authDelayed ? ` (${st.authDelayed} slowed down)` : "") +
         (st.authTimeouts
           ? `, ${st.authTimeouts} too slow to authenticate`
@@ -301,7 +306,9 @@ function fileLine(file: ReceivedFile, peer: string): string {
     const resumed = file.resumedFrom > 0
       ? `, resumed at ${file.resumedFrom}`
       : "";
-    return `stored ${name} from ${peer}: ${file.bytes} bytes${resumed}, sha256 ${file.sha256}`;
+    return `stored ${name} from ${peer}: ${
+      plural(file.bytes, "byte")
+    }${resumed}, sha256 ${file.sha256}`;
   }
   return `refused ${name || "(no name)"} from ${peer}: ${file.error?.code}: ${
     escapeControl(file.error?.message ?? "")

@@ -21,7 +21,7 @@ import {
   tlsClientHelp,
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
-import { log, out, outJson } from "./_output.ts";
+import { log, out, outJson, plural } from "./_output.ts";
 import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatDuration, unitReader } from "./_units.ts";
 
@@ -184,11 +184,13 @@ function sentLine(entry: SentFile): string {
       if (file.kind === "directory") {
         return `stored folder ${file.path}${where}`;
       }
-      return `stored ${file.path}${where}: ${file.bytes} bytes` +
+      return `stored ${file.path}${where}: ${plural(file.bytes, "byte")}` +
         (file.resumedFrom > 0 ? ` (resumed at ${file.resumedFrom})` : "") +
         `, verified sha256 ${file.sha256}`;
     case "sent":
-      return `sent ${file.path}: ${file.bytes} bytes, sha256 ${file.sha256} (basic mode: not verified)`;
+      return `sent ${file.path}: ${
+        plural(file.bytes, "byte")
+      }, sha256 ${file.sha256} (basic mode: not verified)`;
     case "skipped":
       return `skipped ${file.path}: ${file.error?.message}`;
     default:
@@ -202,7 +204,8 @@ function reportLine(report: SendReport): string {
       .length;
   const failed = report.files.filter((f) => f.status === "failed").length;
   const skipped = report.files.filter((f) => f.status === "skipped").length;
-  const base = `${done} of ${report.files.length} entries delivered` +
+  const base =
+    `${done} of ${plural(report.files.length, "entry", "entries")} delivered` +
     (skipped ? `, ${skipped} skipped` : "") +
     `, ${formatBytes(report.bytes)} in ${
       (report.durationMs / 1000).toFixed(2)

@@ -4,7 +4,7 @@
 // read only while a client is there, and each chunk goes to every client.
 
 import { formatAddress } from "../address.ts";
-import type { ListenSettings } from "./listen.ts";
+import { LISTEN_HINT, type ListenSettings } from "./listen.ts";
 import { serverSignals } from "./_exit.ts";
 import { bindError, describeError, log, writeFully } from "./_output.ts";
 import { streamForStdout, writeStdoutSync } from "./_peer_output.ts";
@@ -61,7 +61,7 @@ export async function listenTcp(settings: ListenSettings): Promise<number> {
         gracePeriodMs: settings.gracePeriodMs,
       });
     } catch (error) {
-      throw bindError(error, settings.hostname, settings.port);
+      throw bindError(error, settings.hostname, settings.port, LISTEN_HINT);
     }
   })();
   using signals = serverSignals(() => void server.shutdown());

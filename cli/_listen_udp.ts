@@ -4,7 +4,7 @@
 // has no end: it runs until Ctrl-C.
 
 import { formatAddress } from "../address.ts";
-import type { ListenSettings } from "./listen.ts";
+import { LISTEN_HINT, type ListenSettings } from "./listen.ts";
 import { stdinLines } from "./_lines.ts";
 import { serverSignals } from "./_exit.ts";
 import { bindError, log } from "./_output.ts";
@@ -20,7 +20,7 @@ export async function listenUdp(settings: ListenSettings): Promise<number> {
   try {
     socket = bindUdp(settings.hostname, settings.port);
   } catch (error) {
-    throw bindError(error, settings.hostname, settings.port);
+    throw bindError(error, settings.hostname, settings.port, LISTEN_HINT);
   }
   using _ = serverSignals(() => socket.close());
   log(`listening udp ${formatAddress(socket.addr as Deno.NetAddr)}`);

@@ -7,7 +7,7 @@
 
 import { formatAddress } from "../address.ts";
 import { escapeControl } from "../escape.ts";
-import type { ListenSettings } from "./listen.ts";
+import { LISTEN_HINT, type ListenSettings } from "./listen.ts";
 import { stdinLines } from "./_lines.ts";
 import { serverSignals } from "./_exit.ts";
 import { bindError, log } from "./_output.ts";
@@ -63,7 +63,7 @@ export async function listenWs(settings: ListenSettings): Promise<number> {
         },
       });
     } catch (error) {
-      throw bindError(error, settings.hostname, settings.port);
+      throw bindError(error, settings.hostname, settings.port, LISTEN_HINT);
     }
   })();
   using signals = serverSignals(() => {

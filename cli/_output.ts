@@ -153,21 +153,32 @@ function permissionLine(error: Error): string {
   return `needs ${flag}${what ? ` (${what})` : ""}`;
 }
 
-/** Wraps a bind failure so it names the address: "cannot listen on …". */
+/**
+ * Wraps a bind failure so it names the address ("cannot listen on …") and,
+ * when another program has the port, the way out: `inUseHint`, by default
+ * the --port flag.
+ */
 export function bindError(
   error: unknown,
   hostname: string,
   port: number,
+  inUseHint = "choose another with --port (--port 0 picks a free one)",
 ): NetkitError {
   // The library already names the address and the cause.
-  if (error instanceof NetkitError && error.code === "bind_failed") {
-    return error;
-  }
+  const named = error instanceof NetkitError && error.code === "bind_failed"
+    ? error
+    : new NetkitError(
+      "bind_failed",
+      `cannot listen on ${formatAddress({ hostname, port })}: ${
+        describeError(error)
+      }`,
+      { cause: error },
+    );
+  if (!/address already in use/i.test(named.message)) return named;
+  const bare = named.message.replace(/ \(another program has port .*\)$/, "");
   return new NetkitError(
     "bind_failed",
-    `cannot listen on ${formatAddress({ hostname, port })}: ${
-      describeError(error)
-    }`,
+    `${bare} (another program has port ${port}: ${inUseHint})`,
     { cause: error },
   );
 }
@@ -241,12 +252,12 @@ export function summaryLine(service: RunningService): string {
   const parts = [
     `served ${st.served}`,
     `refused ${st.refused}`,
-    `${st.bytesIn} bytes in`,
-    `${st.bytesOut} bytes out`,
+    `${plural(st.bytesIn, "byte")} in`,
+    `${plural(st.bytesOut, "byte")} out`,
   ];
   // Every server on the shared TCP accept loop counts EMFILE back-offs.
   if ("acceptBackoffs" in st) {
-    parts.push(`${st.acceptBackoffs} accept back-offs`);
+    parts.push(plural(Number(st.acceptBackoffs), "accept back-off"));
   }
   if (service.summary) parts.push(service.summary(st));
   return `${service.name}/${service.kind}: ${parts.join(", ")}`;

@@ -61,6 +61,9 @@ export const LISTEN_HELP: HelpScreen = {
   ],
 };
 
+/** What to do when the port is taken. */
+export const LISTEN_HINT = "choose another PORT (0 picks a free one)";
+
 /** What `netkit listen` was asked for. */
 export interface ListenSettings {
   kind: "tcp" | "tls" | "udp" | "ws" | "wss";

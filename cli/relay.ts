@@ -227,7 +227,12 @@ async function run(argv: string[]): Promise<number> {
     // Endpoints that parse but cannot be paired are a usage mistake.
     if (error instanceof RelayError) throw new UsageError(error.message, cmd);
     if (!("hostname" in listen)) throw error;
-    throw bindError(error, listen.hostname, listen.port);
+    throw bindError(
+      error,
+      listen.hostname,
+      listen.port,
+      "choose another port in LISTEN (port 0 picks a free one)",
+    );
   }
   return await runRelay(relayServer, listen, target.kind === "stdio");
 }

@@ -15,12 +15,7 @@ import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
 import { connector } from "./_connect.ts";
 import { listenStreams, listenWebSocket, type RelayOne } from "./_listen.ts";
-import type {
-  RelayOptions,
-  RelayServer,
-  RelayStats,
-  Side,
-} from "./types.ts";
+import type { RelayOptions, RelayServer, RelayStats, Side } from "./types.ts";
 import { stdioStream } from "./_stdio.ts";
 import { serverHandle } from "../_server_handle.ts";
 import { relayUdp } from "./_udp.ts";
