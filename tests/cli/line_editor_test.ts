@@ -30,10 +30,10 @@ Deno.test("LineEditor: Backspace, Ctrl-U and Ctrl-W edit the line and redraw it"
   editor.feed(keys("\x15"));
   assert.equal(editor.text, "");
   // A character of several bytes is one Backspace, even split across reads.
-  const euro = keys("é€");
-  editor.feed(euro.subarray(0, 3));
-  editor.feed(euro.subarray(3));
-  assert.equal(editor.text, "é€");
+  const typed = keys("é😀");
+  editor.feed(typed.subarray(0, 3));
+  editor.feed(typed.subarray(3));
+  assert.equal(editor.text, "é😀");
   editor.feed(keys("\x08"));
   assert.equal(editor.text, "é");
 });

@@ -2,7 +2,13 @@
 // clients, --keep for many, and what reaches a terminal (script).
 
 import assert from "node:assert/strict";
-import { missingPeer, readAll, runCli } from "../_helpers.ts";
+import {
+  missingPeer,
+  readAll,
+  runCli,
+  WAIT_MS,
+  withTimeout,
+} from "../_helpers.ts";
 import {
   cliShellLine,
   inTerminal,
@@ -39,7 +45,12 @@ Deno.test({
       await run.waitFor("stderr", /connected 127\.0\.0\.1:\d+/);
       // Only one client: the next connection is closed at once.
       const second = await Deno.connect({ hostname: "127.0.0.1", port });
-      assert.equal((await readAll(second)).length, 0);
+      const turnedAway = await withTimeout(
+        readAll(second),
+        WAIT_MS,
+        "the second client to be turned away",
+      );
+      assert.equal(turnedAway.length, 0);
       second.close();
       await run.write("to the client\n");
       await nc.waitFor("stdout", /to the client\n/);
