@@ -9,9 +9,10 @@ import { toWsUrl, WsError } from "../ws/mod.ts";
  * `ws://` as wscat and websocat assume); anything else is a usage error.
  */
 export function wsUrlArg(cmd: string, text: string): URL {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text)
-    ? text
-    : `ws://${text}`;
+  // HOST[:PORT][/PATH] only: `http//x` or `http:/x` is a mistyped
+  // scheme, and stays an error.
+  const bare = !text.includes("//") && !/^[a-z][a-z0-9+.-]*:(?!\d)/i.test(text);
+  const withScheme = bare ? `ws://${text}` : text;
   // The library's one URL rule; only the error type differs here.
   try {
     return toWsUrl(withScheme);
