@@ -208,6 +208,16 @@ Deno.test({
   },
 });
 
+Deno.test("ws -l PORT is listen ws://127.0.0.1:PORT, as wscat -l", async () => {
+  const run = spawnCli(["ws", "-l", "0"]);
+  try {
+    await run.waitFor("stderr", /listening ws 127\.0\.0\.1:\d+/);
+  } finally {
+    await run.kill();
+  }
+  assert.equal((await run.done()).code, 0);
+});
+
 Deno.test("listen: usage mistakes exit 2", async () => {
   for (
     const [args, message] of [

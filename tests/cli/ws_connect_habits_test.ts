@@ -131,6 +131,16 @@ Deno.test("ws connect takes wscat's flags: -c, -s, -x, -w, -o, -H, --auth; a URL
     }
     const both = await runCli(["ws", "connect", "ws://a/", "-c", "ws://b/"]);
     assert.equal(both.code, 2, both.stderr);
+    // wscat's own shape: `netkit ws -c URL`.
+    const short = await runCli([
+      "ws",
+      "-c",
+      `127.0.0.1:${server.port}/`,
+      "-x",
+      "three",
+    ]);
+    assert.equal(short.code, 0, short.stderr);
+    assert.equal(short.stdout, "three\n");
   } finally {
     await server.shutdown();
   }
