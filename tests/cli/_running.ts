@@ -2,7 +2,7 @@
 // arrives, with bounded waits; and the same under a pseudo-terminal
 // (script from util-linux), for what netkit does on a terminal.
 
-import { cliCommand, PROJECT_ROOT } from "../_helpers.ts";
+import { cliCommand, killQuietly, PROJECT_ROOT } from "../_helpers.ts";
 
 const WAIT_MS = 20_000;
 
@@ -93,11 +93,8 @@ export function spawn(
         status,
         new Promise<never>((_, reject) =>
           timer = setTimeout(() => {
-            try {
-              child.kill("SIGKILL");
-            } catch {
-              // Gone already.
-            }
+            // The whole tree: `deno task` runs netkit as a grandchild.
+            killQuietly(child);
             reject(new Error(`still running after ${WAIT_MS} ms`));
           }, WAIT_MS)
         ),
@@ -115,6 +112,17 @@ export function spawn(
         }
       }
       await this.closeStdin();
+      // Bounded: past WAIT_MS the whole tree is killed.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        status,
+        new Promise((resolve) =>
+          timer = setTimeout(() => {
+            killQuietly(child);
+            resolve(undefined);
+          }, WAIT_MS)
+        ),
+      ]).finally(() => clearTimeout(timer));
       await status;
       await collecting;
     },

@@ -356,9 +356,11 @@ Deno.test({
   ignore: !hasPeer("nc"),
   async fn() {
     const { spawn, waitListening } = await import("./_running.ts");
+    type Running = ReturnType<typeof spawn>;
     const { cliCommand } = await import("../_helpers.ts");
     const { cmd, args } = cliCommand(["relay", "tcp://127.0.0.1:0", "-"]);
     const relay = spawn(cmd, args);
+    let nc: Running | undefined;
     try {
       // The listening line goes to stderr: stdout carries the bytes.
       await relay.waitFor("stderr", /listening tcp 127\.0\.0\.1:\d+/);
@@ -367,7 +369,7 @@ Deno.test({
       );
       await waitListening(port);
       await relay.write("to the client\n");
-      const nc = spawn("nc", ["-N", "127.0.0.1", String(port)]);
+      nc = spawn("nc", ["-N", "127.0.0.1", String(port)]);
       await nc.waitFor("stdout", /to the client\n/);
       await nc.write("from the client\n");
       await nc.closeStdin();
@@ -379,6 +381,7 @@ Deno.test({
       assert.match(end.stderr, /closed #1 127\.0\.0\.1:\d+ -> stdio /);
       await nc.done();
     } finally {
+      await nc?.kill();
       await relay.kill();
     }
   },
