@@ -136,6 +136,8 @@ Deno.test("ws connect takes wscat's flags: -c, -s, -x, -w, -o, -H, --auth; a URL
       "ws",
       "-c",
       `127.0.0.1:${server.port}/`,
+      "-s",
+      "chat",
       "-x",
       "three",
     ]);
