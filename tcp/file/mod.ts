@@ -26,4 +26,5 @@ export * from "./errors.ts";
 export * from "./types.ts";
 export * as fileProtocol from "./protocol.ts";
 export * from "./receiver.ts";
+export * from "./token.ts";
 export * from "./sender.ts";

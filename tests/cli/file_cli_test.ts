@@ -7,7 +7,7 @@ import {
   type ReceiveSession,
   serveFileReceiver,
 } from "../../tcp/mod.ts";
-import { FrameReader } from "../../tcp/file/_frame_io.ts";
+import { FrameReader } from "../tcp/file/_frame_reader.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type CliResult,

@@ -23,7 +23,7 @@ import {
   sendFiles,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
-import { FrameReader } from "../../../tcp/file/_frame_io.ts";
+import { FrameReader } from "./_frame_reader.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
 import { enc, entries, sha256 } from "./_raw.ts";
 

@@ -17,7 +17,7 @@ import {
   sendFiles,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
-import { peerText } from "../../../tcp/file/_receiver_config.ts";
+import { peerText } from "../../../tcp/file/_failure.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
 import { enc, entries, RawClient, startReceiver } from "./_raw.ts";
 

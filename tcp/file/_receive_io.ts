@@ -1,0 +1,31 @@
+// What the receiver's connection loops get: the receiver's shared parts
+// and one connection's socket, session record and callbacks.
+
+import type { ConnectionContext } from "../server.ts";
+import type { ReceivedFile, ReceiveSession } from "./types.ts";
+import type { ReceiverConfig } from "./_receiver_config.ts";
+import type { PreAuthGate } from "./_pre_auth.ts";
+
+/** What every connection of one receiver shares. */
+export interface Shared {
+  config: ReceiverConfig;
+  gate: PreAuthGate;
+  basic: boolean;
+  tls: boolean;
+  gracePeriodMs: number;
+}
+
+/** What a connection's loop gets. */
+export interface ConnectionIo {
+  conn: Deno.Conn;
+  /** Counts traffic for the accept loop (its idle timer, its counters). */
+  context: ConnectionContext;
+  shared: Shared;
+  session: ReceiveSession;
+  /** The peer's address, for the gate's per-address slow-down. */
+  peerHost: string;
+  /** The sender authenticated (in basic mode: its name was taken). */
+  authenticated(): void;
+  /** An entry's outcome: into the session, the counters and `onFile`. */
+  fileDone(file: ReceivedFile): void;
+}
