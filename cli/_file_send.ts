@@ -21,7 +21,8 @@ import {
   tlsClientHelp,
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
-import { log, out, outJson, plural } from "./_output.ts";
+import { log, out, outJson, plural, selfCommand } from "./_output.ts";
+import { formatAddress, type HostPort } from "../address.ts";
 import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatDuration, unitReader } from "./_units.ts";
 
@@ -125,6 +126,9 @@ export async function runSend(
     progress.clear();
     if (values.json) outJson(reportJson(report));
     else if (!quiet || !report.ok) log(reportLine(report));
+    if (values.basic && noClassicReceiver(report)) {
+      log(noClassicReceiverHint(address));
+    }
     return report.ok ? EXIT.ok : EXIT.failure;
   }, {
     exitAtOnce: true,
@@ -137,6 +141,26 @@ export async function runSend(
       );
     },
   });
+}
+
+/** A file failed by timeout before a byte went out: no "ok" came. */
+function noClassicReceiver(report: SendReport): boolean {
+  return report.files.some((f) =>
+    f.status === "failed" && f.error?.code === "timeout" && f.bytes === 0
+  );
+}
+
+/** What to run on the other side when the receiver never says "ok". */
+function noClassicReceiverHint(address: HostPort): string {
+  const where = formatAddress(address);
+  return [
+    'the receiver never answered "ok": --basic needs a classic receiver; ' +
+    "on the other side run:",
+    `  ${selfCommand()} file recv --basic --port ${address.port}`,
+    `a plain nc -l cannot answer (its file now starts with the name); to send to one: nc ${
+      where.replace(/:(\d+)$/, " $1")
+    } < FILE`,
+  ].join("\n");
 }
 
 function envToken(): string | undefined {

@@ -2,7 +2,8 @@
 // happened and what to do next.
 
 import assert from "node:assert/strict";
-import { runCli } from "../_helpers.ts";
+import { freePort, missingPeer, runCli } from "../_helpers.ts";
+import { spawn, waitListening } from "./_running.ts";
 
 Deno.test("echo connect to a name that does not resolve names it", async () => {
   const result = await runCli(["echo", "connect", "nosuchhost.invalid:7"], {
@@ -53,4 +54,37 @@ Deno.test("a server whose port is taken says how out: --port for one server, --a
   } finally {
     echoPort?.close();
   }
+});
+
+Deno.test({
+  name:
+    'file send --basic to a plain nc -l says within seconds that no "ok" came, and what to run on the other side',
+  ignore: missingPeer("nc"),
+  async fn() {
+    const port = freePort();
+    const nc = spawn("nc", ["-l", "127.0.0.1", String(port)]);
+    const dir = await Deno.makeTempDir();
+    try {
+      await waitListening(port);
+      await Deno.writeTextFile(`${dir}/note.txt`, "hello\n");
+      // Far below the 60 s no-progress deadline it used to wait out.
+      const result = await runCli([
+        "file",
+        "send",
+        `127.0.0.1:${port}`,
+        `${dir}/note.txt`,
+        "--basic",
+      ], { timeoutMs: 30_000 });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /has not answered "ok" within 5 s/);
+      assert.match(result.stderr, /file recv --basic --port \d+/);
+      assert.match(
+        result.stderr,
+        new RegExp(`nc 127\\.0\\.0\\.1 ${port} < FILE`),
+      );
+    } finally {
+      await nc.kill();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
