@@ -22,6 +22,10 @@ import { NetkitError } from "../errors.ts";
  * - `lab_unknown`: `runLab` was given a scenario name it does not know.
  * - `lab_failed`: a lab scenario's setup or subprocess failed (the
  *   namespace, nftables, the server under test).
+ * - `capture_denied`: a packet capture needs root or CAP_NET_RAW.
+ * - `capture_failed`: a packet capture could not start (no such
+ *   interface, FFI not allowed, the kernel refused the socket or filter).
+ * - `pcap_invalid`: bytes given as a pcap file are not one.
  */
 export type TcpErrorCode =
   | "accept_backoff"
@@ -36,7 +40,10 @@ export type TcpErrorCode =
   | "unsupported_os"
   | "bind_failed"
   | "lab_unknown"
-  | "lab_failed";
+  | "lab_failed"
+  | "capture_denied"
+  | "capture_failed"
+  | "pcap_invalid";
 
 /**
  * The error class of the `tcp/` module family.

@@ -145,6 +145,13 @@ const DURATION_ROWS: DurationRow[] = [
     code: 0,
   },
   {
+    command: ["tcp", "trace"],
+    flags: ["duration"],
+    // No such interface: it fails (as root or not) once the flags are read.
+    args: () => ["--interface", "netkit-none0"],
+    code: 1,
+  },
+  {
     command: ["load", "tcp"],
     flags: ["duration", "warmup", "timeout"],
     args: (p) => [`127.0.0.1:${p.closed}`, "-n", "1", "-c", "1"],
@@ -241,6 +248,7 @@ const SCREENS = [
   ["tcp", "states"],
   ["tcp", "limits"],
   ["tcp", "lab"],
+  ["tcp", "trace"],
   ["load"],
   ["load", "tcp"],
   ["load", "udp"],
