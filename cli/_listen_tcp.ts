@@ -4,7 +4,7 @@
 // read only while a client is there, and each chunk goes to every client.
 
 import { formatAddress } from "../address.ts";
-import { LISTEN_HINT, type ListenSettings } from "./listen.ts";
+import { LISTEN_HINT, type ListenSettings } from "./_listen_settings.ts";
 import { serverSignals } from "./_exit.ts";
 import { bindError, describeError, log, writeFully } from "./_output.ts";
 import { streamForStdout, writeStdoutSync } from "./_peer_output.ts";

@@ -7,7 +7,7 @@
 
 import { formatAddress } from "../address.ts";
 import { escapeControl } from "../escape.ts";
-import { LISTEN_HINT, type ListenSettings } from "./listen.ts";
+import { LISTEN_HINT, type ListenSettings } from "./_listen_settings.ts";
 import { stdinLines } from "./_lines.ts";
 import { serverSignals } from "./_exit.ts";
 import { bindError, log } from "./_output.ts";

@@ -17,8 +17,8 @@ import {
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
 import { out } from "./_output.ts";
-import type { BinaryFormat } from "./_peer_output.ts";
 import { unitReader } from "./_units.ts";
+import type { ListenSettings } from "./_listen_settings.ts";
 
 /** `netkit listen --help`. */
 export const LISTEN_HELP: HelpScreen = {
@@ -60,24 +60,6 @@ export const LISTEN_HELP: HelpScreen = {
     "listen ws://127.0.0.1:8080/",
   ],
 };
-
-/** What to do when the port is taken. */
-export const LISTEN_HINT = "choose another PORT (0 picks a free one)";
-
-/** What `netkit listen` was asked for. */
-export interface ListenSettings {
-  kind: "tcp" | "tls" | "udp" | "ws" | "wss";
-  hostname: string;
-  port: number;
-  keep: boolean;
-  raw: boolean;
-  binaryIn: boolean;
-  binaryOut: BinaryFormat;
-  maxConnections?: number;
-  idleTimeoutMs?: number;
-  gracePeriodMs: number;
-  tls?: { cert: string; key: string };
-}
 
 /** `netkit listen`. */
 export const listenCommand: Command = {

@@ -89,7 +89,7 @@ Deno.test("echo serve: a port in use is one clear line, exit 1", async () => {
   assert.equal(r.code, 1);
   assert.equal(
     r.stderr.trim(),
-    `netkit: cannot listen on 127.0.0.1:${listener.addr.port}: address already in use`,
+    `netkit: cannot listen on 127.0.0.1:${listener.addr.port}: address already in use (another program has port ${listener.addr.port}: choose another with --port (--port 0 picks a free one))`,
   );
 });
 
