@@ -110,6 +110,70 @@ Deno.test({
   },
 });
 
+Deno.test("listen: the end of stdin goes to the client as a FIN, and its bytes are still read", async () => {
+  const { run, port } = await startListen(["0"]);
+  try {
+    await run.closeStdin();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const sent = await withTimeout(readAll(conn), WAIT_MS, "the FIN");
+    assert.equal(sent.length, 0);
+    await conn.write(new TextEncoder().encode("after the FIN\n"));
+    conn.close();
+    const result = await run.done();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "after the FIN\n");
+  } finally {
+    await run.kill();
+  }
+});
+
+Deno.test("listen -u: another sender is ignored (and said once) unless --keep, which answers the latest sender", async () => {
+  for (const keep of [false, true]) {
+    const { run, port } = await startListen(["-u", "0", ...keep ? ["-k"] : []]);
+    const first = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const second = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const to = { hostname: "127.0.0.1", port, transport: "udp" as const };
+    const enc = new TextEncoder();
+    try {
+      await first.send(enc.encode("one\n"), to);
+      await run.waitFor("stdout", /one\n/);
+      await second.send(enc.encode("two\n"), to);
+      if (keep) {
+        await run.waitFor("stdout", /two\n/);
+        await run.write("back\n");
+        const [reply] = await withTimeout(
+          second.receive(),
+          WAIT_MS,
+          "the reply to the latest sender",
+        );
+        assert.equal(new TextDecoder().decode(reply), "back\n");
+      } else {
+        await run.waitFor("stderr", /ignored a datagram from 127\.0\.0\.1:\d+/);
+        await run.write("back\n");
+        const [reply] = await withTimeout(
+          first.receive(),
+          WAIT_MS,
+          "the reply to the first sender",
+        );
+        assert.equal(new TextDecoder().decode(reply), "back\n");
+        assert.doesNotMatch(run.text("stdout"), /two/);
+      }
+    } finally {
+      first.close();
+      second.close();
+      await run.kill();
+    }
+  }
+});
+
 Deno.test({
   name:
     "listen -u: nc -u's datagram to stdout, a stdin line back to it as a datagram",
