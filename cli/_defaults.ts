@@ -72,6 +72,8 @@ export const DEFAULT_LIMITS = {
   wsMaxMessage: 16 * 1024 * 1024,
   /** `relay --max-conns` for udp:// (UDP sessions). */
   relayUdpSessions: 1024,
+  /** `relay --max-programs`: exec: programs running at once. */
+  relayMaxPrograms: 64,
   /** `relay --buffer`: each direction's buffer. */
   relayBuffer: 256 * 1024,
   /** `relay --hexdump`: bytes dumped per direction. */

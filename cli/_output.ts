@@ -259,6 +259,10 @@ export function summaryLine(service: RunningService): string {
   if ("acceptBackoffs" in st) {
     parts.push(plural(Number(st.acceptBackoffs), "accept back-off"));
   }
+  // Every TLS server resets the handshakes strangers leave unfinished.
+  const tls = st as { handshakeTimeouts?: number; handshakesShed?: number };
+  const reset = (tls.handshakeTimeouts ?? 0) + (tls.handshakesShed ?? 0);
+  if (reset > 0) parts.push(`${reset} unfinished TLS handshakes reset`);
   if (service.summary) parts.push(service.summary(st));
   return `${service.name}/${service.kind}: ${parts.join(", ")}`;
 }

@@ -14,6 +14,9 @@ import { NetkitError } from "../errors.ts";
  * - `tls_failed`: the TLS handshake failed (an untrusted or mismatched
  *   certificate, a client certificate the server refused).
  * - `timeout`: a peer did not answer in time.
+ * - `handshake_timeout`: a TLS client of a server did not finish its
+ *   handshake within the deadline, or its unfinished handshake was reset
+ *   to make room (reported through `onError`, rate-limited).
  * - `proc_unavailable`: a `/proc` file could not be read.
  * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
  * - `unsupported_os`: the feature needs Linux.
@@ -35,6 +38,7 @@ export type TcpErrorCode =
   | "bad_proxy"
   | "tls_failed"
   | "timeout"
+  | "handshake_timeout"
   | "proc_unavailable"
   | "proc_parse"
   | "unsupported_os"

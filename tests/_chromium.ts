@@ -1,5 +1,6 @@
 // Headless Chromium driven over the DevTools protocol with Deno's
-// WebSocket client: the ws page test and the view tests open pages with it.
+// WebSocket client: the browser tests (the ws page, the relay's Origin
+// check, the views) open pages in it and evaluate expressions there.
 
 import { LineSplitter, WAIT_MS, withTimeout } from "./_helpers.ts";
 
@@ -172,3 +173,8 @@ export async function launchChromium() {
     },
   };
 }
+
+// Runs in the page: resolves once `predicate` holds, checking every 20 ms.
+export const waitFor = (predicate: string): string =>
+  `new Promise((resolve) => { const check = () => { const v = (${predicate}); ` +
+  `if (v) resolve(v); else setTimeout(check, 20); }; check(); })`;

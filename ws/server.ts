@@ -66,6 +66,10 @@ export interface WsServerStats extends ServerStats {
   headTimeouts: number;
   /** Errors reported through `onError` (socket errors, handler failures). */
   errors: number;
+  /** TLS connections reset by the accept loop: handshake not done in time (see `serveTcp`). */
+  handshakeTimeouts: number;
+  /** Unfinished TLS handshakes reset to make room (see `serveTcp`). */
+  handshakesShed: number;
 }
 
 /**
@@ -258,6 +262,8 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     pagesServed: 0,
     headTimeouts: 0,
     errors: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
   };
   const peers = new Set<Peer>();
   let handedOver = 0;
@@ -436,7 +442,10 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   return serverHandle({
     addr: tcp.addr,
     finished,
-    stats: () => ({ ...stats }),
+    stats: () => {
+      const { handshakeTimeouts, handshakesShed } = tcp.stats();
+      return { ...stats, handshakeTimeouts, handshakesShed };
+    },
     shutdown,
   });
 }

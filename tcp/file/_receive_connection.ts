@@ -38,7 +38,7 @@ export async function serveConnection(
       outer.record(bytesIn, bytesOut);
     },
   };
-  const ticket = gate.admit(conn);
+  const ticket = gate.admit(conn, peerAddr.hostname);
   // Replies are small writes answering small writes: Nagle would add 40 ms each.
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
   const io: ConnectionIo = {
@@ -46,7 +46,7 @@ export async function serveConnection(
     context,
     shared,
     session,
-    peerHost: peerAddr.hostname,
+    ticket,
     authenticated() {
       session.authenticated = true;
       ticket.authenticated();
@@ -78,7 +78,6 @@ export async function serveConnection(
         performance.now() - lastActive >= config.idleTimeoutMs,
       config,
     });
-    if (session.error.code === "auth_failed") config.stats.authFailures++;
     if (ticket.closedBy === "deadline") config.stats.authTimeouts++;
   }
   session.ok = !session.error && session.authenticated &&

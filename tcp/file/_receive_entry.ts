@@ -5,7 +5,7 @@
 // verified file fsynced and moved into place. What the sender may send and
 // whether the bytes are right is the core's business, not this file's.
 
-import { errorMessage, writeAll } from "../../_io.ts";
+import { osMessage, writeAll } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
 import type {
@@ -189,6 +189,9 @@ export class IncomingFile {
       this.#pending = writeAll(this.#part, bytes).then(() =>
         this.#writeback.wrote(n)
       );
+      // #settle() takes its failure; until then it is not unhandled (a
+      // full disk would otherwise end the whole receiver).
+      this.#pending.catch(() => {});
     }
     const { config, peer } = this.#io;
     if (
@@ -268,7 +271,7 @@ export class IncomingFile {
 function diskError(path: string, error: unknown): FileTransferError {
   return new FileTransferError(
     "disk_error",
-    `'${path}': cannot write: ${errorMessage(error)}`,
+    `'${path}': cannot write: ${osMessage(error)}`,
     { cause: error },
   );
 }

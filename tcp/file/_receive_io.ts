@@ -4,7 +4,7 @@
 import type { ConnectionContext } from "../server.ts";
 import type { ReceivedFile, ReceiveSession } from "./types.ts";
 import type { ReceiverConfig } from "./_receiver_config.ts";
-import type { PreAuthGate } from "./_pre_auth.ts";
+import type { PreAuthGate, Ticket } from "./_pre_auth.ts";
 
 /** What every connection of one receiver shares. */
 export interface Shared {
@@ -22,8 +22,8 @@ export interface ConnectionIo {
   context: ConnectionContext;
   shared: Shared;
   session: ReceiveSession;
-  /** The peer's address, for the gate's per-address slow-down. */
-  peerHost: string;
+  /** This connection's standing at the pre-auth gate. */
+  ticket: Ticket;
   /** The sender authenticated (in basic mode: its name was taken). */
   authenticated(): void;
   /** An entry's outcome: into the session, the counters and `onFile`. */

@@ -29,7 +29,7 @@ export async function receiveProtocol(
   io: ConnectionIo,
 ): Promise<TransferFailure | undefined> {
   const { conn, context, shared, session } = io;
-  const { config, gate } = shared;
+  const { config } = shared;
   const core = new ReceiverSession({
     keys: tokenKeySchedule(config.token),
     tls: shared.tls,
@@ -64,14 +64,19 @@ export async function receiveProtocol(
   const handle = async (events: ReceiverEvent[]): Promise<void> => {
     for (const event of events) {
       switch (event.type) {
+        case "hello":
+          // A well-formed hello: strangers that sent nothing are dropped first.
+          io.ticket.spoke();
+          break;
         case "proof": {
-          const wait = gate.delayFor(io.peerHost);
-          if (wait > 0) {
-            // Wrong proofs came from this address lately: answer more slowly.
+          // Wrong proofs lately (from this address, or too many from all
+          // addresses): the gate makes this proof wait its turn.
+          const waited = await io.ticket.beforeProof(context.signal);
+          if (waited > 0) {
             config.stats.authDelayed++;
-            session.authDelayMs = Math.round(wait);
+            session.authDelayMs = Math.round(waited);
           }
-          core.holdProof(performance.now() + wait);
+          core.holdProof(performance.now());
           break;
         }
         case "proven":
@@ -112,7 +117,11 @@ export async function receiveProtocol(
           io.fileDone(event.file);
           break;
         case "failed":
-          if (event.failure.code === "auth_failed") gate.failed(io.peerHost);
+          if (event.failure.code === "auth_failed") {
+            // Counted as the proof is judged, before the sender hears of it.
+            config.stats.authFailures++;
+            io.ticket.failed();
+          }
           // A breach leaves nothing of the file behind, before the sender
           // hears of it. (A stop keeps the part file for resume; it may
           // come from the grace timer while this loop writes it.)

@@ -55,6 +55,7 @@ export async function streamContent(
       offset += n;
       if (offset < size) {
         reading = readFileFull(handle, content(bufs[next]!, want(offset)));
+        reading.catch(() => 0);
       }
       // Hashed and sealed while the previous buffer is still being written.
       core.sealContent(buf, n);
@@ -66,6 +67,10 @@ export async function streamContent(
         writeFailed = true;
         throw error;
       });
+      // Awaited on the next turn; a failure meanwhile (the receiver gone
+      // while the next block is read) is not unhandled: that would end the
+      // process instead of reporting why the receiver stopped.
+      writing.catch(() => {});
       i = next;
     }
     await writing;

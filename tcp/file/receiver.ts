@@ -85,11 +85,14 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
       return true;
     },
   };
+  const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
   const gate = createPreAuthGate({
-    authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+    authTimeoutMs,
     maxUnauthenticated: options.maxUnauthenticated ??
       DEFAULT_MAX_UNAUTHENTICATED,
-  }, () => stats.unauthenticatedDropped++);
+    onDrop: () => stats.unauthenticatedDropped++,
+    onStrangers: options.onStrangers,
+  });
   const shared: Shared = {
     config,
     gate,
@@ -103,18 +106,23 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     const session = await serveConnection(conn, context, shared);
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
-    options.onSession?.(session);
+    // Strangers' sessions past a burst are summarized (onStrangers).
+    if (session.authenticated || gate.report(session)) {
+      options.onSession?.(session);
+    }
     // Only a session that authenticated ends a `once` receiver.
     if (session.authenticated) shutdownOnce?.();
   }, {
     ...options,
     idleTimeoutMs,
     gracePeriodMs: gracePeriodMs + NOTICE_MARGIN_MS,
+    // The gate's deadline (from accept, a real close) covers TLS too.
+    handshakeTimeoutMs: authTimeoutMs > 0 ? 0 : undefined,
   });
   if (options.once) shutdownOnce = () => void server.shutdown();
   return serverHandle({
     addr: server.addr,
-    finished: server.finished,
+    finished: server.finished.then(() => gate.close()),
     stats: () => ({ ...server.stats(), ...stats }),
     shutdown: server.shutdown,
   });

@@ -95,6 +95,32 @@ export interface ReceiveSession {
   authDelayMs?: number;
 }
 
+/**
+ * Strangers' sessions (ended before authenticating) that were counted
+ * rather than reported one by one (see `onStrangers`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StrangerSummary } from "@netkit/netkit/tcp/file";
+ *
+ * const summary: StrangerSummary = {
+ *   sessions: 3,
+ *   codes: { auth_failed: 2, timeout: 1 },
+ *   periodMs: 10_000,
+ * };
+ * assert.equal(summary.sessions, 3);
+ * ```
+ */
+export interface StrangerSummary {
+  /** Sessions that ended before authenticating. */
+  sessions: number;
+  /** Those sessions by failure code (`auth_failed`, `timeout`, …). */
+  codes: Record<string, number>;
+  /** Milliseconds the summary covers. */
+  periodMs: number;
+}
+
 /** Counters of a file receiver. */
 export interface FileReceiverStats extends TcpServerStats {
   /** Sessions that ended. */
@@ -167,6 +193,13 @@ export interface FileReceiverOptions extends TcpServerOptions {
   onFile?: (file: ReceivedFile, peer: string) => void;
   /** Each session when it ends. */
   onSession?: (session: ReceiveSession) => void;
+  /**
+   * Strangers' sessions (ended before authenticating) reach `onSession`
+   * one by one up to 20 per 10 s; past that, they are counted and this
+   * gets one summary per 10 s, for as long as they keep coming, so a
+   * flood costs a bounded log.
+   */
+  onStrangers?: (summary: StrangerSummary) => void;
 }
 
 /** The sender's report on one entry. */

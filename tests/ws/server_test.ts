@@ -6,7 +6,15 @@ import { serveWebSocket, type WsServer } from "../../ws/server.ts";
 import { openRaw, type RawEvent, type TestRaw } from "./_raw.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
-import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
+import {
+  connectTo,
+  seededBytes,
+  testTls,
+  WAIT_MS,
+  waitFor,
+  withTimeout,
+} from "../_helpers.ts";
+import { endOf, socketFds } from "../_strangers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -448,5 +456,32 @@ Deno.test("onError: a protocol violation is reported with the client, a vanished
     assert.equal(server.stats().errors, 1);
   } finally {
     rude.close();
+  }
+});
+
+Deno.test("serveWebSocket over TLS: clients that never start the TLS handshake are reset at the head deadline, their fds freed", async () => {
+  const tls = await testTls();
+  await using server = serveWebSocket({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    headTimeoutMs: 100,
+  });
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from({ length: 5 }, () => connectTo(server.addr)),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the head deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the server to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    assert.equal(server.stats().headTimeouts, 5);
+  } finally {
+    for (const conn of silent) conn.close();
   }
 });
