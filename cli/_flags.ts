@@ -144,13 +144,17 @@ export const ORIGIN_FLAGS = {
   "allow-origin": { type: "string", multiple: true },
 } as const satisfies ParseArgsOptionsConfig;
 
-/** The help row of `--allow-origin`; `otherwise` says what happens without it. */
-export function originHelp(otherwise: string): HelpRow {
+/**
+ * The help row of `--allow-origin`: one rule and one default for every
+ * WebSocket listener; `note` adds what the default means there.
+ */
+export function originHelp(note = ""): HelpRow {
   return [
     "--allow-origin O",
-    "only browsers from origin O, e.g. https://app.example:8443 " +
-    "(repeatable, exact match); others get 403, clients sending no Origin " +
-    `(not browsers) always pass. Without it ${otherwise}`,
+    "let browsers in from origin O, e.g. https://app.example:8443 " +
+    "(repeatable, exact match; * for any); others get 403, clients sending " +
+    "no Origin (not browsers) always pass. Default: only pages from the " +
+    `listener's own origin${note}`,
   ];
 }
 
@@ -161,9 +165,12 @@ export function readOrigins(
 ): string[] | undefined {
   const origins = values["allow-origin"];
   for (const origin of origins ?? []) {
-    if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(origin) && origin !== "null") {
+    if (
+      !/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(origin) && origin !== "null" &&
+      origin !== "*"
+    ) {
       throw new UsageError(
-        `--allow-origin takes an origin like https://example.com:8443 (no path), not '${origin}'`,
+        `--allow-origin takes an origin like https://example.com:8443 (no path) or *, not '${origin}'`,
         command,
       );
     }

@@ -19,4 +19,6 @@ export interface ListenSettings {
   idleTimeoutMs?: number;
   gracePeriodMs: number;
   tls?: { cert: string; key: string };
+  /** WebSocket: browser origins let in (default: the listener's own). */
+  allowedOrigins?: string[];
 }

@@ -37,6 +37,7 @@ export async function listenWs(settings: ListenSettings): Promise<number> {
         path: "*",
         page: false,
         tls: settings.tls,
+        allowedOrigins: settings.allowedOrigins,
         maxConnections: settings.keep ? settings.maxConnections : 1,
         gracePeriodMs: settings.gracePeriodMs,
         async onUpgrade(conn, { leftover }) {

@@ -55,7 +55,7 @@ export const SERVE_HELP: HelpScreen = {
       "--protocol P",
       "accept subprotocol P (repeatable; the client's first match wins)",
     ],
-    originHelp("any origin is let in"),
+    originHelp(" (its page)"),
     [
       "--max-message SIZE",
       "close clients sending more with 1009 (default " +

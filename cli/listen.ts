@@ -8,6 +8,9 @@ import { addressArg, parseCommand, UsageError } from "./_args.ts";
 import type { Command } from "./_command.ts";
 import { DEFAULT_HOST } from "./_defaults.ts";
 import {
+  ORIGIN_FLAGS,
+  originHelp,
+  readOrigins,
   readServer,
   readTlsServer,
   serverFlags,
@@ -47,6 +50,7 @@ export const LISTEN_HELP: HelpScreen = {
     ],
     ["-b, --binary", "WebSocket: send each stdin line as a binary message"],
     ["--base64", "WebSocket: print binary messages as base64 (default hex)"],
+    originHelp(" (WebSocket)"),
     ...serverHelp({
       port: 0,
       flags: ["host", "max-conns", "idle-timeout", "grace"],
@@ -95,6 +99,7 @@ async function parseListen(
     listen: { type: "boolean", short: "l" },
     ...serverFlags(["host", "port", "max-conns", "idle-timeout", "grace"]),
     ...TLS_SERVER_FLAGS,
+    ...ORIGIN_FLAGS,
   }, { max: 1 });
   if (values.help) return undefined;
   const where = listenAddress(cmd, positionals[0], values);
@@ -113,6 +118,10 @@ async function parseListen(
       cmd,
     );
   }
+  const allowedOrigins = readOrigins(cmd, values);
+  if (allowedOrigins && where.kind !== "ws" && where.kind !== "wss") {
+    throw new UsageError("--allow-origin is for ws:// and wss://", cmd);
+  }
   if (values.raw && values.base64) {
     throw new UsageError("choose one of --raw and --base64", cmd);
   }
@@ -126,6 +135,7 @@ async function parseListen(
     idleTimeoutMs: server.idleTimeoutMs,
     gracePeriodMs: server.gracePeriodMs,
     tls,
+    allowedOrigins,
   };
 }
 

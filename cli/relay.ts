@@ -109,8 +109,7 @@ export const RELAY_HELP: HelpScreen = {
       `${DEFAULT_LIMITS.relayMaxPrograms})`,
     ],
     originHelp(
-      "a ws:// or wss:// LISTEN lets no browser in, so no web page can " +
-        "reach the TARGET",
+      "; a relay serves no page, so no web page can reach the TARGET",
     ),
     ...serverHelp({
       port: 0,

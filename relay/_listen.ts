@@ -85,8 +85,9 @@ export function listenWebSocket(
     port: from.port,
     path: from.path,
     page: false,
-    // A relay serves no page, so no browser origin is its own.
-    allowedOrigins: options.allowedOrigins ?? [],
+    // The one Origin rule's default: a relay serves no page, so in effect
+    // no browser origin gets in unless --allow-origin names it.
+    allowedOrigins: options.allowedOrigins,
     idleTimeoutMs: 0,
     tls: from.kind === "wss" ? options.tls : undefined,
     maxConnections: options.maxConnections,

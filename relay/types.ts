@@ -102,9 +102,10 @@ export interface RelayOptions {
   /**
    * Browser origins allowed to open a `ws://` or `wss://` listen side
    * (e.g. `https://app.example`), checked by the WebSocket server's own
-   * Origin rule. Default none: an upgrade carrying an `Origin` header is
-   * answered 403, so no web page can reach the service behind the relay;
-   * clients that send no `Origin` (not browsers) are allowed.
+   * Origin rule, with its default: only the listener's own origin, and as
+   * a relay serves no page, no web page can reach the service behind it
+   * (an upgrade carrying any other `Origin` is answered 403); clients that
+   * send no `Origin` (not browsers) are allowed; `"*"` lets every origin in.
    */
   allowedOrigins?: string[];
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */

@@ -120,13 +120,15 @@ export interface WsServerOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * Browser origins allowed to connect (e.g. `https://example.com`). When
-   * set, an upgrade whose `Origin` is not exactly one of them (as browsers
-   * write origins: scheme, host, port unless the default) is answered
-   * 403; `https://example.com.evil.net` is not `https://example.com`.
+   * Browser origins allowed to connect (e.g. `https://example.com`): an
+   * upgrade whose `Origin` is not exactly one of them (as browsers write
+   * origins: scheme, host, port unless the default) is answered 403;
+   * `https://example.com.evil.net` is not `https://example.com`.
    * Requests without `Origin` (non-browser clients, which could forge it
-   * anyway) are allowed. Include the server's own origin to keep the page
-   * working.
+   * anyway) are allowed. Without it, only the server's own
+   * origin (the scheme-less host and port its `Host` header names) gets
+   * in, so a page from another site cannot reach it through a visitor's
+   * browser; `"*"` lets every origin in.
    */
   allowedOrigins?: string[];
   /** WebSocket connections open at once; further upgrades get 503. */
@@ -214,7 +216,7 @@ const encoder = new TextEncoder();
  * GET gets 405, a bad key, `Upgrade` or `Connection` header 400, a version
  * other than 13 gets 426 with `Sec-WebSocket-Version: 13`, and a plain GET
  * on the WebSocket path 426 with `Upgrade: websocket`, an `Origin` not in
- * `allowedOrigins` 403. Other paths get 404
+ * `allowedOrigins` (by default: not the server's own) 403. Other paths get 404
  * (except `/`, the page). Shutdown closes every client with 1001
  * (going away) and waits up to `gracePeriodMs` for them to answer.
  *

@@ -282,6 +282,27 @@ Deno.test("ws -l PORT is listen ws://127.0.0.1:PORT, as wscat -l", async () => {
   assert.equal((await run.done()).code, 0);
 });
 
+Deno.test("listen ws://: a page from another origin gets 403 unless --allow-origin names it", async () => {
+  const { connectWebSocket } = await import("../../ws/mod.ts");
+  for (const allow of [[], ["--allow-origin", "https://app.example"]]) {
+    const { run, port } = await startListen(["ws://127.0.0.1:0", ...allow]);
+    try {
+      const url = `ws://127.0.0.1:${port}/`;
+      const opening = connectWebSocket(url, {
+        headers: { Origin: "https://app.example" },
+      });
+      if (allow.length === 0) {
+        await assert.rejects(opening, /HTTP 403/);
+      } else {
+        const client = await opening;
+        await client.close();
+      }
+    } finally {
+      await run.kill();
+    }
+  }
+});
+
 Deno.test("listen: usage mistakes exit 2", async () => {
   for (
     const [args, message] of [
@@ -290,6 +311,7 @@ Deno.test("listen: usage mistakes exit 2", async () => {
       [["-u", "ws://127.0.0.1:0"], /--udp with a ws:\/\//],
       [["9000", "--port", "9001"], /give the address once/],
       [["70000"], /port/],
+      [["9000", "--allow-origin", "https://a.example"], /for ws:\/\//],
     ] as const
   ) {
     const result = await runCli(["listen", ...args]);

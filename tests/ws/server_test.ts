@@ -215,6 +215,46 @@ Deno.test("origin: allowed origins connect, others get 403, no Origin is allowed
   assert.equal(server.stats().originRejected, 1);
 });
 
+Deno.test("origin: by default only the server's own origin (its Host) gets in; another site's page gets 403; * lets any in", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const url = new URL(wsUrl(server));
+  const own = `http://${url.host}`;
+  const outcomes: Record<string, number> = {};
+  const origins = [
+    own,
+    `https://${url.host}`,
+    "https://evil.example",
+    `http://${url.hostname}:${Number(url.port) + 1}`,
+    `http://${url.host}.evil.net`,
+    "null",
+    null,
+  ];
+  for (const origin of origins) {
+    const headers: HeadersInit = origin ? { Origin: origin } : {};
+    const raw = await openRaw(url, { headers, timeoutMs: TIMEOUT });
+    outcomes[origin ?? "(no Origin)"] = raw.response.status;
+    await raw.close();
+  }
+  assert.deepEqual(outcomes, {
+    [own]: 101,
+    // The scheme differs, but the page still names this host and port.
+    [`https://${url.host}`]: 101,
+    "https://evil.example": 403,
+    [`http://${url.hostname}:${Number(url.port) + 1}`]: 403,
+    [`http://${url.host}.evil.net`]: 403,
+    "null": 403,
+    "(no Origin)": 101,
+  });
+  await using any = serveWebSocket({ port: 0, allowedOrigins: ["*"] });
+  const anyUrl = new URL(wsUrl(any));
+  const raw = await openRaw(anyUrl, {
+    headers: { Origin: "https://evil.example" },
+    timeoutMs: TIMEOUT,
+  });
+  assert.equal(raw.response.status, 101);
+  await raw.close();
+});
+
 Deno.test("origin: matched exactly, never as a prefix (a longer origin that starts with an allowed one is refused)", async () => {
   await using server = serveWebSocket({
     port: 0,
