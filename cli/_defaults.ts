@@ -68,6 +68,8 @@ export const DEFAULT_LIMITS = {
   fileMaxPending: 64,
   /** `file recv --max-files`: files and folders per session. */
   fileMaxFiles: 100_000,
+  /** `file recv --code-attempts`: wrong codes before the code ends. */
+  fileCodeAttempts: 3,
   /** `ws serve --max-message`. */
   wsMaxMessage: 16 * 1024 * 1024,
   /** `relay --max-conns` for udp:// (UDP sessions). */

@@ -53,15 +53,27 @@ const PORT = DEFAULT_PORTS.file;
 export const RECV_HELP: HelpScreen = {
   usage: ["file recv [options]"],
   about: "Receives files from 'netkit file send'. Prints 'listening tcp " +
-    "HOST:PORT' on stdout, then the token and the exact send command on " +
-    "stderr. Everything after the token proof is encrypted " +
-    "(ChaCha20-Poly1305, keys derived from the token). Files are written " +
-    "to '.<name>.netkit-part', fsynced, checked (size and SHA-256) and only " +
-    "then renamed into place.",
+    "HOST:PORT' on stdout, then a code to read aloud (like " +
+    "'7-lantern-walnut-cobra') and the exact send command on stderr. The " +
+    "code serves one sender and ends after a few wrong attempts; a " +
+    "recording of the connection gives nothing to test guesses against " +
+    "(CPace). Everything after the proof is encrypted (ChaCha20-Poly1305). " +
+    "Files are written to '.<name>.netkit-part', fsynced, checked (size " +
+    "and SHA-256) and only then renamed into place.",
   options: [
     ...serverHelp({ port: PORT, flags: ["host", "port"] }),
     ["--dir DIR", "folder to store into, created if missing (default: .)"],
-    ["--token T", "token senders must know (default: a fresh random one)"],
+    [
+      "--code-attempts N",
+      "wrong codes before the code ends and the receiver stops " +
+      `(default ${DEFAULT_LIMITS.fileCodeAttempts})`,
+    ],
+    [
+      "--token T",
+      "a token instead of a code, for scripts: senders use --token T; " +
+      "the receiver serves any number of sessions",
+    ],
+    ["--random-token", "a fresh 128-bit token instead of a code"],
     ["--overwrite", "replace existing files"],
     [
       "--rename",
@@ -74,9 +86,10 @@ export const RECV_HELP: HelpScreen = {
     ],
     [
       "--once",
-      "serve one authenticated session, exit 0 if it succeeded, 1 if not " +
-      "(strangers do not count: a wrong token, garbage or a dropped " +
-      "connection is refused and it keeps waiting, serving others meanwhile)",
+      "with a token: serve one authenticated session, exit 0 if it " +
+      "succeeded, 1 if not (strangers do not count: a wrong token, garbage " +
+      "or a dropped connection is refused and it keeps waiting, serving " +
+      "others meanwhile). A code always serves one session.",
     ],
     [
       "--max-pending N",
@@ -86,7 +99,7 @@ export const RECV_HELP: HelpScreen = {
     ],
     [
       "--auth-timeout TIME",
-      "from connect to a valid token proof (or, with --basic, the name); " +
+      "from connect to a valid proof (or, with --basic, the name); " +
       `trickling does not extend it (default ${
         formatDuration(DEFAULT_TIMEOUTS.fileAuthMs)
       })`,
@@ -121,7 +134,8 @@ export const RECV_HELP: HelpScreen = {
   }],
   examples: [
     "file recv --dir inbox",
-    "file recv --dir inbox --once --tls-cert c.pem --tls-key k.pem",
+    "file recv --dir inbox --random-token --once --json",
+    "file recv --dir inbox --tls-cert c.pem --tls-key k.pem",
   ],
 };
 
@@ -135,6 +149,8 @@ export async function runRecv(
     ...serverFlags(["host", "port", "idle-timeout", "grace"]),
     dir: { type: "string" },
     token: { type: "string" },
+    "random-token": { type: "boolean" },
+    "code-attempts": { type: "string" },
     overwrite: { type: "boolean" },
     rename: { type: "boolean" },
     "max-size": { type: "string" },
@@ -154,11 +170,19 @@ export async function runRecv(
   if (values.overwrite && values.rename) {
     throw new UsageError("--overwrite and --rename exclude each other", cmd);
   }
-  if (values.basic && values.token !== undefined) {
+  const secrets = [
+    values.token !== undefined && "--token",
+    values["random-token"] && "--random-token",
+    values["code-attempts"] !== undefined && "--code-attempts",
+  ].filter(Boolean);
+  if (values.basic && secrets.length > 0) {
     throw new UsageError(
-      "--basic has no authentication, so --token does not apply",
+      `--basic has no authentication, so ${secrets[0]} does not apply`,
       cmd,
     );
+  }
+  if (secrets.length > 1) {
+    throw new UsageError(`${secrets.join(" and ")} exclude each other`, cmd);
   }
   const read = unitReader(cmd);
   const { hostname, port, idleTimeoutMs, gracePeriodMs } = readServer(
@@ -175,6 +199,9 @@ export async function runRecv(
         DEFAULT_LIMITS.fileMaxPending,
     authTimeoutMs: read.duration("auth-timeout", values["auth-timeout"]) ??
       DEFAULT_TIMEOUTS.fileAuthMs,
+    codeAttempts:
+      read.count("code-attempts", values["code-attempts"], { min: 1 }) ??
+        DEFAULT_LIMITS.fileCodeAttempts,
     idleTimeoutMs: idleTimeoutMs ?? DEFAULT_TIMEOUTS.fileIdleMs,
     gracePeriodMs,
   };
@@ -182,9 +209,13 @@ export async function runRecv(
   const tls = pem && { pem, certPath: values["tls-cert"] as string };
   const dir: string = values.dir ?? ".";
   await makeFolder(dir);
-  const token: string | undefined = values.basic
+  const lib = await library();
+  // A code unless a token was asked for (scripts) or --basic has no secret.
+  const token: string | undefined = values.basic ? undefined : values.token ??
+    (values["random-token"] ? lib.generateToken() : undefined);
+  const code = values.basic || token !== undefined
     ? undefined
-    : values.token ?? (await library()).generateToken();
+    : lib.generateCode();
   const quiet = Boolean(values.quiet);
   const json = Boolean(values.json);
   const progress = createProgressBar({ quiet });
@@ -201,6 +232,7 @@ export async function runRecv(
       port,
       dir,
       token,
+      code,
       basic: Boolean(values.basic),
       existing: values.overwrite
         ? "overwrite"
@@ -215,11 +247,23 @@ export async function runRecv(
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
       onSession: (session) => {
         if (session.authenticated) counted ??= session;
+        const left = code === undefined
+          ? undefined
+          : server.stats().codeAttemptsLeft;
         if (json) {
           progress.clear();
-          outJson(sessionJson(session));
+          outJson({ ...sessionJson(session), codeAttemptsLeft: left });
         } else if (!quiet) {
           say(sessionLine(session));
+        }
+        if (left !== undefined && session.error?.code === "auth_failed") {
+          say(
+            left > 0
+              ? `wrong code: ${left} of ${limits.codeAttempts} attempts left`
+              : `the code has ended after ${limits.codeAttempts} wrong attempts: ` +
+                "nobody can use it now, nothing was written; run " +
+                "'file recv' again for a new code",
+          );
         }
       },
       onStrangers: (summary) => {
@@ -237,20 +281,24 @@ export async function runRecv(
     }
     throw bindError(error, hostname, port);
   }
+  const sendWith = sendHint(server, { token, code }, tls?.certPath);
   const notes = values.basic
+    ? [BASIC_WARNING, `send with: ${sendWith}`]
+    : code !== undefined
     ? [
-      BASIC_WARNING,
-      `send with: ${selfCommand()} file send ${
-        formatAddress(server.addr)
-      } PATH --basic`,
+      `code: ${code}`,
+      `send with: ${sendWith}`,
+      `the code serves one sender and ends after ${limits.codeAttempts} ` +
+      "wrong attempts",
     ]
-    : [
-      `token: ${token}`,
-      `send with: ${sendHint(server, token!, tls?.certPath)}`,
-    ];
+    : [`token: ${token}`, `send with: ${sendWith}`];
+  // Scripts read the secret and the command from stdout, not the log.
+  const start = () =>
+    outJson({ listening: formatAddress(server.addr), code, token, sendWith });
   let stoppedBy: Deno.Signal | undefined;
   await runServers([fileService(server)], {
     notes,
+    onReady: json ? start : undefined,
     onStop: (signal) => {
       stoppedBy = signal;
       progress.clear();
@@ -259,8 +307,9 @@ export async function runRecv(
       );
     },
   });
-  if (!values.once || counted?.ok) return 0;
-  // --once asked for one session: a signal before it is an interruption.
+  // A code serves one session, as --once does.
+  if (!(values.once || code !== undefined) || counted?.ok) return 0;
+  // One session was asked for: a signal before it is an interruption.
   return stoppedBy && !counted ? signalExitCode(stoppedBy) : 1;
 }
 
@@ -290,7 +339,10 @@ function fileService(server: FileReceiver): RunningService {
         plural(st.sessions, "session")
       } (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
         `${st.filesFailed} refused or failed, ${
-          plural(st.authFailures, "wrong token")
+          plural(
+            st.authFailures,
+            st.codeAttemptsLeft === undefined ? "wrong token" : "wrong code",
+          )
         }` +
         (st.authDelayed ? ` (${st.authDelayed} slowed down)` : "") +
         (st.authTimeouts
@@ -305,13 +357,18 @@ function fileService(server: FileReceiver): RunningService {
 
 function sendHint(
   server: FileReceiver,
-  token: string,
+  secret: { token?: string; code?: string },
   certPath?: string,
 ): string {
   const tls = certPath ? ` --ca ${shellQuote(certPath)}` : "";
+  const auth = secret.code !== undefined
+    ? ` --code ${secret.code}`
+    : secret.token !== undefined
+    ? ` --token ${secret.token}`
+    : " --basic";
   return `${selfCommand()} file send ${
     formatAddress(server.addr)
-  } PATH --token ${token}${tls}`;
+  } PATH${auth}${tls}`;
 }
 
 // Names, reasons and paths come from the peer: escaped before printing.
@@ -369,7 +426,7 @@ function strangersLine(summary: StrangerSummary): string {
     "one by one";
 }
 
-function sessionJson(session: ReceiveSession): unknown {
+function sessionJson(session: ReceiveSession): Record<string, unknown> {
   return {
     peer: session.peer,
     ok: session.ok,
@@ -426,5 +483,8 @@ export async function startFileService(options: {
   } catch (error) {
     throw bindError(error, options.hostname, port);
   }
-  return { service: fileService(server), hint: sendHint(server, token) };
+  return {
+    service: fileService(server),
+    hint: sendHint(server, { token }),
+  };
 }

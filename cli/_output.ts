@@ -206,6 +206,8 @@ export interface RunServersOptions {
   notes?: string[];
   /** Called at the first SIGINT/SIGTERM, before the servers shut down. */
   onStop?: (signal: Deno.Signal) => void;
+  /** Called once the `listening` lines and the notes are out. */
+  onReady?: () => void;
 }
 
 /**
@@ -228,6 +230,7 @@ export async function runServers(
   });
   services.forEach(announce);
   for (const note of options.notes ?? []) log(note);
+  options.onReady?.();
   const finished = Promise.all(services.map((s) => s.server.finished));
   const cut = await Promise.race([
     finished.then(() => false),

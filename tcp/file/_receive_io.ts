@@ -5,11 +5,14 @@ import type { ConnectionContext } from "../server.ts";
 import type { ReceivedFile, ReceiveSession } from "./types.ts";
 import type { ReceiverConfig } from "./_receiver_config.ts";
 import type { PreAuthGate, Ticket } from "./_pre_auth.ts";
+import type { CodeBudget } from "./_code_budget.ts";
 
 /** What every connection of one receiver shares. */
 export interface Shared {
   config: ReceiverConfig;
   gate: PreAuthGate;
+  /** In code mode: the wrong attempts the code has left. */
+  code?: CodeBudget;
   basic: boolean;
   tls: boolean;
   gracePeriodMs: number;

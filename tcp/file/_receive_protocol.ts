@@ -9,7 +9,6 @@
 import { closeQuietly, delay } from "../../_io.ts";
 import type { TransferFailure } from "./types.ts";
 import { type ReceiverEvent, ReceiverSession } from "./_receiver_session.ts";
-import { tokenKeySchedule } from "./_key_schedule.ts";
 import type { ConnectionIo } from "./_receive_io.ts";
 import {
   type EntryIo,
@@ -31,7 +30,7 @@ export async function receiveProtocol(
   const { conn, context, shared, session } = io;
   const { config } = shared;
   const core = new ReceiverSession({
-    keys: tokenKeySchedule(config.token),
+    keys: config.keys,
     tls: shared.tls,
     maxSize: config.maxSize,
     maxFiles: config.maxFiles,
@@ -118,9 +117,11 @@ export async function receiveProtocol(
           break;
         case "failed":
           if (event.failure.code === "auth_failed") {
-            // Counted as the proof is judged, before the sender hears of it.
+            // Counted as the proof is judged, before the sender hears of it
+            // and before another connection's proof is checked.
             config.stats.authFailures++;
             io.ticket.failed();
+            shared.code?.failed();
           }
           // A breach leaves nothing of the file behind, before the sender
           // hears of it. (A stop keeps the part file for resume; it may
@@ -155,6 +156,15 @@ export async function receiveProtocol(
         throw new Error("the receiver core waits for an answer it never got");
       }
       await delay(at - performance.now(), signal);
+      if (shared.code?.left === 0 && !core.authenticated) {
+        // The code ended while this proof waited: it is not checked, so
+        // no guess gets past the limit.
+        await handle(core.abort({
+          code: "auth_failed",
+          message: "the code has ended after too many wrong attempts",
+        }));
+        return;
+      }
       await handle(core.handleTimeout(performance.now()));
       return;
     }

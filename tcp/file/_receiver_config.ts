@@ -8,11 +8,13 @@ import type {
   ReceivedFile,
 } from "./types.ts";
 import type { TcpServerStats } from "../server.ts";
+import type { KeySchedule } from "./_key_schedule.ts";
 
 /** Configuration shared by every session of one receiver. */
 export interface ReceiverConfig {
   root: string;
-  token: string;
+  /** Where sessions get their keys: the token's or the code's schedule. */
+  keys: KeySchedule;
   existing: ExistingPolicy;
   maxSize: number;
   maxFiles: number;

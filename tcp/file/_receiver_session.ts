@@ -35,6 +35,7 @@ import {
   FRAME_HEADER_BYTES,
   type FrameCipher,
   HELLO_BYTES,
+  HELLO_FLAG_CODE,
   HELLO_FLAG_PLAIN_OVER_TLS,
   MAX_CONTROL_PAYLOAD,
   MAX_DATA_PAYLOAD,
@@ -46,7 +47,9 @@ import {
 import { FileTransferError } from "./errors.ts";
 import type { ReceivedFile, TransferFailure } from "./types.ts";
 import { FrameInbox } from "./_inbox.ts";
-import type { KeySchedule } from "./_key_schedule.ts";
+import type { KeySchedule, ShareExchange } from "./_key_schedule.ts";
+import { CPACE_SHARE_BYTES } from "./_cpace.ts";
+import { concatBytes } from "../../_bytes.ts";
 import { checkRelativePath, decodePath } from "./_safe_path.ts";
 import { failureOf, wireCode } from "./_failure.ts";
 
@@ -139,6 +142,7 @@ export interface ReceiverSessionOptions {
 
 type Stage =
   | "hello"
+  | "share"
   | "auth"
   | "proof"
   | "proven"
@@ -175,6 +179,7 @@ export class ReceiverSession {
   #backlog: Uint8Array[] = [];
   #output: Uint8Array[] = [];
   #keys: SessionKeys | undefined;
+  #exchange: ShareExchange | undefined;
   #cipher: FrameCipher | undefined;
   #plainOverTls = false;
   #authenticated = false;
@@ -573,10 +578,41 @@ export class ReceiverSession {
       );
       return false;
     }
+    const codeMode = this.#schedule.mode === "code";
+    if (((hello.code & HELLO_FLAG_CODE) !== 0) !== codeMode) {
+      // One secret per receiver: nothing to negotiate, nothing to downgrade.
+      this.#output.push(
+        encodeHello(this.#nonce, { code: codeToWire("mode_mismatch") }),
+      );
+      this.#fail(
+        new FileTransferError(
+          "mode_mismatch",
+          codeMode
+            ? "the sender has a token, but this receiver takes a code (send with --code)"
+            : "the sender has a code, but this receiver takes a token (send with --token)",
+        ),
+        "none",
+      );
+      return false;
+    }
     const receiverHello = encodeHello(this.#nonce);
-    this.#output.push(receiverHello);
-    this.#keys = this.#schedule.derive(senderHello, receiverHello);
-    this.#stage = "auth";
+    if (this.#schedule.mode === "code") {
+      // Our CPace share goes with our hello; the sender's comes with its proof.
+      this.#exchange = this.#schedule.begin(
+        "receiver",
+        senderHello,
+        receiverHello,
+      );
+      this.#output.push(concatBytes([
+        receiverHello,
+        encodeFrame(MessageType.RECEIVER_SHARE, this.#exchange.share),
+      ]));
+      this.#stage = "share";
+    } else {
+      this.#output.push(receiverHello);
+      this.#keys = this.#schedule.derive(senderHello, receiverHello);
+      this.#stage = "auth";
+    }
     this.#events.push({ type: "hello" });
     return true;
   }
@@ -599,6 +635,13 @@ export class ReceiverSession {
 
   #checkHeader(type: number, length: number): void {
     switch (this.#stage) {
+      case "share":
+        if (
+          type !== MessageType.SENDER_SHARE || length !== CPACE_SHARE_BYTES
+        ) {
+          throw protocolError("expected the sender's share after the hello");
+        }
+        return;
       case "auth":
         if (type !== MessageType.AUTH || length !== DIGEST_BYTES) {
           throw protocolError("expected AUTH after the hello");
@@ -640,6 +683,8 @@ export class ReceiverSession {
 
   #handle(type: number, payload: Uint8Array): void {
     switch (this.#stage) {
+      case "share":
+        return this.#share(payload);
       case "auth":
         this.#proof = payload.slice();
         this.#stage = "proof";
@@ -656,9 +701,27 @@ export class ReceiverSession {
     }
   }
 
+  // The sender's CPace share: the keys, unless it is a point whose
+  // product is known without the code (CPace's abort).
+  #share(payload: Uint8Array): void {
+    const keys = this.#exchange!.finish(payload);
+    this.#exchange = undefined;
+    if (!keys) {
+      throw protocolError(
+        "the sender's share is a low-order point (refused: it would make the keys known without the code)",
+      );
+    }
+    this.#keys = keys;
+    this.#stage = "auth";
+  }
+
   #checkProof(): void {
     if (!timingSafeEqual(this.#proof, this.#keys!.senderProof)) {
-      this.#fail(new FileTransferError("auth_failed", "wrong token"), "error");
+      const secret = this.#schedule.mode === "code" ? "code" : "token";
+      this.#fail(
+        new FileTransferError("auth_failed", `wrong ${secret}`),
+        "error",
+      );
       return;
     }
     this.#stage = "proven";

@@ -29,6 +29,7 @@ import {
   FRAME_HEADER_BYTES,
   type FrameCipher,
   HELLO_BYTES,
+  HELLO_FLAG_CODE,
   HELLO_FLAG_PLAIN_OVER_TLS,
   MAX_CONTROL_PAYLOAD,
   MAX_DATA_PAYLOAD,
@@ -43,6 +44,8 @@ import type { TransferFailure } from "./types.ts";
 import { escapeControl } from "../../escape.ts";
 import { FrameInbox } from "./_inbox.ts";
 import type { KeySchedule } from "./_key_schedule.ts";
+import { CPACE_SHARE_BYTES } from "./_cpace.ts";
+import { concatBytes } from "../../_bytes.ts";
 import { failureOf } from "./_failure.ts";
 
 // A content buffer holds [START frame][DATA header][content][tag][END
@@ -119,6 +122,7 @@ export interface EntryOffer {
 
 type Stage =
   | "hello"
+  | "share"
   | "auth"
   | "ready"
   | "offered"
@@ -135,6 +139,7 @@ export class SenderSession {
   readonly #plainOverTls: boolean;
   readonly #timeoutMs: number;
   readonly #senderHello: Uint8Array;
+  #receiverHello: Uint8Array | undefined;
   #stage: Stage = "hello";
   #inbox = new FrameInbox(INBOX_BYTES);
   #events: SenderEvent[] = [];
@@ -164,7 +169,8 @@ export class SenderSession {
     const nonce = options.nonce ??
       crypto.getRandomValues(new Uint8Array(DIGEST_BYTES));
     this.#senderHello = encodeHello(nonce, {
-      code: this.#plainOverTls ? HELLO_FLAG_PLAIN_OVER_TLS : 0,
+      code: (this.#plainOverTls ? HELLO_FLAG_PLAIN_OVER_TLS : 0) |
+        (this.#schedule.mode === "code" ? HELLO_FLAG_CODE : 0),
     });
     this.#output.push(this.#senderHello);
   }
@@ -416,13 +422,55 @@ export class SenderSession {
       const code = codeFromWire(hello.code);
       throw new FileTransferError(
         code === "ok" ? "protocol_error" : code,
-        `the receiver refused the hello (${code})`,
+        code === "mode_mismatch"
+          ? (this.#schedule.mode === "code"
+            ? "the receiver takes a token, not a code: send with --token"
+            : "the receiver takes a code, not a token: send with --code (the receiver printed it)")
+          : `the receiver refused the hello (${code})`,
       );
+    }
+    if (this.#schedule.mode === "code") {
+      // The receiver's CPace share follows its hello.
+      this.#receiverHello = receiverHello;
+      this.#stage = "share";
+      return true;
     }
     this.#keys = this.#schedule.derive(this.#senderHello, receiverHello);
     this.#output.push(encodeFrame(MessageType.AUTH, this.#keys.senderProof));
     this.#stage = "auth";
     return true;
+  }
+
+  // The receiver's share: ours and the proof go back in one write. A
+  // low-order share is refused: it would let a receiver without the code
+  // know the keys.
+  #share(payload: Uint8Array): void {
+    if (
+      this.#schedule.mode !== "code" || payload.length !== CPACE_SHARE_BYTES
+    ) {
+      throw new FileTransferError(
+        "protocol_error",
+        "the receiver's share is not 32 bytes",
+      );
+    }
+    const exchange = this.#schedule.begin(
+      "sender",
+      this.#senderHello,
+      this.#receiverHello!,
+    );
+    const keys = exchange.finish(payload);
+    if (!keys) {
+      throw new FileTransferError(
+        "protocol_error",
+        "the receiver's share is a low-order point (refused: it would make the keys known without the code)",
+      );
+    }
+    this.#keys = keys;
+    this.#output.push(concatBytes([
+      encodeFrame(MessageType.SENDER_SHARE, exchange.share),
+      encodeFrame(MessageType.AUTH, keys.senderProof),
+    ]));
+    this.#stage = "auth";
   }
 
   #frame(): boolean {
@@ -449,6 +497,8 @@ export class SenderSession {
 
   #allowed(): ReadonlySet<number> {
     switch (this.#stage) {
+      case "share":
+        return RECEIVER_SHARE;
       case "auth":
         return AUTH_OK;
       case "offered":
@@ -464,6 +514,8 @@ export class SenderSession {
 
   #expected(): string {
     switch (this.#stage) {
+      case "share":
+        return "the receiver's share";
       case "auth":
         return "AUTH_OK";
       case "offered":
@@ -490,6 +542,8 @@ export class SenderSession {
 
   #handle(type: number, payload: Uint8Array): void {
     switch (type) {
+      case MessageType.RECEIVER_SHARE:
+        return this.#share(payload);
       case MessageType.AUTH_OK:
         return this.#authOk(payload);
       case MessageType.ACCEPT:
@@ -511,7 +565,9 @@ export class SenderSession {
     ) {
       throw new FileTransferError(
         "auth_failed",
-        "the receiver could not prove it knows the token",
+        `the receiver could not prove it knows the ${
+          this.#schedule.mode === "code" ? "code" : "token"
+        }`,
       );
     }
     // Every later frame, both ways, is sealed (unless verified TLS
@@ -633,6 +689,9 @@ export class SenderSession {
 }
 
 const NONE: ReadonlySet<number> = new Set();
+const RECEIVER_SHARE: ReadonlySet<number> = new Set([
+  MessageType.RECEIVER_SHARE,
+]);
 const AUTH_OK: ReadonlySet<number> = new Set([MessageType.AUTH_OK]);
 const STATUS: ReadonlySet<number> = new Set([MessageType.STATUS]);
 const ACCEPT_OR_STATUS: ReadonlySet<number> = new Set([

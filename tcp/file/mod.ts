@@ -22,6 +22,7 @@
  * @module
  */
 
+export * from "./code.ts";
 export * from "./errors.ts";
 export * from "./types.ts";
 export * as fileProtocol from "./protocol.ts";

@@ -13,6 +13,8 @@ import type { ReceiverConfig } from "./_receiver_config.ts";
 import type { Shared } from "./_receive_io.ts";
 import { serveConnection } from "./_receive_connection.ts";
 import { checkFolder } from "./_store.ts";
+import { codeKeySchedule, tokenKeySchedule } from "./_key_schedule.ts";
+import { createCodeBudget, DEFAULT_CODE_ATTEMPTS } from "./_code_budget.ts";
 import {
   createPreAuthGate,
   DEFAULT_AUTH_TIMEOUT_MS,
@@ -47,11 +49,12 @@ const DEFAULT_MAX_FILES = 100_000;
  * ```
  */
 export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
-  if (!options.basic && !options.token) {
+  if (!options.basic && !options.token === (options.code === undefined)) {
     throw new TypeError(
-      "serveFileReceiver needs a token unless basic mode is on (see generateToken())",
+      "serveFileReceiver needs a token or a code (not both) unless basic mode is on (see generateToken(), generateCode())",
     );
   }
+  const codeMode = !options.basic && options.code !== undefined;
   const root = checkFolder(options.dir);
   const stats = {
     sessions: 0,
@@ -70,7 +73,9 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
   const config: ReceiverConfig = {
     root,
     idleTimeoutMs,
-    token: options.token ?? "",
+    keys: codeMode
+      ? codeKeySchedule(options.code!)
+      : tokenKeySchedule(options.token ?? ""),
     existing: options.existing ?? "refuse",
     maxSize: options.maxSize ?? Number.MAX_SAFE_INTEGER,
     maxFiles: options.maxFiles ?? DEFAULT_MAX_FILES,
@@ -79,7 +84,8 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     onProgress: options.onProgress,
     onFile: options.onFile,
     claim() {
-      if (!options.once) return true;
+      // A code serves one sender.
+      if (!options.once && !codeMode) return true;
       if (claimed) return false;
       claimed = true;
       return true;
@@ -93,9 +99,13 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     onDrop: () => stats.unauthenticatedDropped++,
     onStrangers: options.onStrangers,
   });
+  const code = codeMode
+    ? createCodeBudget(options.codeAttempts ?? DEFAULT_CODE_ATTEMPTS)
+    : undefined;
   const shared: Shared = {
     config,
     gate,
+    code,
     basic: options.basic ?? false,
     tls: options.tls !== undefined,
     gracePeriodMs,
@@ -106,12 +116,17 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     const session = await serveConnection(conn, context, shared);
     stats.sessions++;
     if (!session.ok) stats.sessionsFailed++;
-    // Strangers' sessions past a burst are summarized (onStrangers).
-    if (session.authenticated || gate.report(session)) {
+    // Strangers' sessions past a burst are summarized (onStrangers); a
+    // wrong code is always reported (there are a few at most).
+    const wrongCode = code !== undefined &&
+      session.error?.code === "auth_failed";
+    if (session.authenticated || wrongCode || gate.report(session)) {
       options.onSession?.(session);
     }
-    // Only a session that authenticated ends a `once` receiver.
-    if (session.authenticated) shutdownOnce?.();
+    // Only a session that authenticated ends a `once` receiver; a code
+    // also ends with its last wrong attempt (once that sender has been
+    // told): nobody can use it now.
+    if (session.authenticated || code?.left === 0) shutdownOnce?.();
   }, {
     ...options,
     idleTimeoutMs,
@@ -119,11 +134,15 @@ export function serveFileReceiver(options: FileReceiverOptions): FileReceiver {
     // The gate's deadline (from accept, a real close) covers TLS too.
     handshakeTimeoutMs: authTimeoutMs > 0 ? 0 : undefined,
   });
-  if (options.once) shutdownOnce = () => void server.shutdown();
+  if (options.once || codeMode) shutdownOnce = () => void server.shutdown();
   return serverHandle({
     addr: server.addr,
     finished: server.finished.then(() => gate.close()),
-    stats: () => ({ ...server.stats(), ...stats }),
+    stats: () => ({
+      ...server.stats(),
+      ...stats,
+      ...(code ? { codeAttemptsLeft: code.left } : {}),
+    }),
     shutdown: server.shutdown,
   });
 }

@@ -14,7 +14,7 @@ import { collectEntries, unsentFile, type WalkEntry } from "./_walk.ts";
 import { sendBasic } from "./_netcat_send.ts";
 import { failureOf } from "./_failure.ts";
 import { type SenderEvent, SenderSession } from "./_sender_session.ts";
-import { tokenKeySchedule } from "./_key_schedule.ts";
+import { codeKeySchedule, tokenKeySchedule } from "./_key_schedule.ts";
 import { failureError, SendLink } from "./_send_link.ts";
 import { contentBuffers, streamContent } from "./_send_content.ts";
 import { readPrefix } from "./_file_read.ts";
@@ -54,9 +54,9 @@ export async function sendFiles(
   options: SendFilesOptions = {},
 ): Promise<SendReport> {
   const address = typeof to === "string" ? parseAddress(to) : to;
-  if (!options.basic && !options.token) {
+  if (!options.basic && !options.token === (options.code === undefined)) {
     throw new TypeError(
-      "sendFiles needs the receiver's token unless basic mode is on",
+      "sendFiles needs the receiver's token or code (not both) unless basic mode is on",
     );
   }
   const started = performance.now();
@@ -78,7 +78,9 @@ export async function sendFiles(
   const link = new SendLink(
     stream,
     new SenderSession({
-      keys: tokenKeySchedule(options.token!),
+      keys: options.code !== undefined
+        ? codeKeySchedule(options.code)
+        : tokenKeySchedule(options.token!),
       // Verified TLS protects the frames already; anything else is sealed.
       plainOverTls: options.tls !== undefined && !options.tls.insecure,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -501,12 +501,12 @@ Deno.test("grammar: Ctrl-C (SIGINT) ends every client and long run with 130, aft
   }
 });
 
-Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --once interrupted before its session exits 130", async () => {
+Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --once (or with a code) interrupted before its session exits 130", async () => {
   for (
     const args of [
       ["echo", "serve", "--port", "0"],
       ["ws", "serve", "--port", "0"],
-      ["file", "recv", "--port", "0", "--dir", "/tmp"],
+      ["file", "recv", "--port", "0", "--dir", "/tmp", "--random-token"],
       ["relay", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1"],
     ]
   ) {
@@ -527,6 +527,16 @@ Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --onc
   ]);
   const r = await once.stop("SIGINT");
   assert.equal(r.code, 130, r.stderr);
+  // A code serves one sender: the same task as --once.
+  await using code = await startCli([
+    "file",
+    "recv",
+    "--port",
+    "0",
+    "--dir",
+    "/tmp",
+  ]);
+  assert.equal((await code.stop("SIGINT")).code, 130);
 });
 
 Deno.test("grammar: a second SIGTERM during shutdown changes nothing (exit 0); a second SIGINT stops waiting for the grace period", async () => {

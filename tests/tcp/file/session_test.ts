@@ -146,7 +146,7 @@ Deno.test("receiver core: another version gets our hello with version_mismatch",
   const out = core.takeOutput();
   assert.equal(out.length, 1, "the hello only, no frame after it");
   const hello = decodeHello(out[0]!);
-  assert.equal(hello.version, 2);
+  assert.equal(hello.version, 3);
   assert.equal(codeFromWire(hello.code), "version_mismatch");
 });
 
