@@ -11,6 +11,7 @@ import {
 } from "../load/mod.ts";
 import { escapeControl } from "../escape.ts";
 import { wrapText } from "./_text.ts";
+import { plural } from "./_output.ts";
 
 /** The live line: time, rate, MB/s, p50/p99, errors, open connections. */
 export function renderProgress(p: LoadProgress): string {
@@ -22,7 +23,7 @@ export function renderProgress(p: LoadProgress): string {
     `${p.mbps.toFixed(2)} MB/s`,
     `p50 ${formatMs(p.p50Ms)}`,
     `p99 ${formatMs(p.p99Ms)}`,
-    `${p.errors} errors`,
+    plural(p.errors, "error"),
     `${p.open} open`,
   ].join("  ");
 }
@@ -94,11 +95,11 @@ export function renderSummary(
     : `closed loop, pipeline ${job.options.pipeline ?? 1}`;
   const loops = job && r.loops > 1 ? ` on ${r.loops} workers` : "";
   const lines = [
-    `load ${
-      escapeControl(`${r.protocol} ${r.target} ${r.mode}`)
-    }: ${r.connections} connections${loops}, ${loop}, ${
-      (r.durationMs / 1000).toFixed(1)
-    } s measured${r.ended === "aborted" ? " (interrupted)" : ""}`,
+    `load ${escapeControl(`${r.protocol} ${r.target} ${r.mode}`)}: ${
+      plural(r.connections, "connection")
+    }${loops}, ${loop}, ${(r.durationMs / 1000).toFixed(1)} s measured${
+      r.ended === "aborted" ? " (interrupted)" : ""
+    }`,
   ];
   if (r.mode === "echo") {
     lines.push(

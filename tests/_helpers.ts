@@ -117,7 +117,7 @@ export async function runProgram(
  * task` runs the CLI as a grandchild, which a SIGKILL to the task alone
  * would leave running (holding our pipes open).
  */
-function killQuietly(child: Deno.ChildProcess): void {
+export function killQuietly(child: Deno.ChildProcess): void {
   for (const pid of [...descendants(child.pid), child.pid]) {
     try {
       Deno.kill(pid, "SIGKILL");

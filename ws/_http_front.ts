@@ -56,7 +56,7 @@ export async function httpFront(
   }
   const { head } = request;
   const pathname = pathOf(head.target);
-  if (pathname === setup.path) return request;
+  if (pathname === setup.path || setup.path === "*") return request;
   if (setup.pageHtml !== undefined && pathname === "/") {
     if (head.method !== "GET" && head.method !== "HEAD") {
       await respond(conn, 405, "method not allowed\n", { allow: "GET, HEAD" });

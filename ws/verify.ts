@@ -301,7 +301,9 @@ async function echoCheck(
   let actual: string;
   if (event.type === "text") actual = `text "${event.data}"`;
   else if (event.type === "binary") {
-    actual = `binary (${event.data.length} bytes)`;
+    actual = `binary (${event.data.length} byte${
+      event.data.length === 1 ? "" : "s"
+    })`;
   } else if (event.type === "close") {
     actual = `close ${describeCloseCode(event.code)}${
       event.reason ? ` "${event.reason}"` : ""

@@ -164,6 +164,12 @@ const DURATION_ROWS: DurationRow[] = [
     code: 1,
   },
   {
+    command: ["listen"],
+    flags: ["idle-timeout", "grace"],
+    args: (p) => [String(p.busy)],
+    code: 1,
+  },
+  {
     command: ["serve"],
     flags: ["grace"],
     // Nothing is bound: an address no interface has cannot be listened on.
@@ -249,6 +255,7 @@ const SCREENS = [
   ["load", "ws"],
   ["load", "merge"],
   ["relay"],
+  ["listen"],
   ["serve"],
 ];
 
