@@ -6,16 +6,15 @@ import {
   LatencyHistogram,
   type LatencyHistogramJson,
   LOAD_ERROR_CAUSES,
-  loadCounterDeltas,
   type LoadOptions,
   type LoadProgress,
   type LoadResult,
   mergeLoadResults,
-  readKernelCountersOrNone,
 } from "../load/mod.ts";
 import { NetkitError } from "../errors.ts";
 import { escapeControl } from "../escape.ts";
 import { loadTcp, type TcpLoadMode } from "../tcp/mod.ts";
+import { counterDeltas, readTransportCounters } from "../tcp/proc/mod.ts";
 import { loadUdp } from "../udp/mod.ts";
 import { loadWebSocket } from "../ws/mod.ts";
 import {
@@ -283,7 +282,7 @@ async function runWorkers(
       `load ${job.protocol}`,
     );
   }
-  const before = await readKernelCountersOrNone();
+  const before = await readTransportCounters();
   // Every loop reports the end of its window and waits; the counters are
   // read then, before any loop closes its connections.
   let ended = 0;
@@ -324,7 +323,7 @@ async function runWorkers(
           }
         } else if (m.kind === "ended") {
           if (++ended === count) {
-            after = readKernelCountersOrNone().finally(() => {
+            after = readTransportCounters().finally(() => {
               for (const w of workers) w.postMessage({ kind: "close" });
             });
           }
@@ -348,9 +347,9 @@ async function runWorkers(
   signal.addEventListener("abort", stop, { once: true });
   try {
     const merged = mergeLoadResults(await Promise.all(results));
-    merged.kernel = loadCounterDeltas(
+    merged.kernel = counterDeltas(
       before,
-      await (after ?? readKernelCountersOrNone()),
+      await (after ?? readTransportCounters()),
     );
     return merged;
   } finally {

@@ -16,6 +16,7 @@ import {
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
+import { counterScope, readTransportCounters } from "../tcp/proc/counters.ts";
 import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./socket.ts";
 
 /** Options of {@linkcode loadUdp}: requests only (`echo`). */
@@ -67,7 +68,7 @@ export async function loadUdp(
     direction: "received",
     open: (sink) =>
       Promise.resolve(udpChannel(bindUdp(local, 0), to, size, sink)),
-  }, options);
+  }, withCounters(options));
 }
 
 function udpChannel(
@@ -139,5 +140,14 @@ function udpChannel(
       closed = true;
       closeQuietly(socket);
     },
+  };
+}
+
+// The kernel's counters, read through tcp/proc: the load library itself
+// never reads /proc (load/ sits below tcp/, udp/ and ws/).
+function withCounters<T extends LoadOptions>(options: T): T {
+  return {
+    counters: { read: readTransportCounters, scope: counterScope() },
+    ...options,
   };
 }

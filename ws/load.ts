@@ -24,6 +24,7 @@ import {
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
+import { counterScope, readTransportCounters } from "../tcp/proc/counters.ts";
 import { encodeFrame, OPCODE } from "./frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import {
@@ -90,7 +91,7 @@ export async function loadWebSocket(
       ? "both"
       : "received",
     open: (sink, signal) => openWsChannel(url, { size, mode, sink, signal }),
-  }, options);
+  }, withCounters(options));
 }
 
 const BATCH_BYTES = 64 * 1024;
@@ -287,4 +288,13 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+// The kernel's counters, read through tcp/proc: the load library itself
+// never reads /proc (load/ sits below tcp/, udp/ and ws/).
+function withCounters<T extends LoadOptions>(options: T): T {
+  return {
+    counters: { read: readTransportCounters, scope: counterScope() },
+    ...options,
+  };
 }
