@@ -42,8 +42,13 @@ export interface LoadDriver {
   protocol: string;
   /** The target as shown in results. */
   target: string;
-  /** The mode; anything but `echo` moves bytes without requests. */
+  /** The mode as results show it (`echo`, `stream`, an HTTP method). */
   mode: string;
+  /**
+   * Channels carry requests the scheduler sends and times. Default: true
+   * for the mode `echo`, false otherwise (a stream moves bytes on its own).
+   */
+  requests?: boolean;
   /** Which byte counts make `mbps`. */
   direction: "sent" | "received" | "both";
   /**

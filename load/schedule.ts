@@ -304,7 +304,7 @@ export class LoadSchedule {
     this.#driver = driver;
     this.#options = options;
     this.#clock = options.clock ?? (() => this.#now);
-    this.#requestMode = driver.mode === "echo" || driver.datagrams === true;
+    this.#requestMode = driver.requests ?? driver.mode === "echo";
     this.#datagrams = driver.datagrams === true;
     this.#rate = options.ratePerSecond ?? 0;
     this.#openLoop = this.#rate > 0 && this.#requestMode;

@@ -90,6 +90,7 @@ function handDriver(mode = "echo", datagrams = false) {
     target: "here",
     mode,
     direction: "received",
+    requests: true,
     datagrams,
     open: (sink) => {
       const i = sinks.length;
