@@ -157,7 +157,6 @@ export function httpLoadDriver(
       const conn = await connect(signal);
       return httpChannel(conn, {
         request,
-        keepAlive,
         connect,
         sink,
         idempotent: IDEMPOTENT.has(method),
@@ -250,7 +249,6 @@ function buildRequest(
 
 interface ChannelSetup {
   request: Uint8Array;
-  keepAlive: boolean;
   connect: (signal?: AbortSignal) => Promise<DialConn>;
   sink: LoadSink;
   parser: () => HttpResponseParser;
@@ -259,7 +257,7 @@ interface ChannelSetup {
 }
 
 function httpChannel(first: DialConn, setup: ChannelSetup): LoadChannel {
-  const { request, keepAlive, connect, sink } = setup;
+  const { request, connect, sink } = setup;
   const size = request.length;
   const batch = Math.max(1, Math.floor(BATCH_BYTES / size));
   const out = new Uint8Array(batch * size);
