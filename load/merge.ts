@@ -124,6 +124,7 @@ export function mergeLoadResults(
     merged.timeline = mergeTimelines(results, window.start);
   }
   mergeDatagrams(results, merged);
+  merged.parameters = mergeParameters(results);
   const hosts = hostCounters(results);
   merged.hosts = hosts;
   merged.kernel = {};
@@ -273,6 +274,28 @@ function mergeTimelines(results: LoadResult[], start: number): LoadInterval[] {
     bin.bytesReceived = Math.round(bin.bytesReceived);
   }
   return bins;
+}
+
+// The parameters the runs add up to (connections, rate, requests); the
+// rest as the first run had them.
+function mergeParameters(
+  results: LoadResult[],
+): LoadResult["parameters"] {
+  const all = results.map((r) => r.parameters);
+  if (all.some((p) => p === undefined)) return undefined;
+  const sum = (f: (p: NonNullable<LoadResult["parameters"]>) => number) =>
+    all.reduce((n, p) => n + f(p!), 0);
+  const { shard: _, ...first } = all[0]!;
+  return {
+    ...first,
+    connections: sum((p) => p.connections),
+    ...(first.ratePerSecond !== undefined
+      ? { ratePerSecond: round(sum((p) => p.ratePerSecond ?? 0), 3) }
+      : {}),
+    ...(first.requests !== undefined
+      ? { requests: sum((p) => p.requests ?? 0) }
+      : {}),
+  };
 }
 
 function mergeDatagrams(results: LoadResult[], merged: LoadResult): void {

@@ -128,6 +128,8 @@ export interface LoadOptions {
   onWindowEnd?: () => void | Promise<void>;
   /** Allow a target that is not on loopback. Default false. */
   allowRemote?: boolean;
+  /** This run's shard (`I/N`), recorded in the result's parameters. */
+  shard?: string;
 }
 
 /**

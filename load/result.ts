@@ -84,6 +84,8 @@ export interface LoadResult {
   timeline?: LoadInterval[];
   /** What a merge noticed and went on with (different windows, targets). */
   warnings?: string[];
+  /** How the run was asked to load: what the report and summary show. */
+  parameters?: LoadParameters;
   /** Connections (or sockets) the run kept open. */
   connections: number;
   /** Connections opened successfully, reconnects included. */
@@ -94,6 +96,33 @@ export interface LoadResult {
   ended: string;
   /** The mergeable latency histogram. */
   histogram: LatencyHistogramJson;
+}
+
+/**
+ * The options a run was given that shape its numbers (durations in ms),
+ * kept in its result so a report read later can say how it was made.
+ */
+export interface LoadParameters {
+  /** Connections (sockets). */
+  connections: number;
+  /** Requests in flight per connection. */
+  pipeline: number;
+  /** Open loop: requests per second; absent for a closed loop. */
+  ratePerSecond?: number;
+  /** The planned measured time. */
+  durationMs: number;
+  /** The request count that ends the run, if any. */
+  requests?: number;
+  /** Unmeasured time first. */
+  warmupMs: number;
+  /** When a request counts as a timeout. */
+  timeoutMs: number;
+  /** Payload bytes per request, where the protocol has a payload size. */
+  size?: number;
+  /** Connections opened per second, if ramped. */
+  connectRatePerSecond?: number;
+  /** This run's shard (`I/N`) of a load split over machines. */
+  shard?: string;
 }
 
 /** One host's (and counter scope's) share of a merge; see {@linkcode LoadResult.hosts}. */

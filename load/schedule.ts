@@ -482,6 +482,21 @@ export class LoadSchedule {
       };
     }
     result.timeline = this.#timeline.slice();
+    const o = this.#options;
+    result.parameters = {
+      connections: this.#slots.length,
+      pipeline: this.#depth,
+      durationMs: this.#durationMs,
+      warmupMs: o.warmupMs ?? 0,
+      timeoutMs: this.#timeoutMs,
+      ...(this.#openLoop ? { ratePerSecond: this.#rate } : {}),
+      ...(o.requests !== undefined ? { requests: o.requests } : {}),
+      ...(o.size !== undefined ? { size: o.size } : {}),
+      ...(o.connectRatePerSecond !== undefined
+        ? { connectRatePerSecond: o.connectRatePerSecond }
+        : {}),
+      ...(o.shard !== undefined ? { shard: o.shard } : {}),
+    };
     return result;
   }
 

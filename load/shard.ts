@@ -183,6 +183,7 @@ export function shardLoadOptions<T extends LoadOptions>(
   const out: T = {
     ...options,
     connections: shareOf(connections, count, index),
+    shard: `${index}/${count}`,
   };
   if (options.requests !== undefined) {
     out.requests = shareOf(options.requests, count, index);

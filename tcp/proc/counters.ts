@@ -184,25 +184,24 @@ export interface ExplainedCounter {
 export const NOTABLE_COUNTERS: Readonly<Record<string, string>> = Object
   .freeze({
     TcpExtListenOverflows:
-      "a connection arrived while a listener's accept queue was full, and was dropped",
+      "a connection arrived while a listener's accept queue was full: dropped",
     TcpExtListenDrops:
       "connection attempts a listening socket dropped (overflows included)",
     TcpExtTCPReqQFullDrop:
-      "SYNs dropped because the SYN queue was full and SYN cookies were off",
+      "SYNs dropped: the SYN queue was full and SYN cookies were off",
     TcpExtTCPReqQFullDoCookies:
       "the SYN queue was full, so SYN cookies answered instead",
     TcpExtSyncookiesSent: "SYN cookies sent: the SYN queue was under pressure",
     TcpExtSyncookiesFailed: "ACKs carrying a SYN cookie that did not check out",
     TcpExtTCPBacklogDrop:
-      "segments dropped because a socket's backlog was full (the application was busy)",
-    TcpExtTCPRcvQDrop:
-      "segments dropped because a socket's receive buffer was full",
+      "segments dropped: a socket's backlog was full (its program was busy)",
+    TcpExtTCPRcvQDrop: "segments dropped: a socket's receive buffer was full",
     TcpExtTCPZeroWindowDrop:
-      "segments dropped because the receiver had no room (zero window)",
+      "segments dropped: the receiver had no room (zero window)",
     TcpExtTCPTimeWaitOverflow:
-      "closing connections that got no TIME-WAIT entry (tcp_max_tw_buckets reached)",
+      "closed connections that got no TIME-WAIT entry (tcp_max_tw_buckets)",
     TcpAttemptFails:
-      "connection attempts that failed (refused or reset before being established)",
+      "connection attempts that failed (refused, or reset before established)",
     TcpEstabResets: "established connections ended by a reset",
     TcpOutRsts:
       "resets sent (refused connections, aborts, closes with unread data)",
@@ -227,10 +226,9 @@ export const NOTABLE_COUNTERS: Readonly<Record<string, string>> = Object
     TcpInErrs: "segments received with errors (bad checksum, bad header)",
     TcpInCsumErrors: "segments received with a bad checksum",
     UdpInErrors:
-      "datagrams that could not be delivered (receive buffer full, bad checksum)",
-    UdpRcvbufErrors:
-      "datagrams dropped because a socket's receive buffer was full",
-    UdpSndbufErrors: "datagrams not sent because the send buffer was full",
+      "datagrams not delivered (a receive buffer full, a bad checksum)",
+    UdpRcvbufErrors: "datagrams dropped: a socket's receive buffer was full",
+    UdpSndbufErrors: "datagrams not sent: the send buffer was full",
     UdpNoPorts: "datagrams to a port nobody listens on (answered by ICMP)",
     UdpInCsumErrors: "datagrams received with a bad checksum",
     UdpMemErrors: "datagrams dropped for lack of kernel memory",
