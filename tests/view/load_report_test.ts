@@ -37,7 +37,12 @@ Deno.test("renderLoadReport: one page with both runs' plots, parameters and the 
   }
   assert.ok(html.includes("closed &lt;loop&gt;"));
   assert.ok(!html.includes("<loop>"));
-  // Nothing in the page points outside it: no src, no href, no url().
+  // Nothing in the page points outside it (no src, no href, no url()),
+  // and its Content-Security-Policy forbids any request anyway.
+  assert.match(
+    html,
+    /http-equiv="Content-Security-Policy" content="default-src 'none';/,
+  );
   assert.doesNotMatch(html, /\ssrc=|\shref=|url\(|@import/);
   assert.match(html, /open, 2,000 requests\/s/);
 });
