@@ -39,7 +39,7 @@ h1{font-size:22px}h2{font-size:17px;margin-top:28px}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0}td,th{padding:2px 10px 2px 0;text-align:left;vertical-align:top}
 th{font-weight:600;color:#555}td.num{text-align:right;font-variant-numeric:tabular-nums}
 pre{background:#f6f6f6;padding:10px;overflow-x:auto;font-size:12px}
-.note{color:#666}.swatch{display:inline-block;width:10px;height:10px;margin-right:6px}
+.note{color:#666}.warnings{color:#a40}.swatch{display:inline-block;width:10px;height:10px;margin-right:6px}
 svg{max-width:100%;height:auto}
 `;
 
@@ -74,11 +74,17 @@ export function renderLoadReport(
     label: r.label,
     timeline: r.result.timeline!,
   }));
+  const warnings = [...new Set(runs.flatMap((r) => r.result.warnings ?? []))];
   const body = [
     `<h1>${escapeXml(title)}</h1>`,
     `<p class="note">${runs.length} run${
       runs.length === 1 ? "" : "s"
     }; latency counts from the moment each request was due.</p>`,
+    warnings.length
+      ? `<ul class="warnings">${
+        warnings.map((w) => `<li>${escapeXml(w)}</li>`).join("")
+      }</ul>`
+      : "",
     `<section id="latency"><h2>Latency by percentile</h2>`,
     renderLatencyPlot(
       runs.map((r) => ({ label: r.label, histogram: r.result.histogram })),

@@ -31,7 +31,9 @@ export interface LoadSummaryOptions {
  * classes, bytes, datagram loss, latency percentiles with a histogram,
  * errors by cause, and the kernel counters that explain something (each
  * with its meaning, and whose traffic they count; every counter with
- * `allCounters`). Peer-chosen text is escaped.
+ * `allCounters`). A merge's `warnings` are not in it: they are the
+ * caller's to show (the CLI on stderr, the report above the runs).
+ * Peer-chosen text is escaped.
  *
  * @example
  * ```ts
@@ -95,9 +97,6 @@ export function renderLoadSummary(
     .map((c) => `${c} ${formatCount(r.errors[c])}`);
   lines.push(`  errors     ${errors.length ? errors.join(", ") : "none"}`);
   lines.push(...kernelLines(r, options.allCounters ?? false, width));
-  for (const w of r.warnings ?? []) {
-    lines.push(`  note       ${escapeControl(w)}`);
-  }
   return lines.join("\n");
 }
 
