@@ -350,8 +350,31 @@ function hostCounters(results: LoadResult[]): LoadHostCounters[] {
   return [...groups.values()];
 }
 
+/**
+ * Checks that a value (parsed from a file, say) has the shape of a load
+ * result before anything reads it.
+ *
+ * @throws {LoadError} `bad_result`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLoadResult, emptyLoadResult } from "@netkit/netkit/load";
+ *
+ * checkLoadResult(emptyLoadResult("tcp", "127.0.0.1:7", "echo"));
+ * assert.throws(() => checkLoadResult({ x: 1 }), { code: "bad_result" });
+ * ```
+ */
+export function checkLoadResult(value: unknown): LoadResult {
+  checkResult(value as LoadResult);
+  return value as LoadResult;
+}
+
 function checkResult(r: LoadResult): void {
   const ok = r !== null && typeof r === "object" &&
+    typeof r.histogram === "object" && r.histogram !== null &&
+    Array.isArray(r.histogram.buckets) &&
+    typeof r.latencyMs === "object" && r.latencyMs !== null &&
     typeof r.protocol === "string" && typeof r.target === "string" &&
     typeof r.mode === "string" && Number.isFinite(r.requests) &&
     Number.isFinite(r.rate) && Number.isFinite(r.durationMs) &&
