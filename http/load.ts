@@ -46,7 +46,10 @@ export interface HttpLoadOptions extends LoadOptions {
   maxBodyBytes?: number;
 }
 
-const READ_SIZE = 64 * 1024;
+// Reads start small (many connections stay cheap: wrk reads 8 KiB too)
+// and grow once when a read fills the buffer (large bodies).
+const READ_SIZE = 8 * 1024;
+const READ_SIZE_LARGE = 64 * 1024;
 const IDEMPOTENT = new Set([
   "GET",
   "HEAD",
@@ -160,6 +163,7 @@ export function httpLoadDriver(
         connect,
         sink,
         idempotent: IDEMPOTENT.has(method),
+        pipeline: options.pipeline ?? 1,
         parser: () =>
           new HttpResponseParser({
             noBody: method === "HEAD",
@@ -254,15 +258,21 @@ interface ChannelSetup {
   parser: () => HttpResponseParser;
   /** The method may be sent twice (RFC 9110 §9.2.2). */
   idempotent: boolean;
+  /** Requests in flight at most (the scheduler's pipeline). */
+  pipeline: number;
 }
 
 function httpChannel(first: DialConn, setup: ChannelSetup): LoadChannel {
   const { request, connect, sink } = setup;
   const size = request.length;
-  const batch = Math.max(1, Math.floor(BATCH_BYTES / size));
+  // Never more in one write than can be in flight on the connection.
+  const batch = Math.max(
+    1,
+    Math.min(setup.pipeline, Math.floor(BATCH_BYTES / size)),
+  );
   const out = new Uint8Array(batch * size);
   for (let i = 0; i < batch; i++) out.set(request, i * size);
-  const buf = new Uint8Array(READ_SIZE);
+  let buf = new Uint8Array(READ_SIZE);
   let closed = false;
   // The connection in use (undefined between one closing and the next
   // opening), and what it owes: requests written and not yet answered.
@@ -385,7 +395,11 @@ function httpChannel(first: DialConn, setup: ChannelSetup): LoadChannel {
             return;
           }
           sink.received(n);
+          const full = n === buf.length;
           parser.receive(buf.subarray(0, n), onResponse);
+          if (full && buf.length < READ_SIZE_LARGE) {
+            buf = new Uint8Array(READ_SIZE_LARGE);
+          }
           if (retiring) return;
         }
       } catch (error) {
