@@ -55,8 +55,8 @@ export function renderLoadSummary(
   options: LoadSummaryOptions = {},
 ): string {
   const width = options.width ?? 80;
-  const lines = [headline(r)];
-  if (r.mode === "echo" || r.status || r.datagrams || r.sent > 0) {
+  const lines = headline(r, width);
+  if (requestMode(r)) {
     lines.push(
       `  requests   ${formatCount(r.requests)} ok of ${
         formatCount(r.sent)
@@ -100,24 +100,33 @@ export function renderLoadSummary(
   return lines.join("\n");
 }
 
-function headline(r: LoadResult): string {
+// Whether the run carried requests (echo, HTTP, datagrams), not streams.
+function requestMode(r: LoadResult): boolean {
+  return r.mode === "echo" || r.protocol === "http" ||
+    r.status !== undefined || r.datagrams !== undefined || r.sent > 0;
+}
+
+// "load PROTOCOL TARGET MODE: how", on two lines when one is too wide
+// (the target is never cut: a user copies it).
+function headline(r: LoadResult, width: number): string[] {
   const p = r.parameters;
   const loop = p === undefined
     ? "one run"
     : p.ratePerSecond
     ? `open loop at ${formatCount(p.ratePerSecond)}/s`
-    : r.mode === "echo" || r.status
+    : requestMode(r)
     ? `closed loop, pipeline ${p.pipeline}`
     : p.size
     ? `${formatBytesShort(p.size)} writes`
     : "streams";
   const shard = (p?.shard ? `, shard ${p.shard}` : "") +
     (r.loops > 1 ? `, ${r.loops} runs merged` : "");
-  return `load ${
-    escapeControl(`${r.protocol} ${r.target} ${r.mode}`)
-  }: ${r.connections} connections, ${loop}${shard}, ${
+  const what = `load ${escapeControl(`${r.protocol} ${r.target} ${r.mode}`)}`;
+  const how = `${r.connections} connections, ${loop}${shard}, ${
     (r.durationMs / 1000).toFixed(1)
   } s measured${r.ended === "aborted" ? " (interrupted)" : ""}`;
+  const one = `${what}: ${how}`;
+  return one.length <= width ? [one] : [`${what}:`, `  ${how}`];
 }
 
 /**

@@ -14,6 +14,7 @@ function result(extra: Partial<LoadResult> = {}): LoadResult {
     requests: 100,
     sent: 100,
     rate: 50,
+    connections: 10,
     durationMs: 2000,
     histogram: h.toJSON(),
     parameters: {
@@ -100,6 +101,26 @@ Deno.test("renderLoadSummary: a merge lists counters per host; status classes an
     udp,
     /datagrams +1,000 sent, 990 echoed, 10 lost \(1%\), jitter 0\.012 ms/,
   );
+});
+
+Deno.test("renderLoadSummary: a headline too wide for the terminal goes on two lines, the target whole", () => {
+  const long = result({
+    target: "http://127.0.0.1:8080/a/rather/long/path?q=1",
+  });
+  const [first, second] = renderLoadSummary(long).split("\n");
+  assert.equal(
+    first,
+    "load http http://127.0.0.1:8080/a/rather/long/path?q=1 GET:",
+  );
+  assert.equal(
+    second,
+    "  10 connections, closed loop, pipeline 1, 2.0 s measured",
+  );
+  // A wider terminal keeps it on one line.
+  const wide = renderLoadSummary(result({ target: "http://[::1]:80/" }), {
+    width: 120,
+  });
+  assert.match(wide, /^load http http:\/\/\[::1\]:80\/ GET: 10 connections/);
 });
 
 Deno.test("renderIntervalLine: iperf3's interval, rate, MB/s and the interval's percentiles", () => {
