@@ -200,7 +200,7 @@ function kernelLines(r: LoadResult, all: boolean, width: number): string[] {
 
 /**
  * One `--interval` line, iperf3's way: the interval, requests per second,
- * MB/s, the interval's p50 and p99, and its errors.
+ * MB/s, the interval's p50 and p99, and its errors; 80 columns.
  *
  * @example
  * ```ts
@@ -226,12 +226,13 @@ export function renderIntervalLine(
     (d !== "sent" ? interval.bytesReceived : 0);
   const rate = seconds > 0 ? interval.requests / seconds : 0;
   const mbps = seconds > 0 ? bytes / 1e6 / seconds : 0;
+  const ms = (v: number) => formatMs(v).slice(0, -3);
+  // Within 80 columns: one unit for both percentiles.
   return [
     `[${from.toFixed(1).padStart(5)}-${to.toFixed(1).padStart(5)} s]`,
-    `${formatCount(rate).padStart(9)} req/s`,
-    `${mbps.toFixed(2).padStart(8)} MB/s`,
-    `p50 ${formatMs(interval.p50Ms)}`,
-    `p99 ${formatMs(interval.p99Ms)}`,
+    `${formatCount(rate).padStart(8)} req/s`,
+    `${mbps.toFixed(2).padStart(7)} MB/s`,
+    `p50/p99 ${ms(interval.p50Ms)}/${ms(interval.p99Ms)} ms`,
     `${formatCount(interval.errors)} errors`,
   ].join("  ");
 }

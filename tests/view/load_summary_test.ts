@@ -136,6 +136,6 @@ Deno.test("renderIntervalLine: iperf3's interval, rate, MB/s and the interval's 
   }, { direction: "both" });
   assert.equal(
     line,
-    "[  2.0-  2.5 s]      1,000 req/s      6.00 MB/s  p50 0.250 ms  p99 12.5 ms  3 errors",
+    "[  2.0-  2.5 s]     1,000 req/s     6.00 MB/s  p50/p99 0.250/12.5 ms  3 errors",
   );
 });
