@@ -22,6 +22,12 @@ export interface MergeLoadOptions {
    * warning instead of refusing them. Default false.
    */
   allowMixedTargets?: boolean;
+  /**
+   * The runs are parts of one run whatever their windows say (worker
+   * threads of one process, started a few ms apart): windows are not
+   * compared and rates add. Default false.
+   */
+  ignoreWindows?: boolean;
 }
 
 // Windows that overlap less than this share of the longest one are
@@ -109,7 +115,9 @@ export function mergeLoadResults(
     histogram.add(LatencyHistogram.fromJSON(r.histogram));
     if (r.ended !== "duration") merged.ended = r.ended;
   }
-  const window = commonWindow(results, warnings);
+  const window = options.ignoreWindows
+    ? undefined
+    : commonWindow(results, warnings);
   if (window) {
     const seconds = (window.end - window.start) / 1000;
     merged.rate = 0;

@@ -113,6 +113,13 @@ Deno.test("merge: the rate is over the common window; disjoint windows are refus
     () => mergeLoadResults([timed(t0, 1000), timed(t0 + 2000, 1000)]),
     { code: "windows_disjoint" },
   );
+  // Worker threads of one process: one run whatever the windows; rates add.
+  const workers = mergeLoadResults(
+    [timed(t0, 1000), timed(t0 + 2000, 1000)],
+    { ignoreWindows: true },
+  );
+  assert.equal(workers.rate, 2000);
+  assert.equal(workers.warnings, undefined);
 });
 
 Deno.test("merge: kernel counters are kept per host and scope, a shared scope counted once", () => {
