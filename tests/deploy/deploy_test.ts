@@ -27,7 +27,7 @@ async function kustomize(dir: string): Promise<Record<string, any>[]> {
 Deno.test({
   name:
     "deploy/kubernetes renders offline: an Indexed Job whose completions equal the --shard count, env from the generated ConfigMap",
-  ignore: missingPeer("kubectl", "/usr/bin/python3"),
+  ignore: missingPeer("kubectl", "python3"),
 }, async () => {
   const docs = await kustomize(`${PROJECT_ROOT}deploy/kubernetes`);
   const job = docs.find((d) => d.kind === "Job")!;
