@@ -110,8 +110,17 @@ Deno.test("merge: the rate is over the common window; disjoint windows are refus
   assert.match(skew.warnings![0]!, /windows differ.*5\.0 s/);
   assert.equal(skew.timeline!.length, 15);
   assert.throws(
-    () => mergeLoadResults([timed(t0, 1000), timed(t0 + 2000, 1000)]),
+    () => mergeLoadResults([timed(t0, 1000), timed(t0 + 2500, 1000)]),
     { code: "windows_disjoint" },
+  );
+  // Short runs started together that miss each other by the timers'
+  // slack: one run over the time from the first start to the last end.
+  const short = mergeLoadResults([timed(t0, 200), timed(t0 + 300, 200)]);
+  assert.equal(short.durationMs, 500);
+  assert.equal(short.rate, 800);
+  assert.match(
+    short.warnings![0]!,
+    /do not overlap.*first start to the last end/,
   );
   // Worker threads of one process: one run whatever the windows; rates add.
   const workers = mergeLoadResults(
