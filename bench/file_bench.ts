@@ -195,7 +195,7 @@ async function runNetkit(
     ...auth,
     "--quiet",
     ...(mode === "basic" ? [] : ["--no-resume"]),
-    ...(mode === "tls" ? ["--tls-ca", `${FIXTURES}cert.pem`] : []),
+    ...(mode === "tls" ? ["--ca", `${FIXTURES}cert.pem`] : []),
   ]);
   const sendTimed = await withCpuTime(work, "send", sendCmd);
   const started = performance.now();

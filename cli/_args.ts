@@ -1,5 +1,6 @@
 // Argument parsing for every command: node:util parseArgs plus the
-// conventions netkit's commands share (usage errors, numbers, addresses).
+// conventions netkit's commands share (usage errors, hidden aliases,
+// addresses). Units (durations, sizes, counts) are cli/_units.ts's.
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { NetkitError } from "../errors.ts";
@@ -29,6 +30,21 @@ export interface Parsed<T> {
 // deno-lint-ignore no-explicit-any
 type Values = Record<string, any>;
 
+/** What {@linkcode parseCommand} checks besides the options. */
+export interface CommandShape {
+  /** Fewest positional arguments. Default 0. */
+  min?: number;
+  /** Most positional arguments. Default 0. */
+  max?: number;
+  /** How a missing positional is named: `missing HOST:PORT`. */
+  names?: string;
+  /**
+   * Hidden old spellings: `{"tls-ca": "ca"}` makes `--tls-ca F` mean
+   * `--ca F` (not shown in help; kept for one release after a rename).
+   */
+  aliases?: Readonly<Record<string, string>>;
+}
+
 /**
  * Parses `argv` strictly: unknown options and a wrong count of positionals
  * are usage errors naming the command. `--help`/`-h` is added to every
@@ -38,13 +54,22 @@ export function parseCommand<T extends Values = Values>(
   command: string,
   argv: string[],
   options: ParseArgsOptionsConfig,
-  positionals: { min?: number; max?: number; names?: string } = {},
+  shape: CommandShape = {},
 ): Parsed<T> {
+  const aliases = Object.entries(shape.aliases ?? {});
+  const spec: ParseArgsOptionsConfig = {
+    help: { type: "boolean", short: "h" },
+    ...options,
+  };
+  for (const [old, name] of aliases) {
+    const { short: _, ...target } = options[name]!;
+    spec[old] = target;
+  }
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
-      options: { help: { type: "boolean", short: "h" }, ...options },
+      options: spec,
       allowPositionals: true,
       strict: true,
     });
@@ -52,15 +77,24 @@ export function parseCommand<T extends Values = Values>(
     throw new UsageError(rewordParseError(error, argv), command);
   }
   const values = parsed.values as T;
+  for (const [old, name] of aliases) {
+    if (values[old] === undefined) continue;
+    const value = values[old];
+    delete values[old];
+    if (Array.isArray(value)) {
+      (values as Values)[name] = [...values[name] ?? [], ...value];
+    } else if (values[name] !== undefined) {
+      throw new UsageError(`--${old} is --${name}: give it once`, command);
+    } else {
+      (values as Values)[name] = value;
+    }
+  }
   if (!values.help) {
     const count = parsed.positionals.length;
-    const min = positionals.min ?? 0;
-    const max = positionals.max ?? 0;
+    const min = shape.min ?? 0;
+    const max = shape.max ?? 0;
     if (count < min) {
-      throw new UsageError(
-        `missing ${positionals.names ?? "argument"}`,
-        command,
-      );
+      throw new UsageError(`missing ${shape.names ?? "argument"}`, command);
     }
     if (count > max) {
       throw new UsageError(
@@ -90,71 +124,6 @@ function rewordParseError(error: unknown, argv: string[]): string {
     }' needs a value`;
   }
   return text.split(". ")[0]!;
-}
-
-/** Parses an integer flag within bounds; `undefined` stays `undefined`. */
-export function intFlag(
-  command: string,
-  name: string,
-  text: string | undefined,
-  bounds: { min?: number; max?: number } = {},
-): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  const min = bounds.min ?? 0;
-  const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    const range = bounds.max === undefined
-      ? `of at least ${min}`
-      : `from ${min} to ${max}`;
-    throw new UsageError(
-      `--${name} takes a whole number ${range}, not '${text}'`,
-      command,
-    );
-  }
-  return value;
-}
-
-/** Parses a duration in (possibly fractional) seconds into milliseconds. */
-export function secondsFlag(
-  command: string,
-  name: string,
-  text: string | undefined,
-): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value)) {
-    throw new UsageError(
-      `--${name} takes seconds, e.g. 5 or 0.5, not '${text}'`,
-      command,
-    );
-  }
-  return Math.round(value * 1000);
-}
-
-/** Parses a byte count: a whole number with an optional K, M or G suffix (powers of 1024). */
-export function bytesFlag(
-  command: string,
-  name: string,
-  text: string | undefined,
-): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d+)([KMG]i?B?)?$/i.exec(text);
-  if (!match) {
-    throw new UsageError(
-      `--${name} takes a size like 1048576, 512K or 10M, not '${text}'`,
-      command,
-    );
-  }
-  const unit = (match[2] ?? "").charAt(0).toUpperCase();
-  const scale = unit === "K"
-    ? 1024
-    : unit === "M"
-    ? 1024 ** 2
-    : unit === "G"
-    ? 1024 ** 3
-    : 1;
-  return Number(match[1]) * scale;
 }
 
 /**

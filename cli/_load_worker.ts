@@ -1,7 +1,7 @@
 // One load loop on its own thread, for `netkit load --workers N`: runs the
 // job it is sent, reports progress once a second and its result at the end.
 
-import { type LoadJob, runJob } from "./load.ts";
+import { type LoadJob, runJob } from "./_load_run.ts";
 
 const self = globalThis as unknown as {
   onmessage: ((e: MessageEvent) => void) | null;

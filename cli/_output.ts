@@ -5,6 +5,7 @@ import { NetkitError } from "../errors.ts";
 import { formatAddress } from "../address.ts";
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { UsageError } from "./_args.ts";
+import { serverSignals } from "./_exit.ts";
 
 const encoder = new TextEncoder();
 
@@ -184,35 +185,49 @@ function announce(service: RunningService): void {
   out(`listening ${service.kind} ${formatAddress(service.server.addr)}`);
 }
 
+/** Options of {@linkcode runServers}. */
+export interface RunServersOptions {
+  /** Lines logged (stderr) after the `listening` lines: how to try them. */
+  notes?: string[];
+  /** Called at the first SIGINT/SIGTERM, before the servers shut down. */
+  onStop?: (signal: Deno.Signal) => void;
+}
+
 /**
  * Runs servers until SIGINT/SIGTERM (or until they all finish on their
- * own), shuts them down gracefully and prints one summary line per server.
+ * own), shuts them down gracefully and prints one summary line per server;
+ * resolves to 0. The rule for signals is cli/_exit.ts's: a second SIGINT
+ * stops waiting for the grace period, a second SIGTERM changes nothing.
  *
  * The signal handlers are installed before the `listening` lines go out, so
  * a script that signals as soon as it reads them never kills the process
- * mid-start. `notes` are logged (stderr) after the `listening` lines.
+ * mid-start.
  */
 export async function runServers(
   services: RunningService[],
-  notes: string[] = [],
+  options: RunServersOptions = {},
 ): Promise<number> {
-  const stop = () => {
+  using signals = serverSignals((signal) => {
+    options.onStop?.(signal);
     for (const s of services) void s.server.shutdown();
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const sig of signals) Deno.addSignalListener(sig, stop);
-  try {
-    services.forEach(announce);
-    for (const note of notes) log(note);
-    await Promise.all(services.map((s) => s.server.finished));
-    // Still under our handlers: a second Ctrl-C while the summary prints
-    // must not kill the process with 130/143.
-    for (const s of services) log(summaryLine(s));
-  } finally {
-    for (const sig of signals) Deno.removeSignalListener(sig, stop);
+  });
+  services.forEach(announce);
+  for (const note of options.notes ?? []) log(note);
+  const finished = Promise.all(services.map((s) => s.server.finished));
+  const cut = await Promise.race([
+    finished.then(() => false),
+    signals.cut.then(() => true),
+  ]);
+  if (cut) {
+    const open = services.reduce((n, s) => n + s.server.stats().active, 0);
+    log(
+      `stopping now: not waiting for the grace period` +
+        (open ? ` (${plural(open, "connection")} still open)` : ""),
+    );
   }
+  // Still under the handlers until the process exits: a signal while the
+  // summary prints must not kill the process with 130/143.
+  for (const s of services) log(summaryLine(s));
   return 0;
 }
 

@@ -5,6 +5,7 @@
 // One unit family throughout: decimal SI (kB, MB, GB and MB/s).
 
 import { stderrIsTerminal } from "./_output.ts";
+import { terminalWidth } from "./_text.ts";
 
 /** One progress report. */
 export interface ProgressUpdate {
@@ -80,7 +81,7 @@ export function createProgressBar(
 export function renderLine(
   u: ProgressUpdate,
   seconds: number,
-  columns: number = terminalColumns(),
+  columns: number = terminalWidth("stderr"),
 ): string {
   const width = Math.max(1, columns - 1);
   const moved = u.bytes - (u.verifying ? 0 : u.resumedFrom ?? 0);
@@ -172,12 +173,4 @@ function formatSeconds(s: number): string {
   return m >= 60
     ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`
     : `${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
-}
-
-function terminalColumns(): number {
-  try {
-    return Deno.consoleSize().columns;
-  } catch {
-    return 80;
-  }
 }

@@ -20,13 +20,6 @@ export async function readPem(path: string): Promise<string> {
   }
 }
 
-/** `readPem` for a flag that may be absent. */
-export function readPemFlag(
-  path: string | undefined,
-): Promise<string | undefined> {
-  return path === undefined ? Promise.resolve(undefined) : readPem(path);
-}
-
 /**
  * A certificate and its key from two flags that go together (`--tls-cert`
  * with `--tls-key`, `--cert` with `--key`); `undefined` when neither is set.

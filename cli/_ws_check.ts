@@ -3,9 +3,20 @@
 
 import { wsUrlArg } from "./_ws_args.ts";
 import type { CliContext } from "./_command.ts";
-import { readPem } from "./_tls_files.ts";
-import { intFlag, parseCommand, UsageError } from "./_args.ts";
+import { parseCommand, UsageError } from "./_args.ts";
+import { DEFAULT_TIMEOUTS } from "./_defaults.ts";
+import { EXIT } from "./_exit.ts";
+import {
+  jsonHelp,
+  OUTPUT_FLAGS,
+  readTlsClient,
+  TLS_CLIENT_FLAGS,
+  tlsClientHelp,
+} from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
 import { out, outJson } from "./_output.ts";
+import { terminalWidth } from "./_text.ts";
+import { formatDuration, unitReader } from "./_units.ts";
 import {
   type CaseResult,
   CHECK_CATEGORIES,
@@ -17,35 +28,51 @@ import {
 
 const COMMAND = "ws check";
 
-const HELP = `Usage: netkit ws check URL [options]
-       netkit ws check --list
-
-Runs a catalogue of RFC 6455 cases against a WebSocket echo server, each on
-its own raw connection (TLS for wss://) with netkit's codec: handshake (0),
-framing (1), ping/pong (2), reserved bits (3) and opcodes (4),
-fragmentation (5), UTF-8 (6), close (7), client masking (8) and limits (9).
-One row per case: what it sends, what the RFC requires, what the server did,
-and the verdict:
-  PASS        the server did what the RFC requires
-  NON-STRICT  acceptable, not the best (e.g. no echo of the message before a
-              bad frame, invalid UTF-8 found only at the end of the message)
-  INFO        reported, not judged (timings, behaviour the RFC leaves open)
-  FAIL        a requirement broken, or no answer within the timeout
-The last line is 'N passed, N failed'; NON-STRICT and INFO count as passed
-(as in Autobahn|Testsuite). Exit 1 when any case fails.
-
-Options:
-      --case GLOB   only these cases: comma-separated globs over ids, e.g.
-                    "1.*", "6.4.*,7.9", "2.5" (a bare id selects the ids
-                    under it too)
-      --timeout MS  time allowed per case (default 5000; category 9 gets 4x)
-      --ca FILE     trust this PEM certificate for wss://
-      --json        print the report as one JSON object, nothing else
-      --list        list the cases and exit
-  -h, --help        show this help
-
-Example:
-  netkit ws check ws://127.0.0.1:8080/ws --case "1.*,7.*"`;
+/** `netkit ws check --help`. */
+export const CHECK_HELP: HelpScreen = {
+  usage: ["ws check URL [options]", "ws check --list"],
+  about: "Runs a catalogue of RFC 6455 cases against a WebSocket echo " +
+    "server, each on its own raw connection (TLS for wss://) with netkit's " +
+    "codec: handshake (0), framing (1), ping/pong (2), reserved bits (3) " +
+    "and opcodes (4), fragmentation (5), UTF-8 (6), close (7), client " +
+    "masking (8), limits (9) and more. One row per case: what it sends, " +
+    "what the RFC requires, what the server did, and the verdict.\n\n" +
+    "The last line is 'N passed, N failed'; NON-STRICT and INFO count as " +
+    "passed (as in Autobahn|Testsuite). Exit 1 when any case fails.",
+  options: [
+    [
+      "--case GLOB",
+      'only these cases: comma-separated globs over ids, e.g. "1.*", ' +
+      '"6.4.*,7.9", "2.5" (a bare id selects the ids under it too)',
+    ],
+    [
+      "--timeout TIME",
+      `time allowed per case (default ${
+        formatDuration(DEFAULT_TIMEOUTS.wsCheckMs)
+      }; category 9 gets 4x)`,
+    ],
+    ...tlsClientHelp({ scope: "wss://", insecure: false, clientCert: false }),
+    jsonHelp("print the report as one JSON object, nothing else"),
+    ["--list", "list the cases and exit"],
+  ],
+  sections: [{
+    title: "Verdicts",
+    rows: [
+      ["PASS", "the server did what the RFC requires"],
+      [
+        "NON-STRICT",
+        "acceptable, not the best (e.g. no echo of the message before a " +
+        "bad frame, invalid UTF-8 found only at the end of the message)",
+      ],
+      ["INFO", "reported, not judged (timings, behaviour the RFC leaves open)"],
+      ["FAIL", "a requirement broken, or no answer within the timeout"],
+    ],
+  }],
+  examples: [
+    'ws check ws://127.0.0.1:8080/ws --case "1.*,7.*"',
+    "ws check --list",
+  ],
+};
 
 /** Runs `netkit ws check` with the arguments after `check`. */
 export async function runWsCheck(
@@ -55,12 +82,12 @@ export async function runWsCheck(
   const { values, positionals } = parseCommand(COMMAND, argv, {
     case: { type: "string" },
     timeout: { type: "string" },
-    ca: { type: "string" },
-    json: { type: "boolean" },
+    ca: TLS_CLIENT_FLAGS.ca,
+    ...OUTPUT_FLAGS,
     list: { type: "boolean" },
-  }, { min: 0, max: 1, names: "URL" });
+  }, { min: 0, max: 1, names: "URL", aliases: { "tls-ca": "ca" } });
   if (values.help) {
-    out(HELP);
+    out(renderHelp(CHECK_HELP));
     return 0;
   }
   const width = tableWidth();
@@ -70,10 +97,10 @@ export async function runWsCheck(
   }
   if (positionals.length === 0) throw new UsageError("missing URL", COMMAND);
   const url = wsUrlArg(COMMAND, positionals[0]!);
-  const timeoutMs = intFlag(COMMAND, "timeout", values.timeout, { min: 1 });
-  const caCerts = values.ca === undefined
-    ? undefined
-    : [await readPem(values.ca)];
+  const timeoutMs = unitReader(COMMAND).duration("timeout", values.timeout, {
+    minMs: 1,
+  }) ?? DEFAULT_TIMEOUTS.wsCheckMs;
+  const { caCerts } = await readTlsClient(COMMAND, values);
   try {
     listCases(values.case);
   } catch (error) {
@@ -102,7 +129,7 @@ export async function runWsCheck(
     );
     out(`${summary.passed} passed, ${summary.failed} failed`);
   }
-  return report.failed > 0 ? 1 : 0;
+  return report.failed > 0 ? EXIT.failure : EXIT.ok;
 }
 
 /**
@@ -128,14 +155,13 @@ export function summarize(report: CheckReport): {
   };
 }
 
-/** 80 columns when piped (an 80-column terminal must not wrap); a terminal's own width up to 120. */
+/**
+ * The terminal's width (cli/_text.ts: COLUMNS, the terminal, 80 when piped)
+ * kept between 80 and 120 columns: the table needs 80, and wider rows get
+ * hard to read.
+ */
 function tableWidth(): number {
-  if (!Deno.stdout.isTerminal()) return 80;
-  try {
-    return Math.min(120, Math.max(80, Deno.consoleSize().columns));
-  } catch {
-    return 80;
-  }
+  return Math.min(120, Math.max(80, terminalWidth()));
 }
 
 function useColor(): boolean {

@@ -18,77 +18,118 @@ import {
   WsError,
   type WsMessage,
 } from "../ws/mod.ts";
-import { intFlag, parseCommand, secondsFlag, UsageError } from "./_args.ts";
+import { parseCommand, UsageError } from "./_args.ts";
 import type { CliContext } from "./_command.ts";
+import { DEFAULT_TIMEOUTS } from "./_defaults.ts";
+import { runInterruptible } from "./_exit.ts";
+import {
+  jsonHelp,
+  OUTPUT_FLAGS,
+  readTlsClient,
+  TLS_CLIENT_ALIASES,
+  TLS_CLIENT_FLAGS,
+  tlsClientHelp,
+} from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
 import { describeError, log, out, outJson } from "./_output.ts";
+import { formatDuration, unitReader } from "./_units.ts";
 import { headerFlags, wsUrlArg } from "./_ws_args.ts";
-import { readPem } from "./_tls_files.ts";
 
 const SEND_HIGH_WATER = 1024 * 1024;
 const RECONNECT_BASE_MS = 250;
 const CLOSE_WAIT_MS = 5000;
 const PING_COMMAND_WAIT_MS = 10_000;
 
-/** Help for `netkit ws connect`. */
-export const CONNECT_HELP =
-  `netkit ws connect URL: a WebSocket client (like wscat/websocat)
-
-Usage:
-  netkit ws connect URL [--header "K: V"]... [--protocol P]... [--binary]
-                    [--base64] [--wait MS] [--timeout MS] [--json]
-                    [--ping-interval S] [--ping-timeout S]
-                    [--reconnect] [--reconnect-max-delay S]
-                    [--reconnect-tries N]
-                    [--ca FILE | --insecure] [--cert FILE --key FILE]
-                    [--proxy URL | --unix PATH] [--deflate]
-
-Pipe mode (stdin not a terminal): each stdin line is sent as a message
-(binary with --binary); messages received go to stdout (text as is, binary
-as hex, or base64 with --base64; --json for one JSON object per line).
-After stdin ends, waits until as many messages came back as were sent, or
-until --wait MS (default 1000) pass without a message, then closes with
-1000 and prints the close code and reason on stderr.
-
-Interactive mode (stdin a terminal): a '> ' prompt; lines typed are sent
-(your terminal shows them after the '>'), messages received are printed as
-'< message' with control characters escaped. Commands:
-  /ping [text]             ping the server and print the round trip
-  /close [code [reason]]   close (default 1000) and exit
-  /binary HEX              send a binary message, e.g. /binary 48 69
-  //text                   send '/text'
-  /help                    this list
-Ctrl-D closes like the end of a pipe.
-
-  --header "K: V"          extra handshake header (repeatable)
-  --protocol P             offer subprotocol P (repeatable)
-  --timeout MS             handshake timeout (default 10000)
-  --ping-interval S        ping every S seconds, print each round trip on
-                           stderr
-  --ping-timeout S         close when a ping gets no pong within S seconds
-                           (default: the ping interval)
-  --reconnect              when the server closes or the connection drops,
-                           connect again (exponential back-off with jitter)
-                           and go on with the lines not sent yet; a line
-                           handed to a connection that then dropped is not
-                           sent again
-  --reconnect-max-delay S  longest wait between attempts (default 30)
-  --reconnect-tries N      give up after N failed attempts in a row
-                           (default: never)
-  --ca FILE                wss://: also trust this PEM certificate (a test
-                           CA, a self-signed server)
-  --insecure               wss://: skip every certificate check (chain and
-                           name, like curl -k): encrypted, not authenticated
-  --cert FILE --key FILE   wss://: present this PEM client certificate
-  --proxy URL              through http://[USER:PASS@]HOST:PORT (CONNECT)
-                           or socks5://[USER:PASS@]HOST:PORT
-  --unix PATH              connect to this Unix socket; the URL still gives
-                           the Host header, the path and the TLS name
-  --deflate                offer permessage-deflate (RFC 7692); stderr says
-                           whether the server accepted it
-
-A failed upgrade prints the HTTP status and body start. A close the server
-started is reported as '(server closed first)'. Exit 0 on a clean close
-with 1000, 1001 or 1005 (or the code given to /close); 1 otherwise.`;
+/** `netkit ws connect --help`. */
+export const CONNECT_HELP: HelpScreen = {
+  usage: ["ws connect URL [options]"],
+  about: "A WebSocket client, like wscat and websocat.\n\n" +
+    "Pipe mode (stdin not a terminal): each stdin line is sent as a message " +
+    "(binary with --binary); messages received go to stdout (text as is, " +
+    "binary as hex, or base64 with --base64; --json for one JSON object per " +
+    "line). After stdin ends, it waits until as many messages came back as " +
+    "were sent, or until --wait passes without a message, then closes with " +
+    "1000 and prints the close code and reason on stderr.\n\n" +
+    "Interactive mode (stdin a terminal): a '> ' prompt; lines typed are " +
+    "sent, messages received are printed as '< message' with control " +
+    "characters escaped. Ctrl-D closes like the end of a pipe; Ctrl-C " +
+    "exits at once (130).\n\n" +
+    "A failed upgrade prints the HTTP status and body start. A close the " +
+    "server started is reported as '(server closed first)'. Exit 0 on a " +
+    "clean close with 1000, 1001 or 1005 (or the code given to /close); 1 " +
+    "otherwise.",
+  options: [
+    ['-H, --header "K: V"', "extra handshake header (repeatable)"],
+    ["-p, --protocol P", "offer subprotocol P (repeatable)"],
+    ["-b, --binary", "send each line as a binary message"],
+    ["--base64", "print binary messages as base64 (default: hex)"],
+    jsonHelp("one JSON object per message and one for the close"),
+    [
+      "-w, --wait TIME",
+      "after stdin ends, close once no message came for this long " +
+      `(default ${formatDuration(DEFAULT_TIMEOUTS.wsWaitMs)})`,
+    ],
+    [
+      "--timeout TIME",
+      `the opening handshake's time limit (default ${
+        formatDuration(DEFAULT_TIMEOUTS.wsHandshakeMs)
+      })`,
+    ],
+    [
+      "--ping-interval TIME",
+      "ping this often, print each round trip on stderr",
+    ],
+    [
+      "--ping-timeout TIME",
+      "close when a ping gets no pong within this (default: the interval)",
+    ],
+    [
+      "--reconnect",
+      "when the server closes or the connection drops, connect again " +
+      "(exponential back-off with jitter) and go on with the lines not sent " +
+      "yet; a line handed to a connection that then dropped is not sent again",
+    ],
+    [
+      "--reconnect-max-delay TIME",
+      "longest wait between attempts (default " +
+      `${formatDuration(DEFAULT_TIMEOUTS.wsReconnectMaxDelayMs)})`,
+    ],
+    [
+      "--reconnect-tries N",
+      "give up after N failed attempts in a row (default: never)",
+    ],
+    ...tlsClientHelp({ scope: "wss://" }),
+    [
+      "--proxy URL",
+      "through http://[USER:PASS@]HOST:PORT (CONNECT) or " +
+      "socks5://[USER:PASS@]HOST:PORT",
+    ],
+    [
+      "--unix PATH",
+      "connect to this Unix socket; the URL still gives the Host header, the " +
+      "path and the TLS name",
+    ],
+    [
+      "--deflate",
+      "offer permessage-deflate (RFC 7692); stderr says whether the server " +
+      "accepted it",
+    ],
+  ],
+  sections: [{
+    title: "Interactive commands",
+    rows: [
+      ["/ping [text]", "ping the server and print the round trip"],
+      ["/close [code [reason]]", "close (default 1000) and exit"],
+      ["/binary HEX", "send a binary message, e.g. /binary 48 69"],
+      ["//text", "send '/text'"],
+      ["/help", "this list"],
+    ],
+  }],
+  examples: [
+    "ws connect ws://127.0.0.1:8080/ws",
+    "ws connect wss://example.test/ws --ca ca.pem -w 2 < lines.txt",
+  ],
+};
 
 /** What `client.ping` is expected to be (the engine's client adds it). */
 interface Pinger {
@@ -121,10 +162,9 @@ interface ConnectSettings {
 }
 
 interface ReachFlags {
-  ca?: string;
+  /** The client TLS flags as given (read in runConnect). */
+  tls: { ca?: string[]; insecure?: boolean; cert?: string; key?: string };
   insecure: boolean;
-  cert?: string;
-  key?: string;
   proxy?: string;
   unixPath?: string;
 }
@@ -136,23 +176,27 @@ export async function runConnect(
 ): Promise<number> {
   const settings = parseConnect(argv);
   if (settings === undefined) {
-    out(CONNECT_HELP);
+    out(renderHelp(CONNECT_HELP));
     return 0;
   }
-  const lines = stdinLines();
-  const totals = { sent: 0, received: 0 };
   const reach = await reachOptions(settings.reach);
-  let client = await connectOnce(settings, reach, 0, undefined);
-  announce(settings, client, "connected to");
-  for (;;) {
-    const session = await runSession(client, settings, lines, totals);
-    const retry = settings.reconnect && !session.byUs &&
-      !(lines.ended && !lines.hasPending());
-    if (!retry) return finish(settings, session, totals);
-    log(`connection lost: ${describeClose(session)}`);
-    client = await connectOnce(settings, reach, 1, describeClose(session));
-    announce(settings, client, "reconnected to");
-  }
+  // Ctrl-C ends the session at once (130); Ctrl-D or the end of a pipe
+  // closes it cleanly.
+  return await runInterruptible(async () => {
+    const lines = stdinLines();
+    const totals = { sent: 0, received: 0 };
+    let client = await connectOnce(settings, reach, 0, undefined);
+    announce(settings, client, "connected to");
+    for (;;) {
+      const session = await runSession(client, settings, lines, totals);
+      const retry = settings.reconnect && !session.byUs &&
+        !(lines.ended && !lines.hasPending());
+      if (!retry) return finish(settings, session, totals);
+      log(`connection lost: ${describeClose(session)}`);
+      client = await connectOnce(settings, reach, 1, describeClose(session));
+      announce(settings, client, "reconnected to");
+    }
+  }, { exitAtOnce: true });
 }
 
 function parseConnect(argv: string[]): ConnectSettings | undefined {
@@ -164,32 +208,31 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     base64: { type: "boolean" },
     wait: { type: "string", short: "w" },
     timeout: { type: "string" },
-    json: { type: "boolean" },
+    ...OUTPUT_FLAGS,
     "ping-interval": { type: "string" },
     "ping-timeout": { type: "string" },
     reconnect: { type: "boolean" },
     "reconnect-max-delay": { type: "string" },
     "reconnect-tries": { type: "string" },
-    ca: { type: "string" },
-    insecure: { type: "boolean" },
-    cert: { type: "string" },
-    key: { type: "string" },
+    ...TLS_CLIENT_FLAGS,
     proxy: { type: "string" },
     unix: { type: "string" },
     deflate: { type: "boolean" },
-  }, { min: 1, max: 1, names: "URL (e.g. ws://127.0.0.1:8080/ws)" });
+  }, {
+    min: 1,
+    max: 1,
+    names: "URL (e.g. ws://127.0.0.1:8080/ws)",
+    aliases: TLS_CLIENT_ALIASES,
+  });
   if (values.help) return undefined;
-  const pingIntervalMs = secondsFlag(
-    cmd,
+  const read = unitReader(cmd);
+  const pingIntervalMs = read.duration(
     "ping-interval",
     values["ping-interval"],
+    { minMs: 1 },
   );
-  if (pingIntervalMs === 0) {
-    throw new UsageError("--ping-interval must be above 0", cmd);
-  }
-  const pingTimeoutMs =
-    secondsFlag(cmd, "ping-timeout", values["ping-timeout"]) ??
-      pingIntervalMs;
+  const pingTimeoutMs = read.duration("ping-timeout", values["ping-timeout"]) ??
+    pingIntervalMs;
   if (values["ping-timeout"] !== undefined && pingIntervalMs === undefined) {
     throw new UsageError("--ping-timeout needs --ping-interval", cmd);
   }
@@ -210,8 +253,9 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     deflate: Boolean(values.deflate),
     headers: headerFlags(cmd, values.header ?? []),
     protocols: values.protocol,
-    timeoutMs: intFlag(cmd, "timeout", values.timeout, { min: 1 }) ?? 10_000,
-    waitMs: intFlag(cmd, "wait", values.wait) ?? 1000,
+    timeoutMs: read.duration("timeout", values.timeout, { minMs: 1 }) ??
+      DEFAULT_TIMEOUTS.wsHandshakeMs,
+    waitMs: read.duration("wait", values.wait) ?? DEFAULT_TIMEOUTS.wsWaitMs,
     json: Boolean(values.json),
     binaryIn: Boolean(values.binary),
     binaryOut: values.base64 ? "base64" : "hex",
@@ -219,12 +263,11 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     pingIntervalMs,
     pingTimeoutMs: pingTimeoutMs === 0 ? undefined : pingTimeoutMs,
     reconnect: Boolean(values.reconnect),
-    reconnectMaxDelayMs: secondsFlag(
-      cmd,
+    reconnectMaxDelayMs: read.duration(
       "reconnect-max-delay",
       values["reconnect-max-delay"],
-    ) ?? 30_000,
-    reconnectTries: intFlag(cmd, "reconnect-tries", values["reconnect-tries"], {
+    ) ?? DEFAULT_TIMEOUTS.wsReconnectMaxDelayMs,
+    reconnectTries: read.count("reconnect-tries", values["reconnect-tries"], {
       min: 1,
     }),
   };
@@ -234,7 +277,7 @@ function reachFlags(
   cmd: string,
   url: URL,
   values: {
-    ca?: string;
+    ca?: string[];
     insecure?: boolean;
     cert?: string;
     key?: string;
@@ -243,7 +286,7 @@ function reachFlags(
   },
 ): ReachFlags {
   const tlsFlags = [
-    values.ca !== undefined && "--ca",
+    values.ca?.length && "--ca",
     values.insecure && "--insecure",
     values.cert !== undefined && "--cert",
     values.key !== undefined && "--key",
@@ -251,20 +294,13 @@ function reachFlags(
   if (tlsFlags.length > 0 && url.protocol !== "wss:") {
     throw new UsageError(`${tlsFlags.join(", ")} need a wss:// URL`, cmd);
   }
-  if (values.ca !== undefined && values.insecure) {
-    throw new UsageError("choose one of --ca and --insecure", cmd);
-  }
-  if ((values.cert === undefined) !== (values.key === undefined)) {
-    throw new UsageError("--cert and --key go together", cmd);
-  }
   if (values.proxy !== undefined && values.unix !== undefined) {
     throw new UsageError("choose one of --proxy and --unix", cmd);
   }
+  const { ca, insecure, cert, key } = values;
   return {
-    ca: values.ca,
-    insecure: Boolean(values.insecure),
-    cert: values.cert,
-    key: values.key,
+    tls: { ca, insecure, cert, key },
+    insecure: Boolean(insecure),
     proxy: values.proxy,
     unixPath: values.unix,
   };
@@ -292,12 +328,13 @@ function withTlsHint(error: unknown, settings: ConnectSettings): unknown {
 async function reachOptions(
   reach: ReachFlags,
 ): Promise<Pick<WsClientOptions, "tls" | "proxy" | "unixPath">> {
+  const flags = await readTlsClient("ws connect", reach.tls);
   const tls: WsClientTlsOptions = {};
-  if (reach.ca !== undefined) tls.caCerts = [await readPem(reach.ca)];
-  if (reach.insecure) tls.insecure = true;
-  if (reach.cert !== undefined && reach.key !== undefined) {
-    tls.cert = await readPem(reach.cert);
-    tls.key = await readPem(reach.key);
+  if (flags.caCerts) tls.caCerts = flags.caCerts;
+  if (flags.insecure) tls.insecure = true;
+  if (flags.clientCert) {
+    tls.cert = flags.clientCert.cert;
+    tls.key = flags.clientCert.key;
   }
   return { tls, proxy: reach.proxy, unixPath: reach.unixPath };
 }

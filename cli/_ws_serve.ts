@@ -7,14 +7,23 @@ import {
   type WsServerMode,
   type WsServerStats,
 } from "../ws/mod.ts";
-import {
-  bytesFlag,
-  intFlag,
-  parseCommand,
-  secondsFlag,
-  UsageError,
-} from "./_args.ts";
+import { parseCommand, UsageError } from "./_args.ts";
 import type { CliContext } from "./_command.ts";
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_LIMITS,
+  DEFAULT_PORTS,
+  DEFAULT_TIMEOUTS,
+} from "./_defaults.ts";
+import {
+  readServer,
+  readTlsServer,
+  serverFlags,
+  serverHelp,
+  TLS_SERVER_FLAGS,
+  tlsServerHelp,
+} from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
 import {
   bindError,
   log,
@@ -23,44 +32,86 @@ import {
   runServers,
   selfCommand,
 } from "./_output.ts";
+import { formatDuration, formatSize, unitReader } from "./_units.ts";
 
-import { WS_DEFAULT_PORT as DEFAULT_PORT, WS_HELP } from "./_ws_help.ts";
-import { readCertAndKey } from "./_tls_files.ts";
+const PORT = DEFAULT_PORTS.ws;
 
-function help(): Promise<number> {
-  out(WS_HELP);
-  return Promise.resolve(0);
-}
+/** `netkit ws serve --help`. */
+export const SERVE_HELP: HelpScreen = {
+  usage: ["ws serve [--mode echo|broadcast] [--path /ws] [options]"],
+  about: "A WebSocket server on netkit's own engine: it echoes each message " +
+    "back (default), or with --mode broadcast sends it to every other " +
+    "client. Upgrades at --path; a page to try it in a browser at /. " +
+    "Prints 'listening ws HOST:PORT' on stdout once ready.",
+  options: [
+    ...serverHelp({ port: PORT, flags: ["host", "port"] }),
+    ["--mode MODE", "echo (default) or broadcast"],
+    ["--path PATH", "the path that accepts upgrades (default /ws)"],
+    [
+      "--protocol P",
+      "accept subprotocol P (repeatable; the client's first match wins)",
+    ],
+    [
+      "--allow-origin O",
+      "only browsers from origin O (repeatable); others get 403",
+    ],
+    [
+      "--max-message SIZE",
+      "close clients sending more with 1009 (default " +
+      `${formatSize(DEFAULT_LIMITS.wsMaxMessage)})`,
+    ],
+    [
+      "--max-buffered SIZE",
+      "close clients that let more than this queue up unread with 1008 " +
+      "(default: twice --max-message)",
+    ],
+    ...serverHelp({
+      port: PORT,
+      flags: ["max-conns", "idle-timeout", "grace"],
+      overMaxConns: "get 503",
+      idle: "ping after half of it silent, close with 1001 after all of it " +
+        `(default ${formatDuration(DEFAULT_TIMEOUTS.wsIdleMs)}; 0 disables)`,
+      grace: "on SIGINT/SIGTERM close clients with 1001 and wait this long " +
+        `(default ${formatDuration(DEFAULT_GRACE_MS)}); a second Ctrl-C ` +
+        "stops waiting",
+    }),
+    ...tlsServerHelp("serve wss:// (and the page over https://)"),
+    ["--no-page", "do not serve the page at /"],
+    [
+      "--deflate",
+      "accept permessage-deflate (RFC 7692) from clients that offer it; " +
+      "inflated messages count against --max-message",
+    ],
+  ],
+  examples: [
+    "ws serve",
+    "ws serve --port 0 --mode broadcast --allow-origin https://example.com",
+  ],
+};
 
+/** Runs `netkit ws serve`. */
 export async function runServe(
   argv: string[],
   _context: CliContext,
 ): Promise<number> {
   const cmd = "ws serve";
   const { values } = parseCommand(cmd, argv, {
-    host: { type: "string" },
-    port: { type: "string" },
+    ...serverFlags(["host", "port", "max-conns", "idle-timeout", "grace"]),
     mode: { type: "string" },
     path: { type: "string" },
     protocol: { type: "string", multiple: true },
     "allow-origin": { type: "string", multiple: true },
     "max-message": { type: "string" },
     "max-buffered": { type: "string" },
-    "max-conns": { type: "string" },
-    "idle-timeout": { type: "string" },
-    grace: { type: "string" },
-    "tls-cert": { type: "string" },
-    "tls-key": { type: "string" },
+    ...TLS_SERVER_FLAGS,
     "no-page": { type: "boolean" },
     deflate: { type: "boolean" },
   });
-  if (values.help) return help();
-  const tls = await readCertAndKey(
-    cmd,
-    ["tls-cert", "tls-key"],
-    values["tls-cert"],
-    values["tls-key"],
-  );
+  if (values.help) {
+    out(renderHelp(SERVE_HELP));
+    return 0;
+  }
+  const tls = await readTlsServer(cmd, values);
   const mode = values.mode ?? "echo";
   if (mode !== "echo" && mode !== "broadcast") {
     throw new UsageError(`--mode takes echo or broadcast, not '${mode}'`, cmd);
@@ -80,21 +131,21 @@ export async function runServe(
       );
     }
   }
-  const hostname: string = values.host ?? "127.0.0.1";
-  const port = intFlag(cmd, "port", values.port, { max: 65535 }) ??
-    DEFAULT_PORT;
-  const server = startWsServer({
-    hostname,
-    port,
+  const read = unitReader(cmd);
+  const { backlog: _, ...server } = readServer(read, values, { port: PORT });
+  const ws = startWsServer({
+    ...server,
+    idleTimeoutMs: server.idleTimeoutMs ?? DEFAULT_TIMEOUTS.wsIdleMs,
     mode,
     path,
     protocols: values.protocol,
     allowedOrigins: values["allow-origin"],
-    maxMessageSize: bytesFlag(cmd, "max-message", values["max-message"]),
-    maxBufferedAmount: bytesFlag(cmd, "max-buffered", values["max-buffered"]),
-    maxConnections: intFlag(cmd, "max-conns", values["max-conns"], { min: 1 }),
-    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
-    gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
+    maxMessageSize: read.size("max-message", values["max-message"], {
+      min: 1,
+    }) ?? DEFAULT_LIMITS.wsMaxMessage,
+    maxBufferedAmount: read.size("max-buffered", values["max-buffered"], {
+      min: 1,
+    }),
     page: !values["no-page"],
     tls,
     deflate: Boolean(values.deflate),
@@ -102,16 +153,18 @@ export async function runServe(
   const service: RunningService = {
     kind: "ws",
     name: mode,
-    server,
+    server: ws,
     summary: wsSummary,
   };
-  const base = browsable(server.addr);
-  const [ws, http] = tls ? ["wss", "https"] : ["ws", "http"];
-  return await runServers([service], [
-    values["no-page"]
-      ? `WebSocket ${mode} at ${ws}://${base}${path}`
-      : `WebSocket ${mode} at ${ws}://${base}${path}; open ${http}://${base}/ in a browser to try it`,
-  ]);
+  const base = browsable(ws.addr);
+  const [scheme, http] = tls ? ["wss", "https"] : ["ws", "http"];
+  return await runServers([service], {
+    notes: [
+      values["no-page"]
+        ? `WebSocket ${mode} at ${scheme}://${base}${path}`
+        : `WebSocket ${mode} at ${scheme}://${base}${path}; open ${http}://${base}/ in a browser to try it`,
+    ],
+  });
 }
 
 interface StartOptions {
@@ -177,8 +230,8 @@ export interface WsServiceOptions {
 export function startWsServices(options: WsServiceOptions): RunningService[] {
   const server = startWsServer({
     hostname: options.hostname,
-    port: options.port ?? DEFAULT_PORT,
-    gracePeriodMs: options.gracePeriodMs ?? 5000,
+    port: options.port ?? PORT,
+    gracePeriodMs: options.gracePeriodMs ?? DEFAULT_GRACE_MS,
   });
   return [{ kind: "ws", name: "echo", server, summary: wsSummary }];
 }

@@ -31,7 +31,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "echo", summary: "TCP/UDP echo: serve, connect (like nc), ping with RTT and loss", load: async () => (await import("./echo.ts")).echoCommand },
   { name: "file", aliases: ["file-transfer"], summary: "send and receive files: authenticated, verified, atomic, resumable", load: async () => (await import("./file.ts")).fileCommand },
   { name: "ws", summary: "WebSocket server, client, handshake verifier, RFC 6455 conformance suite", load: async () => (await import("./ws.ts")).wsCommand },
-  { name: "tcp", summary: "TCP diagnostics (Linux): socket states and the limits behind resets", load: async () => (await import("./tcp.ts")).tcpCommand },
+  { name: "tcp", summary: "TCP diagnostics (Linux): socket states, limits, a lab of TCP failures", load: async () => (await import("./tcp.ts")).tcpCommand },
   { name: "serve", summary: "run every server (echo, file receiver, WebSocket) on default ports", load: async () => (await import("./serve.ts")).serveCommand },
   { name: "relay", summary: "relay connections between endpoints (tcp, tls, udp, unix, exec, ws), like socat", load: async () => (await import("./relay.ts")).relayCommand },
   { name: "load", summary: "drive a TCP, UDP or WebSocket server hard: rate, MB/s, latency percentiles, errors", load: async () => (await import("./load.ts")).loadCommand },
@@ -42,29 +42,33 @@ export function versionText(): string {
   return `netkit ${denoJson.version} (${runMode()}; deno ${Deno.version.deno}, ${Deno.build.target})`;
 }
 
-function helpText(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return [
-    "netkit: TCP, UDP and WebSocket tools for people who run network servers",
-    "",
-    "Usage: netkit <command> [options]",
-    "",
-    "Commands:",
-    ...lines,
-    "",
-    "Options:",
-    "  -h, --help     show help (also after any command)",
-    "  -V, --version  show the version",
-    "      --debug    show stack traces on failure",
-    "",
-    "Run 'netkit <command> --help' for a command's options.",
-  ].join("\n");
+async function helpText(): Promise<string> {
+  // Loaded for help only: --version stays a small module graph.
+  const { renderHelp } = await import("./_help.ts");
+  return renderHelp({
+    usage: ["<command> [options]", "help <command> [<subcommand>]"],
+    about:
+      "TCP, UDP and WebSocket tools for people who run network servers.\n\n" +
+      "Run 'netkit <command> --help' (or 'netkit help <command>') for a " +
+      "command's options.",
+    commands: COMMANDS.map((c) => [c.name, c.summary] as const),
+    options: [
+      ["-V, --version", "show the version"],
+      ["--debug", "show stack traces on failure"],
+    ],
+    sections: [{
+      title: "Exit codes",
+      text: "0 ok, 1 failure (nothing succeeded counts as a failure), " +
+        "2 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM). A server " +
+        "stopped with SIGINT or SIGTERM shuts down gracefully and exits 0.",
+    }],
+    examples: ["serve", "help echo ping", "echo ping 127.0.0.1:7007 -i 0.2"],
+  });
 }
 
 /**
  * Runs the CLI with `args` (without the program name) and resolves to the
- * process exit code: 0 ok, 1 failure, 2 usage.
+ * process exit code: 0 ok, 1 failure, 2 usage, 130 interrupted.
  *
  * @example
  * ```ts ignore
@@ -77,16 +81,20 @@ function helpText(): string {
  */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes("--debug");
-  const argv = args.filter((a) => a !== "--debug");
+  let argv = args.filter((a) => a !== "--debug");
   const context: CliContext = { debug };
   try {
+    // `netkit help CMD [SUB]` is `netkit CMD [SUB] --help`, word for word.
+    if (argv[0] === "help" && argv.length > 1) {
+      argv = [...argv.slice(1), "--help"];
+    }
     const [name, ...rest] = argv;
     if (name === undefined) {
-      log(helpText());
+      log(await helpText());
       return 2;
     }
     if (name === "--help" || name === "-h" || name === "help") {
-      out(helpText());
+      out(await helpText());
       return 0;
     }
     if (name === "--version" || name === "-V" || name === "version") {

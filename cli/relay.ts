@@ -14,74 +14,113 @@ import {
 } from "../relay/mod.ts";
 import type { NetkitServer } from "../types.ts";
 import { formatAddress } from "../address.ts";
-import {
-  bytesFlag,
-  intFlag,
-  parseCommand,
-  secondsFlag,
-  UsageError,
-} from "./_args.ts";
+import { parseCommand, UsageError } from "./_args.ts";
 import type { Command } from "./_command.ts";
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from "./_defaults.ts";
+import { serverSignals } from "./_exit.ts";
+import {
+  jsonHelp,
+  OUTPUT_FLAGS,
+  readServer,
+  readTlsClient,
+  readTlsServer,
+  serverFlags,
+  serverHelp,
+  TLS_CLIENT_ALIASES,
+  TLS_CLIENT_FLAGS,
+  TLS_SERVER_FLAGS,
+  tlsClientHelp,
+  tlsServerHelp,
+} from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
 import { bindError, log, out, summaryLine } from "./_output.ts";
-import { readCertAndKey, readPemFlag } from "./_tls_files.ts";
+import { formatDuration, formatSize, unitReader } from "./_units.ts";
 
-const DEFAULT_HEXDUMP_BYTES = 1024;
+/** `netkit relay --help`. */
+export const RELAY_HELP: HelpScreen = {
+  usage: ["relay LISTEN TARGET [options]"],
+  about: "Accepts connections on LISTEN and relays each to its own " +
+    "connection to TARGET, both ways, like socat. One line per finished " +
+    "connection on stderr: peers, duration, bytes each way, who closed " +
+    "first and how (FIN, reset, idle timeout, shutdown, error) and whether " +
+    "data kept flowing after a half-close.",
+  sections: [{
+    title: "Endpoints",
+    rows: [
+      ["tcp://HOST:PORT", "TCP (listen: port 0 picks a free one)"],
+      [
+        "tls://HOST:PORT",
+        "TLS; listen needs --tls-cert/--tls-key, connect trusts the system " +
+        "roots plus --ca",
+      ],
+      [
+        "udp://HOST:PORT",
+        "UDP, both sides: one session (own upstream socket) per client " +
+        "address, ended by --idle-timeout (default " +
+        `${formatDuration(DEFAULT_TIMEOUTS.relayUdpIdleMs)})`,
+      ],
+      [
+        "unix:PATH",
+        "Unix stream socket (listen creates PATH, removes it at exit)",
+      ],
+      [
+        "exec:COMMAND",
+        "target only: COMMAND per connection on stdin/stdout, split into " +
+        "words without a shell (quotes work), --shell for sh -c",
+      ],
+      [
+        "ws://HOST:PORT/PATH",
+        "WebSocket (wss:// with TLS): binary messages carry the bytes (text " +
+        "as its UTF-8). LISTEN: a WebSocket server accepting upgrades on " +
+        "PATH (default /; wss:// needs --tls-cert/--tls-key), e.g. to expose " +
+        "a TCP service to browsers. TARGET: a WebSocket client. A FIN goes " +
+        "on as Close 1000 (best-effort: WebSocket has no half-close), a " +
+        "reset as a TCP reset (else Close 1011); close codes are logged",
+      ],
+    ],
+  }],
+  options: [
+    ...tlsServerHelp("a tls:// or wss:// LISTEN"),
+    ...tlsClientHelp({ scope: "tls:// or wss:// TARGET" }),
+    [
+      "--proxy URL",
+      "reach a tcp://, tls://, ws:// or wss:// TARGET through " +
+      "http://[U:P@]H:P (CONNECT) or socks5://[U:P@]H:P",
+    ],
+    ["--shell", "run exec:COMMAND through /bin/sh -c"],
+    ...serverHelp({
+      port: 0,
+      flags: ["max-conns", "idle-timeout", "grace", "backlog"],
+      overMaxConns: "are refused (UDP: sessions, default " +
+        `${DEFAULT_LIMITS.relayUdpSessions})`,
+    }),
+    [
+      "--connect-timeout TIME",
+      "give the TARGET this long to be ready (connect, proxy, TLS " +
+      "handshake), and a tls:// client as long to finish its handshake " +
+      `(default ${formatDuration(DEFAULT_TIMEOUTS.relayConnectMs)})`,
+    ],
+    [
+      "--buffer SIZE",
+      "each direction's one buffer, 1k to 64M (default " +
+      `${formatSize(DEFAULT_LIMITS.relayBuffer)}; connections start at 4k ` +
+      "and grow once a read fills it)",
+    ],
+    [
+      "--hexdump [N]",
+      `dump the first N bytes (default ${DEFAULT_LIMITS.relayHexdump}) of ` +
+      "each direction of each connection to stderr, like socat -x",
+    ],
+    jsonHelp("per-connection reports as one JSON object per line"),
+  ],
+  examples: [
+    "relay tcp://127.0.0.1:8000 tcp://127.0.0.1:7007",
+    "relay tls://0.0.0.0:8443 tcp://:8080 --tls-cert c.pem --tls-key k.pem",
+    "relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432",
+  ],
+};
 
-const HELP = `Usage: netkit relay LISTEN TARGET [options]
-
-Accepts connections on LISTEN and relays each to its own connection to
-TARGET, both ways, like socat. One line per finished connection on stderr:
-peers, duration, bytes each way, who closed first and how (FIN, reset, idle
-timeout, shutdown, error) and whether data kept flowing after a half-close.
-
-Endpoints:
-  tcp://HOST:PORT    TCP (listen: port 0 picks a free one)
-  tls://HOST:PORT    TLS; listen needs --tls-cert/--tls-key, connect trusts
-                     the system roots plus --ca
-  udp://HOST:PORT    UDP, both sides: one session (own upstream socket) per
-                     client address, ended by --idle-timeout (default 60 s)
-  unix:PATH          Unix stream socket (listen creates PATH, removes it at exit)
-  exec:COMMAND       target only: COMMAND per connection on stdin/stdout, split
-                     into words without a shell (quotes work), --shell for sh -c
-  ws://HOST:PORT/PATH  WebSocket (wss:// with TLS): binary messages carry the
-                     bytes (text as its UTF-8). LISTEN: a WebSocket server
-                     accepting upgrades on PATH (default /; wss:// needs
-                     --tls-cert/--tls-key), e.g. to expose a TCP service to
-                     browsers. TARGET: a WebSocket client. A FIN goes on as
-                     Close 1000 (best-effort: WebSocket has no half-close, the
-                     peer's answering Close ends its direction too), a reset
-                     as a TCP reset (else Close 1011); close codes are logged
-
-Options:
-  --tls-cert FILE    certificate chain (PEM) for a tls:// or wss:// LISTEN
-  --tls-key FILE     private key (PEM) for a tls:// or wss:// LISTEN
-  --ca FILE          extra trusted CA (PEM) for a tls:// or wss:// TARGET
-  --insecure         skip the certificate checks of a tls:// or wss:// TARGET
-                     (chain and name, like curl -k): encrypted, not authenticated
-  --cert FILE        client certificate (PEM) for a tls:// or wss:// TARGET
-  --key FILE         its private key (PEM)
-  --proxy URL        reach a tcp://, tls://, ws:// or wss:// TARGET through
-                     http://[U:P@]H:P (CONNECT) or socks5://[U:P@]H:P
-  --shell            run exec:COMMAND through /bin/sh -c
-  --max-conns N      connections (UDP: sessions, default 1024) at once; more
-                     are refused
-  --idle-timeout S   close connections silent for S seconds
-  --grace S          on SIGINT/SIGTERM let connections finish (default 5)
-  --connect-timeout S  give the TARGET S seconds to be ready (connect, proxy,
-                     TLS handshake), a tls:// client S seconds to finish its
-                     handshake (default 10)
-  --backlog N        listen(2) backlog (default 511)
-  --buffer SIZE      each direction's one buffer, e.g. 64K or 1M (default 256K;
-                     connections start at 4K and grow once a read fills it)
-  --hexdump [N]      dump the first N bytes (default ${DEFAULT_HEXDUMP_BYTES}) of each direction of
-                     each connection to stderr, like socat -x
-  --json             per-connection reports as one JSON object per line
-  -h, --help         show this help
-
-Examples: put TLS in front of a plain server; expose a TCP service over WebSocket
-  netkit relay tls://0.0.0.0:8443 tcp://127.0.0.1:8080 --tls-cert c.pem --tls-key k.pem
-  netkit relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432`;
-
+/** `netkit relay`. */
 export const relayCommand: Command = {
   name: "relay",
   summary:
@@ -92,38 +131,28 @@ export const relayCommand: Command = {
 async function run(argv: string[]): Promise<number> {
   const cmd = "relay";
   const { values, positionals } = parseCommand(cmd, hexdumpValue(argv), {
-    "tls-cert": { type: "string" },
-    "tls-key": { type: "string" },
-    ca: { type: "string" },
-    insecure: { type: "boolean" },
+    ...TLS_SERVER_FLAGS,
+    ...TLS_CLIENT_FLAGS,
     proxy: { type: "string" },
-    cert: { type: "string" },
-    key: { type: "string" },
     shell: { type: "boolean" },
-    "max-conns": { type: "string" },
-    "idle-timeout": { type: "string" },
-    grace: { type: "string" },
+    ...serverFlags(["max-conns", "idle-timeout", "grace", "backlog"]),
     "connect-timeout": { type: "string" },
-    backlog: { type: "string" },
     buffer: { type: "string" },
     hexdump: { type: "boolean" },
     "hexdump-bytes": { type: "string" },
-    json: { type: "boolean" },
-  }, { min: 2, max: 2, names: "LISTEN and TARGET endpoints" });
+    ...OUTPUT_FLAGS,
+  }, {
+    min: 2,
+    max: 2,
+    names: "LISTEN and TARGET endpoints",
+    aliases: TLS_CLIENT_ALIASES,
+  });
   if (values.help) {
-    out(HELP);
+    out(renderHelp(RELAY_HELP));
     return 0;
   }
   const listen = endpointArg(cmd, positionals[0]!);
   const target = endpointArg(cmd, positionals[1]!);
-  if ((values.cert === undefined) !== (values.key === undefined)) {
-    throw new UsageError("--cert and --key go together", cmd);
-  }
-  if (
-    (values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)
-  ) {
-    throw new UsageError("--tls-cert and --tls-key go together", cmd);
-  }
   if (
     (listen.kind === "tls" || listen.kind === "wss") &&
     values["tls-cert"] === undefined
@@ -133,39 +162,36 @@ async function run(argv: string[]): Promise<number> {
       cmd,
     );
   }
-  const tls = await readCertAndKey(
-    cmd,
-    ["tls-cert", "tls-key"],
-    values["tls-cert"],
-    values["tls-key"],
-  );
-  const ca = await readPemFlag(values.ca);
-  const caCerts = ca === undefined ? undefined : [ca];
+  const tls = await readTlsServer(cmd, values);
+  const client = await readTlsClient(cmd, values);
+  const read = unitReader(cmd);
+  const server = readServer(read, values, { port: 0 });
   const hexdumpBytes = values.hexdump
-    ? intFlag(cmd, "hexdump", values["hexdump-bytes"], { min: 1 }) ??
-      DEFAULT_HEXDUMP_BYTES
+    ? read.count("hexdump", values["hexdump-bytes"], { min: 1 }) ??
+      DEFAULT_LIMITS.relayHexdump
     : 0;
   const json = Boolean(values.json);
   const options: RelayOptions = {
     tls,
-    caCerts,
-    insecure: Boolean(values.insecure),
+    caCerts: client.caCerts,
+    insecure: client.insecure,
     proxy: values.proxy,
-    clientCert: await readPemFlag(values.cert),
-    clientKey: await readPemFlag(values.key),
+    clientCert: client.clientCert?.cert,
+    clientKey: client.clientCert?.key,
     shell: Boolean(values.shell),
-    maxConnections: intFlag(cmd, "max-conns", values["max-conns"], {
-      min: 1,
-    }),
-    idleTimeoutMs: secondsFlag(cmd, "idle-timeout", values["idle-timeout"]),
-    gracePeriodMs: secondsFlag(cmd, "grace", values.grace) ?? 5000,
-    connectTimeoutMs: secondsFlag(
-      cmd,
+    maxConnections: server.maxConnections,
+    idleTimeoutMs: server.idleTimeoutMs,
+    gracePeriodMs: server.gracePeriodMs,
+    connectTimeoutMs: read.duration(
       "connect-timeout",
       values["connect-timeout"],
-    ),
-    backlog: intFlag(cmd, "backlog", values.backlog, { min: 1 }),
-    bufferBytes: bufferArg(cmd, values.buffer),
+      { minMs: 1 },
+    ) ?? DEFAULT_TIMEOUTS.relayConnectMs,
+    backlog: server.backlog,
+    bufferBytes: read.size("buffer", values.buffer, {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+    }),
     hexdumpBytes,
     onHexdump: hexdumpBytes > 0 ? log : undefined,
     onConnection: (report) =>
@@ -179,16 +205,16 @@ async function run(argv: string[]): Promise<number> {
         }`,
       ),
   };
-  let server: RelayServer;
+  let relayServer: RelayServer;
   try {
-    server = relay(listen, target, options);
+    relayServer = relay(listen, target, options);
   } catch (error) {
     // Endpoints that parse but cannot be paired are a usage mistake.
     if (error instanceof RelayError) throw new UsageError(error.message, cmd);
     if (listen.kind === "unix" || listen.kind === "exec") throw error;
     throw bindError(error, listen.hostname, listen.port);
   }
-  return await runRelay(server, listen);
+  return await runRelay(relayServer, listen);
 }
 
 /** parseArgs has no optional values: `--hexdump 64` / `--hexdump=64` become `--hexdump --hexdump-bytes 64`. */
@@ -205,14 +231,6 @@ function hexdumpValue(argv: string[]): string[] {
   return result;
 }
 
-function bufferArg(cmd: string, text: string | undefined): number | undefined {
-  const bytes = bytesFlag(cmd, "buffer", text);
-  if (bytes !== undefined && (bytes < 1024 || bytes > 64 * 1024 * 1024)) {
-    throw new UsageError("--buffer takes 1K to 64M", cmd);
-  }
-  return bytes;
-}
-
 function endpointArg(cmd: string, text: string): Endpoint {
   try {
     return parseEndpoint(text);
@@ -225,27 +243,24 @@ async function runRelay(
   server: RelayServer,
   listen: Endpoint,
 ): Promise<number> {
-  const stop = () => void server.shutdown();
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const sig of signals) Deno.addSignalListener(sig, stop);
-  try {
-    const addr = server.addr;
-    const where = addr.transport === "tcp" || addr.transport === "udp"
-      ? formatAddress(addr)
-      : formatEndpoint(listen);
-    const kind = listen.kind === "tls"
-      ? "tcp"
-      : listen.kind === "wss"
-      ? "ws"
-      : listen.kind;
-    // 'listening tcp HOST:PORT' like every netkit server, so scripts find the port.
-    out(`listening ${kind} ${where}`);
-    await server.finished;
-  } finally {
-    for (const sig of signals) Deno.removeSignalListener(sig, stop);
-  }
+  // The rule of every server (cli/_exit.ts): installed before 'listening'.
+  using signals = serverSignals(() => void server.shutdown());
+  const addr = server.addr;
+  const where = addr.transport === "tcp" || addr.transport === "udp"
+    ? formatAddress(addr)
+    : formatEndpoint(listen);
+  const kind = listen.kind === "tls"
+    ? "tcp"
+    : listen.kind === "wss"
+    ? "ws"
+    : listen.kind;
+  // 'listening tcp HOST:PORT' like every netkit server, so scripts find the port.
+  out(`listening ${kind} ${where}`);
+  const cut = await Promise.race([
+    server.finished.then(() => false),
+    signals.cut.then(() => true),
+  ]);
+  if (cut) log("stopping now: not waiting for the grace period");
   log(summaryLine({
     kind: listen.kind === "udp" ? "udp" : "url" in listen ? "ws" : "tcp",
     name: "relay",

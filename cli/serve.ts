@@ -1,49 +1,69 @@
 // `netkit serve`: every server the toolkit has, on default ports.
 
-import { parseCommand, secondsFlag } from "./_args.ts";
+import { parseCommand } from "./_args.ts";
 import type { Command } from "./_command.ts";
+import { DEFAULT_HOST, DEFAULT_PORTS, DEFAULT_SERVE_DIR } from "./_defaults.ts";
+import { readServer, serverFlags, serverHelp } from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
 import {
   out,
   type RunningService,
   runServers,
   selfCommand,
 } from "./_output.ts";
+import { unitReader } from "./_units.ts";
 import { formatAddress } from "../address.ts";
 
-const HELP = `netkit serve: run every netkit server at once
+/** `netkit serve --help`. */
+export const SERVE_HELP: HelpScreen = {
+  usage: ["serve [--host HOST] [--dir DIR] [--grace TIME] [--any-port]"],
+  about: `Starts every netkit server at once, on ${DEFAULT_HOST} unless ` +
+    "--host says otherwise:\n" +
+    `  echo: TCP and UDP echo on port ${DEFAULT_PORTS.echo}\n` +
+    `  file: file receiver on port ${DEFAULT_PORTS.file}, into DIR, with a ` +
+    "fresh token printed on stderr\n" +
+    `  ws: WebSocket echo on port ${DEFAULT_PORTS.ws} (/ws), with a web page ` +
+    "at /\n\n" +
+    "Prints one 'listening <kind> HOST:PORT' line per socket on stdout, " +
+    "then how to try each on stderr. SIGINT/SIGTERM shut everything down " +
+    "gracefully.",
+  options: [
+    ...serverHelp({ port: 0, flags: ["host"] }),
+    [
+      "--dir DIR",
+      `where the file receiver stores (default ${DEFAULT_SERVE_DIR})`,
+    ],
+    ...serverHelp({ port: 0, flags: ["grace"] }),
+    [
+      "--any-port",
+      "put every server on a free port instead (for scripts and tests)",
+    ],
+  ],
+  examples: ["serve", "serve --any-port --dir /tmp/in"],
+};
 
-Usage: netkit serve [--host H] [--dir DIR] [--grace S] [--any-port]
-
-Starts, on 127.0.0.1 unless --host says otherwise:
-  echo   TCP and UDP echo on port 7007
-  file   file receiver on port 7070, into DIR (default ./received), with a
-         fresh token printed on stderr
-  ws     WebSocket echo on port 8080 (/ws), with a web page at /
---any-port puts every server on a free port instead (for scripts and tests).
-Prints one 'listening <kind> HOST:PORT' line per socket on stdout, then how
-to try each on stderr. SIGINT/SIGTERM shut everything down gracefully.`;
-
+/** `netkit serve`. */
 export const serveCommand: Command = {
   name: "serve",
   summary: "run every server (echo, file receiver, WebSocket) on default ports",
   async run(argv) {
     const cmd = "serve";
     const { values } = parseCommand(cmd, argv, {
-      host: { type: "string" },
+      ...serverFlags(["host", "grace"]),
       dir: { type: "string" },
-      grace: { type: "string" },
       "any-port": { type: "boolean" },
     });
     if (values.help) {
-      out(HELP);
+      out(renderHelp(SERVE_HELP));
       return 0;
     }
-    const hostname: string = values.host ?? "127.0.0.1";
-    const gracePeriodMs = secondsFlag(cmd, "grace", values.grace) ?? 5000;
+    const { hostname, gracePeriodMs } = readServer(unitReader(cmd), values, {
+      port: 0,
+    });
     const any = values["any-port"] === true;
     // Loaded after --help: `serve --help` must not load every server.
-    const { startEchoServices } = await import("./echo.ts");
-    const { startFileService } = await import("./file.ts");
+    const { startEchoServices } = await import("./_echo_serve.ts");
+    const { startFileService } = await import("./_file_recv.ts");
     const { startWsServices, wsServeHint } = await import("./_ws_serve.ts");
     const services: RunningService[] = [];
     const hints: string[] = [];
@@ -51,7 +71,7 @@ export const serveCommand: Command = {
       services.push(
         ...await startEchoServices({
           hostname,
-          port: any ? 0 : 7007,
+          port: any ? 0 : DEFAULT_PORTS.echo,
           tcp: true,
           udp: true,
           gracePeriodMs,
@@ -63,9 +83,9 @@ export const serveCommand: Command = {
         }`,
       );
       const file = await startFileService({
-        port: any ? 0 : undefined,
+        port: any ? 0 : DEFAULT_PORTS.file,
         hostname,
-        dir: values.dir ?? "./received",
+        dir: values.dir ?? DEFAULT_SERVE_DIR,
         gracePeriodMs,
       });
       services.push(file.service);
@@ -73,7 +93,7 @@ export const serveCommand: Command = {
       const ws = startWsServices({
         hostname,
         gracePeriodMs,
-        port: any ? 0 : undefined,
+        port: any ? 0 : DEFAULT_PORTS.ws,
       });
       services.push(...ws);
       hints.push(wsServeHint(ws[0]!.server));
@@ -81,6 +101,6 @@ export const serveCommand: Command = {
       await Promise.all(services.map((s) => s.server.shutdown()));
       throw error;
     }
-    return await runServers(services, hints);
+    return await runServers(services, { notes: hints });
   },
 };

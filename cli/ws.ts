@@ -2,8 +2,30 @@
 // (like wscat/websocat), handshake verifier and conformance suite. Each
 // subcommand's module (and the library behind it) loads only when it runs.
 
-import { type CliContext, type Command, dispatch } from "./_command.ts";
-import { WS_HELP } from "./_ws_help.ts";
+import { type Command, dispatch, type Subcommand } from "./_command.ts";
+
+const SUBCOMMANDS: Subcommand[] = [
+  {
+    name: "serve",
+    summary: "echo or broadcast server, with a page to try it in a browser",
+    load: async () => (await import("./_ws_serve.ts")).runServe,
+  },
+  {
+    name: "connect",
+    summary: "a client like wscat: stdin lines out, messages to stdout",
+    load: async () => (await import("./_ws_connect.ts")).runConnect,
+  },
+  {
+    name: "verify",
+    summary: "check a server's handshake, echo and close, item by item",
+    load: async () => (await import("./_ws_verify.ts")).runWsVerify,
+  },
+  {
+    name: "check",
+    summary: "RFC 6455 conformance suite against an echo server",
+    load: async () => (await import("./_ws_check.ts")).runWsCheck,
+  },
+];
 
 /** `netkit ws`. */
 export const wsCommand: Command = {
@@ -11,20 +33,14 @@ export const wsCommand: Command = {
   summary:
     "WebSocket: serve (echo/broadcast + page), connect (like wscat), verify, check",
   run: (argv, context) =>
-    dispatch(
-      "ws",
-      argv,
-      {
-        serve: async (a: string[], c: CliContext) =>
-          (await import("./_ws_serve.ts")).runServe(a, c),
-        connect: async (a: string[], c: CliContext) =>
-          (await import("./_ws_connect.ts")).runConnect(a, c),
-        verify: async (a: string[], c: CliContext) =>
-          (await import("./_ws_verify.ts")).runWsVerify(a, c),
-        check: async (a: string[], c: CliContext) =>
-          (await import("./_ws_check.ts")).runWsCheck(a, c),
-      },
-      WS_HELP,
-      context,
-    ),
+    dispatch("ws", argv, SUBCOMMANDS, {
+      about: "WebSocket server, client, handshake verifier and conformance " +
+        "suite, on netkit's own RFC 6455 engine (permessage-deflate with " +
+        "--deflate).",
+      examples: [
+        "ws serve --port 0",
+        "ws connect ws://127.0.0.1:8080/ws",
+        "ws check ws://127.0.0.1:8080/ws --case '1.*'",
+      ],
+    }, context),
 };

@@ -4,7 +4,8 @@
 import { dial, type DialOptions } from "../tcp/mod.ts";
 import { formatAddress } from "../address.ts";
 import { type Endpoint, splitCommand, type WsEndpoint } from "./endpoint.ts";
-import { upgradeClient } from "./_ws.ts";
+import { wsStream } from "./_ws.ts";
+import { dialWebSocket } from "../ws/mod.ts";
 import { RelayError } from "./errors.ts";
 import { execStream } from "./_exec.ts";
 import { connStream, type RelayStream } from "./_stream.ts";
@@ -100,21 +101,18 @@ function dialBase(secure: boolean, options: RelayOptions): DialOptions {
   };
 }
 
-/** A WebSocket client per connection: dial, then the upgrade, within one timeout. */
+/**
+ * A WebSocket client per connection through the one client edge: dial
+ * and upgrade within one timeout, with the relay's proxy and TLS options.
+ */
 function wsDialer(
   to: WsEndpoint,
   options: RelayOptions,
 ): () => Promise<RelayStream> {
   const dialOptions = dialBase(to.kind === "wss", options);
-  const url = new URL(to.url);
   const peer = options.proxy === undefined ? to.url : `${to.url} via proxy`;
   return async () => {
-    const started = performance.now();
-    const timeoutMs = dialOptions.timeoutMs!;
-    const conn = await dial(to, dialOptions);
-    const left = timeoutMs > 0
-      ? Math.max(1, timeoutMs - (performance.now() - started))
-      : 0;
-    return upgradeClient(conn, url, left, peer);
+    const ws = await dialWebSocket(to.url, dialOptions);
+    return wsStream(ws.conn, "client", ws.leftover, peer);
   };
 }

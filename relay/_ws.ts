@@ -12,15 +12,8 @@
 // arrives, nothing after it.
 
 import { closeQuietly, delay, writeAll } from "../_io.ts";
-import { type DialConn, TcpError } from "../tcp/mod.ts";
-import {
-  buildClientRequest,
-  checkServerHandshake,
-  generateKey,
-  parseResponseHead,
-  WsError,
-  WsProtocol,
-} from "../ws/mod.ts";
+import type { DialConn } from "../tcp/mod.ts";
+import { WsError, WsProtocol } from "../ws/mod.ts";
 import { type RelayStream, resetConn } from "./_stream.ts";
 
 /** Largest message a relay accepts from a WebSocket peer (else 1009). */
@@ -31,7 +24,6 @@ const SMALL_READ = 4 * 1024;
 const BULK_READ = 64 * 1024;
 /** Milliseconds a closing Close frame may take to leave before the socket goes. */
 const CLOSE_FLUSH_MS = 1000;
-const encoder = new TextEncoder();
 
 /** `conn`, already upgraded (`leftover`: bytes read past the handshake), as a relay stream. */
 export function wsStream(
@@ -173,78 +165,5 @@ export function wsStream(
       done.abort();
     }
     closeQuietly(conn);
-  }
-}
-
-/**
- * Opens a WebSocket to `url` over `conn` (already dialed: TCP, TLS, a
- * proxy tunnel) within `timeoutMs` (0: no limit), and returns it as a
- * relay stream.
- */
-export async function upgradeClient(
-  conn: DialConn,
-  url: URL,
-  timeoutMs: number,
-  peer: string,
-): Promise<RelayStream> {
-  let timedOut = false;
-  const timer = timeoutMs > 0
-    ? setTimeout(() => {
-      timedOut = true;
-      closeQuietly(conn);
-    }, timeoutMs)
-    : undefined;
-  try {
-    const key = generateKey();
-    await writeAll(conn, encoder.encode(buildClientRequest(url, key)));
-    const buf = new Uint8Array(64 * 1024);
-    let filled = 0;
-    for (;;) {
-      const n = await conn.read(buf.subarray(filled));
-      if (n === null) {
-        throw new WsError(
-          "handshake_failed",
-          `${url.host} closed the connection before answering the WebSocket upgrade`,
-        );
-      }
-      filled += n;
-      // parseResponseHead throws head_too_large long before buf is full.
-      const parsed = parseResponseHead(buf.subarray(0, filled));
-      if (!parsed) continue;
-      const { head } = parsed;
-      if (head.status !== 101) {
-        throw new WsError(
-          "handshake_failed",
-          `WebSocket upgrade refused by ${url.host}: HTTP ${head.status} ${head.reason}`,
-        );
-      }
-      const problems = checkServerHandshake(head, key);
-      if (problems.length > 0) {
-        throw new WsError(
-          "handshake_failed",
-          `WebSocket handshake with ${url.host} failed: ${
-            problems.map((p) => p.message).join("; ")
-          }`,
-        );
-      }
-      return wsStream(
-        conn,
-        "client",
-        buf.slice(parsed.bodyOffset, filled),
-        peer,
-      );
-    }
-  } catch (error) {
-    closeQuietly(conn);
-    if (timedOut) {
-      throw new TcpError(
-        "timeout",
-        `no WebSocket upgrade from ${url.host} within ${timeoutMs} ms`,
-        { cause: error },
-      );
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -12,6 +12,29 @@ export function cliCommand(args: string[]): { cmd: string; args: string[] } {
   return { cmd: Deno.execPath(), args: ["task", "-q", "netkit", ...args] };
 }
 
+/**
+ * The CLI as its own process, without `deno task` in between: for tests
+ * that signal a server more than once. `deno task` forwards signals to its
+ * child, but one that arrives after the child exited and before the task
+ * did kills the task itself (exit 143), whatever netkit did.
+ */
+export function cliDirectCommand(
+  args: string[],
+): { cmd: string; args: string[] } {
+  const bin = Deno.env.get("NETKIT_BIN");
+  if (bin) return { cmd: bin, args };
+  return {
+    cmd: Deno.execPath(),
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-all",
+      `${ROOT}cli/main.ts`,
+      ...args,
+    ],
+  };
+}
+
 /** The result of a finished CLI run. */
 export interface CliResult {
   code: number;

@@ -189,10 +189,14 @@ function kernelLines(r: LoadResult, all: boolean, width: number): string[] {
       } moved (normal traffic; --all-counters)`,
     ]
     : [];
+  const head = `  kernel     ${
+    out.length === 0 ? "nothing that explains a failure" : "counters"
+  }`;
+  const whose = `(${scope})`;
   return [
-    `  kernel     ${
-      out.length === 0 ? "nothing that explains a failure" : "counters"
-    } (${scope})`,
+    ...(head.length + 1 + whose.length <= width
+      ? [`${head} ${whose}`]
+      : [head, `${" ".repeat(13)}${whose}`]),
     ...out,
     ...tail,
   ];

@@ -1,10 +1,12 @@
 // The I/O around one WsProtocol: a read loop that hands every frame of a
 // read to the protocol before the next read, one write per batch of
-// output, and the closing handshake's timers. Shared by the server and the
-// client so both close, time out and batch the same way.
+// output, and one timer for what the connection's timer core (WsTimers:
+// the close linger, keep-alive pings) says is due next. Shared by the
+// server and the client so both close, time out and batch the same way.
 
 import { closeQuietly, isDisconnect, writeAll } from "../_io.ts";
 import type { WsProtocol, WsProtocolEvent } from "./protocol.ts";
+import { WsTimers, type WsTimersOptions } from "./_timers.ts";
 
 /** The byte stream a WebSocket runs over: a Deno.Conn or anything shaped like one. */
 export interface Transport {
@@ -14,14 +16,21 @@ export interface Transport {
   close(): void;
 }
 
-/** What the driver tells its owner. */
-export interface DriverOptions {
+/** What the driver tells its owner, and its timers (see WsTimers). */
+export interface DriverOptions extends WsTimersOptions {
   /** Events of one read, in order; may queue replies on the protocol. */
   onEvents(events: WsProtocolEvent[]): void;
-  /** Milliseconds to wait for the peer's Close (or EOF) once ours is sent. */
-  closeTimeoutMs: number;
-  /** Called with the size of every read (idle tracking, counters). */
-  onRead?(bytes: number): void;
+  /**
+   * A keep-alive ping is due, or went unanswered. Default: send an empty
+   * ping; close with 1011 "ping timeout".
+   */
+  onTimeout?(what: "ping" | "ping_timeout"): void;
+  /**
+   * The owner calls {@linkcode WsDriver.tick} on an interval for many
+   * connections at once; the driver arms a timer of its own only for
+   * the close. Default false: one timer per connection.
+   */
+  swept?: boolean;
   /** Which end this is: it decides who closes TCP first. */
   role: "server" | "client";
 }
@@ -41,7 +50,9 @@ export class WsDriver {
   #inFlight = 0;
   #closed = false;
   #broken = false;
+  readonly #timers: WsTimers;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
 
   constructor(
     transport: Transport,
@@ -51,6 +62,8 @@ export class WsDriver {
     this.#transport = transport;
     this.protocol = protocol;
     this.#options = options;
+    this.#timers = new WsTimers(options, performance.now());
+    this.#schedule();
   }
 
   /** Bytes queued or being written and not yet accepted by the kernel. */
@@ -80,7 +93,8 @@ export class WsDriver {
    */
   startClose(code?: number, reason = "", timeoutMs?: number): void {
     this.protocol.close(code, reason);
-    this.#arm(timeoutMs ?? this.#options.closeTimeoutMs);
+    this.#timers.closing(performance.now(), timeoutMs);
+    this.#schedule();
     void this.flush();
   }
 
@@ -91,6 +105,19 @@ export class WsDriver {
     clearTimeout(this.#timer);
     closeQuietly(this.#transport);
     this.protocol[Symbol.dispose]();
+  }
+
+  /** Does what the timers say is due at `now` (a sweep, or the driver's own timer). */
+  tick(now: number): void {
+    if (this.#closed) return;
+    const due = this.#timers.handleTimeout(now);
+    if (due === "close_timeout") return this.abort();
+    if (due !== null) {
+      if (this.#options.onTimeout) this.#options.onTimeout(due);
+      else if (due === "ping_timeout") this.startClose(1011, "ping timeout");
+      else if (this.protocol.sendPing()) void this.flush();
+    }
+    this.#schedule();
   }
 
   /** The read loop. Settles (never rejects) when the transport is closed. */
@@ -121,8 +148,8 @@ export class WsDriver {
   }
 
   async #handle(bytes: Uint8Array): Promise<void> {
-    this.#options.onRead?.(bytes.length);
     const events = this.protocol.receive(bytes);
+    if (this.#timers.keepAlive) this.#alive(events);
     if (events.length > 0) this.#options.onEvents(events);
     const written = this.flush();
     // The next read may start while a small reply is being written (a
@@ -141,7 +168,8 @@ export class WsDriver {
     await this.flush();
     const server = this.#options.role === "server";
     if (server && this.protocol.failure === null) return;
-    this.#arm(this.#options.closeTimeoutMs);
+    this.#timers.closing(performance.now());
+    this.#schedule();
     if (server) await this.#transport.closeWrite().catch(() => {});
     while (!this.#closed) {
       const n = await this.#transport.read(buf);
@@ -167,8 +195,31 @@ export class WsDriver {
     }
   }
 
-  #arm(timeoutMs: number): void {
-    if (this.#timer !== undefined || this.#closed) return;
-    this.#timer = setTimeout(() => this.abort(), timeoutMs);
+  #alive(events: WsProtocolEvent[]): void {
+    const now = performance.now();
+    this.#timers.received(now);
+    for (const event of events) {
+      if ("type" in event && event.type === "pong") {
+        // The next ping may now be due before the timeout the timer waits for.
+        this.#timers.pong(now);
+        this.#schedule();
+      }
+    }
+  }
+
+  // One timer at the timers' next deadline. A later deadline (the peer
+  // kept talking) leaves the armed timer alone: it fires, finds nothing
+  // due and re-arms, instead of a timer reset per read.
+  #schedule(): void {
+    if (this.#closed) return;
+    const at = this.#timers.nextDeadline();
+    if (this.#options.swept && !this.#timers.closeStarted) return;
+    if (at === Infinity || at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity;
+      this.tick(performance.now());
+    }, Math.max(0, at - performance.now()));
   }
 }

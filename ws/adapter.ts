@@ -7,8 +7,7 @@
  * @module
  */
 
-import { checkClientHandshake } from "./handshake.ts";
-import { chooseProtocol, rejectHandshake } from "./_answers.ts";
+import { acceptUpgrades } from "./_accept.ts";
 
 /**
  * Options of {@linkcode acceptWebSocket}.
@@ -17,8 +16,9 @@ export interface AcceptWebSocketOptions {
   /** Subprotocols accepted; the client's first offer found here is chosen. */
   protocols?: string[];
   /**
-   * Browser origins allowed (e.g. `https://example.com`); another `Origin`
-   * gets 403. Requests without `Origin` are allowed.
+   * Browser origins allowed (e.g. `https://example.com`); any other
+   * `Origin` gets 403, a longer one that starts with an allowed one
+   * included. Requests without `Origin` are allowed.
    */
   allowedOrigins?: string[];
   /**
@@ -41,10 +41,12 @@ export interface AcceptedWebSocket {
 }
 
 /**
- * Upgrades a `Deno.serve` request after netkit's handshake checks: not GET
- * → 405 (`Allow: GET`), a bad key, `Upgrade` or `Connection` → 400, a
- * version other than 13 → 426 with `Sec-WebSocket-Version: 13`, a foreign
- * `Origin` → 403. (`Deno.upgradeWebSocket` alone answers 101 to POST, key
+ * Upgrades a `Deno.serve` request after netkit's handshake checks, the
+ * same accept as `serveWebSocket`'s: not GET → 405 (`Allow: GET`), a plain
+ * GET without `Upgrade` → 426 (`Upgrade: websocket`), a bad key, `Upgrade`
+ * or `Connection` → 400, a version other than 13 → 426 with
+ * `Sec-WebSocket-Version: 13`, an `Origin` not exactly one of
+ * `allowedOrigins` → 403. (`Deno.upgradeWebSocket` alone answers 101 to POST, key
  * `abc` and version 8, and throws, hence 500, on a missing key.)
  *
  * Measured limits of the runtime path on Deno 2.9.6, which netkit's own
@@ -81,26 +83,14 @@ export function acceptWebSocket(
   request: Request,
   options: AcceptWebSocketOptions = {},
 ): AcceptedWebSocket {
-  const problems = checkClientHandshake(request);
-  if (problems.length > 0) {
-    const { status, body, headers } = rejectHandshake(problems);
+  // The same accept as serveWebSocket's; the runtime writes the 101.
+  const decision = acceptUpgrades(options)(request);
+  if (!decision.ok) {
+    const { status, body, headers } = decision;
     return { socket: null, response: text(status, body, headers) };
   }
-  const origin = request.headers.get("origin");
-  if (
-    options.allowedOrigins && origin !== null &&
-    !options.allowedOrigins.some((o) =>
-      o.toLowerCase() === origin.toLowerCase()
-    )
-  ) {
-    return { socket: null, response: text(403, "origin not allowed\n") };
-  }
   const upgrade: Deno.UpgradeWebSocketOptions = {};
-  const protocol = chooseProtocol(
-    request.headers.get("sec-websocket-protocol"),
-    options.protocols ?? [],
-  );
-  if (protocol !== undefined) upgrade.protocol = protocol;
+  if (decision.protocol !== undefined) upgrade.protocol = decision.protocol;
   if (options.idleTimeoutMs !== undefined) {
     upgrade.idleTimeout = Math.ceil(options.idleTimeoutMs / 1000);
   }

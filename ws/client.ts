@@ -8,23 +8,13 @@
  */
 
 import { WsError } from "./errors.ts";
-import { sendRequestHead, toWsUrl } from "./_raw_connection.ts";
-import {
-  buildClientRequest,
-  checkServerHandshake,
-  generateKey,
-} from "./handshake.ts";
+import { toWsUrl } from "./url.ts";
+import { dialWebSocket } from "./dial.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { type Transport, WsDriver } from "./_driver.ts";
-import { closeQuietly } from "../_io.ts";
-import { escapeControl } from "../escape.ts";
 import type { DialTlsOptions } from "../tcp/dial.ts";
-import {
-  acceptPerMessageDeflate,
-  type DeflateOptions,
-  type DeflateParams,
-  offerPerMessageDeflate,
-} from "./deflate.ts";
+import type { DeflateOptions, DeflateParams } from "./deflate.ts";
+import { withRetry, type WsRetryOptions } from "./retry.ts";
 
 /**
  * A message as the client yields it: text, or binary as bytes.
@@ -97,6 +87,29 @@ export interface WsClientOptions {
    * `maxMessageSize` while it inflates (past it, 1009). Default false.
    */
   deflate?: boolean | DeflateOptions;
+  /**
+   * Keep-alive: milliseconds from one answered ping to the next (pings go
+   * out on a busy connection too, so every interval yields a round-trip
+   * time). Absent or 0: no keep-alive pings.
+   */
+  pingIntervalMs?: number;
+  /**
+   * Milliseconds a keep-alive ping may go unanswered: then the peer
+   * counts as gone, the client sends Close 1011 "ping timeout" and closes
+   * the connection at the latest as long again (at most 5 s) later;
+   * `closed` then says 1006 "ping timeout" unless the peer did answer the
+   * Close. 0: pings never time out. Default `pingIntervalMs`.
+   */
+  pingTimeoutMs?: number;
+  /** Called with the round-trip time in milliseconds of each keep-alive ping. */
+  onPong?: (rttMs: number) => void;
+  /**
+   * Try the connect again when it fails (refused, timed out, refused
+   * upgrade), with exponential back-off and jitter; see
+   * {@linkcode WsRetryOptions}. A `bad_url` or an abort is never retried.
+   * Default: one attempt.
+   */
+  retry?: WsRetryOptions;
 }
 
 /**
@@ -187,91 +200,41 @@ const CLOSE_TIMEOUT_MS = 5000;
  * assert.ok(await client.ping() >= 0);
  * ```
  */
-export async function connectWebSocket(
+export function connectWebSocket(
   url: string | URL,
   options: WsClientOptions = {},
 ): Promise<WsClient> {
-  const target = toWsUrl(url);
+  const once = () => connectOnce(url, options);
+  return options.retry
+    ? withRetry(once, options.retry, options.signal)
+    : once();
+}
+
+async function connectOnce(
+  url: string | URL,
+  options: WsClientOptions,
+): Promise<WsClient> {
   const signal = options.signal;
-  signal?.throwIfAborted();
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const key = generateKey();
-  const deflateOptions = options.deflate === true
-    ? {}
-    : options.deflate || undefined;
-  const headers = new Headers(options.headers);
-  if (deflateOptions) {
-    headers.set(
-      "sec-websocket-extensions",
-      offerPerMessageDeflate(deflateOptions),
-    );
-  }
-  const head = buildClientRequest(target, key, {
-    headers,
+  const dialed = await dialWebSocket(url, {
+    headers: options.headers,
     protocols: options.protocols,
-  });
-  const aborted = Promise.withResolvers<never>();
-  const onAbort = () => aborted.reject(signal!.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  const pending = sendRequestHead(target, head, timeoutMs, {
+    deflate: options.deflate,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    signal,
     caCerts: options.caCerts,
     tls: options.tls,
     proxy: options.proxy,
     unixPath: options.unixPath,
   });
-  let reply: Awaited<typeof pending>;
-  try {
-    reply = await Promise.race([pending, aborted.promise]);
-  } catch (error) {
-    // An abort leaves the handshake running: close whatever it opens.
-    pending.then(({ conn }) => closeQuietly(conn), () => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-  const { conn, response, leftover } = reply;
-  if (response.status !== 101) {
-    const reason = response.reason ? ` ${response.reason}` : "";
-    const body = await readBodyStart(conn, response.headers, leftover);
-    closeQuietly(conn);
-    throw new WsError(
-      "handshake_failed",
-      escapeControl(
-        `HTTP ${response.status}${reason}${body ? `: ${body}` : ""}`,
-      ),
-    );
-  }
-  const problems = checkServerHandshake(response, key, {
-    protocols: options.protocols,
-    extensions: deflateOptions ? ["permessage-deflate"] : undefined,
-  });
-  let deflate: DeflateParams | null = null;
-  if (problems.length === 0 && deflateOptions) {
-    try {
-      deflate = acceptPerMessageDeflate(
-        response.headers.get("sec-websocket-extensions"),
-        deflateOptions,
-      );
-    } catch (error) {
-      closeQuietly(conn);
-      throw error;
-    }
-  }
-  if (problems.length > 0) {
-    closeQuietly(conn);
-    throw new WsError(
-      "handshake_failed",
-      `WebSocket handshake with ${target.host} failed: ${
-        escapeControl(problems.map((p) => p.message).join("; "))
-      }`,
-    );
-  }
-  const client = createClient(conn, leftover, {
-    url: target.href,
-    protocol: response.headers.get("sec-websocket-protocol")?.trim() ?? "",
+  const client = createClient(dialed.conn, dialed.leftover, {
+    url: toWsUrl(url).href,
+    protocol: dialed.protocol,
     maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
     maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
-    deflate,
+    deflate: dialed.deflate,
+    pingIntervalMs: options.pingIntervalMs,
+    pingTimeoutMs: options.pingTimeoutMs,
+    onPong: options.onPong,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -287,6 +250,9 @@ interface ClientSetup {
   maxQueued: number;
   maxMessageSize: number;
   deflate: DeflateParams | null;
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
+  onPong?: (rttMs: number) => void;
 }
 
 interface PendingPing {
@@ -317,10 +283,27 @@ function createClient(
     maxMessageSize: setup.maxMessageSize,
     deflate: setup.deflate ?? undefined,
   });
+  let pingTimedOut = false;
+  const pingTimeoutMs = setup.pingTimeoutMs ?? setup.pingIntervalMs ?? 0;
   const driver = new WsDriver(conn, protocol, {
     role: "client",
     closeTimeoutMs: CLOSE_TIMEOUT_MS,
+    pingIntervalMs: setup.pingIntervalMs,
+    pingTimeoutMs,
     onEvents,
+    onTimeout(what) {
+      if (what === "ping") {
+        sendPing().then((rtt) => setup.onPong?.(rtt), () => {});
+        return;
+      }
+      // The peer missed a pong: give its Close as long, no longer.
+      pingTimedOut = true;
+      driver.startClose(
+        1011,
+        "ping timeout",
+        Math.min(pingTimeoutMs, CLOSE_TIMEOUT_MS),
+      );
+    },
   });
 
   function deliver(message: WsMessage, size: number) {
@@ -385,7 +368,13 @@ function createClient(
     const failure = protocol.failure;
     closed.resolve({
       code: failure ? failure.closeCode : peer ? peer.code ?? 1005 : 1006,
-      reason: failure ? failure.reason : peer?.reason ?? "",
+      reason: failure
+        ? failure.reason
+        : peer
+        ? peer.reason
+        : pingTimedOut
+        ? "ping timeout"
+        : "",
       wasClean: protocol.closeSent && protocol.closeReceived && !failure,
     });
     const gone = new WsError("closed", "the WebSocket connection closed");
@@ -444,6 +433,21 @@ function createClient(
     },
   };
 
+  function sendPing(data?: Uint8Array): Promise<number> {
+    const payload = data ??
+      new Uint8Array(new Uint32Array([++pingCounter]).buffer);
+    const settle = Promise.withResolvers<number>();
+    if (!protocol.sendPing(payload)) {
+      settle.reject(
+        new WsError("closed", "the WebSocket connection is closing"),
+      );
+      return settle.promise;
+    }
+    pings.push({ payload, started: performance.now(), settle });
+    flushSoon();
+    return settle.promise;
+  }
+
   function close(code = 1000, reason = ""): Promise<WsCloseInfo> {
     if (!ended && !protocol.closeSent) driver.startClose(code, reason);
     return closed.promise;
@@ -474,13 +478,7 @@ function createClient(
     },
     ping(data?: Uint8Array): Promise<number> {
       assertOpen("ping");
-      const payload = data ??
-        new Uint8Array(new Uint32Array([++pingCounter]).buffer);
-      protocol.sendPing(payload);
-      const settle = Promise.withResolvers<number>();
-      pings.push({ payload, started: performance.now(), settle });
-      flushSoon();
-      return settle.promise;
+      return sendPing(data);
     },
     close,
     [Symbol.asyncIterator]: () => iterator,
@@ -494,43 +492,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-const BODY_SHOWN = 200;
-const BODY_WAIT_MS = 500;
-
-/** Up to 200 bytes of the response body, on one line. */
-async function readBodyStart(
-  conn: Transport,
-  headers: Headers,
-  leftover: Uint8Array,
-): Promise<string> {
-  const declared = Number(headers.get("content-length") ?? NaN);
-  const want = Number.isFinite(declared)
-    ? Math.min(declared, BODY_SHOWN)
-    : BODY_SHOWN;
-  const buf = new Uint8Array(BODY_SHOWN + 64);
-  let filled = Math.min(leftover.length, buf.length);
-  buf.set(leftover.subarray(0, filled));
-  // A short wait: the body is a courtesy, the status is what matters.
-  const timer = setTimeout(() => closeQuietly(conn), BODY_WAIT_MS);
-  try {
-    while (filled < want) {
-      const n = await conn.read(buf.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-  } catch {
-    // Closed by the timer or the peer: show what arrived.
-  } finally {
-    clearTimeout(timer);
-  }
-  let text = new TextDecoder().decode(buf.subarray(0, Math.min(filled, want)));
-  if (/chunked/i.test(headers.get("transfer-encoding") ?? "")) {
-    text = text.replace(/^[0-9a-fA-F]+\r\n/, "");
-  }
-  text = text.replace(/\s+/g, " ").trim();
-  return filled > want || (Number.isFinite(declared) && declared > want)
-    ? `${text}…`
-    : text;
 }

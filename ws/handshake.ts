@@ -70,7 +70,9 @@ export function generateKey(): string {
  * `missing_version`, `bad_version`. Server-handshake codes (checked by a
  * client): `bad_http_version`, `status_not_101`, `missing_upgrade`,
  * `bad_upgrade`, `missing_connection`, `bad_connection`, `missing_accept`,
- * `accept_mismatch`, `unexpected_protocol`, `unexpected_extension`.
+ * `accept_mismatch`, `unexpected_protocol`, `unexpected_extension`,
+ * `bad_extension` (an offered extension answered with parameters outside
+ * the offer; found by `ClientHandshake.check`).
  */
 export type HandshakeProblemCode =
   | "bad_method"
@@ -88,7 +90,8 @@ export type HandshakeProblemCode =
   | "missing_accept"
   | "accept_mismatch"
   | "unexpected_protocol"
-  | "unexpected_extension";
+  | "unexpected_extension"
+  | "bad_extension";
 
 /**
  * One thing wrong with an opening handshake.

@@ -6,14 +6,13 @@
  * (answered by the core, whose output is written between batches) and the
  * server's close, with the core's limits. Only the data frames skip it:
  * they are masked once with the core's frame encoder and resent, which
- * keeps the generator from being the bottleneck. The opening handshake
- * uses the same builder and checker as the client.
+ * keeps the generator from being the bottleneck. Connections open through
+ * the one client edge (`dialWebSocket`), like the client's.
  *
  * @module
  */
 
 import { closeQuietly, writeAll } from "../_io.ts";
-import { NetkitError } from "../errors.ts";
 import {
   checkLoadOptions,
   checkLoadTarget,
@@ -27,12 +26,10 @@ import {
 import { counterScope, readTransportCounters } from "../tcp/proc/counters.ts";
 import { encodeFrame, OPCODE } from "./frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
-import {
-  buildClientRequest,
-  checkServerHandshake,
-  generateKey,
-  parseResponseHead,
-} from "./handshake.ts";
+import { dialWebSocket } from "./dial.ts";
+import { toWsUrl } from "./url.ts";
+import { WsError } from "./errors.ts";
+import type { DialConn } from "../tcp/dial.ts";
 
 /**
  * What a WebSocket load does: `echo` (binary messages of `size` bytes,
@@ -54,7 +51,9 @@ export interface WsLoadOptions extends LoadOptions {
  * open loops. A reply that differs from the message counts as `mismatch`.
  *
  * @throws {NetkitError} `remote_target` for a non-loopback host without
- * `allowRemote`; `bad_option` for a bad URL or option.
+ * `allowRemote`; `bad_option` for a bad option.
+ * @throws {WsError} `bad_url` for a URL that is not `ws://` (or
+ * `http://`, which means the same).
  *
  * @example
  * ```ts
@@ -71,11 +70,11 @@ export async function loadWebSocket(
   target: string | URL,
   options: WsLoadOptions = {},
 ): Promise<LoadResult> {
-  const url = new URL(target);
+  const url = toWsUrl(target);
   if (url.protocol !== "ws:") {
-    throw new NetkitError(
-      "bad_option",
-      `netkit load ws takes a ws:// URL, not ${url.protocol}//`,
+    throw new WsError(
+      "bad_url",
+      `netkit load ws takes a ws:// (or http://) URL, not ${url.protocol}// (no TLS yet)`,
     );
   }
   checkLoadTarget(url.hostname, options);
@@ -103,51 +102,18 @@ async function openWsChannel(
   url: URL,
   o: { size: number; mode: WsLoadMode; sink: LoadSink; signal: AbortSignal },
 ): Promise<LoadChannel> {
-  const conn = await Deno.connect({
-    hostname: url.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(url.port || 80),
-    signal: o.signal,
-  });
-  conn.setNoDelay(true);
-  const buf = new Uint8Array(READ_SIZE);
-  let leftover: Uint8Array;
-  // The handshake must finish within the connect timeout too.
-  const abort = () => closeQuietly(conn);
-  o.signal.addEventListener("abort", abort, { once: true });
-  try {
-    const key = generateKey();
-    const head = new TextEncoder().encode(buildClientRequest(url, key));
-    await writeAll(conn, head);
-    let filled = 0;
-    for (;;) {
-      const n = await conn.read(buf.subarray(filled));
-      if (n === null) throw new Deno.errors.UnexpectedEof("no handshake reply");
-      filled += n;
-      const parsed = parseResponseHead(buf.subarray(0, filled));
-      if (!parsed) continue;
-      const problems = checkServerHandshake(parsed.head, key);
-      if (problems.length > 0) {
-        throw new NetkitError("handshake_failed", problems[0]!.message);
-      }
-      leftover = buf.slice(parsed.bodyOffset, filled);
-      break;
-    }
-  } catch (error) {
-    closeQuietly(conn);
-    throw o.signal.aborted ? o.signal.reason : error;
-  } finally {
-    o.signal.removeEventListener("abort", abort);
-  }
-  return wsChannel(conn, buf, leftover, o);
+  // The signal carries the scheduler's connect timeout: no second one here.
+  const ws = await dialWebSocket(url, { signal: o.signal, timeoutMs: 0 });
+  return wsChannel(ws.conn, ws.leftover, o);
 }
 
 function wsChannel(
-  conn: Deno.TcpConn,
-  buf: Uint8Array,
+  conn: DialConn,
   leftover: Uint8Array,
   o: { size: number; mode: WsLoadMode; sink: LoadSink },
 ): LoadChannel {
   const { size, mode, sink } = o;
+  const buf = new Uint8Array(READ_SIZE);
   let closed = false;
   let queued = 0;
   let writing = false;
@@ -213,7 +179,7 @@ function wsChannel(
   const onEvents = (events: WsProtocolEvent[]) => {
     for (const e of events) {
       if (closed) return;
-      if ("kind" in e) throw new NetkitError("protocol_error", e.reason);
+      if ("kind" in e) throw new WsError("protocol_error", e.reason);
       if (e.type === "ping") {
         // The core queued the pong; a writer at work sends it next.
         if (!writing) void write();

@@ -18,6 +18,8 @@
 
 export * from "./errors.ts";
 export * from "./handshake.ts";
+export * from "./client_handshake.ts";
+export * from "./dial.ts";
 export * from "./url.ts";
 export * from "./frame.ts";
 export * from "./message.ts";
@@ -28,5 +30,7 @@ export * from "./deflate.ts";
 export * from "./server.ts";
 export * from "./adapter.ts";
 export * from "./client.ts";
+export { backoffDelayMs, type WsRetryOptions } from "./retry.ts";
+export * from "./reconnect.ts";
 export * from "./page.ts";
 export * from "./load.ts";

@@ -1,36 +1,32 @@
 /**
  * A WebSocket server on netkit's own engine: the TCP accept loop
- * (`serveTcp`: TLS, EMFILE back-off, graceful shutdown), a strict HTTP/1.1
- * request-head parser with size, count and time limits, the opening
- * handshake checks, then the protocol core ({@linkcode WsProtocol}) for
- * every connection. It echoes or broadcasts, bounds what it buffers for
- * slow clients, and serves a small web page at `/`.
+ * (`serveTcp`: TLS, EMFILE back-off, graceful shutdown), the HTTP front
+ * (a strict request-head parser with size, count and time limits, the
+ * page at `/`), the one accept shared with the `Deno.serve` adapter (the
+ * handshake checks, the Origin rule, subprotocol and permessage-deflate),
+ * then the protocol core ({@linkcode WsProtocol}) for every connection,
+ * in echo or broadcast mode, with bounds on what it buffers for slow
+ * clients.
  *
  * @module
  */
 
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { serverHandle } from "../_server_handle.ts";
-import {
-  acceptKey,
-  checkClientHandshake,
-  type HttpRequestHead,
-  parseRequestHead,
-} from "./handshake.ts";
-import { renderWsPage, WS_PAGE_CSP } from "./page.ts";
-import { WsError } from "./errors.ts";
-import { OPCODE, type ProtocolError } from "./frame.ts";
-import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
+import type { HttpRequestHead } from "./handshake.ts";
+import { renderWsPage } from "./page.ts";
+import { WsProtocol } from "./protocol.ts";
 import { WsDriver } from "./_driver.ts";
+import { type DeflateOptions, negotiatePerMessageDeflate } from "./deflate.ts";
 import {
-  type DeflateOptions,
-  type DeflateParams,
-  negotiatePerMessageDeflate,
-} from "./deflate.ts";
-import { chooseProtocol, rejectHandshake } from "./_answers.ts";
-import { closeQuietly, writeAll } from "../_io.ts";
+  type Acceptance,
+  acceptUpgrades,
+  switchingProtocols,
+} from "./_accept.ts";
+import { type FrontSetup, httpFront, respond } from "./_http_front.ts";
+import { messageHandler, type Peer } from "./_modes.ts";
+import { writeAll } from "../_io.ts";
 import { formatAddress } from "../address.ts";
-import { escapeControl } from "../escape.ts";
 import {
   type ConnectionContext,
   serveTcp,
@@ -121,9 +117,12 @@ export interface WsServerOptions {
   idleTimeoutMs?: number;
   /**
    * Browser origins allowed to connect (e.g. `https://example.com`). When
-   * set, an upgrade carrying any other `Origin` is answered 403. Requests
-   * without `Origin` (non-browser clients, which could forge it anyway)
-   * are allowed. Include the server's own origin to keep the page working.
+   * set, an upgrade whose `Origin` is not exactly one of them (as browsers
+   * write origins: scheme, host, port unless the default) is answered
+   * 403; `https://example.com.evil.net` is not `https://example.com`.
+   * Requests without `Origin` (non-browser clients, which could forge it
+   * anyway) are allowed. Include the server's own origin to keep the page
+   * working.
    */
   allowedOrigins?: string[];
   /** WebSocket connections open at once; further upgrades get 503. */
@@ -138,6 +137,13 @@ export interface WsServerOptions {
   maxBufferedAmount?: number;
   /** Milliseconds `shutdown()` waits for clients to answer the 1001 close. Default 5000. */
   gracePeriodMs?: number;
+  /**
+   * Milliseconds a client has to take the server's Close (after a
+   * protocol error, an idle timeout or a slow-client drop, queued behind
+   * what was already sent to it) and answer it before the connection is
+   * cut. Default 5000.
+   */
+  closeTimeoutMs?: number;
   /** Aborting it shuts the server down, like calling `shutdown()`. */
   signal?: AbortSignal;
   /** Called with errors the server survives. */
@@ -193,38 +199,7 @@ export type WsServer = NetkitServer<WsServerStats>;
 
 const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 5000;
-const LINGER_MS = 1000;
 const encoder = new TextEncoder();
-
-/** What a 101 leaves for the engine. */
-interface Upgraded {
-  leftover: Uint8Array;
-  address: string;
-  /** permessage-deflate as agreed; absent without it. */
-  deflate?: DeflateParams;
-}
-
-// An offer that breaks the header grammar is declined, not refused: the
-// connection goes on uncompressed, as RFC 7692 §5 allows.
-function negotiateDeflate(
-  header: string | null,
-  options: DeflateOptions,
-): { params: DeflateParams; response: string } | null {
-  try {
-    return negotiatePerMessageDeflate(header, options);
-  } catch {
-    return null;
-  }
-}
-
-/** One upgraded connection, as broadcast, idle pings and shutdown see it. */
-interface Peer {
-  driver: WsDriver;
-  address: string;
-  lastActive: number;
-  /** When the idle ping went out; 0 when none is outstanding. */
-  pingedAt: number;
-}
 
 /**
  * Starts a WebSocket echo or broadcast server.
@@ -234,7 +209,8 @@ interface Peer {
  * The opening handshake is validated before upgrading: a method other than
  * GET gets 405, a bad key, `Upgrade` or `Connection` header 400, a version
  * other than 13 gets 426 with `Sec-WebSocket-Version: 13`, and a plain GET
- * on the WebSocket path 426 with `Upgrade: websocket`. Other paths get 404
+ * on the WebSocket path 426 with `Upgrade: websocket`, an `Origin` not in
+ * `allowedOrigins` 403. Other paths get 404
  * (except `/`, the page). Shutdown closes every client with 1001
  * (going away) and waits up to `gracePeriodMs` for them to answer.
  *
@@ -264,13 +240,8 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     : options.deflate || undefined;
   // Window sizes out of range throw here, before anything is bound.
   negotiatePerMessageDeflate(null, deflateOptions);
-  const maxBuffered = options.maxBufferedAmount ?? 2 * maxMessage;
-  const accepted = options.protocols ?? [];
-  const headTimeoutMs = options.headTimeoutMs ?? 10_000;
   const gracePeriodMs = options.gracePeriodMs ?? 5000;
-  const origins = options.allowedOrigins
-    ? new Set(options.allowedOrigins.map((o) => o.toLowerCase()))
-    : undefined;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const reportError = options.onError ?? (() => {});
   const stats: WsServerStats = {
     served: 0,
@@ -294,94 +265,75 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   const pageHtml = options.page === false
     ? undefined
     : renderWsPage({ path, mode });
-
-  function fail(error: unknown) {
+  const front: FrontSetup = {
+    path,
+    pageHtml,
+    headTimeoutMs: options.headTimeoutMs ?? 10_000,
+    maxHeadBytes: options.maxHeadBytes,
+    maxHeaders: options.maxHeaders,
+    stats,
+  };
+  const decide = acceptUpgrades({
+    protocols: options.protocols,
+    allowedOrigins: options.allowedOrigins,
+    deflate: deflateOptions,
+    hint: pageHtml ? " or open / in a browser" : "",
+  });
+  const fail = (error: unknown) => {
     stats.errors++;
     reportError(error);
-  }
-
-  function dropSlow(peer: Peer) {
-    stats.slowClientsDropped++;
-    peers.delete(peer);
-    peer.driver.startClose(
-      1008,
-      "too slow: reading messages slower than they arrive",
-    );
-  }
-
-  function protocolFailed(peer: Peer, error: ProtocolError) {
-    peers.delete(peer);
-    if (error.closeCode === 1009) {
-      stats.tooLarge++;
-      return;
-    }
-    fail(
-      new WsError(
-        "protocol_error",
-        `client ${peer.address}: ${
-          escapeControl(error.reason)
-        }; connection dropped`,
-      ),
-    );
-  }
-
-  // Everything one read produced, handled before the driver writes the
-  // replies out in one go.
-  function onEvents(peer: Peer, events: WsProtocolEvent[]) {
-    const protocol = peer.driver.protocol;
-    for (const event of events) {
-      if ("kind" in event) {
-        protocolFailed(peer, event);
-        return;
-      }
-      let opcode: number;
-      let data: Uint8Array;
-      if (event.type === "text") {
-        opcode = OPCODE.text;
-        data = event.bytes!;
-      } else if (event.type === "binary") {
-        opcode = OPCODE.binary;
-        data = event.data;
-      } else {
-        if (event.type === "close") peers.delete(peer);
-        continue;
-      }
-      stats.messagesIn++;
-      stats.bytesIn += data.length;
-      if (mode === "echo") {
-        if (protocol.sendMessage(opcode, data)) {
-          stats.messagesOut++;
-          stats.bytesOut += data.length;
-        }
-      } else {
-        broadcast(peer, opcode, data);
-      }
-    }
-  }
-
-  function broadcast(from: Peer, opcode: number, data: Uint8Array) {
-    for (const peer of peers) {
-      if (peer === from) continue;
-      if (peer.driver.bufferedAmount > maxBuffered) {
-        dropSlow(peer);
-        continue;
-      }
-      if (!peer.driver.protocol.sendMessage(opcode, data)) continue;
-      stats.messagesOut++;
-      stats.bytesOut += data.length;
-      void peer.driver.flush();
-    }
-  }
+  };
+  const onEvents = messageHandler({
+    mode,
+    peers,
+    maxBuffered: options.maxBufferedAmount ?? 2 * maxMessage,
+    stats,
+    fail,
+  });
 
   async function handle(conn: Deno.Conn, context: ConnectionContext) {
-    // The handshake's objects (head, headers, strings) die with
-    // negotiate's frame; only the engine's state lives on per connection.
-    const upgraded = await negotiate(conn, context);
-    if (upgraded && options.onUpgrade) {
-      await handOver(conn, context, upgraded.leftover);
-    } else if (upgraded) {
-      await serveUpgraded(conn, context, upgraded);
+    // Replies leave at once: with Nagle on, a reply that follows a
+    // partial segment waits for the client's delayed ACK (40 ms).
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+    // The head's objects die with this frame; only the engine's state
+    // lives on per connection.
+    const request = await httpFront(conn, context.signal, front);
+    const accepted = request && await upgrade(conn, request.head);
+    if (!accepted) return;
+    if (options.onUpgrade) await handOver(conn, context, request.leftover);
+    else await serveUpgraded(conn, context, request.leftover, accepted);
+  }
+
+  // The 101, or the answer that refuses the upgrade (then null).
+  async function upgrade(
+    conn: Deno.Conn,
+    head: HttpRequestHead,
+  ): Promise<Acceptance | null> {
+    if (stopping) {
+      stats.refused++;
+      await respond(conn, 503, "server is shutting down\n");
+      return null;
     }
+    const decision = decide(head);
+    if (!decision.ok) {
+      stats.refused++;
+      if (decision.why === "origin") stats.originRejected++;
+      else stats.handshakeRejected++;
+      await respond(conn, decision.status, decision.body, decision.headers);
+      return null;
+    }
+    if (
+      options.maxConnections !== undefined &&
+      peers.size + handedOver >= options.maxConnections
+    ) {
+      stats.refused++;
+      await respond(conn, 503, "too many connections, try again later\n", {
+        "retry-after": "1",
+      });
+      return null;
+    }
+    await writeAll(conn, encoder.encode(switchingProtocols(decision)));
+    return decision;
   }
 
   async function handOver(
@@ -400,204 +352,41 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     }
   }
 
-  // Reads the head and answers it: an HTTP response, or a 101 and what
-  // the engine needs (null: nothing more to do on this connection).
-  async function negotiate(
-    conn: Deno.Conn,
-    context: ConnectionContext,
-  ): Promise<Upgraded | null> {
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const request = await readHead(conn, context.signal);
-    if (request === null) return null;
-    if ("status" in request) {
-      stats.refused++;
-      stats.handshakeRejected++;
-      await respond(conn, request.status, request.message + "\n");
-      return null;
-    }
-    const { head, leftover } = request;
-    const pathname = pathOf(head.target);
-    if (pathname === path) {
-      return await upgrade(conn, head, leftover, remote);
-    }
-    if (pageHtml !== undefined && pathname === "/") {
-      if (head.method !== "GET" && head.method !== "HEAD") {
-        await respond(conn, 405, "method not allowed\n", {
-          allow: "GET, HEAD",
-        });
-        return null;
-      }
-      stats.pagesServed++;
-      await respond(conn, 200, pageHtml, {
-        "content-type": "text/html; charset=utf-8",
-        "content-security-policy": WS_PAGE_CSP,
-        "x-content-type-options": "nosniff",
-        "referrer-policy": "no-referrer",
-        "cache-control": "no-store",
-      }, head.method === "HEAD");
-      return null;
-    }
-    await respond(conn, 404, `not found: the WebSocket endpoint is ${path}\n`);
-    return null;
-  }
-
-  // The head, an HTTP error to answer, or null when the connection went
-  // away or the deadline passed (the whole head, however it trickles in).
-  async function readHead(
-    conn: Deno.Conn,
-    signal: AbortSignal,
-  ): Promise<
-    | { head: HttpRequestHead; leftover: Uint8Array }
-    | { status: number; message: string }
-    | null
-  > {
-    let expired = false;
-    const timer = setTimeout(() => {
-      expired = true;
-      stats.headTimeouts++;
-      closeQuietly(conn);
-    }, headTimeoutMs);
-    const onAbort = () => closeQuietly(conn);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const limits = {
-      maxHeadBytes: options.maxHeadBytes,
-      maxHeaders: options.maxHeaders,
-    };
-    let buf = new Uint8Array(1024);
-    let filled = 0;
-    try {
-      for (;;) {
-        if (filled === buf.length) {
-          const grown = new Uint8Array(buf.length * 2);
-          grown.set(buf);
-          buf = grown;
-        }
-        const n = await conn.read(buf.subarray(filled));
-        if (n === null) return null;
-        filled += n;
-        const parsed = parseRequestHead(buf.subarray(0, filled), limits);
-        if (parsed) {
-          return {
-            head: parsed.head,
-            leftover: buf.slice(parsed.bodyOffset, filled),
-          };
-        }
-      }
-    } catch (error) {
-      if (expired || signal.aborted || !(error instanceof WsError)) return null;
-      return error.code === "head_too_large"
-        ? { status: 431, message: escapeControl(error.message) }
-        : { status: 400, message: escapeControl(error.message) };
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-    }
-  }
-
-  async function upgrade(
-    conn: Deno.Conn,
-    head: HttpRequestHead,
-    leftover: Uint8Array,
-    remote: Deno.NetAddr,
-  ): Promise<Upgraded | null> {
-    if (stopping) {
-      stats.refused++;
-      return await refuse(conn, 503, "server is shutting down\n");
-    }
-    const h = head.headers;
-    if (head.method === "GET" && !h.has("upgrade")) {
-      stats.refused++;
-      stats.handshakeRejected++;
-      return await refuse(
-        conn,
-        426,
-        `this is a WebSocket endpoint: connect with a WebSocket client${
-          pageHtml ? " or open / in a browser" : ""
-        }\n`,
-        { upgrade: "websocket", connection: "Upgrade" },
-      );
-    }
-    const problems = checkClientHandshake(head);
-    if (problems.length > 0) {
-      stats.refused++;
-      stats.handshakeRejected++;
-      const { status, body, headers } = rejectHandshake(problems);
-      return await refuse(conn, status, body, headers);
-    }
-    const origin = h.get("origin");
-    if (origins && origin !== null && !origins.has(origin.toLowerCase())) {
-      stats.refused++;
-      stats.originRejected++;
-      return await refuse(
-        conn,
-        403,
-        `origin ${escapeControl(origin)} is not allowed\n`,
-      );
-    }
-    if (
-      options.maxConnections !== undefined &&
-      peers.size + handedOver >= options.maxConnections
-    ) {
-      stats.refused++;
-      return await refuse(
-        conn,
-        503,
-        "too many connections, try again later\n",
-        {
-          "retry-after": "1",
-        },
-      );
-    }
-    const protocol = chooseProtocol(h.get("sec-websocket-protocol"), accepted);
-    const lines = [
-      "HTTP/1.1 101 Switching Protocols",
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Accept: ${acceptKey(h.get("sec-websocket-key")!.trim())}`,
-    ];
-    if (protocol !== undefined) {
-      lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
-    }
-    const deflate = deflateOptions &&
-      negotiateDeflate(h.get("sec-websocket-extensions"), deflateOptions);
-    if (deflate) lines.push(`Sec-WebSocket-Extensions: ${deflate.response}`);
-    await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    return {
-      leftover,
-      address: formatAddress(remote),
-      deflate: deflate?.params,
-    };
-  }
-
   async function serveUpgraded(
     conn: Deno.Conn,
     context: ConnectionContext,
-    { leftover, address, deflate }: Upgraded,
+    leftover: Uint8Array,
+    accepted: Acceptance,
   ) {
     const peer: Peer = {
       driver: undefined as unknown as WsDriver,
-      address,
-      lastActive: performance.now(),
-      pingedAt: 0,
+      address: formatAddress(conn.remoteAddr as Deno.NetAddr),
     };
-    peer.driver = new WsDriver(
-      conn,
-      new WsProtocol({
-        role: "server",
-        maxMessageSize: maxMessage,
-        keepTextBytes: true,
-        deflate,
-      }),
-      {
-        role: "server",
-        closeTimeoutMs: CLOSE_TIMEOUT_MS,
-        onEvents: (events) => onEvents(peer, events),
-        onRead() {
-          peer.lastActive = performance.now();
-          peer.pingedAt = 0;
-        },
+    const protocol = new WsProtocol({
+      role: "server",
+      maxMessageSize: maxMessage,
+      keepTextBytes: true,
+      deflate: accepted.deflate?.params,
+    });
+    peer.driver = new WsDriver(conn, protocol, {
+      role: "server",
+      closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
+      // A client silent for half the idle timeout is pinged; silent for
+      // the rest of it, it is closed. The sweep below keeps the time.
+      pingIntervalMs: idleTimeoutMs / 2,
+      pingTimeoutMs: idleTimeoutMs / 2,
+      keepAlive: "idle",
+      swept: true,
+      onEvents: (events) => onEvents(peer, events),
+      onTimeout(what) {
+        if (what === "ping") {
+          if (protocol.sendPing()) void peer.driver.flush();
+          return;
+        }
+        peers.delete(peer);
+        peer.driver.startClose(1001, "no response to ping");
       },
-    );
+    });
     const onAbort = () => {
       peers.delete(peer);
       peer.driver.startClose(1001, "server shutting down", gracePeriodMs);
@@ -615,54 +404,6 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     }
   }
 
-  async function refuse(
-    conn: Deno.Conn,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): Promise<null> {
-    await respond(conn, status, body, headers);
-    return null;
-  }
-
-  async function respond(
-    conn: Deno.Conn,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-    headOnly = false,
-  ) {
-    const bytes = encoder.encode(body);
-    const fields: Record<string, string> = {
-      "content-type": "text/plain; charset=utf-8",
-      ...headers,
-      "content-length": String(bytes.length),
-      connection: "close",
-    };
-    if (status === 426 && !fields.upgrade) fields.upgrade = "websocket";
-    const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}`];
-    for (const [name, value] of Object.entries(fields)) {
-      lines.push(`${name}: ${value}`);
-    }
-    const headBytes = encoder.encode(lines.join("\r\n") + "\r\n\r\n");
-    await writeAll(
-      conn,
-      headOnly ? headBytes : new Uint8Array([...headBytes, ...bytes]),
-    );
-    // Half-close and read until the client hangs up (briefly), so unread
-    // request bytes do not turn the close into a reset that eats the answer.
-    await conn.closeWrite().catch(() => {});
-    const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
-    try {
-      const sink = new Uint8Array(4096);
-      while ((await conn.read(sink)) !== null) { /* discard */ }
-    } catch {
-      // Closed by the timer or reset by the client: either way, done.
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   const tcp = serveTcp(handle, {
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
@@ -671,22 +412,11 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     onError: fail,
   });
   // After serveTcp, which throws on bind errors: no timer to leak then.
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  // One timer for all clients: ping those silent for half the timeout,
-  // close with 1001 those silent for all of it.
+  // One timer tells every client's timers the time.
   const sweep = idleTimeoutMs > 0
     ? setInterval(() => {
       const now = performance.now();
-      for (const peer of peers) {
-        const silent = now - peer.lastActive;
-        if (silent >= idleTimeoutMs) {
-          peers.delete(peer);
-          peer.driver.startClose(1001, "no response to ping");
-        } else if (silent >= idleTimeoutMs / 2 && peer.pingedAt === 0) {
-          peer.pingedAt = now;
-          if (peer.driver.protocol.sendPing()) void peer.driver.flush();
-        }
-      }
+      for (const peer of peers) peer.driver.tick(now);
     }, Math.max(5, Math.min(idleTimeoutMs / 8, 1000)))
     : undefined;
 
@@ -709,28 +439,4 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     stats: () => ({ ...stats }),
     shutdown,
   });
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  426: "Upgrade Required",
-  431: "Request Header Fields Too Large",
-  503: "Service Unavailable",
-};
-
-/** The path of a request target (origin or absolute form), or "" if neither. */
-function pathOf(target: string): string {
-  if (target.startsWith("/")) {
-    const q = target.indexOf("?");
-    return q < 0 ? target : target.slice(0, q);
-  }
-  try {
-    return new URL(target).pathname;
-  } catch {
-    return "";
-  }
 }

@@ -1,5 +1,6 @@
-import { openRaw, type RawConnection, toWsUrl } from "./_raw_connection.ts";
-import { checkServerHandshake, type HandshakeProblem } from "./handshake.ts";
+import { openRaw, type RawConnection } from "./_raw_connection.ts";
+import type { HandshakeProblem } from "./handshake.ts";
+import { toWsUrl } from "./url.ts";
 import { isProtocolError } from "./frame.ts";
 import { describeCloseCode } from "./message.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
@@ -67,6 +68,7 @@ const PROBLEM_CHECK: Record<HandshakeProblem["code"], string> = {
   accept_mismatch: "accept",
   unexpected_protocol: "protocol",
   unexpected_extension: "extensions",
+  bad_extension: "extensions",
   bad_method: "request",
   missing_host: "request",
   missing_key: "request",
@@ -104,9 +106,6 @@ export async function verifyServer(
 ): Promise<VerifyReport> {
   const target = toWsUrl(url);
   const timeoutMs = options.timeoutMs ?? 5000;
-  const headers = new Headers(options.headers);
-  const protocols = list(headers.get("sec-websocket-protocol"));
-  const extensions = list(headers.get("sec-websocket-extensions"));
   const checks: VerifyCheck[] = [];
   const report = (): VerifyReport => ({
     url: target.href,
@@ -117,7 +116,7 @@ export async function verifyServer(
   let raw: RawConnection;
   try {
     raw = await openRaw(target, {
-      headers,
+      headers: options.headers,
       timeoutMs,
       caCerts: options.caCerts,
     });
@@ -133,7 +132,7 @@ export async function verifyServer(
     return report();
   }
   try {
-    checks.push(...handshakeChecks(raw, protocols, extensions));
+    checks.push(...handshakeChecks(raw));
     if (raw.response.status !== 101) return report();
     const peer: Peer = {
       raw,
@@ -149,25 +148,13 @@ export async function verifyServer(
     checks.push(...await closeChecks(peer, timeoutMs));
     return report();
   } finally {
-    raw.close();
+    await raw.close();
   }
 }
 
-function list(value: string | null): string[] {
-  if (value === null) return [];
-  return value.split(",").map((v) => v.trim()).filter((v) => v !== "");
-}
-
-function handshakeChecks(
-  raw: RawConnection,
-  protocols: string[],
-  extensions: string[],
-): VerifyCheck[] {
-  const { response, key } = raw;
-  const problems = checkServerHandshake(response, key, {
-    protocols,
-    extensions,
-  });
+function handshakeChecks(raw: RawConnection): VerifyCheck[] {
+  const { response, handshake } = raw;
+  const problems = handshake.check(response);
   const byCheck = new Map<string, HandshakeProblem[]>();
   for (const problem of problems) {
     const name = PROBLEM_CHECK[problem.code];

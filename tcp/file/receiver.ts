@@ -454,7 +454,7 @@ function sessionFailure(
     return {
       code: "connection_closed",
       message:
-        "dropped while unauthenticated to make room for a newer connection (--max-conns)",
+        "dropped while unauthenticated to make room for a newer connection (--max-pending)",
     };
   }
   if (failure.code !== "connection_closed" && failure.code !== "internal") {

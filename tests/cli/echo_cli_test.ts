@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { udpRequest } from "../../udp/mod.ts";
 import {
   cliCommand,
+  cliDirectCommand,
   closedByPeer,
   connectTo,
   missingIpv6,
@@ -180,7 +181,7 @@ Deno.test("echo connect: refused and no-UDP-server are one line, exit 1", async 
     `127.0.0.1:${port}`,
     "--udp",
     "--timeout",
-    "200",
+    "200ms",
   ], {
     stdin: "x\n",
   });
@@ -367,15 +368,12 @@ Deno.test("echo serve --grace 60: after SIGTERM a client mid-exchange is still s
 });
 
 Deno.test("echo serve --grace 0: SIGTERM cuts connected clients at once", async () => {
-  await using server = await startCli([
-    "echo",
-    "serve",
-    "--tcp",
-    "--port",
-    "0",
-    "--grace",
-    "0",
-  ]);
+  // Signalled twice (kill, then stop()): run without `deno task`, whose own
+  // window turned the second SIGTERM into exit 143 (#22; cliDirectCommand).
+  const args = ["echo", "serve", "--tcp", "--port", "0", "--grace", "0"];
+  await using server = await startCli(args, {
+    command: cliDirectCommand(args),
+  });
   const conn = await connectTo(tcpAddr(server.ports.tcp!));
   try {
     assert.equal(await exchange(conn, "x"), "x");
@@ -474,8 +472,12 @@ Deno.test("echo serve: flag values out of range are usage errors, exit 2", async
   const cases: [string[], RegExp][] = [
     [["--max-conns", "0"], /--max-conns takes a whole number of at least 1/],
     [["--backlog", "0"], /--backlog takes a whole number of at least 1/],
-    [["--idle-timeout", "soon"], /--idle-timeout takes seconds/],
-    [["--grace", "1s"], /--grace takes seconds/],
+    [
+      ["--idle-timeout", "soon"],
+      /--idle-timeout takes a duration like 5 \(seconds\), 1\.5s or 500ms, not 'soon'/,
+    ],
+    [["--grace", "-1"], /option '--grace' cannot take '-1'/],
+    [["--grace", "5x"], /--grace takes a duration/],
   ];
   for (const [flags, why] of cases) {
     const r = await runCli(["echo", "serve", "--port", "0", ...flags]);

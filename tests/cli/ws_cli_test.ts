@@ -202,7 +202,10 @@ Deno.test("ws: usage errors exit 2, --help exits 0", async () => {
   assert.match(badMode.stderr, /--mode takes echo or broadcast/);
   const help = await runCli(["ws", "--help"]);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /netkit ws connect URL/);
+  assert.match(help.stdout, /^ {2}connect +a client like wscat/m);
+  const connect = await runCli(["ws", "connect", "--help"]);
+  assert.equal(connect.code, 0);
+  assert.match(connect.stdout, /^Usage: netkit ws connect URL/);
 });
 
 Deno.test("ws connect: a few MB of piped lines all come back, in order", async () => {

@@ -109,7 +109,7 @@ Deno.test("relay ws target: a refused upgrade is reported with its HTTP status",
   conn.close();
   const r = await reports.next("the refused upgrade");
   assert.deepEqual([r.closedFirst, r.how], ["target", "error"]);
-  assert.match(r.error ?? "", /refused .*HTTP 404/);
+  assert.match(r.error ?? "", /^HTTP 404 Not Found: not found/);
 });
 
 Deno.test({

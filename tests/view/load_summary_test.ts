@@ -62,6 +62,7 @@ Deno.test("renderLoadSummary: only the counters that explain something, each wit
   // Nothing notable moved: said so, without a list.
   const quiet = renderLoadSummary(result({ kernel: { TcpActiveOpens: 4 } }));
   assert.match(quiet, /kernel +nothing that explains a failure/);
+  for (const line of quiet.split("\n")) assert.ok(line.length <= 80, line);
 });
 
 Deno.test("renderLoadSummary: a merge lists counters per host; status classes and datagrams", () => {

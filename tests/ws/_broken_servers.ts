@@ -36,6 +36,8 @@ export type Breakage =
   | "echo_binary"
   /** Handshake fine, but its frames are masked (servers must not mask). */
   | "masked_frames"
+  /** Handshake fine, then reads and answers nothing: no echo, pong or Close. */
+  | "mute"
   /** Echoes, but never answers a Close (and keeps TCP open). */
   | "ignore_close"
   /** Echoes and answers Close, but keeps TCP open. */
@@ -188,6 +190,10 @@ async function handle(
       await write(conn, head);
     }
     if (breakage === "status_200" || breakage === "not_http") return;
+    if (breakage === "mute") {
+      while (await conn.read(new Uint8Array(1024)) !== null) { /* discard */ }
+      return;
+    }
     await frameLoop(conn, breakage, request.rest);
   } catch {
     // The client went away or close() closed the connection.

@@ -6,6 +6,7 @@ import { acceptWebSocket } from "../../ws/adapter.ts";
 import { connectWebSocket } from "../../ws/client.ts";
 import { checkServer } from "../../ws/check/check.ts";
 import { verifyServer } from "../../ws/verify.ts";
+import { dialWebSocket } from "../../ws/dial.ts";
 
 function echoApp() {
   const closes: Array<{ code: number; reason: string }> = [];
@@ -75,4 +76,34 @@ Deno.test("adapter: malformed upgrades get netkit's answers, not the runtime's 1
     const result = report.results.find((r) => r.id === id)!;
     assert.match(result.observed, /^4\d\d /, id);
   }
+});
+
+Deno.test("adapter: the same Origin rule as the server, exact and never a prefix", async () => {
+  await using server = Deno.serve({ port: 0, onListen() {} }, (request) => {
+    const { socket, response } = acceptWebSocket(request, {
+      allowedOrigins: ["https://good.example"],
+    });
+    if (socket) socket.onopen = () => socket.close(1000);
+    return response;
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/`;
+  const good = await dialWebSocket(url, {
+    headers: { Origin: "https://good.example" },
+  });
+  good.conn.close();
+  for (
+    const origin of ["https://good.example.evil.net", "https://evil.example"]
+  ) {
+    await assert.rejects(
+      dialWebSocket(url, { headers: { Origin: origin } }),
+      (error: Error) =>
+        error.message === `HTTP 403 Forbidden: origin ${origin} is not allowed`,
+      origin,
+    );
+  }
+  // A plain GET is told what the endpoint is, as serveWebSocket tells it.
+  const plain = await fetch(url.replace("ws:", "http:"));
+  assert.equal(plain.status, 426);
+  assert.equal(plain.headers.get("upgrade"), "websocket");
+  await plain.body?.cancel();
 });

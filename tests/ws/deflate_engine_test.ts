@@ -15,7 +15,7 @@ import {
   type WsClient,
   type WsMessage,
 } from "../../ws/mod.ts";
-import { openRaw, type RawEvent } from "../../ws/_raw_connection.ts";
+import { openRaw, type RawEvent } from "./_raw.ts";
 import { hasPythonWebsockets, PYTHON, startPythonEcho } from "./_python.ts";
 
 const HAS_PYTHON = hasPythonWebsockets();

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
 import { connectWebSocket } from "../../ws/client.ts";
-import { openRaw, type RawEvent } from "../../ws/_raw_connection.ts";
+import { openRaw, type RawEvent } from "./_raw.ts";
 import { encodeFrame, OPCODE } from "../../ws/frame.ts";
 import { parseResponseHead } from "../../ws/handshake.ts";
 import { runCli, startCli, testTls } from "../_helpers.ts";

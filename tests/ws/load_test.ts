@@ -44,11 +44,17 @@ Deno.test("load ws: a handshake the server refuses is counted, not thrown", asyn
   assert.ok(r.errors.other > 0, JSON.stringify(r.errors));
 });
 
-Deno.test("load ws: only ws:// URLs on loopback", async () => {
-  await assert.rejects(
-    () => loadWebSocket("http://127.0.0.1:1/", {}),
-    { code: "bad_option" },
-  );
+Deno.test("load ws: the one URL rule (http:// is ws://), no TLS, loopback only", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const r = await loadWebSocket(`http://127.0.0.1:${server.addr.port}/ws`, {
+    requests: 20,
+  });
+  assert.equal(r.requests, 20);
+  for (
+    const url of ["wss://127.0.0.1:1/", "https://127.0.0.1:1/", "ftp://x/"]
+  ) {
+    await assert.rejects(() => loadWebSocket(url, {}), { code: "bad_url" });
+  }
   await assert.rejects(
     () => loadWebSocket("ws://192.0.2.1:80/", {}),
     { code: "remote_target" },

@@ -3,11 +3,7 @@
 
 import assert from "node:assert/strict";
 import { serveWebSocket, type WsServer } from "../../ws/server.ts";
-import {
-  openRaw,
-  type RawConnection,
-  type RawEvent,
-} from "../../ws/_raw_connection.ts";
+import { openRaw, type RawEvent, type TestRaw } from "./_raw.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
 import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
@@ -104,7 +100,7 @@ function upgradeRequest(
 }
 
 /** The next frame, failing the test on anything else. */
-async function nextFrame(raw: RawConnection): Promise<Frame> {
+async function nextFrame(raw: TestRaw): Promise<Frame> {
   const event: RawEvent = await raw.next(TIMEOUT);
   assert.ok(
     "opcode" in event,
@@ -211,6 +207,49 @@ Deno.test("origin: allowed origins connect, others get 403, no Origin is allowed
   assert.equal(server.stats().originRejected, 1);
 });
 
+Deno.test("origin: matched exactly, never as a prefix (a longer origin that starts with an allowed one is refused)", async () => {
+  await using server = serveWebSocket({
+    port: 0,
+    // Written as a user might: trailing slash, capitals, default port.
+    allowedOrigins: ["https://Good.example:443/", "http://127.0.0.1:8080"],
+  });
+  const url = new URL(wsUrl(server));
+  const outcomes: Record<string, number> = {};
+  const origins = [
+    "https://good.example",
+    "https://GOOD.EXAMPLE",
+    "http://127.0.0.1:8080",
+    "https://good.example.evil.net",
+    "https://good.example:8443",
+    "https://good.examplex",
+    "http://good.example",
+    "http://127.0.0.1:80800",
+    "http://127.0.0.1:8080.evil.net",
+    "null",
+  ];
+  for (const origin of origins) {
+    const raw = await openRaw(url, {
+      headers: { Origin: origin },
+      timeoutMs: TIMEOUT,
+    });
+    outcomes[origin] = raw.response.status;
+    await raw.close();
+  }
+  assert.deepEqual(outcomes, {
+    "https://good.example": 101,
+    "https://GOOD.EXAMPLE": 101,
+    "http://127.0.0.1:8080": 101,
+    "https://good.example.evil.net": 403,
+    "https://good.example:8443": 403,
+    "https://good.examplex": 403,
+    "http://good.example": 403,
+    "http://127.0.0.1:80800": 403,
+    "http://127.0.0.1:8080.evil.net": 403,
+    "null": 403,
+  });
+  assert.equal(server.stats().originRejected, 7);
+});
+
 Deno.test("handshake: each malformed upgrade gets its RFC 6455 status", async () => {
   await using server = serveWebSocket({ port: 0 });
   const port = server.addr.port;
@@ -290,6 +329,10 @@ Deno.test("broadcast: a client that never reads is closed with 1008 while others
     port: 0,
     mode: "broadcast",
     maxBufferedAmount: 64 * 1024,
+    // The slow client reads its backlog (megabytes in the kernel's
+    // buffers) before it reaches the 1008: on a starved machine that took
+    // longer than the default 5 s, after which the server rightly cuts it.
+    closeTimeoutMs: WAIT_MS,
   });
   const slow = await openRaw(new URL(wsUrl(server)), { timeoutMs: TIMEOUT });
   try {

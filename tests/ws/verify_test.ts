@@ -4,7 +4,7 @@ import { serveWebSocket } from "../../ws/server.ts";
 import { type Breakage, startBrokenServer } from "./_broken_servers.ts";
 import { runCli, testTls } from "../_helpers.ts";
 import { hasPythonWebsockets, startPythonEcho } from "./_python.ts";
-import { openRaw } from "../../ws/_raw_connection.ts";
+import { openRaw } from "./_raw.ts";
 import { OPCODE } from "../../ws/mod.ts";
 
 /** The accept value for `key`, computed with WebCrypto (not acceptKey). */

@@ -3,12 +3,7 @@
 // and MessageAssembler, bounded by the case's deadline so that a server
 // that never answers turns into a `timeout` event instead of a hang.
 
-import {
-  closeQuietly,
-  errorMessage,
-  isDisconnect,
-  writeAll,
-} from "../../_io.ts";
+import { closeQuietly, errorMessage, isDisconnect } from "../../_io.ts";
 import {
   decodeClose,
   encodeFrame,
@@ -20,17 +15,13 @@ import {
 } from "../frame.ts";
 import { MessageAssembler } from "../message.ts";
 import { concatBytes } from "../../_bytes.ts";
-import {
-  buildClientRequest,
-  checkServerHandshake,
-  generateKey,
-  type HttpResponseHead,
-} from "../handshake.ts";
-import { sendRequestHead } from "../_raw_connection.ts";
-import type { Transport } from "../_driver.ts";
+import type { HttpResponseHead } from "../handshake.ts";
+import { ClientHandshake } from "../client_handshake.ts";
+import { type HandshakeExchange, sendHandshake } from "../dial.ts";
+import { type RawConnection, rawConnection } from "../_raw_connection.ts";
+import type { DialConn } from "../../tcp/dial.ts";
 import { WsError } from "../errors.ts";
 import {
-  acceptPerMessageDeflate,
   createPerMessageDeflate,
   type DeflateOptions,
   type DeflateParams,
@@ -74,51 +65,44 @@ export type ServerEvent =
   /** A server frame that breaks RFC 6455 (masked, RSV bits, bad UTF-8…). */
   | { type: "bad"; reason: string };
 
-type ReadResult = { n: number | null } | { error: unknown };
-
 /** One WebSocket connection of a case, after a successful handshake. */
 export class Session {
   /** The server's handshake response. */
   readonly response: HttpResponseHead;
-  readonly #conn: Transport;
+  readonly #raw: RawConnection;
   readonly #decoder: FrameDecoder;
   readonly #assembler = new MessageAssembler();
   readonly #codec: PerMessageDeflate | null;
   readonly #queue: ServerEvent[] = [];
-  readonly #buf = new Uint8Array(64 * 1024);
   readonly #started: number;
   readonly #deadline: number;
   readonly #timer: ReturnType<typeof setTimeout>;
-  #pending: Promise<ReadResult> | null = null;
   #end: ServerEvent | null = null;
   #expired = false;
   #closed = false;
   #messageBytes = 0;
 
   constructor(
-    conn: Transport,
-    response: HttpResponseHead,
-    leftover: Uint8Array,
+    raw: RawConnection,
     started: number,
     deadline: number,
     codec: PerMessageDeflate | null = null,
   ) {
-    this.#conn = conn;
+    this.#raw = raw;
     this.#codec = codec;
     this.#decoder = new FrameDecoder({
       expectMasked: false,
       allowedRsv: codec ? 4 : 0,
     });
-    this.response = response;
+    this.response = raw.response;
     this.#started = started;
     this.#deadline = deadline;
     // Past the deadline the connection is closed, which settles any read or
     // write in progress: a server that stops reading cannot block a case.
     this.#timer = setTimeout(() => {
       this.#expired = true;
-      closeQuietly(conn);
+      closeQuietly(raw.conn);
     }, Math.max(0, deadline - Date.now()));
-    if (leftover.length > 0) this.#decode(leftover);
   }
 
   /** Milliseconds since the case started. */
@@ -169,10 +153,10 @@ export class Session {
     if (this.#closed || this.#expired) return;
     try {
       if (chop === undefined || chop >= bytes.length) {
-        await writeAll(this.#conn, bytes);
+        await this.#raw.sendRaw(bytes);
       } else {
         for (let at = 0; at < bytes.length; at += chop) {
-          await writeAll(this.#conn, bytes.subarray(at, at + chop));
+          await this.#raw.sendRaw(bytes.subarray(at, at + chop));
         }
       }
     } catch (error) {
@@ -202,40 +186,19 @@ export class Session {
       const until = windowMs === undefined
         ? this.#deadline
         : Math.min(this.#deadline, started + windowMs);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const wait = new Promise<"wait">((resolve) => {
-        timer = setTimeout(
-          () => resolve("wait"),
-          Math.max(0, until - Date.now()),
-        );
-      });
-      this.#pending ??= this.#conn.read(this.#buf).then(
-        (n) => ({ n }),
-        (error) => ({ error }),
-      );
-      const result = await Promise.race([this.#pending, wait]);
-      clearTimeout(timer);
-      if (result === "wait") {
+      const chunk = await this.#raw.readChunk(until - Date.now());
+      if (!("kind" in chunk)) {
+        this.#decode(chunk);
+      } else if (chunk.kind === "timeout") {
         if (windowMs !== undefined && Date.now() < this.#deadline) {
           return { type: "timeout", afterMs: Date.now() - started };
         }
         // The deadline timer closes the connection; the read settles then.
-        continue;
+      } else if (this.#expired || this.#closed) {
+        return this.#timeout();
+      } else {
+        this.#end = { type: "eof", reset: chunk.reset };
       }
-      this.#pending = null;
-      if ("error" in result) {
-        if (this.#expired || this.#closed) return this.#timeout();
-        this.#end = {
-          type: "eof",
-          reset: result.error instanceof Deno.errors.ConnectionReset,
-        };
-        continue;
-      }
-      if (result.n === null) {
-        this.#end = { type: "eof", reset: false };
-        continue;
-      }
-      this.#decode(this.#buf.subarray(0, result.n));
     }
   }
 
@@ -254,9 +217,7 @@ export class Session {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
-    closeQuietly(this.#conn);
-    if (this.#pending) await this.#pending;
-    this.#pending = null;
+    await this.#raw.close();
     this.#codec?.close();
   }
 
@@ -371,7 +332,7 @@ export class CaseContext {
   readonly started: number = Date.now();
   readonly deadline: number;
   readonly #sessions: Session[] = [];
-  readonly #conns: Transport[] = [];
+  readonly #conns: DialConn[] = [];
 
   constructor(target: CaseTarget, timeoutMs: number) {
     this.url = target.url;
@@ -388,25 +349,8 @@ export class CaseContext {
 
   /** Opens a WebSocket connection; a refused handshake ends the case with FAIL. */
   async open(): Promise<Session> {
-    const key = generateKey();
-    const { conn, response, leftover } = await this.#request(
-      buildClientRequest(this.url, key),
-    );
-    const problems = checkServerHandshake(response, key);
-    if (problems.length > 0) {
-      closeQuietly(conn);
-      throw new CaseFailure(`handshake failed: ${problems[0]!.message}`);
-    }
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    const session = new Session(
-      conn,
-      response,
-      leftover,
-      this.started,
-      this.deadline,
-    );
-    this.#sessions.push(session);
-    return session;
+    const { raw } = await this.#upgrade(new ClientHandshake(this.url));
+    return this.#session(raw);
   }
 
   /**
@@ -419,32 +363,11 @@ export class CaseContext {
     offer: DeflateOptions = {},
     maxInflatedSize = 16 * 1024 * 1024,
   ): Promise<{ session: Session; params: DeflateParams } | null> {
-    const key = generateKey();
+    const handshake = new ClientHandshake(this.url, { deflate: offer });
     const offered = offerPerMessageDeflate(offer);
-    const { conn, response, leftover } = await this.#request(
-      buildClientRequest(this.url, key, {
-        headers: { "sec-websocket-extensions": offered },
-      }),
-    );
-    const problems = checkServerHandshake(response, key, {
-      extensions: ["permessage-deflate"],
-    });
-    if (problems.length > 0) {
-      closeQuietly(conn);
-      throw new CaseFailure(`handshake failed: ${problems[0]!.message}`);
-    }
-    let params: DeflateParams | null;
-    try {
-      params = acceptPerMessageDeflate(
-        response.headers.get("sec-websocket-extensions"),
-        offer,
-      );
-    } catch (error) {
-      closeQuietly(conn);
-      throw new CaseFailure(`offered '${offered}': ${errorMessage(error)}`);
-    }
+    const { raw, params } = await this.#upgrade(handshake, offered);
     if (params === null) {
-      closeQuietly(conn);
+      await raw.close();
       return null;
     }
     const codec = createPerMessageDeflate(params, "client", {
@@ -452,22 +375,39 @@ export class CaseContext {
     });
     if (!codec.sync) {
       codec.close();
-      closeQuietly(conn);
+      await raw.close();
       throw new CaseFailure(
         "this runtime lacks node:zlib's synchronous handle",
       );
     }
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    const session = new Session(
-      conn,
-      response,
-      leftover,
-      this.started,
-      this.deadline,
-      codec,
+    return { session: this.#session(raw, codec), params };
+  }
+
+  /** The handshake through the one edge, judged by its core. */
+  async #upgrade(
+    handshake: ClientHandshake,
+    offered?: string,
+  ): Promise<{ raw: RawConnection; params: DeflateParams | null }> {
+    const raw = rawConnection(
+      await this.#request(handshake.request),
+      handshake,
     );
+    const [problem] = handshake.check(raw.response);
+    if (problem) {
+      await raw.close();
+      throw new CaseFailure(
+        problem.code === "bad_extension"
+          ? `offered '${offered}': ${problem.message}`
+          : `handshake failed: ${problem.message}`,
+      );
+    }
+    return { raw, params: handshake.accept(raw.response).deflate };
+  }
+
+  #session(raw: RawConnection, codec: PerMessageDeflate | null = null) {
+    const session = new Session(raw, this.started, this.deadline, codec);
     this.#sessions.push(session);
-    return { session, params };
+    return session;
   }
 
   /**
@@ -490,13 +430,14 @@ export class CaseContext {
     }
   }
 
-  async #request(head: string) {
+  async #request(head: string): Promise<HandshakeExchange> {
     try {
-      const result = await sendRequestHead(this.url, head, this.remaining(), {
+      const exchange = await sendHandshake(this.url, head, {
+        timeoutMs: this.remaining(),
         caCerts: this.caCerts,
       });
-      this.#conns.push(result.conn);
-      return result;
+      this.#conns.push(exchange.conn);
+      return exchange;
     } catch (error) {
       if (error instanceof WsError && error.code === "timeout") {
         throw new CaseFailure(

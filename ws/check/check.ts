@@ -8,8 +8,9 @@
  */
 
 import { closeQuietly, errorMessage } from "../../_io.ts";
-import { buildClientRequest, generateKey } from "../handshake.ts";
-import { sendRequestHead, toWsUrl } from "../_raw_connection.ts";
+import { ClientHandshake } from "../client_handshake.ts";
+import { sendHandshake } from "../dial.ts";
+import { toWsUrl } from "../url.ts";
 import {
   CaseContext,
   CaseFailure,
@@ -215,8 +216,9 @@ export async function checkServer(
 
 /** One handshake before the cases, so an unreachable server is one error, not a table of failures. */
 async function reachable(target: CaseTarget, timeoutMs: number) {
-  const head = buildClientRequest(target.url, generateKey());
-  const { conn } = await sendRequestHead(target.url, head, timeoutMs, {
+  const { request } = new ClientHandshake(target.url);
+  const { conn } = await sendHandshake(target.url, request, {
+    timeoutMs,
     caCerts: target.caCerts,
   });
   closeQuietly(conn);

@@ -129,7 +129,7 @@ Deno.test("file strangers: the hello+proof deadline is not extended by trickling
   assert.equal(r.receiver.stats().authTimeouts, 1);
 });
 
-Deno.test("file strangers: --max-conns drops the oldest unauthenticated connection for a newcomer", async () => {
+Deno.test("file strangers: --max-pending drops the oldest unauthenticated connection for a newcomer", async () => {
   await using r = await startReceiver({
     maxUnauthenticated: 3,
     authTimeoutMs: 0,
@@ -145,7 +145,7 @@ Deno.test("file strangers: --max-conns drops the oldest unauthenticated connecti
   assert.equal(report.ok, true, JSON.stringify(report.error));
   assert.deepEqual(await readAll(idle[0]!), new Uint8Array(0));
   const dropped = await r.nextSession();
-  assert.match(dropped.error?.message ?? "", /--max-conns/);
+  assert.match(dropped.error?.message ?? "", /--max-pending/);
   assert.ok(r.receiver.stats().unauthenticatedDropped >= 1);
   for (const c of idle) c.close();
 });

@@ -1,0 +1,224 @@
+// `netkit tcp lab SCENARIO`: makes a TCP failure happen on 127.0.0.1,
+// prints its timeline and explains it.
+
+import {
+  LAB_SCENARIOS,
+  type LabReport,
+  runLab,
+  runResetServer,
+} from "../tcp/lab/mod.ts";
+import { parseCommand, UsageError } from "./_args.ts";
+import type { CliContext } from "./_command.ts";
+import { jsonHelp, OUTPUT_FLAGS } from "./_flags.ts";
+import { type HelpScreen, renderHelp } from "./_help.ts";
+import { log, out, outJson } from "./_output.ts";
+import { terminalWidth, wrapText } from "./_text.ts";
+import { unitReader } from "./_units.ts";
+
+/** `netkit tcp lab --help` (the scenarios come from the library). */
+export function labHelp(): HelpScreen {
+  return {
+    usage: ["tcp lab <scenario> [options]"],
+    about: "Runs a short, self-cleaning experiment on 127.0.0.1 and prints " +
+      "its timeline: what the client did and saw, both sides' socket states " +
+      "and queues at that moment, the kernel counters that moved, then why " +
+      "and what to change. Parts marked [root] or [+root] need a private " +
+      "network namespace (unshare -n, nftables) and run only as root; " +
+      "otherwise the report says what was skipped and why.",
+    options: [
+      ["--backlog N", "accept-overflow: the listen() backlog (default 2)"],
+      [
+        "--clients N",
+        "accept-overflow: clients (default backlog+4); close-wait, emfile",
+      ],
+      ["--nofile N", "emfile: the echo server's open-file limit (default 40)"],
+      ["--no-namespace", "skip the root-only namespace variants"],
+      jsonHelp(
+        "one JSON object {scenario, steps, outcomes, kernel, facts, " +
+          "skipped, explanation}",
+      ),
+    ],
+    sections: [{
+      title: "Scenarios",
+      rows: LAB_SCENARIOS.map((s) => [
+        s.name,
+        `${s.summary}${
+          s.namespace === "only"
+            ? " [root]"
+            : s.namespace === "partly"
+            ? " [+root]"
+            : ""
+        }`,
+      ]),
+    }],
+    examples: ["tcp lab accept-overflow", "tcp lab emfile --nofile 20 --json"],
+  };
+}
+
+/** Runs `netkit tcp lab`. */
+export async function runLabCommand(
+  argv: string[],
+  _context: CliContext,
+): Promise<number> {
+  const name = "tcp lab";
+  const { values, positionals } = parseCommand(name, argv, {
+    backlog: { type: "string" },
+    clients: { type: "string" },
+    nofile: { type: "string" },
+    ...OUTPUT_FLAGS,
+    "no-namespace": { type: "boolean" },
+    "inside-namespace": { type: "boolean" },
+    "exit-server": { type: "boolean" },
+  }, { max: 1, names: "scenario" });
+  if (values["exit-server"]) {
+    // The reset scenario's server: main() exits with the connection unread,
+    // and the kernel resets it.
+    await runResetServer((port) => out(`listening tcp 127.0.0.1:${port}`));
+    // The lab records the unread request, then ends this process with
+    // SIGTERM (or it gives up after 10 s); exiting resets the connection.
+    await new Promise<void>((resolve) => {
+      Deno.addSignalListener("SIGTERM", resolve);
+      setTimeout(resolve, 10_000);
+    });
+    return 0;
+  }
+  const scenario = positionals[0];
+  if (values.help) {
+    out(renderHelp(labHelp()));
+    return 0;
+  }
+  if (scenario === undefined) {
+    // Like a family without its subcommand: the list, as a usage mistake.
+    log(renderHelp(labHelp()));
+    return 2;
+  }
+  if (!LAB_SCENARIOS.some((s) => s.name === scenario)) {
+    throw new UsageError(
+      `unknown scenario '${scenario}' (scenarios: ${
+        LAB_SCENARIOS.map((s) => s.name).join(", ")
+      })`,
+      name,
+    );
+  }
+  const read = unitReader(name);
+  const report = await runLab(scenario, {
+    backlog: read.count("backlog", values.backlog, { max: 64 }),
+    clients: read.count("clients", values.clients, { min: 1, max: 200 }),
+    nofile: read.count("nofile", values.nofile, { min: 8, max: 4096 }),
+    noNamespace: values["no-namespace"] === true,
+    insideNamespace: values["inside-namespace"] === true,
+  });
+  if (values.json) outJson(report);
+  else out(renderLab(report, terminalWidth()).join("\n"));
+  return 0;
+}
+
+function seconds(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)}s`;
+}
+
+/**
+ * One row per socket, except that numbered sockets of one role in the same
+ * state with the same queues share a row: `client 4-40  ESTABLISHED …`.
+ */
+function groupSockets(
+  step: LabReport["steps"][number],
+): [string, string, string][] {
+  const groups: {
+    head: string;
+    tail: string;
+    numbers: number[];
+    state: string;
+    queues: string;
+  }[] = [];
+  for (const [key, state] of Object.entries(step.states)) {
+    const q = step.queues[key];
+    const queues = `recv-Q ${q?.recvQ ?? "?"}  send-Q ${q?.sendQ ?? "?"}`;
+    const m = /^(.*?)(\d+)(\D*)$/.exec(key);
+    const [head, n, tail] = m && !key.startsWith("listener")
+      ? [m[1]!, Number(m[2]), m[3]!]
+      : [key, NaN, ""];
+    const last = groups.at(-1);
+    if (
+      last && !Number.isNaN(n) && last.head === head && last.tail === tail &&
+      last.state === state && last.queues === queues
+    ) {
+      last.numbers.push(n);
+    } else {
+      groups.push({
+        head,
+        tail,
+        numbers: Number.isNaN(n) ? [] : [n],
+        state,
+        queues,
+      });
+    }
+  }
+  return groups.map((g): [string, string, string] => [
+    g.numbers.length === 0 ? g.head : `${g.head}${ranges(g.numbers)}${g.tail}`,
+    g.state,
+    g.queues,
+  ]);
+}
+
+/** [1,2,3,5] → "1-3,5". */
+function ranges(numbers: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < numbers.length;) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j++;
+    parts.push(i === j ? `${numbers[i]}` : `${numbers[i]}-${numbers[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
+/**
+ * The lab's report as text; the explanation paragraphs are wrapped to
+ * `width` columns at spaces.
+ */
+export function renderLab(report: LabReport, width: number): string[] {
+  const lines = [`netkit tcp lab ${report.scenario}`, ""];
+  for (const step of report.steps) {
+    lines.push(`${seconds(step.t).padStart(9)}  ${step.event}`);
+    const rows = groupSockets(step);
+    const width = Math.max(0, ...rows.map((r) => r[0].length));
+    const stateWidth = Math.max(0, ...rows.map((r) => r[1].length));
+    for (const [name, state, queues] of rows) {
+      lines.push(
+        `${" ".repeat(11)}${name.padEnd(width)}  ${
+          state.padEnd(stateWidth)
+        }  ${queues}`,
+      );
+    }
+  }
+  const section = (title: string, entries: [string, unknown][]) => {
+    if (entries.length === 0) return;
+    lines.push("", title);
+    const width = Math.max(...entries.map(([k]) => k.length));
+    for (const [k, v] of entries) lines.push(`  ${k.padEnd(width)}  ${v}`);
+  };
+  section(
+    "What the clients saw:",
+    Object.entries(report.outcomes).map(([k, v]) => [k, v]),
+  );
+  section(
+    "Kernel counters that moved (whole namespace):",
+    Object.entries(report.kernel).map(([k, v]) => [k, v > 0 ? `+${v}` : v]),
+  );
+  section("Measured:", Object.entries(report.facts));
+  if (report.skipped.length) {
+    lines.push("", "Skipped:");
+    for (const s of report.skipped) {
+      lines.push(
+        ...wrapText(s, width, { firstIndent: "  - ", indent: "    " }),
+      );
+    }
+  }
+  lines.push("", ...wrapText(`Why: ${report.explanation.why}`, width));
+  lines.push(
+    "",
+    ...wrapText(`What to change: ${report.explanation.change}`, width),
+  );
+  return lines;
+}
