@@ -4,7 +4,6 @@
 
 import {
   checkLoadOptions,
-  LoadError,
   type LoadOptions,
   type LoadProgress,
   type LoadResult,
@@ -12,9 +11,9 @@ import {
   parseShard,
   parseStartTime,
   shardLoadOptions,
+  waitForStart,
 } from "../load/mod.ts";
 import { NetkitError } from "../errors.ts";
-import { delay } from "../_io.ts";
 import { loadTcp, type TcpLoadMode } from "../tcp/mod.ts";
 import {
   counterDeltas,
@@ -301,7 +300,7 @@ export async function runLoad(
         result = await runJob(job, { signal, onProgress, startAt });
       } else {
         // The workers start together: this thread waits for the moment.
-        if (startAt !== undefined) await waitUntil(startAt, signal);
+        if (startAt !== undefined) await waitForStart(startAt, { signal });
         result = await runWorkers(job, workers, signal, onProgress);
       }
     } finally {
@@ -326,23 +325,6 @@ function startTime(cmd: string, text: string): number {
     return parseStartTime(text);
   } catch (error) {
     throw new UsageError(`--start-at: ${(error as Error).message}`, cmd);
-  }
-}
-
-// Waits for the common start (a moment already past is refused, as a
-// single loop's runLoad refuses it).
-async function waitUntil(at: number, signal: AbortSignal): Promise<void> {
-  if (at < Date.now()) {
-    throw new LoadError(
-      "start_passed",
-      `the start time ${new Date(at).toISOString()} passed ${
-        Date.now() - at
-      } ms ago: give every generator a time still ahead`,
-    );
-  }
-  for (let left = at - Date.now(); left > 0 && !signal.aborted;) {
-    await delay(Math.min(left, 2 ** 30), signal);
-    left = at - Date.now();
   }
 }
 

@@ -24,7 +24,7 @@ import {
 } from "./options.ts";
 import type { LoadChannel, LoadDriver, LoadSink } from "./driver.ts";
 import { latencyOf, noErrors, round } from "./_figures.ts";
-import { delay } from "../_io.ts";
+import { waitForStart } from "./shard.ts";
 
 interface Slot {
   channel: LoadChannel | undefined;
@@ -91,24 +91,7 @@ export async function runLoad(
   checkLoadOptions(options);
   const signal = options.signal;
   if (options.startAt !== undefined) {
-    const wait = options.startAt - Date.now();
-    if (wait < 0) {
-      throw new LoadError(
-        "start_passed",
-        `the start time ${
-          new Date(options.startAt).toISOString()
-        } passed ${-wait} ms ago: give every generator a time still ahead`,
-      );
-    }
-    // Timers fire early or late by a little and overflow past 24 days:
-    // wait in steps until the wall clock says so.
-    for (
-      let left = wait;
-      left > 0 && !signal?.aborted;
-      left = options.startAt - Date.now()
-    ) {
-      await delay(Math.min(left, 2 ** 30), signal);
-    }
+    await waitForStart(options.startAt, { signal });
   }
   const schedule = new LoadSchedule(driver, {
     ...options,

@@ -8,6 +8,7 @@
  */
 
 import { LoadError } from "./errors.ts";
+import { delay } from "../_io.ts";
 import type { LoadOptions } from "./options.ts";
 
 /** This generator's place among `count` generators: `index` is 0 to `count − 1`. */
@@ -231,4 +232,45 @@ export function parseStartTime(text: string): number {
     );
   }
   return ms;
+}
+
+/**
+ * Waits until the wall clock (`Date.now()`) reaches `startAt`, in ms since
+ * the epoch: how every shard begins together. A moment already past is
+ * refused: that shard would begin after the others. An aborted `signal`
+ * ends the wait early.
+ *
+ * @throws {LoadError} `start_passed`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { waitForStart } from "@netkit/netkit/load";
+ *
+ * const at = Date.now() + 50;
+ * await waitForStart(at);
+ * assert.ok(Date.now() >= at);
+ * await assert.rejects(waitForStart(Date.now() - 1000), { code: "start_passed" });
+ * ```
+ */
+export async function waitForStart(
+  startAt: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const wait = startAt - Date.now();
+  if (wait < 0) {
+    throw new LoadError(
+      "start_passed",
+      `the start time ${
+        new Date(startAt).toISOString()
+      } passed ${-wait} ms ago: give every generator a time still ahead`,
+    );
+  }
+  // Timers fire early or late by a little and overflow past 24 days: wait
+  // in steps until the wall clock says so.
+  const signal = options.signal;
+  for (let left = wait; left > 0 && !signal?.aborted;) {
+    await delay(Math.min(left, 2 ** 30), signal);
+    left = startAt - Date.now();
+  }
 }
