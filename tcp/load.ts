@@ -47,7 +47,7 @@ const READ_SIZE = 256 * 1024;
  * closed and open loops. Replies are checked byte for byte: a wrong echo
  * counts as `mismatch`.
  *
- * @throws {NetkitError} `remote_target` for a non-loopback target without
+ * @throws {LoadError} `remote_target` for a non-loopback target without
  * `allowRemote`; `bad_option` for an impossible option.
  *
  * @example

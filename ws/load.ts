@@ -50,7 +50,7 @@ export interface WsLoadOptions extends LoadOptions {
  * `connections` connections; see {@linkcode runLoad} for the closed and
  * open loops. A reply that differs from the message counts as `mismatch`.
  *
- * @throws {NetkitError} `remote_target` for a non-loopback host without
+ * @throws {LoadError} `remote_target` for a non-loopback host without
  * `allowRemote`; `bad_option` for a bad option.
  * @throws {WsError} `bad_url` for a URL that is not `ws://` (or
  * `http://`, which means the same).
