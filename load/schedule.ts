@@ -13,7 +13,6 @@ import { LatencyHistogram } from "./histogram.ts";
 import {
   classifyLoadError,
   LOAD_ERROR_CAUSES,
-  LoadError,
   type LoadErrorCause,
 } from "./errors.ts";
 import type { LoadResult } from "./result.ts";
