@@ -173,8 +173,8 @@ export function runHelp(protocol: LoadProtocol): HelpScreen {
       "A live line per second goes to stderr on a terminal; Ctrl-C stops " +
       "the run and prints the summary so far (exit 130). Errors are counted " +
       "by cause: refused, reset, timeout, emfile, closed, mismatch (a wrong " +
-      "echo), protocol, other. Kernel counters are shown when they explain " +
-      "something (overflows, drops, resets, retransmits, timeouts, UDP " +
+      "echo), protocol, tls, other. Kernel counters are shown when they " +
+      "explain something (overflows, drops, resets, retransmits, timeouts, UDP " +
       "errors), each with its meaning. Exit 1 when nothing succeeded. " +
       "Targets must be on loopback (127.0.0.0/8, ::1) unless --allow-remote.",
     options,

@@ -71,7 +71,8 @@ export class LoadError extends NetkitError {
  * or a datagram lost), `emfile` (out of file descriptors), `closed` (the
  * peer closed a connection with requests in flight), `mismatch` (a wrong
  * echo, or a reply nobody asked for), `protocol` (a reply that breaks
- * its protocol: a malformed HTTP response, a bad WebSocket frame),
+ * its protocol: a malformed HTTP response, a bad WebSocket frame), `tls`
+ * (the TLS handshake failed: an untrusted or mismatched certificate),
  * `other`.
  */
 export type LoadErrorCause =
@@ -82,6 +83,7 @@ export type LoadErrorCause =
   | "closed"
   | "mismatch"
   | "protocol"
+  | "tls"
   | "other";
 
 /**
@@ -103,6 +105,7 @@ export const LOAD_ERROR_CAUSES: readonly LoadErrorCause[] = Object.freeze([
   "closed",
   "mismatch",
   "protocol",
+  "tls",
   "other",
 ]);
 
@@ -131,6 +134,9 @@ export function classifyLoadError(error: unknown): LoadErrorCause {
   // WebSocket frame): the server is wrong, not the network.
   if (error instanceof NetkitError && PROTOCOL_CODES.has(error.code)) {
     return "protocol";
+  }
+  if (error instanceof NetkitError && error.code === "tls_failed") {
+    return "tls";
   }
   if (error instanceof Deno.errors.TimedOut) return "timeout";
   if (error instanceof DOMException && error.name === "TimeoutError") {
