@@ -68,10 +68,14 @@ export const DEFAULT_LIMITS = {
   fileMaxPending: 64,
   /** `file recv --max-files`: files and folders per session. */
   fileMaxFiles: 100_000,
+  /** `file recv --code-attempts`: wrong codes before the code ends. */
+  fileCodeAttempts: 3,
   /** `ws serve --max-message`. */
   wsMaxMessage: 16 * 1024 * 1024,
   /** `relay --max-conns` for udp:// (UDP sessions). */
   relayUdpSessions: 1024,
+  /** `relay --max-programs`: exec: programs running at once. */
+  relayMaxPrograms: 64,
   /** `relay --buffer`: each direction's buffer. */
   relayBuffer: 256 * 1024,
   /** `relay --hexdump`: bytes dumped per direction. */

@@ -8,6 +8,7 @@ import type {
   FileReceiverStats,
   ReceivedFile,
   ReceiveSession,
+  StrangerSummary,
 } from "../tcp/file/mod.ts";
 import type { ServerStats } from "../types.ts";
 import { parseCommand, UsageError } from "./_args.ts";
@@ -51,15 +52,27 @@ const PORT = DEFAULT_PORTS.file;
 export const RECV_HELP: HelpScreen = {
   usage: ["file recv [options]"],
   about: "Receives files from 'netkit file send'. Prints 'listening tcp " +
-    "HOST:PORT' on stdout, then the token and the exact send command on " +
-    "stderr. Everything after the token proof is encrypted " +
-    "(ChaCha20-Poly1305, keys derived from the token). Files are written " +
-    "to '.<name>.netkit-part', fsynced, checked (size and SHA-256) and only " +
-    "then renamed into place.",
+    "HOST:PORT' on stdout, then a code to read aloud (like " +
+    "'7-lantern-walnut-cobra') and the exact send command on stderr. The " +
+    "code serves one sender and ends after a few wrong attempts; a " +
+    "recording of the connection gives nothing to test guesses against " +
+    "(CPace). Everything after the proof is encrypted (ChaCha20-Poly1305). " +
+    "Files are written to '.<name>.netkit-part', fsynced, checked (size " +
+    "and SHA-256) and only then renamed into place.",
   options: [
     ...serverHelp({ port: PORT, flags: ["host", "port"] }),
     ["--dir DIR", "folder to store into, created if missing (default: .)"],
-    ["--token T", "token senders must know (default: a fresh random one)"],
+    [
+      "--code-attempts N",
+      "wrong codes before the code ends and the receiver stops " +
+      `(default ${DEFAULT_LIMITS.fileCodeAttempts})`,
+    ],
+    [
+      "--token T",
+      "a token instead of a code, for scripts: senders use --token T; " +
+      "the receiver serves any number of sessions",
+    ],
+    ["--random-token", "a fresh 128-bit token instead of a code"],
     ["--overwrite", "replace existing files"],
     [
       "--rename",
@@ -72,18 +85,20 @@ export const RECV_HELP: HelpScreen = {
     ],
     [
       "--once",
-      "serve one authenticated session, exit 0 if it succeeded, 1 if not " +
-      "(strangers do not count: a wrong token, garbage or a dropped " +
-      "connection is refused and it keeps waiting, serving others meanwhile)",
+      "with a token: serve one authenticated session, exit 0 if it " +
+      "succeeded, 1 if not (strangers do not count: a wrong token, garbage " +
+      "or a dropped connection is refused and it keeps waiting, serving " +
+      "others meanwhile). A code always serves one session.",
     ],
     [
       "--max-pending N",
-      "connections waiting to authenticate at once; the oldest is dropped " +
-      `for a newcomer (default ${DEFAULT_LIMITS.fileMaxPending})`,
+      "connections waiting to authenticate at once; one more drops one: " +
+      "a silent one first, then the oldest of the address holding the " +
+      `most (default ${DEFAULT_LIMITS.fileMaxPending})`,
     ],
     [
       "--auth-timeout TIME",
-      "from connect to a valid token proof (or, with --basic, the name); " +
+      "from connect to a valid proof (or, with --basic, the name); " +
       `trickling does not extend it (default ${
         formatDuration(DEFAULT_TIMEOUTS.fileAuthMs)
       })`,
@@ -107,9 +122,19 @@ export const RECV_HELP: HelpScreen = {
     jsonHelp("one JSON object per session on stdout"),
     ["--quiet", "no per-file log lines"],
   ],
+  sections: [{
+    title: "Strangers",
+    text: "Wrong tokens are checked at most 100 times per 10s across all " +
+      "addresses (besides a slow-down per address), so guessers with many " +
+      "addresses gain nothing: a 6-digit --token lasts about 14 hours on " +
+      "average against them, 8 random letters and digits thousands of " +
+      "years, the default token forever. Their sessions are logged one by " +
+      "one up to 20 per 10s, then as one summary line per 10s.",
+  }],
   examples: [
     "file recv --dir inbox",
-    "file recv --dir inbox --once --tls-cert c.pem --tls-key k.pem",
+    "file recv --dir inbox --random-token --once --json",
+    "file recv --dir inbox --tls-cert c.pem --tls-key k.pem",
   ],
 };
 
@@ -123,6 +148,8 @@ export async function runRecv(
     ...serverFlags(["host", "port", "idle-timeout", "grace"]),
     dir: { type: "string" },
     token: { type: "string" },
+    "random-token": { type: "boolean" },
+    "code-attempts": { type: "string" },
     overwrite: { type: "boolean" },
     rename: { type: "boolean" },
     "max-size": { type: "string" },
@@ -142,11 +169,19 @@ export async function runRecv(
   if (values.overwrite && values.rename) {
     throw new UsageError("--overwrite and --rename exclude each other", cmd);
   }
-  if (values.basic && values.token !== undefined) {
+  const secrets = [
+    values.token !== undefined && "--token",
+    values["random-token"] && "--random-token",
+    values["code-attempts"] !== undefined && "--code-attempts",
+  ].filter(Boolean);
+  if (values.basic && secrets.length > 0) {
     throw new UsageError(
-      "--basic has no authentication, so --token does not apply",
+      `--basic has no authentication, so ${secrets[0]} does not apply`,
       cmd,
     );
+  }
+  if (secrets.length > 1) {
+    throw new UsageError(`${secrets.join(" and ")} exclude each other`, cmd);
   }
   const read = unitReader(cmd);
   const { hostname, port, idleTimeoutMs, gracePeriodMs } = readServer(
@@ -163,6 +198,9 @@ export async function runRecv(
         DEFAULT_LIMITS.fileMaxPending,
     authTimeoutMs: read.duration("auth-timeout", values["auth-timeout"]) ??
       DEFAULT_TIMEOUTS.fileAuthMs,
+    codeAttempts:
+      read.count("code-attempts", values["code-attempts"], { min: 1 }) ??
+        DEFAULT_LIMITS.fileCodeAttempts,
     idleTimeoutMs: idleTimeoutMs ?? DEFAULT_TIMEOUTS.fileIdleMs,
     gracePeriodMs,
   };
@@ -170,9 +208,13 @@ export async function runRecv(
   const tls = pem && { pem, certPath: values["tls-cert"] as string };
   const dir: string = values.dir ?? ".";
   await makeFolder(dir);
-  const token: string | undefined = values.basic
+  const lib = await library();
+  // A code unless a token was asked for (scripts) or --basic has no secret.
+  const token: string | undefined = values.basic ? undefined : values.token ??
+    (values["random-token"] ? lib.generateToken() : undefined);
+  const code = values.basic || token !== undefined
     ? undefined
-    : values.token ?? (await library()).generateToken();
+    : lib.generateCode();
   const quiet = Boolean(values.quiet);
   const json = Boolean(values.json);
   const progress = createProgressBar({ quiet });
@@ -189,6 +231,7 @@ export async function runRecv(
       port,
       dir,
       token,
+      code,
       basic: Boolean(values.basic),
       existing: values.overwrite
         ? "overwrite"
@@ -203,11 +246,31 @@ export async function runRecv(
       onFile: quiet ? undefined : (file, peer) => say(fileLine(file, peer)),
       onSession: (session) => {
         if (session.authenticated) counted ??= session;
+        const left = code === undefined
+          ? undefined
+          : server.stats().codeAttemptsLeft;
         if (json) {
           progress.clear();
-          outJson(sessionJson(session));
+          outJson({ ...sessionJson(session), codeAttemptsLeft: left });
         } else if (!quiet) {
           say(sessionLine(session));
+        }
+        if (left !== undefined && session.error?.code === "auth_failed") {
+          say(
+            left > 0
+              ? `wrong code: ${left} of ${limits.codeAttempts} attempts left`
+              : `the code has ended after ${limits.codeAttempts} wrong attempts: ` +
+                "nobody can use it now, nothing was written; run " +
+                "'file recv' again for a new code",
+          );
+        }
+      },
+      onStrangers: (summary) => {
+        if (json) {
+          progress.clear();
+          outJson({ strangers: summary });
+        } else {
+          say(strangersLine(summary));
         }
       },
     });
@@ -217,20 +280,24 @@ export async function runRecv(
     }
     throw bindError(error, hostname, port);
   }
+  const sendWith = sendHint(server, { token, code }, tls?.certPath);
   const notes = values.basic
+    ? [BASIC_WARNING, `send with: ${sendWith}`]
+    : code !== undefined
     ? [
-      BASIC_WARNING,
-      `send with: ${selfCommand()} file send ${
-        formatAddress(server.addr)
-      } PATH --basic`,
+      `code: ${code}`,
+      `send with: ${sendWith}`,
+      `the code serves one sender and ends after ${limits.codeAttempts} ` +
+      "wrong attempts",
     ]
-    : [
-      `token: ${token}`,
-      `send with: ${sendHint(server, token!, tls?.certPath)}`,
-    ];
+    : [`token: ${token}`, `send with: ${sendWith}`];
+  // Scripts read the secret and the command from stdout, not the log.
+  const start = () =>
+    outJson({ listening: formatAddress(server.addr), code, token, sendWith });
   let stoppedBy: Deno.Signal | undefined;
   await runServers([fileService(server)], {
     notes,
+    onReady: json ? start : undefined,
     onStop: (signal) => {
       stoppedBy = signal;
       progress.clear();
@@ -239,8 +306,9 @@ export async function runRecv(
       );
     },
   });
-  if (!values.once || counted?.ok) return 0;
-  // --once asked for one session: a signal before it is an interruption.
+  // A code serves one session, as --once does.
+  if (!(values.once || code !== undefined) || counted?.ok) return 0;
+  // One session was asked for: a signal before it is an interruption.
   return stoppedBy && !counted ? signalExitCode(stoppedBy) : 1;
 }
 
@@ -267,7 +335,9 @@ function fileService(server: FileReceiver): RunningService {
     summary: (stats: ServerStats) => {
       const st = stats as FileReceiverStats;
       return `${st.sessions} sessions (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
-        `${st.filesFailed} refused or failed, ${st.authFailures} wrong tokens` +
+        `${st.filesFailed} refused or failed, ${st.authFailures} wrong ${
+          st.codeAttemptsLeft === undefined ? "tokens" : "codes"
+        }` +
         (st.authDelayed ? ` (${st.authDelayed} slowed down)` : "") +
         (st.authTimeouts
           ? `, ${st.authTimeouts} too slow to authenticate`
@@ -281,13 +351,18 @@ function fileService(server: FileReceiver): RunningService {
 
 function sendHint(
   server: FileReceiver,
-  token: string,
+  secret: { token?: string; code?: string },
   certPath?: string,
 ): string {
   const tls = certPath ? ` --ca ${shellQuote(certPath)}` : "";
+  const auth = secret.code !== undefined
+    ? ` --code ${secret.code}`
+    : secret.token !== undefined
+    ? ` --token ${secret.token}`
+    : " --basic";
   return `${selfCommand()} file send ${
     formatAddress(server.addr)
-  } PATH --token ${token}${tls}`;
+  } PATH${auth}${tls}`;
 }
 
 // Names, reasons and paths come from the peer: escaped before printing.
@@ -330,7 +405,20 @@ function sessionLine(session: ReceiveSession): string {
   return `${head}failed (${why}), ${counts}${slowed}`;
 }
 
-function sessionJson(session: ReceiveSession): unknown {
+/** `strangers: 4,785 more sessions ended unauthenticated in the last 10s (…)`. */
+function strangersLine(summary: StrangerSummary): string {
+  const codes = Object.entries(summary.codes)
+    .sort(([, a], [, b]) => b - a)
+    .map(([code, n]) => `${n} ${code}`)
+    .join(", ");
+  return `strangers: ${summary.sessions} more sessions ended unauthenticated ` +
+    `in the last ${
+      formatDuration(Math.round(summary.periodMs / 1000) * 1000)
+    } (${codes}), not logged ` +
+    "one by one";
+}
+
+function sessionJson(session: ReceiveSession): Record<string, unknown> {
   return {
     peer: session.peer,
     ok: session.ok,
@@ -382,9 +470,13 @@ export async function startFileService(options: {
       onSession: (session) => {
         if (!session.ok) log(`file: ${sessionLine(session)}`);
       },
+      onStrangers: (summary) => log(`file: ${strangersLine(summary)}`),
     });
   } catch (error) {
     throw bindError(error, options.hostname, port);
   }
-  return { service: fileService(server), hint: sendHint(server, token) };
+  return {
+    service: fileService(server),
+    hint: sendHint(server, { token }),
+  };
 }

@@ -31,8 +31,14 @@ export const SEND_HELP: HelpScreen = {
   about: "Sends files and folders (recursively; empty folders kept, " +
     "symlinks skipped) in one session. Exits 0 only when the receiver " +
     "stored and verified every file. An interrupted transfer resumes from " +
-    "the receiver's verified prefix: run the same command again.",
+    "the receiver's verified prefix: run the same command again (with a " +
+    "code: a new one from the receiver).",
   options: [
+    [
+      "--code CODE",
+      "the code the receiver printed, like 7-lantern-walnut-cobra " +
+      "(default: $NETKIT_FILE_CODE)",
+    ],
     ["--token T", "the receiver's token (default: $NETKIT_FILE_TOKEN)"],
     ["--tls", "use TLS, trusting the system's roots"],
     ...tlsClientHelp({ scope: "TLS", clientCert: false }),
@@ -51,7 +57,8 @@ export const SEND_HELP: HelpScreen = {
     ["--quiet", "no per-file log lines"],
   ],
   examples: [
-    "file send 127.0.0.1:7070 report.pdf photos/ --token TOKEN",
+    "file send 127.0.0.1:7070 photos/ --code 7-lantern-walnut-cobra",
+    "file send 127.0.0.1:7070 report.pdf --token TOKEN",
     "file send host:7070 big.iso --token TOKEN --ca cert.pem",
   ],
 };
@@ -63,6 +70,7 @@ export async function runSend(
 ): Promise<number> {
   const cmd = "file send";
   const { values, positionals } = parseCommand(cmd, argv, {
+    code: { type: "string" },
     token: { type: "string" },
     tls: { type: "boolean" },
     ca: TLS_CLIENT_FLAGS.ca,
@@ -86,19 +94,34 @@ export async function runSend(
     defaultPort: DEFAULT_PORTS.file,
   });
   const paths = positionals.slice(1);
-  const token: string | undefined = values.token ?? envToken();
-  if (!values.basic && !token) {
+  if (values.basic && (values.token ?? values.code) !== undefined) {
     throw new UsageError(
-      "missing --token (the receiver prints it; or set NETKIT_FILE_TOKEN)",
+      `--basic has no authentication, so --${
+        values.code !== undefined ? "code" : "token"
+      } does not apply`,
       cmd,
     );
   }
-  if (values.basic && values.token !== undefined) {
+  if (values.token !== undefined && values.code !== undefined) {
+    throw new UsageError("--code and --token exclude each other", cmd);
+  }
+  // What was typed wins over the environment; a code over a token.
+  const typed = values.code ?? values.token;
+  const code: string | undefined = values.code ??
+    (typed === undefined ? env("NETKIT_FILE_CODE") : undefined);
+  const token: string | undefined = code === undefined
+    ? values.token ?? env("NETKIT_FILE_TOKEN")
+    : undefined;
+  if (!values.basic && !token && !code) {
     throw new UsageError(
-      "--basic has no authentication, so --token does not apply",
+      "missing --code (the receiver prints it) or --token " +
+        "(or set NETKIT_FILE_CODE or NETKIT_FILE_TOKEN)",
       cmd,
     );
   }
+  const { sendFiles, codeProblem } = await library();
+  const problem = code === undefined ? undefined : codeProblem(code);
+  if (problem) throw new UsageError(`--code: ${problem}`, cmd);
   const timeoutMs = unitReader(cmd).duration("timeout", values.timeout, {
     minMs: 1,
   }) ?? DEFAULT_TIMEOUTS.fileSendMs;
@@ -106,12 +129,12 @@ export async function runSend(
   const quiet = Boolean(values.quiet);
   const progress = createProgressBar({ quiet });
   if (values.basic) log(BASIC_WARNING);
-  const { sendFiles } = await library();
   // The library cannot stop a send midway: Ctrl-C says how to continue
   // (instead of leaving a half-drawn bar) and exits 130 at once.
   return await runInterruptible(async () => {
     const report = await sendFiles(address, paths, {
       token,
+      code,
       tls,
       basic: Boolean(values.basic),
       resume: !values["no-resume"],
@@ -133,15 +156,18 @@ export async function runSend(
       log(
         values.basic
           ? "interrupted: --basic cannot resume; run the same command again to send from the start"
+          : code !== undefined
+          ? "interrupted: the receiver keeps what arrived and checks it first; " +
+            "a code serves one session, so ask for a new code and send again to resume"
           : "interrupted: run the same command again to resume; the receiver keeps what arrived and checks it first",
       );
     },
   });
 }
 
-function envToken(): string | undefined {
+function env(name: string): string | undefined {
   try {
-    return Deno.env.get("NETKIT_FILE_TOKEN") || undefined;
+    return Deno.env.get(name) || undefined;
   } catch {
     return undefined;
   }

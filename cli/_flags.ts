@@ -1,7 +1,8 @@
 // The flag groups several commands share, each with one spelling, one
 // help text and one reader: TLS client (--ca, --insecure, --cert, --key),
 // TLS server (--tls-cert, --tls-key), server (--host, --port, --backlog,
-// --max-conns, --idle-timeout, --grace) and output (--json). Old spellings
+// --max-conns, --idle-timeout, --grace), browser origins (--allow-origin)
+// and output (--json). Old spellings
 // stay as hidden aliases for one release (parseCommand's `aliases`).
 
 import type { ParseArgsOptionsConfig } from "node:util";
@@ -134,6 +135,47 @@ export function readTlsServer(
     values["tls-cert"],
     values["tls-key"],
   );
+}
+
+// ------------------------------------------------------- browser origins
+
+/** `--allow-origin O` (repeatable): who a WebSocket listener lets in. */
+export const ORIGIN_FLAGS = {
+  "allow-origin": { type: "string", multiple: true },
+} as const satisfies ParseArgsOptionsConfig;
+
+/**
+ * The help row of `--allow-origin`: one rule and one default for every
+ * WebSocket listener; `note` adds what the default means there.
+ */
+export function originHelp(note = ""): HelpRow {
+  return [
+    "--allow-origin O",
+    "let browsers in from origin O, e.g. https://app.example:8443 " +
+    "(repeatable, exact match; * for any); others get 403, clients sending " +
+    "no Origin (not browsers) always pass. Default: only pages from the " +
+    `listener's own origin${note}`,
+  ];
+}
+
+/** The origins given (`undefined` without the flag), each checked. */
+export function readOrigins(
+  command: string,
+  values: { "allow-origin"?: string[] },
+): string[] | undefined {
+  const origins = values["allow-origin"];
+  for (const origin of origins ?? []) {
+    if (
+      !/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(origin) && origin !== "null" &&
+      origin !== "*"
+    ) {
+      throw new UsageError(
+        `--allow-origin takes an origin like https://example.com:8443 (no path) or *, not '${origin}'`,
+        command,
+      );
+    }
+  }
+  return origins;
 }
 
 // ---------------------------------------------------------------- server

@@ -191,6 +191,8 @@ export interface RunServersOptions {
   notes?: string[];
   /** Called at the first SIGINT/SIGTERM, before the servers shut down. */
   onStop?: (signal: Deno.Signal) => void;
+  /** Called once the `listening` lines and the notes are out. */
+  onReady?: () => void;
 }
 
 /**
@@ -213,6 +215,7 @@ export async function runServers(
   });
   services.forEach(announce);
   for (const note of options.notes ?? []) log(note);
+  options.onReady?.();
   const finished = Promise.all(services.map((s) => s.server.finished));
   const cut = await Promise.race([
     finished.then(() => false),
@@ -244,6 +247,10 @@ export function summaryLine(service: RunningService): string {
   if ("acceptBackoffs" in st) {
     parts.push(`${st.acceptBackoffs} accept back-offs`);
   }
+  // Every TLS server resets the handshakes strangers leave unfinished.
+  const tls = st as { handshakeTimeouts?: number; handshakesShed?: number };
+  const reset = (tls.handshakeTimeouts ?? 0) + (tls.handshakesShed ?? 0);
+  if (reset > 0) parts.push(`${reset} unfinished TLS handshakes reset`);
   if (service.summary) parts.push(service.summary(st));
   return `${service.name}/${service.kind}: ${parts.join(", ")}`;
 }

@@ -1,12 +1,16 @@
-// `netkit tcp lab SCENARIO`: makes a TCP failure happen on 127.0.0.1,
-// prints its timeline and explains it.
+// `netkit tcp lab SCENARIO`: makes a TCP failure happen on 127.0.0.1 (as
+// root in a network namespace of its own), prints its timeline with the
+// packets behind each step and explains it.
 
 import {
   LAB_SCENARIOS,
+  labDiagram,
+  type LabPacket,
   type LabReport,
   runLab,
   runResetServer,
 } from "../tcp/lab/mod.ts";
+import { sequenceHtml } from "../view/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import type { CliContext } from "./_command.ts";
 import { jsonHelp, OUTPUT_FLAGS } from "./_flags.ts";
@@ -22,9 +26,12 @@ export function labHelp(): HelpScreen {
     about: "Runs a short, self-cleaning experiment on 127.0.0.1 and prints " +
       "its timeline: what the client did and saw, both sides' socket states " +
       "and queues at that moment, the kernel counters that moved, then why " +
-      "and what to change. Parts marked [root] or [+root] need a private " +
-      "network namespace (unshare -n, nftables) and run only as root; " +
-      "otherwise the report says what was skipped and why.",
+      "and what to change.\n\nAs root every scenario runs in a private " +
+      "network namespace of its own (unshare -n), so its counters count only " +
+      "the experiment, and each step lists the packets that caused it, " +
+      "captured on the wire. Parts marked [root] or [+root] change sysctls " +
+      "or nftables rules there; without root the report says what was " +
+      "skipped, packets included, and why.",
     options: [
       ["--backlog N", "accept-overflow: the listen() backlog (default 2)"],
       [
@@ -32,10 +39,18 @@ export function labHelp(): HelpScreen {
         "accept-overflow: clients (default backlog+4); close-wait, emfile",
       ],
       ["--nofile N", "emfile: the echo server's open-file limit (default 40)"],
-      ["--no-namespace", "skip the root-only namespace variants"],
+      [
+        "--packets",
+        "list every packet of each step, not only the notable ones",
+      ],
+      ["--html FILE", "write the run as a sequence diagram to FILE"],
+      [
+        "--no-namespace",
+        "run on the host even as root: no packets, no [root] parts",
+      ],
       jsonHelp(
-        "one JSON object {scenario, steps, outcomes, kernel, facts, " +
-          "skipped, explanation}",
+        "one JSON object {scenario, namespace, capture, steps, outcomes, " +
+          "kernel, facts, skipped, explanation}",
       ),
     ],
     sections: [{
@@ -51,7 +66,11 @@ export function labHelp(): HelpScreen {
         }`,
       ]),
     }],
-    examples: ["tcp lab accept-overflow", "tcp lab emfile --nofile 20 --json"],
+    examples: [
+      "tcp lab accept-overflow",
+      "tcp lab close --packets --html close.html",
+      "tcp lab emfile --nofile 20 --json",
+    ],
   };
 }
 
@@ -65,6 +84,8 @@ export async function runLabCommand(
     backlog: { type: "string" },
     clients: { type: "string" },
     nofile: { type: "string" },
+    packets: { type: "boolean" },
+    html: { type: "string" },
     ...OUTPUT_FLAGS,
     "no-namespace": { type: "boolean" },
     "inside-namespace": { type: "boolean" },
@@ -107,9 +128,20 @@ export async function runLabCommand(
     nofile: read.count("nofile", values.nofile, { min: 8, max: 4096 }),
     noNamespace: values["no-namespace"] === true,
     insideNamespace: values["inside-namespace"] === true,
+    packets: values.packets ? "all" : undefined,
   });
   if (values.json) outJson(report);
   else out(renderLab(report, terminalWidth()).join("\n"));
+  if (values.html !== undefined) {
+    await Deno.writeTextFile(values.html, sequenceHtml(labDiagram(report)));
+    const arrows = report.steps.reduce(
+      (n, s) => n + (s.packets?.length ?? 0),
+      0,
+    );
+    log(
+      `wrote ${values.html} (${report.steps.length} steps, ${arrows} packets)`,
+    );
+  }
   return 0;
 }
 
@@ -179,18 +211,41 @@ function ranges(numbers: number[]): string {
  */
 export function renderLab(report: LabReport, width: number): string[] {
   const lines = [`netkit tcp lab ${report.scenario}`, ""];
+  if (report.namespace === "own") {
+    lines.push(
+      ...wrapText(
+        `In a network namespace of its own: only this experiment's sockets, counters and packets${
+          report.capture
+            ? ` (${report.capture.packets} packets captured${
+              report.capture.dropped
+                ? `, ${report.capture.dropped} dropped by the kernel`
+                : ""
+            })`
+            : ""
+        }.`,
+        width,
+      ),
+      "",
+    );
+  }
   for (const step of report.steps) {
-    lines.push(`${seconds(step.t).padStart(9)}  ${step.event}`);
+    lines.push(
+      ...wrapText(step.event, width, {
+        firstIndent: `${seconds(step.t).padStart(9)}  `,
+        indent: " ".repeat(11),
+      }),
+    );
     const rows = groupSockets(step);
-    const width = Math.max(0, ...rows.map((r) => r[0].length));
+    const nameWidth = Math.max(0, ...rows.map((r) => r[0].length));
     const stateWidth = Math.max(0, ...rows.map((r) => r[1].length));
     for (const [name, state, queues] of rows) {
       lines.push(
-        `${" ".repeat(11)}${name.padEnd(width)}  ${
+        `${" ".repeat(11)}${name.padEnd(nameWidth)}  ${
           state.padEnd(stateWidth)
         }  ${queues}`,
       );
     }
+    lines.push(...renderPackets(step, report.capture?.startMs ?? 0, width));
   }
   const section = (title: string, entries: [string, unknown][]) => {
     if (entries.length === 0) return;
@@ -203,7 +258,9 @@ export function renderLab(report: LabReport, width: number): string[] {
     Object.entries(report.outcomes).map(([k, v]) => [k, v]),
   );
   section(
-    "Kernel counters that moved (whole namespace):",
+    report.namespace === "own"
+      ? "Kernel counters that moved (the lab's own namespace: this experiment only):"
+      : "Kernel counters that moved (the whole machine: other programs' traffic too):",
     Object.entries(report.kernel).map(([k, v]) => [k, v > 0 ? `+${v}` : v]),
   );
   section("Measured:", Object.entries(report.facts));
@@ -221,4 +278,72 @@ export function renderLab(report: LabReport, width: number): string[] {
     ...wrapText(`What to change: ${report.explanation.change}`, width),
   );
   return lines;
+}
+
+/**
+ * A step's packets: one line each (time, connection, direction, flags and
+ * numbers), what it means and both states wrapped under it.
+ */
+function renderPackets(
+  step: LabReport["steps"][number],
+  startMs: number,
+  width: number,
+): string[] {
+  const packets = step.packets ?? [];
+  const lines: string[] = [];
+  for (const p of packets) {
+    lines.push(
+      ...wrapText(packetLine(p, startMs), width, {
+        firstIndent: " ".repeat(11),
+        indent: " ".repeat(13),
+      }),
+    );
+    const meaning = [
+      ...p.notes.map((n) => n.text),
+      ...(p.states
+        ? [`after it: client ${p.states.client}, server ${p.states.server}`]
+        : []),
+    ].join("; ");
+    if (meaning) {
+      lines.push(
+        ...wrapText(meaning, width, {
+          firstIndent: " ".repeat(13),
+          indent: " ".repeat(13),
+        }),
+      );
+    }
+  }
+  if (step.packetsOmitted) {
+    lines.push(
+      ...wrapText(
+        `(${step.packetsOmitted} more packets, plain data and ACKs: --packets lists them)`,
+        width,
+        { firstIndent: " ".repeat(11), indent: " ".repeat(12) },
+      ),
+    );
+  }
+  return lines;
+}
+
+/** `+0.146s client 1 -> :8080 [S.] seq 0 ack 1 win 65483`. */
+function packetLine(p: LabPacket, startMs: number): string {
+  const who = p.role ?? p.client ?? "?";
+  const server = p.server
+    ? `:${p.server.slice(p.server.lastIndexOf(":") + 1)}`
+    : "?";
+  const arrow = p.from === "server"
+    ? `${who} <- ${server}`
+    : `${who} -> ${server}`;
+  const time = seconds(p.timeMs - startMs);
+  if (p.tcp) {
+    const seq = p.relSeq ?? p.tcp.seq;
+    const len = p.tcp.payloadLength;
+    return `${time} ${arrow} [${p.tcp.flagText}] seq ${
+      len > 0 ? `${seq}:${(seq + len) >>> 0}` : seq
+    }${p.tcp.flags & 0x10 ? ` ack ${p.relAck ?? p.tcp.ack}` : ""} win ${
+      p.windowBytes ?? p.tcp.window
+    }${len > 0 ? ` len ${len}` : ""}`;
+  }
+  if (p.udp) return `${time} ${arrow} UDP len ${p.udp.payloadLength}`;
+  return `${time} ${p.src ?? "?"} > ${p.dst ?? "?"}`;
 }

@@ -16,6 +16,9 @@ import {
   DEFAULT_TIMEOUTS,
 } from "./_defaults.ts";
 import {
+  ORIGIN_FLAGS,
+  originHelp,
+  readOrigins,
   readServer,
   readTlsServer,
   serverFlags,
@@ -51,10 +54,7 @@ export const SERVE_HELP: HelpScreen = {
       "--protocol P",
       "accept subprotocol P (repeatable; the client's first match wins)",
     ],
-    [
-      "--allow-origin O",
-      "only browsers from origin O (repeatable); others get 403",
-    ],
+    originHelp(" (its page)"),
     [
       "--max-message SIZE",
       "close clients sending more with 1009 (default " +
@@ -100,7 +100,7 @@ export async function runServe(
     mode: { type: "string" },
     path: { type: "string" },
     protocol: { type: "string", multiple: true },
-    "allow-origin": { type: "string", multiple: true },
+    ...ORIGIN_FLAGS,
     "max-message": { type: "string" },
     "max-buffered": { type: "string" },
     ...TLS_SERVER_FLAGS,
@@ -123,14 +123,7 @@ export async function runServe(
       cmd,
     );
   }
-  for (const origin of values["allow-origin"] ?? []) {
-    if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(origin) && origin !== "null") {
-      throw new UsageError(
-        `--allow-origin takes an origin like https://example.com:8443 (no path), not '${origin}'`,
-        cmd,
-      );
-    }
-  }
+  const allowedOrigins = readOrigins(cmd, values);
   const read = unitReader(cmd);
   const { backlog: _, ...server } = readServer(read, values, { port: PORT });
   const ws = startWsServer({
@@ -139,7 +132,7 @@ export async function runServe(
     mode,
     path,
     protocols: values.protocol,
-    allowedOrigins: values["allow-origin"],
+    allowedOrigins,
     maxMessageSize: read.size("max-message", values["max-message"], {
       min: 1,
     }) ?? DEFAULT_LIMITS.wsMaxMessage,

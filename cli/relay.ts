@@ -11,6 +11,7 @@ import {
   type RelayOptions,
   type RelayReport,
   type RelayServer,
+  type RelayStats,
 } from "../relay/mod.ts";
 import type { NetkitServer } from "../types.ts";
 import { formatAddress } from "../address.ts";
@@ -20,7 +21,10 @@ import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from "./_defaults.ts";
 import { serverSignals } from "./_exit.ts";
 import {
   jsonHelp,
+  ORIGIN_FLAGS,
+  originHelp,
   OUTPUT_FLAGS,
+  readOrigins,
   readServer,
   readTlsClient,
   readTlsServer,
@@ -57,7 +61,9 @@ export const RELAY_HELP: HelpScreen = {
         "udp://HOST:PORT",
         "UDP, both sides: one session (own upstream socket) per client " +
         "address, ended by --idle-timeout (default " +
-        `${formatDuration(DEFAULT_TIMEOUTS.relayUdpIdleMs)})`,
+        `${formatDuration(DEFAULT_TIMEOUTS.relayUdpIdleMs)}); over ` +
+        "--max-conns a new client evicts the longest-idle session " +
+        "(one-way ones first)",
       ],
       [
         "unix:PATH",
@@ -66,14 +72,17 @@ export const RELAY_HELP: HelpScreen = {
       [
         "exec:COMMAND",
         "target only: COMMAND per connection on stdin/stdout, split into " +
-        "words without a shell (quotes work), --shell for sh -c",
+        "words without a shell (quotes work), --shell for sh -c. Each runs " +
+        "in its own process group, ended (SIGTERM, SIGKILL 2s later) with " +
+        "its connection, or --grace after its client's FIN",
       ],
       [
         "ws://HOST:PORT/PATH",
         "WebSocket (wss:// with TLS): binary messages carry the bytes (text " +
         "as its UTF-8). LISTEN: a WebSocket server accepting upgrades on " +
         "PATH (default /; wss:// needs --tls-cert/--tls-key), e.g. to expose " +
-        "a TCP service to browsers. TARGET: a WebSocket client. A FIN goes " +
+        "a TCP service to browsers: only pages from the origins " +
+        "--allow-origin names get in. TARGET: a WebSocket client. A FIN goes " +
         "on as Close 1000 (best-effort: WebSocket has no half-close), a " +
         "reset as a TCP reset (else Close 1011); close codes are logged",
       ],
@@ -88,6 +97,14 @@ export const RELAY_HELP: HelpScreen = {
       "http://[U:P@]H:P (CONNECT) or socks5://[U:P@]H:P",
     ],
     ["--shell", "run exec:COMMAND through /bin/sh -c"],
+    [
+      "--max-programs N",
+      "exec: programs running at once; a client beyond is refused (default " +
+      `${DEFAULT_LIMITS.relayMaxPrograms})`,
+    ],
+    originHelp(
+      "; a relay serves no page, so no web page can reach the TARGET",
+    ),
     ...serverHelp({
       port: 0,
       flags: ["max-conns", "idle-timeout", "grace", "backlog"],
@@ -117,6 +134,7 @@ export const RELAY_HELP: HelpScreen = {
     "relay tcp://127.0.0.1:8000 tcp://127.0.0.1:7007",
     "relay tls://0.0.0.0:8443 tcp://:8080 --tls-cert c.pem --tls-key k.pem",
     "relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432",
+    "relay ws://127.0.0.1:8081/ tcp://:5432 --allow-origin https://a.example",
   ],
 };
 
@@ -135,6 +153,8 @@ async function run(argv: string[]): Promise<number> {
     ...TLS_CLIENT_FLAGS,
     proxy: { type: "string" },
     shell: { type: "boolean" },
+    "max-programs": { type: "string" },
+    ...ORIGIN_FLAGS,
     ...serverFlags(["max-conns", "idle-timeout", "grace", "backlog"]),
     "connect-timeout": { type: "string" },
     buffer: { type: "string" },
@@ -179,6 +199,10 @@ async function run(argv: string[]): Promise<number> {
     clientCert: client.clientCert?.cert,
     clientKey: client.clientCert?.key,
     shell: Boolean(values.shell),
+    maxPrograms: read.count("max-programs", values["max-programs"], {
+      min: 1,
+    }) ?? DEFAULT_LIMITS.relayMaxPrograms,
+    allowedOrigins: readOrigins(cmd, values),
     maxConnections: server.maxConnections,
     idleTimeoutMs: server.idleTimeoutMs,
     gracePeriodMs: server.gracePeriodMs,
@@ -265,6 +289,9 @@ async function runRelay(
     kind: listen.kind === "udp" ? "udp" : "url" in listen ? "ws" : "tcp",
     name: "relay",
     server: server as unknown as NetkitServer,
+    summary: listen.kind === "udp"
+      ? (st) => `${(st as RelayStats).sessionsEvicted} sessions evicted`
+      : undefined,
   }));
   return 0;
 }

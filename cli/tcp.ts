@@ -1,5 +1,5 @@
-// `netkit tcp states | limits | lab`: Linux TCP diagnostics from /proc,
-// and a lab that makes TCP failures happen. Each subcommand's module (and
+// `netkit tcp states | limits | lab | trace`: Linux TCP diagnostics from
+// /proc, a lab that makes TCP failures happen, and a packet trace. Each subcommand's module (and
 // the library behind it) loads only when it runs.
 
 import { type Command, dispatch, type Subcommand } from "./_command.ts";
@@ -20,17 +20,26 @@ const SUBCOMMANDS: Subcommand[] = [
     summary: "make a TCP failure happen on 127.0.0.1, watch it, explain it",
     load: async () => (await import("./_tcp_lab.ts")).runLabCommand,
   },
+  {
+    name: "trace",
+    summary: "capture packets: one line each, what it means, both states",
+    load: async () => (await import("./_tcp_trace.ts")).runTraceCommand,
+  },
 ];
 
 /** The `tcp` command family. */
 export const tcpCommand: Command = {
   name: "tcp",
   summary:
-    "TCP diagnostics (Linux): socket states, limits, a lab of TCP failures",
+    "TCP (Linux): socket states, limits, a lab of failures, packet traces",
   run: (argv, context) =>
     dispatch("tcp", argv, SUBCOMMANDS, {
       about: "TCP diagnostics from /proc (Linux): what ss, nstat, sysctl and " +
         "ulimit show, with what each number means.",
-      examples: ["tcp states --port 8080 --watch", "tcp lab accept-overflow"],
+      examples: [
+        "tcp states --port 8080 --watch",
+        "tcp lab accept-overflow",
+        "tcp trace --port 8080",
+      ],
     }, context),
 };

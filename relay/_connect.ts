@@ -12,6 +12,7 @@ import { connStream, type RelayStream } from "./_stream.ts";
 import type { RelayOptions } from "./types.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_GRACE_MS = 5000;
 const UNIX_NAME = { hostname: "localhost", port: 0 };
 
 /** Opens the target side for one accepted connection. */
@@ -28,7 +29,8 @@ export function connector(
       const argv = options.shell
         ? ["/bin/sh", "-c", to.command]
         : splitCommand(to.command);
-      return () => Promise.resolve(execStream(argv));
+      const finishMs = options.gracePeriodMs ?? DEFAULT_GRACE_MS;
+      return () => Promise.resolve(execStream(argv, { finishMs }));
     }
     case "ws":
     case "wss":

@@ -36,6 +36,7 @@ export function listenStreams(
       listener: unixListener,
       backlog: options.backlog,
       tls: from.kind === "tls" ? options.tls : undefined,
+      handshakeTimeoutMs: options.connectTimeoutMs,
       maxConnections: options.maxConnections,
       idleTimeoutMs: options.idleTimeoutMs,
       gracePeriodMs: options.gracePeriodMs,
@@ -50,7 +51,7 @@ export function listenStreams(
   return serverHandle({
     addr: unixListener?.addr ?? server.addr,
     finished: server.finished,
-    stats: server.stats,
+    stats: () => ({ ...server.stats(), sessionsEvicted: 0 }),
     shutdown: server.shutdown,
   });
 }
@@ -84,6 +85,9 @@ export function listenWebSocket(
     port: from.port,
     path: from.path,
     page: false,
+    // The one Origin rule's default: a relay serves no page, so in effect
+    // no browser origin gets in unless --allow-origin names it.
+    allowedOrigins: options.allowedOrigins,
     idleTimeoutMs: 0,
     tls: from.kind === "wss" ? options.tls : undefined,
     maxConnections: options.maxConnections,
@@ -139,6 +143,9 @@ export function listenWebSocket(
         acceptBackoffs: 0,
         idleClosed: counts.idleClosed,
         errors: s.errors,
+        handshakeTimeouts: s.handshakeTimeouts,
+        handshakesShed: s.handshakesShed,
+        sessionsEvicted: 0,
       };
     },
     shutdown: server.shutdown,

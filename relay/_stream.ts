@@ -4,9 +4,9 @@
 
 import { formatAddress } from "../address.ts";
 import { closeQuietly, osMessage } from "../_io.ts";
-import { type DialConn, TcpError } from "../tcp/mod.ts";
+import type { DialConn } from "../tcp/mod.ts";
 import { RelayError } from "./errors.ts";
-import { abortTcp } from "./_abort.ts";
+import { resetTcp } from "../_tcp_reset.ts";
 
 /** One side of a relayed connection. */
 export interface RelayStream {
@@ -25,10 +25,11 @@ export interface RelayStream {
   /** How the far end finished, once closed (a program's exit status). */
   detail?(): string | undefined;
   /**
-   * Completes the endpoint's own handshake (TLS) within `timeoutMs`; the
-   * relay calls it on a client before it opens anything toward the target.
+   * Completes the endpoint's own handshake (TLS); the relay calls it on a
+   * client before it opens anything toward the target. Its deadline is the
+   * accept loop's (`handshakeTimeoutMs`), which resets the socket.
    */
-  ready?(timeoutMs: number): Promise<void>;
+  ready?(): Promise<void>;
 }
 
 /** The peer of a socket as the report names it. */
@@ -63,37 +64,20 @@ export function connStream(conn: DialConn, peer?: string): RelayStream {
       return Promise.resolve();
     },
     ...("handshake" in conn
-      ? { ready: (ms: number) => handshake(conn as Deno.TlsConn, ms) }
+      ? { ready: () => handshake(conn as Deno.TlsConn) }
       : {}),
   };
 }
 
-async function handshake(conn: Deno.TlsConn, timeoutMs: number) {
-  let timedOut = false;
-  // A pending handshake keeps the socket open through close(); a reset
-  // (where the runtime allows) is what ends it.
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void resetConn(conn);
-  }, timeoutMs);
+async function handshake(conn: Deno.TlsConn) {
   try {
     await conn.handshake();
   } catch (error) {
-    throw timedOut
-      ? new TcpError(
-        "timeout",
-        `TLS handshake timed out after ${timeoutMs} ms`,
-        {
-          cause: error,
-        },
-      )
-      : new RelayError(
-        "tls_handshake",
-        `TLS handshake failed: ${osMessage(error)}`,
-        { cause: error },
-      );
-  } finally {
-    clearTimeout(timer);
+    throw new RelayError(
+      "tls_handshake",
+      `TLS handshake failed: ${osMessage(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -103,7 +87,7 @@ export async function resetConn(conn: DialConn): Promise<boolean> {
   const remote = netAddr(conn.remoteAddr);
   let sent = false;
   if (local?.transport === "tcp" && remote?.transport === "tcp") {
-    sent = await abortTcp(local, remote);
+    sent = await resetTcp(local, remote);
   }
   closeQuietly(conn);
   return sent;

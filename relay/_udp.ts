@@ -2,12 +2,18 @@
 // socket, so replies go back only to the client that caused them. Sessions
 // are bounded in number (maxConnections) and end after idleTimeoutMs
 // without traffic; datagrams on an upstream socket from anyone but the
-// target are dropped.
+// target are dropped. A full table never turns a new client away (UDP
+// sources are spoofable: a flood of one-datagram sources would lock out
+// everyone until they idle out): the longest-idle session makes room,
+// taken first among those without a two-way exchange, as conntrack keeps
+// its "assured" flows.
 
 import { formatAddress, type HostPort } from "../address.ts";
 import { bindUdp } from "../udp/socket.ts";
 import { closeQuietly } from "../_io.ts";
 import { serverHandle } from "../_server_handle.ts";
+import { logBudget } from "../_log_budget.ts";
+import { RelayError } from "./errors.ts";
 import { hexdump } from "./_hexdump.ts";
 import type {
   RelayOptions,
@@ -21,6 +27,10 @@ const DEFAULT_IDLE_MS = 60_000;
 // every file descriptor.
 const DEFAULT_MAX_SESSIONS = 1024;
 const MAX_DATAGRAM = 65_535;
+// Evictions get a log line each, up to this many per interval; past it,
+// one summary line per interval.
+const LOG_BURST = 10;
+const LOG_INTERVAL_MS = 10_000;
 
 interface Session {
   id: number;
@@ -30,6 +40,7 @@ interface Session {
   lastActive: number;
   toTarget: number;
   toClient: number;
+  datagramsIn: number;
   done: Promise<void>;
 }
 
@@ -50,8 +61,33 @@ export function relayUdp(
     bytesOut: 0,
     acceptBackoffs: 0,
     idleClosed: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
+    sessionsEvicted: 0,
     errors: 0,
   };
+  const maxSessions = options.maxConnections ?? DEFAULT_MAX_SESSIONS;
+  // Least recently active first: one set for sessions that had a two-way
+  // exchange (two datagrams from their client and a reply), one for the
+  // rest, which are evicted first.
+  const fresh = new Set<Session>();
+  const assured = new Set<Session>();
+  const evicted = new Set<Promise<void>>();
+  const evictions = logBudget({
+    burst: LOG_BURST,
+    intervalMs: LOG_INTERVAL_MS,
+    onSummary(counts, periodMs) {
+      const n = counts.get("evicted") ?? 0;
+      onError(
+        new RelayError(
+          "session_evicted",
+          `${n} more UDP sessions evicted in the last ${
+            Math.round(periodMs / 1000)
+          } s (the table holds ${maxSessions})`,
+        ),
+      );
+    },
+  });
   const onError = options.onError ?? (() => {});
   let ids = 0;
   let stopping = false;
@@ -70,11 +106,51 @@ export function relayUdp(
     options.onHexdump!(hexdump(arrow, session.id, shown, offset));
   }
 
-  function end(session: Session, how: "idle_timeout" | "shutdown") {
-    if (!sessions.delete(key(session.client))) return;
+  function touch(session: Session) {
+    session.lastActive = performance.now();
+    const list = assured.has(session) ? assured : fresh;
+    list.delete(session);
+    if (list === fresh && session.datagramsIn >= 2 && session.toClient > 0) {
+      assured.add(session);
+    } else {
+      list.add(session);
+    }
+  }
+
+  function evict() {
+    const victim: Session = fresh.values().next().value ??
+      assured.values().next().value!;
+    forget(victim);
+    stats.sessionsEvicted++;
+    // Its reply loop ends on the closed socket; shutdown waits for it.
+    evicted.add(victim.done);
+    void victim.done.then(() => evicted.delete(victim.done));
+    if (evictions.allow("evicted")) {
+      onError(
+        new RelayError(
+          "session_evicted",
+          `UDP session from ${
+            formatAddress(victim.client)
+          } evicted: the table holds ${maxSessions}, it was the longest idle (${
+            Math.round(performance.now() - victim.lastActive)
+          } ms)`,
+        ),
+      );
+    }
+  }
+
+  function forget(session: Session): boolean {
+    if (!sessions.delete(key(session.client))) return false;
+    fresh.delete(session);
+    assured.delete(session);
     stats.active = sessions.size;
-    if (how === "idle_timeout") stats.idleClosed++;
     closeQuietly(session.upstream);
+    return true;
+  }
+
+  function end(session: Session, how: "idle_timeout" | "shutdown") {
+    if (!forget(session)) return;
+    if (how === "idle_timeout") stats.idleClosed++;
     const report: RelayReport = {
       id: session.id,
       client: formatAddress(session.client),
@@ -89,11 +165,8 @@ export function relayUdp(
     void session.done.then(() => options.onConnection?.(report));
   }
 
-  function open(client: Deno.NetAddr): Session | undefined {
-    if (sessions.size >= (options.maxConnections ?? DEFAULT_MAX_SESSIONS)) {
-      stats.refused++;
-      return undefined;
-    }
+  function open(client: Deno.NetAddr): Session {
+    if (sessions.size >= maxSessions) evict();
     const upstream = bindUdp(anyHost, 0);
     const now = performance.now();
     const session: Session = {
@@ -104,10 +177,12 @@ export function relayUdp(
       lastActive: now,
       toTarget: 0,
       toClient: 0,
+      datagramsIn: 0,
       done: Promise.resolve(),
     };
     session.done = replies(session);
     sessions.set(key(client), session);
+    fresh.add(session);
     stats.served++;
     stats.active = sessions.size;
     return session;
@@ -127,12 +202,13 @@ export function relayUdp(
         from.transport !== "udp" || from.port !== target.port ||
         !sameHost(from.hostname, target.hostname)
       ) continue;
-      session.lastActive = performance.now();
+      if (sessions.get(key(session.client)) !== session) return; // evicted
       try {
         dump("<", session, session.toClient, data);
         await socket.send(data, session.client);
         session.toClient += data.length;
         stats.bytesOut += data.length;
+        touch(session);
       } catch (error) {
         stats.errors++;
         onError(error);
@@ -155,8 +231,8 @@ export function relayUdp(
       }
       if (from.transport !== "udp") continue;
       const session = sessions.get(key(from)) ?? open(from);
-      if (!session) continue;
-      session.lastActive = performance.now();
+      session.datagramsIn++;
+      touch(session);
       try {
         dump(">", session, session.toTarget, data);
         await session.upstream.send(data, {
@@ -187,11 +263,12 @@ export function relayUdp(
     finishing ??= (async () => {
       stopping = true;
       clearInterval(sweep);
+      evictions.close();
       closeQuietly(socket);
       await loop;
       const open = [...sessions.values()];
       for (const s of open) end(s, "shutdown");
-      await Promise.all(open.map((s) => s.done));
+      await Promise.all([...open.map((s) => s.done), ...evicted]);
       finished.resolve();
     })();
     return finishing;

@@ -11,12 +11,16 @@ import { NetkitError } from "../errors.ts";
  * - `missing_tls`: a `tls://` listen side without a certificate and key.
  * - `tls_handshake`: a client of a `tls://` listen side failed its handshake
  *   (not TLS, a protocol error); reported, the target is never contacted.
+ * - `session_evicted`: a UDP relay's session table was full and the
+ *   longest-idle session made room for a new client (reported through
+ *   `onError`, rate-limited: a line each, then one summary per interval).
  */
 export type RelayErrorCode =
   | "bad_endpoint"
   | "unsupported_endpoint"
   | "missing_tls"
-  | "tls_handshake";
+  | "tls_handshake"
+  | "session_evicted";
 
 /**
  * The error class of the relay.

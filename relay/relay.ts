@@ -23,6 +23,7 @@ import { relayUdp } from "./_udp.ts";
 // direction is paid only by connections that fill a 4 KiB read.
 const DEFAULT_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_PROGRAMS = 64;
 
 /**
  * Relays every connection on `listen` to `target`. Endpoints:
@@ -105,11 +106,15 @@ export function relay(
  */
 function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
   const connect = connector(to, options);
+  const maxPrograms = to.kind === "exec"
+    ? options.maxPrograms ?? DEFAULT_MAX_PROGRAMS
+    : Infinity;
+  let programs = 0;
   let ids = 0;
   return async (client, context) => {
     const id = ++ids;
     const started = performance.now();
-    const failed = async (side: Side, error: string) => {
+    const failed = async (side: Side | "relay", error: string) => {
       await client.close();
       options.onConnection?.({
         id,
@@ -125,14 +130,34 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       });
     };
     try {
-      await client.ready?.(options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+      await client.ready?.();
     } catch (error) {
-      return failed("client", osMessage(error));
+      // The accept loop reset it: say why, not "connection reset".
+      const why = context.closedByServer?.reason;
+      return failed(
+        "client",
+        why === "handshake_timeout"
+          ? `TLS handshake timed out after ${
+            options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
+          } ms`
+          : why === "handshake_shed"
+          ? "TLS handshake unfinished: reset to make room for a newcomer"
+          : osMessage(error),
+      );
+    }
+    if (programs >= maxPrograms) {
+      return failed(
+        "relay",
+        `refused: ${maxPrograms} programs are running (the limit)`,
+      );
     }
     let far: RelayStream;
+    const program = to.kind === "exec";
+    if (program) programs++;
     try {
       far = await connect();
     } catch (error) {
+      if (program) programs--;
       // The dialer's errors already say what failed and where.
       const verb = to.kind === "exec" ? "cannot start" : "cannot connect";
       return failed(
@@ -147,6 +172,8 @@ function relayOne(to: Endpoint, options: RelayOptions): RelayOne {
       bufferBytes: options.bufferBytes ?? DEFAULT_BUFFER_BYTES,
       hexdumpBytes: options.hexdumpBytes ?? 0,
       onHexdump: options.onHexdump,
+    }).finally(() => {
+      if (program) programs--;
     });
     const exit = to.kind === "exec" ? far.detail?.() : undefined;
     const close = wsCloses(client, to.kind === "exec" ? undefined : far);

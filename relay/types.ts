@@ -59,11 +59,25 @@ export interface RelayReport {
 
 /** Options of {@linkcode relay}. */
 export interface RelayOptions {
-  /** Connections (UDP: client sessions) at once; more are refused. TCP default unlimited, UDP 1024. */
+  /**
+   * Connections at once; more are refused. Default unlimited (but see
+   * `maxPrograms`). UDP: client sessions at once, default 1024; a new
+   * client beyond evicts the longest-idle session, taking first those that
+   * never had a two-way exchange (two datagrams from their client and a
+   * reply), so a flood of one-datagram sources (spoofable) neither locks a
+   * new client out nor ends an established one first. Evictions are
+   * reported through `onError` (`session_evicted`, rate-limited), not
+   * `onConnection`.
+   */
   maxConnections?: number;
   /** Milliseconds without traffic before a connection is closed. TCP default 0 (never), UDP default 60000. */
   idleTimeoutMs?: number;
-  /** Milliseconds `shutdown()` lets connections finish. Default 5000. */
+  /**
+   * Milliseconds `shutdown()` lets connections finish; also how long an
+   * `exec:` program may run on after its client's FIN (its stdin at EOF)
+   * before it is ended (SIGTERM to its process group, SIGKILL 2 s later).
+   * Default 5000.
+   */
   gracePeriodMs?: number;
   /** The listen(2) backlog. Default 511. */
   backlog?: number;
@@ -85,8 +99,23 @@ export interface RelayOptions {
    * `http://[USER:PASS@]HOST:PORT` (CONNECT) or `socks5://…` (see `dial`).
    */
   proxy?: string;
+  /**
+   * Browser origins allowed to open a `ws://` or `wss://` listen side
+   * (e.g. `https://app.example`), checked by the WebSocket server's own
+   * Origin rule, with its default: only the listener's own origin, and as
+   * a relay serves no page, no web page can reach the service behind it
+   * (an upgrade carrying any other `Origin` is answered 403); clients that
+   * send no `Origin` (not browsers) are allowed; `"*"` lets every origin in.
+   */
+  allowedOrigins?: string[];
   /** Run an `exec:` target through `/bin/sh -c` instead of splitting it into argv. */
   shell?: boolean;
+  /**
+   * Programs of an `exec:` target running at once (one per connection); a
+   * client beyond is refused (closed and reported). Default 64;
+   * `maxConnections` applies as well.
+   */
+  maxPrograms?: number;
   /**
    * Bytes each direction reads at once: its one buffer, 4 KiB until a read
    * fills it. Default 262144.
@@ -112,7 +141,10 @@ export interface RelayOptions {
 }
 
 /** Counters of a relay: the accept loop's (UDP: sessions stand for connections). */
-export type RelayStats = TcpServerStats;
+export interface RelayStats extends TcpServerStats {
+  /** UDP: sessions ended to make room for a new client (the table was full). */
+  sessionsEvicted: number;
+}
 
 /** A running relay: Deno.serve's shape; `addr` is a Unix address for `unix:`. */
 export interface RelayServer extends Omit<NetkitServer<RelayStats>, "addr"> {

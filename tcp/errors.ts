@@ -14,6 +14,9 @@ import { NetkitError } from "../errors.ts";
  * - `tls_failed`: the TLS handshake failed (an untrusted or mismatched
  *   certificate, a client certificate the server refused).
  * - `timeout`: a peer did not answer in time.
+ * - `handshake_timeout`: a TLS client of a server did not finish its
+ *   handshake within the deadline, or its unfinished handshake was reset
+ *   to make room (reported through `onError`, rate-limited).
  * - `proc_unavailable`: a `/proc` file could not be read.
  * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
  * - `unsupported_os`: the feature needs Linux.
@@ -22,6 +25,10 @@ import { NetkitError } from "../errors.ts";
  * - `lab_unknown`: `runLab` was given a scenario name it does not know.
  * - `lab_failed`: a lab scenario's setup or subprocess failed (the
  *   namespace, nftables, the server under test).
+ * - `capture_denied`: a packet capture needs root or CAP_NET_RAW.
+ * - `capture_failed`: a packet capture could not start (no such
+ *   interface, FFI not allowed, the kernel refused the socket or filter).
+ * - `pcap_invalid`: bytes given as a pcap file are not one.
  */
 export type TcpErrorCode =
   | "accept_backoff"
@@ -31,12 +38,16 @@ export type TcpErrorCode =
   | "bad_proxy"
   | "tls_failed"
   | "timeout"
+  | "handshake_timeout"
   | "proc_unavailable"
   | "proc_parse"
   | "unsupported_os"
   | "bind_failed"
   | "lab_unknown"
-  | "lab_failed";
+  | "lab_failed"
+  | "capture_denied"
+  | "capture_failed"
+  | "pcap_invalid";
 
 /**
  * The error class of the `tcp/` module family.

@@ -13,6 +13,9 @@ import { TcpError } from "./errors.ts";
 import { closeQuietly, errorMessage, isDisconnect, osMessage } from "../_io.ts";
 import { formatAddress } from "../address.ts";
 import { serverHandle } from "../_server_handle.ts";
+import { logBudget } from "../_log_budget.ts";
+import { type CloseOutcome, guardTls, type TlsGuard } from "./_tls_guard.ts";
+import { pickVictim } from "./_eviction.ts";
 
 /** Counters of a TCP server. */
 export interface TcpServerStats extends ServerStats {
@@ -22,6 +25,13 @@ export interface TcpServerStats extends ServerStats {
   idleClosed: number;
   /** Handler failures other than the peer going away. */
   errors: number;
+  /** TLS connections reset because their handshake was not done within `handshakeTimeoutMs`. */
+  handshakeTimeouts: number;
+  /**
+   * Unfinished TLS handshakes reset to make room: one over
+   * `maxPendingHandshakes`, or no file descriptor left for a newcomer.
+   */
+  handshakesShed: number;
 }
 
 /** TLS settings for {@linkcode serveTcp}: PEM text, not paths. */
@@ -51,6 +61,20 @@ export interface TcpServerOptions {
   /** Serve TLS instead of plain TCP. */
   tls?: TcpTlsOptions;
   /**
+   * Milliseconds a TLS client has, from accept, to finish its handshake;
+   * then its socket is reset (the runtime's close alone would leave it
+   * open). A handler's own deadline from accept, shorter or longer, closes
+   * it for real as well. Default 10000; 0 disables.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * TLS handshakes unfinished at once. One more resets an unfinished one:
+   * the oldest of the address holding the most, so one address cannot
+   * push out the others. They count toward `maxConnections` too.
+   * Default 128.
+   */
+  maxPendingHandshakes?: number;
+  /**
    * Accept from this listener (a Unix socket, say) instead of binding one;
    * the server owns and closes it. `hostname`, `port`, `backlog` and `tls`
    * are then ignored, and `addr` is the listener's own address.
@@ -68,8 +92,10 @@ export interface ConnectionContext {
   record(bytesIn: number, bytesOut: number): void;
   /**
    * Aborted just before the server itself closes this connection, with
-   * reason `"idle_timeout"` or `"shutdown"` (the grace period is over), so
-   * a handler can close what it opened alongside it.
+   * reason `"idle_timeout"`, `"shutdown"` (the grace period is over),
+   * `"handshake_timeout"` or `"handshake_shed"` (an unfinished TLS
+   * handshake: see `handshakeTimeoutMs`, `maxPendingHandshakes`), so a
+   * handler can close what it opened alongside it.
    */
   readonly closedByServer?: AbortSignal;
 }
@@ -85,12 +111,22 @@ export type TcpServer = NetkitServer<TcpServerStats>;
 
 const BACKOFF_START_MS = 5;
 const BACKOFF_MAX_MS = 1000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_PENDING_HANDSHAKES = 128;
+// Handshake resets get a log line each, up to this many per interval;
+// past it, one summary line per interval.
+const LOG_BURST = 10;
+const LOG_INTERVAL_MS = 10_000;
 
 interface Tracked {
   conn: Deno.Conn;
   lastActive: number;
   expired: boolean;
   closer: AbortController;
+  /** Only for TLS: the handshake's state and the socket's real close. */
+  guard?: TlsGuard;
+  acceptedAt: number;
+  host: string;
 }
 
 /**
@@ -124,14 +160,19 @@ export function serveTcp(
     acceptBackoffs: 0,
     idleClosed: 0,
     errors: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
   };
   const onError = options.onError ?? (() => {});
   const open = new Set<Tracked>();
+  // Refused at accept, closing for real (a TLS reset takes a moment).
+  const settling = new Set<Promise<unknown>>();
   const closing = new AbortController();
   const finished = Promise.withResolvers<void>();
   let backoffTimer: ReturnType<typeof setTimeout> | undefined;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
   let acceptDone = false;
+  const handshakes = watchHandshakes(options, stats, onError);
 
   const idleSweep = startIdleSweep(options.idleTimeoutMs ?? 0, open, (t) => {
     stats.idleClosed++;
@@ -140,22 +181,40 @@ export function serveTcp(
   });
 
   function maybeFinish() {
-    if (!acceptDone || open.size > 0) return;
+    if (!acceptDone || open.size > 0 || settling.size > 0) return;
     clearTimeout(graceTimer);
     clearInterval(idleSweep);
+    handshakes.close();
     finished.resolve();
   }
 
-  function serve(conn: Deno.Conn) {
+  // Closes a connection that is not served; a TLS one is reset if its
+  // handshake is unfinished, and the server finishes only after that.
+  function turnAway(conn: Deno.Conn, guard: TlsGuard | undefined) {
+    stats.refused++;
+    closeQuietly(conn);
+    if (!guard) return;
+    const done = guard.closed.finally(() => {
+      settling.delete(done);
+      maybeFinish();
+    });
+    settling.add(done);
+  }
+
+  function serve(conn: Deno.Conn, guard: TlsGuard | undefined) {
     const tracked: Tracked = {
       conn,
       lastActive: performance.now(),
       expired: false,
       closer: new AbortController(),
+      guard,
+      acceptedAt: performance.now(),
+      host: hostOf(conn.remoteAddr),
     };
     open.add(tracked);
     stats.served++;
     stats.active = open.size;
+    handshakes.add(tracked);
     const context: ConnectionContext = {
       signal: closing.signal,
       record(bytesIn, bytesOut) {
@@ -168,11 +227,14 @@ export function serveTcp(
     handler(conn, context)
       .catch((error) => {
         if (isDisconnect(error)) return;
+        // A handshake that failed is the client's doing, not the handler's.
+        if (guard?.state === "failed") return;
         stats.errors++;
         onError(error);
       })
-      .finally(() => {
+      .finally(async () => {
         closeQuietly(conn);
+        await guard?.closed;
         open.delete(tracked);
         stats.active = open.size;
         maybeFinish();
@@ -206,6 +268,9 @@ export function serveTcp(
             ),
           );
         }
+        // Unfinished TLS handshakes hold fds newcomers could use: shed
+        // some (a quarter, reset together) and take the newcomers at once.
+        if (await handshakes.shed() === "reset") continue;
         delay = delay === 0
           ? BACKOFF_START_MS
           : Math.min(delay * 2, BACKOFF_MAX_MS);
@@ -218,22 +283,25 @@ export function serveTcp(
         });
         continue;
       }
+      // Started at once, so the deadline and the real close know where
+      // the handshake stands (see _tls_guard.ts).
+      const guard = "handshake" in conn
+        ? guardTls(conn as Deno.TlsConn)
+        : undefined;
       // The listener closes asynchronously: a connection the kernel had
       // already queued when shutdown() began is turned away, not served.
       if (closing.signal.aborted) {
-        stats.refused++;
-        closeQuietly(conn);
+        turnAway(conn, guard);
         break;
       }
       if (
         options.maxConnections !== undefined &&
         open.size >= options.maxConnections
       ) {
-        stats.refused++;
-        closeQuietly(conn);
+        turnAway(conn, guard);
         continue;
       }
-      serve(conn);
+      serve(conn, guard);
     }
     acceptDone = true;
     maybeFinish();
@@ -264,6 +332,140 @@ export function serveTcp(
     shutdown,
     signal: options.signal,
   });
+}
+
+interface HandshakeWatch {
+  /** Watches a just-accepted connection's TLS handshake (if it has one). */
+  add(t: Tracked): void;
+  /**
+   * Resets a quarter of the unfinished handshakes (at least one) to free
+   * their fds: "reset" if that freed any, undefined if none was pending.
+   */
+  shed(): Promise<CloseOutcome | undefined>;
+  /** Stops the deadline timer and reports what is still counted. */
+  close(): void;
+}
+
+// Unfinished TLS handshakes: in accept order, which is deadline order, so
+// one timer for the oldest serves them all and the ones expiring together
+// are reset together (one pass over the fds, see _tcp_reset.ts).
+function watchHandshakes(
+  options: TcpServerOptions,
+  stats: TcpServerStats,
+  onError: (error: unknown) => void,
+): HandshakeWatch {
+  const timeoutMs = options.handshakeTimeoutMs ??
+    DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const max = options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
+  const pending = new Set<Tracked>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let leftOpenSaid = false;
+  const budget = logBudget({
+    burst: LOG_BURST,
+    intervalMs: LOG_INTERVAL_MS,
+    onSummary(counts, periodMs) {
+      for (const [what, n] of counts) {
+        onError(
+          new TcpError(
+            "handshake_timeout",
+            `${n} more TLS connections ${what} in the last ${
+              Math.round(periodMs / 1000)
+            } s`,
+          ),
+        );
+      }
+    },
+  });
+
+  function end(t: Tracked, why: "timeout" | "shed"): Promise<CloseOutcome> {
+    pending.delete(t);
+    if (why === "timeout") stats.handshakeTimeouts++;
+    else stats.handshakesShed++;
+    t.closer.abort(why === "timeout" ? "handshake_timeout" : "handshake_shed");
+    closeQuietly(t.conn);
+    const closed = t.guard!.closed;
+    void closed.then((outcome) => report(t, why, outcome));
+    return closed;
+  }
+
+  // The line says what happened to the socket, not what was intended.
+  function report(t: Tracked, why: "timeout" | "shed", outcome: CloseOutcome) {
+    const what = outcome === "left_open"
+      ? "left open"
+      : outcome === "reset"
+      ? "reset"
+      : "closed";
+    const cause = why === "timeout"
+      ? `handshake not finished within ${timeoutMs / 1000} s`
+      : "handshake unfinished, making room for a newcomer";
+    if (outcome === "left_open" && !leftOpenSaid) {
+      leftOpenSaid = true;
+      onError(
+        new TcpError(
+          "handshake_timeout",
+          "cannot reset unfinished TLS handshakes here (it needs Linux and --allow-ffi): their sockets stay open until the client leaves",
+        ),
+      );
+    }
+    if (!budget.allow(`${what} (${cause})`)) return;
+    onError(
+      new TcpError(
+        "handshake_timeout",
+        `TLS connection from ${
+          formatPeer(t.conn.remoteAddr)
+        } ${what}: ${cause}`,
+      ),
+    );
+  }
+
+  function arm() {
+    if (timer !== undefined || !(timeoutMs > 0)) return;
+    const first: Tracked | undefined = pending.values().next().value;
+    if (!first) return;
+    const wait = first.acceptedAt + timeoutMs - performance.now();
+    timer = setTimeout(() => {
+      timer = undefined;
+      const now = performance.now();
+      for (const t of pending) {
+        if (now - t.acceptedAt < timeoutMs) break;
+        end(t, "timeout");
+      }
+      arm();
+    }, Math.max(0, wait));
+  }
+
+  return {
+    add(t) {
+      if (!t.guard) return;
+      pending.add(t);
+      void t.guard.handshake.then(() => pending.delete(t));
+      if (pending.size > max) end(pickVictim(pending)!, "shed");
+      arm();
+    },
+    async shed() {
+      const closing: Promise<CloseOutcome>[] = [];
+      for (let n = Math.ceil(pending.size / 4); n > 0; n--) {
+        closing.push(end(pickVictim(pending)!, "shed"));
+      }
+      const outcomes = await Promise.all(closing);
+      return outcomes.includes("reset") ? "reset" : outcomes[0];
+    },
+    close() {
+      clearTimeout(timer);
+      timer = undefined;
+      budget.close();
+    },
+  };
+}
+
+function hostOf(addr: Deno.Addr): string {
+  return "hostname" in addr ? addr.hostname : "unix";
+}
+
+function formatPeer(addr: Deno.Addr): string {
+  return "hostname" in addr && "port" in addr
+    ? formatAddress({ hostname: addr.hostname, port: addr.port })
+    : "a local socket";
 }
 
 function listen(

@@ -1,10 +1,10 @@
 // Headless Chromium driven over the DevTools protocol with Deno's
-// WebSocket client: the browser tests' one launcher (the WebSocket page,
-// the load report).
+// WebSocket client: the browser tests (the ws page, the relay's Origin
+// check, the views) open pages in it and evaluate expressions there.
 
 import { LineSplitter, WAIT_MS, withTimeout } from "./_helpers.ts";
 
-/** A DevTools message: a reply to a command or an event. */
+/** A DevTools message: a reply (with `id`) or an event (with `method`). */
 export interface CdpReply {
   id?: number;
   method?: string;
@@ -175,3 +175,8 @@ export async function launchChromium() {
     },
   };
 }
+
+// Runs in the page: resolves once `predicate` holds, checking every 20 ms.
+export const waitFor = (predicate: string): string =>
+  `new Promise((resolve) => { const check = () => { const v = (${predicate}); ` +
+  `if (v) resolve(v); else setTimeout(check, 20); }; check(); })`;

@@ -40,12 +40,13 @@ export function findTranscripts(readme: string): Transcript[] {
   return found;
 }
 
-/** Masks what changes from run to run: round-trip times, tokens, rates, nonces. */
+/** Masks what changes from run to run: round-trip times, tokens, codes, rates, nonces. */
 export function normalize(line: string): string {
   return line
     .replace(/time=\d+\.\d+ ms/g, "time=T ms")
     .replace(/= [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms/g, "= T/T/T/T ms")
     .replace(/([Tt]oken:? )[A-Za-z0-9_-]{16,}/g, "$1TOKEN")
+    .replace(/((?:[Cc]ode:?|--code) )\d{1,2}(?:-[a-z]{4,8}){3}/g, "$1CODE")
     .replace(/ [0-9a-f]{12}"/g, ' NONCE"')
     .replace(/in [\d.]+ s \([\d.]+ MB\/s\)/g, "in T s (R MB/s)");
 }
@@ -177,7 +178,7 @@ function learnTokens(
   tokens: Map<string, string>,
 ) {
   const pick = (ls: string[]) =>
-    ls.map((l) => /^token: (\S+)/.exec(l)?.[1]).find(Boolean);
+    ls.map((l) => /^(?:token|code): (\S+)/.exec(l)?.[1]).find(Boolean);
   const d = pick(doc), r = pick(lines);
   if (d && r) tokens.set(d, r);
 }

@@ -19,7 +19,10 @@ import { escapeControl } from "../escape.ts";
 export interface AcceptPolicy {
   /** Subprotocols accepted; the client's first offer found here is chosen. */
   protocols?: string[];
-  /** Browser origins allowed; absent: any. Requests without `Origin` pass. */
+  /**
+   * Browser origins allowed (`"*"`: any). Absent: only the server's own
+   * origin, the one its `Host` names. Requests without `Origin` pass.
+   */
   allowedOrigins?: string[];
   /** Answer a permessage-deflate offer with these options; absent: decline. */
   deflate?: DeflateOptions;
@@ -72,7 +75,7 @@ export function acceptUpgrades(
     const problems = checkClientHandshake(request);
     if (problems.length > 0) return rejectHandshake(problems);
     const origin = h.get("origin");
-    if (!originAllowed(origin)) {
+    if (!originAllowed(origin, h.get("host"))) {
       return refuse(
         403,
         `origin ${escapeControl(origin!)} is not allowed\n`,
@@ -110,20 +113,39 @@ export function switchingProtocols(acceptance: Acceptance): string {
 }
 
 /**
- * The one Origin rule: with no list, anything goes; a request without
- * `Origin` (not a browser, which could claim any origin anyway) passes;
- * otherwise the origin must equal an allowed one exactly, compared as
- * browsers serialize origins (`scheme://host[:port]`, lower case, no
- * default port, no path). `https://good.example.evil.net` is not
- * `https://good.example`.
+ * The one Origin rule. A request without `Origin` (not a browser, which
+ * could claim any origin anyway) passes. With no list, a browser gets in
+ * only from the server's own origin: the page's host and port are the ones
+ * its `Host` header names, so a page from another site cannot use a
+ * visitor's browser to reach a local server (a cross-site WebSocket
+ * hijack). With a list, the origin must equal an allowed one exactly,
+ * compared as browsers serialize origins (`scheme://host[:port]`, lower
+ * case, no default port, no path): `https://good.example.evil.net` is not
+ * `https://good.example`; `"*"` lets every origin in.
  */
 export function originRule(
   allowed: string[] | undefined,
-): (origin: string | null) => boolean {
-  if (allowed === undefined) return () => true;
+): (origin: string | null, host: string | null) => boolean {
+  if (allowed?.includes("*")) return () => true;
+  if (allowed === undefined) {
+    return (origin, host) => origin === null || sameOrigin(origin, host);
+  }
   const origins = new Set(allowed.map(serializeOrigin));
   return (origin) =>
     origin === null || origins.has(origin.trim().toLowerCase());
+}
+
+// The origin names the host and port the request was sent to (`Host`), as
+// a page served by this server would; `null` and non-web schemes never do.
+function sameOrigin(origin: string, host: string | null): boolean {
+  if (host === null) return false;
+  try {
+    const page = new URL(origin.trim());
+    if (page.protocol !== "http:" && page.protocol !== "https:") return false;
+    return new URL(`${page.protocol}//${host.trim()}`).host === page.host;
+  } catch {
+    return false;
+  }
 }
 
 // An allowed origin as a browser would send it, so "https://a.example/"

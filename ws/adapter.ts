@@ -18,7 +18,10 @@ export interface AcceptWebSocketOptions {
   /**
    * Browser origins allowed (e.g. `https://example.com`); any other
    * `Origin` gets 403, a longer one that starts with an allowed one
-   * included. Requests without `Origin` are allowed.
+   * included. Requests without `Origin` are allowed. Without it, only the server's own
+   * origin (the scheme-less host and port its `Host` header names) gets
+   * in, so a page from another site cannot reach it through a visitor's
+   * browser; `"*"` lets every origin in.
    */
   allowedOrigins?: string[];
   /**
@@ -46,7 +49,7 @@ export interface AcceptedWebSocket {
  * GET without `Upgrade` → 426 (`Upgrade: websocket`), a bad key, `Upgrade`
  * or `Connection` → 400, a version other than 13 → 426 with
  * `Sec-WebSocket-Version: 13`, an `Origin` not exactly one of
- * `allowedOrigins` → 403. (`Deno.upgradeWebSocket` alone answers 101 to POST, key
+ * `allowedOrigins` (by default: not the server's own) → 403. (`Deno.upgradeWebSocket` alone answers 101 to POST, key
  * `abc` and version 8, and throws, hence 500, on a missing key.)
  *
  * Measured limits of the runtime path on Deno 2.9.6, which netkit's own

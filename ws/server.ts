@@ -66,6 +66,10 @@ export interface WsServerStats extends ServerStats {
   headTimeouts: number;
   /** Errors reported through `onError` (socket errors, handler failures). */
   errors: number;
+  /** TLS connections reset by the accept loop: handshake not done in time (see `serveTcp`). */
+  handshakeTimeouts: number;
+  /** Unfinished TLS handshakes reset to make room (see `serveTcp`). */
+  handshakesShed: number;
 }
 
 /**
@@ -116,13 +120,15 @@ export interface WsServerOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * Browser origins allowed to connect (e.g. `https://example.com`). When
-   * set, an upgrade whose `Origin` is not exactly one of them (as browsers
-   * write origins: scheme, host, port unless the default) is answered
-   * 403; `https://example.com.evil.net` is not `https://example.com`.
+   * Browser origins allowed to connect (e.g. `https://example.com`): an
+   * upgrade whose `Origin` is not exactly one of them (as browsers write
+   * origins: scheme, host, port unless the default) is answered 403;
+   * `https://example.com.evil.net` is not `https://example.com`.
    * Requests without `Origin` (non-browser clients, which could forge it
-   * anyway) are allowed. Include the server's own origin to keep the page
-   * working.
+   * anyway) are allowed. Without it, only the server's own
+   * origin (the scheme-less host and port its `Host` header names) gets
+   * in, so a page from another site cannot reach it through a visitor's
+   * browser; `"*"` lets every origin in.
    */
   allowedOrigins?: string[];
   /** WebSocket connections open at once; further upgrades get 503. */
@@ -210,7 +216,7 @@ const encoder = new TextEncoder();
  * GET gets 405, a bad key, `Upgrade` or `Connection` header 400, a version
  * other than 13 gets 426 with `Sec-WebSocket-Version: 13`, and a plain GET
  * on the WebSocket path 426 with `Upgrade: websocket`, an `Origin` not in
- * `allowedOrigins` 403. Other paths get 404
+ * `allowedOrigins` (by default: not the server's own) 403. Other paths get 404
  * (except `/`, the page). Shutdown closes every client with 1001
  * (going away) and waits up to `gracePeriodMs` for them to answer.
  *
@@ -258,6 +264,8 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     pagesServed: 0,
     headTimeouts: 0,
     errors: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
   };
   const peers = new Set<Peer>();
   let handedOver = 0;
@@ -436,7 +444,10 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   return serverHandle({
     addr: tcp.addr,
     finished,
-    stats: () => ({ ...stats }),
+    stats: () => {
+      const { handshakeTimeouts, handshakesShed } = tcp.stats();
+      return { ...stats, handshakeTimeouts, handshakesShed };
+    },
     shutdown,
   });
 }

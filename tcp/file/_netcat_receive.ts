@@ -1,22 +1,19 @@
-// The classic flow, receiving side: the sender writes the bare file name
-// and waits; the receiver takes as the name what arrived before the sender
-// paused (a newline ends it early), answers exactly "ok" (or
-// "error: <reason>\n" and closes), then writes everything until EOF. No
-// size, no hash, no token: the path rules and the atomic write are all it
-// keeps.
+// The classic flow, receiving side: the socket loop around the classic
+// core (_basic_session.ts), the name's target and lock, the part file, the
+// content written with one write in flight, fsync and the atomic rename.
+// No size, no hash check, no token: the path rules and the atomic write
+// are all this flow keeps.
 
-import { createHash } from "node:crypto";
-import type { ConnectionContext } from "../server.ts";
-import { writeAll } from "../../_io.ts";
+import { closeQuietly, writeAll } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
-import { type FrameReader, writeRecorded } from "./_frame_io.ts";
+import { BasicReceiver, type BasicReceiverEvent } from "./_basic_session.ts";
+import type { ConnectionIo } from "./_receive_io.ts";
 import {
   startWriteback,
   type Writeback,
   WRITEBACK_EVERY,
 } from "./_writeback.ts";
-import { decodePath, MAX_PATH_BYTES } from "./_safe_path.ts";
 import {
   commitPart,
   openPart,
@@ -24,107 +21,163 @@ import {
   removeQuietly,
   type Target,
 } from "./_store.ts";
-import type { ReceivedFile, ReceiveSession } from "./types.ts";
-import {
-  failureOf,
-  peerText,
-  type ReceiverConfig,
-} from "./_receiver_config.ts";
+import { writeChunks } from "./_stream.ts";
+import { failureOf, peerText } from "./_failure.ts";
+import { type DeadlineTimer, keepDeadlines } from "./_deadline.ts";
 
-const encoder = new TextEncoder();
-const LF = 0x0a;
-const CR = 0x0d;
-const CHUNK = 1024 * 1024;
-/**
- * How long the sender must stay silent for what arrived to count as the
- * whole name. A classic sender writes the name in one write and then waits
- * for "ok", so its name arrives at once and the pause follows.
- */
-export const BASIC_NAME_PAUSE_MS = 150;
+/** Receives one file in the classic flow; returns why the session failed. */
+export async function receiveBasic(
+  io: ConnectionIo,
+): Promise<TransferFailure | undefined> {
+  const { conn, context, shared } = io;
+  const { config } = shared;
+  const core = new BasicReceiver({
+    maxSize: config.maxSize,
+    peerText: (message) => peerText(message, config.root),
+  });
+  let failure: TransferFailure | undefined;
+  let part: PartFile | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  let grace: DeadlineTimer | undefined;
 
-/**
- * Reads the name: the bytes before the first pause of
- * {@linkcode BASIC_NAME_PAUSE_MS} or EOF, or before a newline (a CR before
- * it is dropped). Longer than {@linkcode MAX_PATH_BYTES}: `unsafe_path`.
- */
-async function readName(
-  reader: FrameReader,
-): Promise<{ name: Uint8Array; eof: boolean }> {
-  if (!await reader.peek(1, () => true)) {
-    throw new FileTransferError(
-      "connection_closed",
-      "the peer closed before sending a name",
-    );
-  }
-  let eof = false;
-  for (;;) {
-    const buffered = reader.buffered;
-    const lf = buffered.indexOf(LF);
-    const limit = lf === -1 ? buffered.length : lf;
-    if (limit > MAX_PATH_BYTES) {
-      throw new FileTransferError(
-        "unsafe_path",
-        `the name is longer than ${MAX_PATH_BYTES} bytes`,
-      );
+  const flush = (): Promise<void> => {
+    const out = core.takeOutput();
+    if (out.length > 0) {
+      writing = writing.then(() => writeChunks(conn, out, context.record))
+        .catch(() => {});
     }
-    if (lf !== -1) {
-      const line = (await reader.exact(lf + 1)).subarray(0, lf);
-      const end = lf > 0 && line[lf - 1] === CR ? lf - 1 : lf;
-      return { name: line.slice(0, end), eof: false };
+    return writing;
+  };
+
+  const handle = async (events: BasicReceiverEvent[]): Promise<void> => {
+    for (const event of events) {
+      switch (event.type) {
+        case "name": {
+          const taken = await takeName(io, event.path);
+          if ("failure" in taken) {
+            await handle(core.refuse(taken.failure));
+          } else {
+            part = taken.part;
+            await handle(core.accept());
+          }
+          break;
+        }
+        case "data":
+          await part!.data(event.bytes, event.received);
+          break;
+        case "stopping":
+          // The classic flow's way to complain: one text line, then close.
+          void flush().then(() => conn.closeWrite()).catch(() => {});
+          break;
+        case "end": {
+          const outcome = await part!.end(event.failure);
+          part = undefined;
+          await handle(core.finish(outcome));
+          break;
+        }
+        case "file":
+          io.fileDone(event.file);
+          break;
+        case "failed":
+          failure = event.failure;
+          break;
+      }
     }
-    if (eof) break;
-    const got = await reader.more(BASIC_NAME_PAUSE_MS);
-    if (got === "pause") break;
-    if (got === "eof") eof = true;
+    await flush();
+  };
+
+  const onAbort = () => {
+    void handle(core.stop(performance.now(), shared.gracePeriodMs));
+    if (core.finished) closeQuietly(conn);
+    else grace = keepDeadlines(core, (events) => void handle(events));
+  };
+  const signal = context.signal;
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  // One read at a time, straight into the core's buffer. While the name
+  // arrives, a read may stay pending across the pause that ends it (and
+  // the decision on the name): its bytes are then the first content.
+  let reading: Promise<number | null> | undefined;
+  // A disk error while handling ends the file, as a cut would.
+  const handleOrAbort = async (events: BasicReceiverEvent[]) => {
+    try {
+      await handle(events);
+    } catch (error) {
+      await handle(core.abort(failureOf(error)));
+    }
+  };
+  try {
+    while (!core.finished) {
+      let got: number | null | "pause";
+      try {
+        reading ??= conn.read(core.space());
+        got = await untilPause(
+          reading,
+          core.naming ? core.pollTimeout() : undefined,
+        );
+      } catch (error) {
+        // A cut connection is a failure, never the end of the file.
+        reading = undefined;
+        await handleOrAbort(core.abort(failureOf(error)));
+        continue;
+      }
+      if (got === "pause") {
+        await handleOrAbort(core.handleTimeout(performance.now()));
+        continue;
+      }
+      reading = undefined;
+      if (got === null) {
+        await handleOrAbort(core.eof());
+        continue;
+      }
+      context.record(got, 0);
+      await handleOrAbort(core.commit(got, performance.now()));
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    grace?.stop();
+    await flush();
+    // A read may still be pending (the name was refused after a pause).
+    if (reading) closeQuietly(conn);
+    await part?.end({ code: "connection_closed", message: "cut" });
   }
-  const n = reader.buffered.length;
-  return { name: (await reader.exact(n)).slice(), eof };
+  return failure;
 }
 
-/** Receives one file in the classic flow into `session`. */
-export async function receiveBasic(io: {
-  conn: Deno.Conn;
-  reader: FrameReader;
-  context: ConnectionContext;
-  config: ReceiverConfig;
-  session: ReceiveSession;
-  /** A name arrived: as far as this mode ever authenticates. */
-  authenticated(): void;
-  /** True once the sender was told that the receiver stops. */
-  stopped(): boolean;
-}): Promise<void> {
-  const { conn, reader, context, config, session } = io;
-  const file: ReceivedFile = {
-    path: "",
-    kind: "file",
-    bytes: 0,
-    sha256: "",
-    status: "failed",
-    resumedFrom: 0,
-  };
-  const reply = (text: string) =>
-    writeRecorded(conn, encoder.encode(text), context.record).catch(() => {});
-  const refuse = (failure: TransferFailure) =>
-    reply(`error: ${peerText(failure.message, config.root)}\n`);
-  const done = () => {
-    session.files.push(file);
-    if (file.status === "stored") config.stats.filesStored++;
-    else config.stats.filesFailed++;
-    config.onFile?.(file, session.peer);
-  };
-  let target: Target;
-  let eof: boolean;
+// Waits for a pending read, or until `at` (the pause that ends a name).
+async function untilPause(
+  read: Promise<number | null>,
+  at: number | undefined,
+): Promise<number | null | "pause"> {
+  if (at === undefined) return await read;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const paused = new Promise<"pause">((resolve) => {
+    timer = setTimeout(
+      () => resolve("pause"),
+      Math.max(0, at - performance.now()),
+    );
+  });
   try {
-    const read = await readName(reader);
-    eof = read.eof;
-    // Shown (escaped) in logs even when refused: it is what the peer sent.
-    file.path = new TextDecoder().decode(read.name);
-    file.path = decodePath(read.name);
-    target = await prepareTarget(config.root, file.path, config.existing);
+    return await Promise.race([read, paused]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The name's target: checked, not busy, claimed (a `once` receiver), its
+// part file opened empty. Refusals come back as a failure for the core.
+async function takeName(
+  io: ConnectionIo,
+  path: string,
+): Promise<{ part: PartFile } | { failure: TransferFailure }> {
+  const { config } = io.shared;
+  let target: Target;
+  try {
+    target = await prepareTarget(config.root, path, config.existing);
     if (config.locks.has(target.partPath)) {
       throw new FileTransferError(
         "busy",
-        `'${file.path}' is being received from another sender`,
+        `'${path}' is being received from another sender`,
       );
     }
     if (!config.claim()) {
@@ -134,122 +187,95 @@ export async function receiveBasic(io: {
       );
     }
   } catch (error) {
-    if (
-      error instanceof FileTransferError && error.code === "connection_closed"
-    ) throw error;
-    file.error = failureOf(error);
-    await refuse(file.error);
-    done();
-    return;
+    return { failure: failureOf(error) };
   }
   io.authenticated();
   config.locks.add(target.partPath);
+  let file: Deno.FsFile;
   try {
-    const failure = await receiveBasicContent(
-      { reader, config, session, refuse, reply, stopped: io.stopped },
-      target,
-      file,
-      eof,
-    );
-    if (failure) {
-      file.error = failure;
-      await removeQuietly(target.partPath);
-    }
-  } finally {
-    config.locks.delete(target.partPath);
-  }
-  done();
-}
-
-interface BasicIo {
-  reader: FrameReader;
-  config: ReceiverConfig;
-  session: ReceiveSession;
-  refuse(failure: TransferFailure): Promise<void>;
-  reply(text: string): Promise<void>;
-  stopped(): boolean;
-}
-
-async function receiveBasicContent(
-  io: BasicIo,
-  target: Target,
-  file: ReceivedFile,
-  eof: boolean,
-): Promise<TransferFailure | undefined> {
-  const { reader, config, session } = io;
-  let part: Deno.FsFile;
-  try {
-    part = await openPart(target);
-    await part.truncate(0);
+    file = await openPart(target);
+    await file.truncate(0);
   } catch (error) {
-    const failure = failureOf(error);
-    await io.refuse(failure);
-    return failure;
+    config.locks.delete(target.partPath);
+    return { failure: failureOf(error) };
   }
-  try {
-    // Exactly "ok": classic senders compare the whole reply with it.
-    await io.reply("ok");
-    const hash = createHash("sha256");
-    let pending: Promise<void> | undefined;
-    // The size is unknown until EOF: early writeback starts once the file
-    // is big enough for it to matter (see _writeback.ts).
-    let writeback: Writeback | undefined;
+  return { part: new PartFile(io, target, file, path) };
+}
+
+// The content's way to disk. The size is unknown until EOF: early
+// writeback starts once the file is big enough for it to matter.
+class PartFile {
+  readonly #io: ConnectionIo;
+  readonly #target: Target;
+  readonly #file: Deno.FsFile;
+  readonly #path: string;
+  #pending: Promise<void> | undefined;
+  #writeback: Writeback | undefined;
+
+  constructor(
+    io: ConnectionIo,
+    target: Target,
+    file: Deno.FsFile,
+    path: string,
+  ) {
+    this.#io = io;
+    this.#target = target;
+    this.#file = file;
+    this.#path = path;
+  }
+
+  async data(bytes: Uint8Array, received: number): Promise<void> {
+    const { session, shared } = this.#io;
+    session.bytes += bytes.length;
+    await this.#pending;
+    if (!this.#writeback && received >= 2 * WRITEBACK_EVERY) {
+      this.#writeback = await startWriteback(this.#target.partPath, Infinity);
+    }
+    const n = bytes.length;
+    const writeback = this.#writeback;
+    this.#pending = writeAll(this.#file, bytes).then(() => writeback?.wrote(n));
+    shared.config.onProgress?.({
+      path: this.#path,
+      bytes: received,
+      size: undefined,
+      resumedFrom: 0,
+      peer: session.peer,
+    });
+  }
+
+  // Unless `failure`: fsync, mode 0644, into place. The part file is gone
+  // unless stored.
+  async end(
+    failure: TransferFailure | undefined,
+  ): Promise<{ storedAs?: string; failure?: TransferFailure }> {
+    let outcome: { storedAs?: string; failure?: TransferFailure } = {
+      failure,
+    };
     try {
-      for (;;) {
-        reader.grow(CHUNK);
-        const chunk = eof ? null : await reader.chunk(CHUNK);
-        if (chunk === null) break;
-        file.bytes += chunk.length;
-        session.bytes += chunk.length;
-        if (file.bytes > config.maxSize) {
-          const failure = failureOf(
-            new FileTransferError(
-              "too_large",
-              `'${file.path}' is over the receiver's limit of ${config.maxSize} bytes`,
-            ),
-          );
-          await io.refuse(failure);
-          return failure;
-        }
-        hash.update(chunk);
-        await pending;
-        if (!writeback && file.bytes >= 2 * WRITEBACK_EVERY) {
-          writeback = await startWriteback(target.partPath, Infinity);
-        }
-        const n = chunk.length;
-        pending = writeAll(part, chunk).then(() => writeback?.wrote(n));
-        config.onProgress?.({
-          path: file.path,
-          bytes: file.bytes,
-          size: undefined,
-          resumedFrom: 0,
-          peer: session.peer,
-        });
-      }
-      await pending;
-      await writeback?.finish();
+      await this.#pending;
+      await this.#writeback?.finish();
     } catch (error) {
-      await pending?.catch(() => {});
-      return failureOf(error);
+      outcome.failure ??= failureOf(error);
     } finally {
-      await writeback?.[Symbol.asyncDispose]();
+      await this.#writeback?.[Symbol.asyncDispose]();
     }
-    if (io.stopped()) {
-      // What arrived before the close may be any prefix of the file.
-      return { code: "shutting_down", message: "the receiver stopped" };
+    if (!outcome.failure) {
+      try {
+        await this.#file.sync();
+        await Deno.chmod(this.#target.partPath, 0o644);
+        outcome = {
+          storedAs: await commitPart(
+            this.#target,
+            this.#io.shared.config.existing,
+          ),
+        };
+      } catch (error) {
+        outcome = { failure: failureOf(error) };
+      }
     }
-    try {
-      await part.sync();
-      await Deno.chmod(target.partPath, 0o644);
-      file.storedAs = await commitPart(target, config.existing);
-    } catch (error) {
-      return failureOf(error);
-    }
-    file.sha256 = hash.digest("hex");
-    file.status = "stored";
-    config.stats.bytesStored += file.bytes;
-    return undefined;
-  } finally {
-    part.close();
+    this.#file.close();
+    if (outcome.failure) await removeQuietly(this.#target.partPath);
+    this.#io.shared.config.locks.delete(this.#target.partPath);
+    return outcome;
   }
 }

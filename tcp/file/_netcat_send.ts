@@ -1,28 +1,25 @@
-// The classic flow, sending side: one connection per file; write the bare
-// name (no newline), wait for the reply, which must be "ok" (a trailing
-// newline is accepted), stream the content, close the write side, and
-// wait for the receiver to close. Nothing is verified.
+// The classic flow, sending side: one connection per file, the socket
+// loop around the classic core (_basic_session.ts): the bare name, the
+// reply (which must be "ok"), the content from two alternating buffers
+// (the next chunk is read while the previous one is written), the write
+// side closed, and the receiver's close awaited. Nothing is verified.
 
-import { createHash } from "node:crypto";
 import type { HostPort } from "../../address.ts";
 import { closeQuietly } from "../../_io.ts";
-import { FileTransferError } from "./errors.ts";
-import {
-  FrameReader,
-  readFileFull,
-  type Stream,
-  writeRecorded,
-} from "./_frame_io.ts";
-import { failureOf } from "./_receiver_config.ts";
 import type { SendFilesOptions, SendReport, SentFile } from "./types.ts";
 import { unsentFile, type WalkEntry } from "./_walk.ts";
-import { openStream, startWatchdog, type Watchdog } from "./_connect.ts";
+import { openStream } from "./_connect.ts";
+import {
+  BASIC_CHUNK,
+  BasicSender,
+  type BasicSenderEvent,
+} from "./_basic_session.ts";
+import { readFileFull } from "./_file_read.ts";
+import { type Stream, writeRecorded } from "./_stream.ts";
+import { failureOf } from "./_failure.ts";
+import { keepDeadlines } from "./_deadline.ts";
+import { failureError } from "./_send_link.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const CHUNK = 1024 * 1024;
-// What a receiver may say besides "ok"; more is cut off.
-const REPLY_LIMIT = 1024;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Sends each file over its own connection in the classic flow. */
@@ -35,8 +32,8 @@ export async function sendBasic(
   // Two buffers: the next chunk is read from the file while the previous
   // one is still being written to the socket.
   const bufs: [Uint8Array, Uint8Array] = [
-    new Uint8Array(CHUNK),
-    new Uint8Array(CHUNK),
+    new Uint8Array(BASIC_CHUNK),
+    new Uint8Array(BASIC_CHUNK),
   ];
   for (const entry of entries) {
     // The classic flow has no directories: files carry their relative path.
@@ -56,45 +53,6 @@ export async function sendBasic(
   }
 }
 
-// Everything the receiver sends until it closes (at most REPLY_LIMIT bytes).
-async function readRest(reader: FrameReader): Promise<string> {
-  let text = "";
-  while (text.length < REPLY_LIMIT) {
-    const chunk = await reader.chunk(REPLY_LIMIT).catch(() => null);
-    if (chunk === null) break;
-    text += decoder.decode(chunk);
-  }
-  return text;
-}
-
-// Waits for "ok" (the first two bytes); anything else is the refusal.
-async function awaitOk(
-  reader: FrameReader,
-  dog: Watchdog,
-  path: string,
-): Promise<void> {
-  let open: boolean;
-  try {
-    open = await reader.peek(2, () => true);
-  } catch (error) {
-    if (dog.expired) {
-      throw new FileTransferError("timeout", "the receiver did not answer");
-    }
-    throw error;
-  }
-  const head = decoder.decode(reader.buffered.subarray(0, 2));
-  if (open && head === "ok") {
-    await reader.exact(2);
-    return;
-  }
-  const said = (decoder.decode(reader.buffered) + await readRest(reader))
-    .trim().replace(/^error:\s*/i, "");
-  throw new FileTransferError(
-    "refused",
-    `the receiver refused '${path}': ${said || "it closed without a reply"}`,
-  );
-}
-
 async function sendOneBasic(
   address: HostPort,
   file: SentFile,
@@ -104,15 +62,22 @@ async function sendOneBasic(
   using handle = await Deno.open(file.source, { read: true });
   const size = (await handle.stat()).size;
   const stream = await openStream(address, options.tls);
-  const dog = startWatchdog(stream, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const record = () => dog.touch();
+  const core = new BasicSender({
+    path: file.path,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    now: performance.now(),
+  });
+  // A passed deadline closes the connection: the read or write in flight
+  // ends, and the core says why.
+  const deadline = keepDeadlines(core, () => closeQuietly(stream));
+  const record = () => core.progress(performance.now());
   try {
-    await writeRecorded(stream, encoder.encode(file.path), record);
-    const reader = new FrameReader(stream, 4096, record);
-    await awaitOk(reader, dog, file.path);
-    const hash = createHash("sha256");
+    await writeRecorded(stream, core.takeOutput()[0]!, record);
+    if ((await replies(stream, core, deadline.arm)).type !== "ok") {
+      throw failureError(core.failure!);
+    }
     await streamFile(handle, stream, io.bufs, (chunk) => {
-      hash.update(chunk);
+      core.content(chunk);
       file.bytes += chunk.length;
       io.report.bytes += chunk.length;
       options.onProgress?.({
@@ -122,21 +87,38 @@ async function sendOneBasic(
         resumedFrom: 0,
       });
     }, record);
+    core.endContent();
     await stream.closeWrite();
-    // The receiver closes once it has the bytes; after "ok" only the
-    // newline some receivers add may come, anything else is a complaint.
-    const rest = (await readRest(reader)).trim();
-    if (rest !== "") {
-      throw new FileTransferError(
-        "refused",
-        `receiver: ${rest.replace(/^error:\s*/i, "")}`,
-      );
-    }
-    file.sha256 = hash.digest("hex");
+    const end = await replies(stream, core, deadline.arm);
+    if (end.type !== "sent") throw failureError(core.failure!);
+    file.sha256 = end.sha256;
     file.status = "sent";
+  } catch (error) {
+    throw core.failure ? failureError(core.failure) : error;
   } finally {
-    dog.stop();
+    deadline.stop();
     closeQuietly(stream);
+  }
+}
+
+// Reads the receiver's bytes into the core until it has something to say.
+async function replies(
+  stream: Stream,
+  core: BasicSender,
+  arm: () => void,
+): Promise<BasicSenderEvent> {
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await stream.read(core.space());
+    } catch {
+      n = null;
+    }
+    const events = n === null ? core.eof() : core.commit(n, performance.now());
+    arm();
+    if (events.length > 0) return events[0]!;
+    // The deadline closed the connection: the core has said why.
+    if (core.finished) return { type: "failed", failure: core.failure! };
   }
 }
 

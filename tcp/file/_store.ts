@@ -1,8 +1,10 @@
-// Where received bytes go: partial files next to their final place, and the
-// one atomic step that turns a verified partial file into the final file.
+// Where received bytes go: the receiver's folder (checked at start),
+// partial files next to their final place, and the one atomic step that
+// turns a verified partial file into the final file.
 
 import { FileTransferError } from "./errors.ts";
 import { createHash } from "node:crypto";
+import { errorMessage } from "../../_io.ts";
 import {
   checkRelativePath,
   checkTarget,
@@ -14,6 +16,41 @@ import {
 } from "./_safe_path.ts";
 
 import type { ExistingPolicy } from "./types.ts";
+
+/**
+ * The receiver's folder as a real path. It must exist, be a folder and
+ * take new files, or nothing could ever be stored: refusing to start is
+ * clearer than refusing every file.
+ */
+export function checkFolder(dir: string): string {
+  let root: string;
+  try {
+    root = Deno.realPathSync(dir);
+  } catch (error) {
+    throw new FileTransferError(
+      "not_found",
+      `the folder '${dir}' does not exist`,
+      { cause: error },
+    );
+  }
+  if (!Deno.statSync(root).isDirectory) {
+    throw new FileTransferError("not_found", `'${dir}' is not a folder`);
+  }
+  try {
+    const probe = Deno.makeTempFileSync({
+      dir: root,
+      prefix: ".netkit-probe-",
+    });
+    Deno.removeSync(probe);
+  } catch (error) {
+    throw new FileTransferError(
+      "not_writable",
+      `cannot create files in '${dir}': ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  return root;
+}
 
 /** A checked place for one incoming file. */
 export interface Target {

@@ -16,7 +16,8 @@ import { NetkitError } from "../../errors.ts";
  * - `bad_hello`: the peer does not speak the netkit file protocol.
  * - `protocol_error`: a malformed or unexpected message.
  * - `message_too_large`: a message over the protocol's size limits.
- * - `auth_failed`: wrong token (or the receiver could not prove it knows it).
+ * - `auth_failed`: wrong token or code (or the receiver could not prove it
+ *   knows it).
  * - `integrity_failed`: a message authentication code did not match: the
  *   stream was altered on the way.
  * - `unsafe_path`: a path breaks the path-safety rules.
@@ -35,6 +36,8 @@ import { NetkitError } from "../../errors.ts";
  *   does not exist (or the folder is not a folder).
  * - `not_writable`: the receiver cannot create files in its folder.
  * - `connection_refused`: nothing listens at the receiver's address.
+ * - `mode_mismatch`: one side authenticates with a code, the other with a
+ *   token.
  */
 export type FileTransferErrorCode =
   | "version_mismatch"
@@ -57,7 +60,8 @@ export type FileTransferErrorCode =
   | "refused"
   | "not_found"
   | "not_writable"
-  | "connection_refused";
+  | "connection_refused"
+  | "mode_mismatch";
 
 /**
  * The error class of netkit's file transfer.

@@ -22,8 +22,10 @@
  * @module
  */
 
+export * from "./code.ts";
 export * from "./errors.ts";
 export * from "./types.ts";
 export * as fileProtocol from "./protocol.ts";
 export * from "./receiver.ts";
+export * from "./token.ts";
 export * from "./sender.ts";

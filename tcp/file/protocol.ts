@@ -30,7 +30,7 @@ import {
 import { FileTransferError, type FileTransferErrorCode } from "./errors.ts";
 
 /** The protocol version this build speaks. */
-export const FILE_PROTOCOL_VERSION = 2;
+export const FILE_PROTOCOL_VERSION = 3;
 
 /**
  * Sender hello flag (in the code field): the sender reached the receiver
@@ -38,6 +38,13 @@ export const FILE_PROTOCOL_VERSION = 2;
  * second time. A receiver that does not serve TLS refuses it.
  */
 export const HELLO_FLAG_PLAIN_OVER_TLS = 1;
+
+/**
+ * Sender hello flag (in the code field): the sender authenticates with a
+ * code (CPace shares follow the hellos), not a token. A receiver of the
+ * other kind refuses the hello with `mode_mismatch`.
+ */
+export const HELLO_FLAG_CODE = 2;
 
 /** Bytes a sealed frame adds to its payload: the Poly1305 tag. */
 export const SEAL_OVERHEAD = 16;
@@ -72,8 +79,8 @@ export const MAX_DATA_PAYLOAD = 1024 * 1024;
 export const DIGEST_BYTES = 32;
 
 /**
- * Message types. Sender to receiver: `AUTH` … `DONE`; receiver to sender:
- * `AUTH_OK` … `ERROR`.
+ * Message types. Sender to receiver: `AUTH` … `SENDER_SHARE`; receiver to
+ * sender: `AUTH_OK` … `ERROR`. The two shares travel only in code mode.
  */
 export const MessageType = {
   AUTH: 0x01,
@@ -82,10 +89,12 @@ export const MessageType = {
   DATA: 0x04,
   END: 0x05,
   DONE: 0x06,
+  SENDER_SHARE: 0x07,
   AUTH_OK: 0x10,
   ACCEPT: 0x11,
   STATUS: 0x12,
   SESSION: 0x13,
+  RECEIVER_SHARE: 0x14,
   ERROR: 0x1f,
 } as const;
 
@@ -121,6 +130,7 @@ const WIRE_CODES: readonly FileTransferErrorCode[] = [
   "not_found",
   "not_writable",
   "connection_refused",
+  "mode_mismatch",
 ];
 
 /**
@@ -607,7 +617,7 @@ export function decodeNotice(
   };
 }
 
-/** The keys of one session, derived from the token and both hellos. */
+/** The keys of one session, derived from the secret and both hellos. */
 export interface SessionKeys {
   /** What the sender sends in `AUTH`. */
   senderProof: Uint8Array;
@@ -623,12 +633,14 @@ export interface SessionKeys {
 
 /**
  * Derives every key of a session with HKDF-SHA-256: input key material the
- * token's UTF-8 bytes, salt the sender's 44-byte hello followed by the
+ * token's UTF-8 bytes (in code mode: the 64-byte CPace ISK, which already
+ * binds both hellos), salt the sender's 44-byte hello followed by the
  * receiver's, info `netkit-file/2 ` and a label (`sender proof`,
  * `receiver proof`, `mac`, `sender key`, `receiver key`), 32 bytes each.
  * Both nonces (and the sender's flags) are in the salt, so every session
- * gets fresh keys and a flipped flag fails authentication. The token itself
- * never crosses the wire.
+ * gets fresh keys and a flipped flag fails authentication. The secret itself
+ * never crosses the wire. (The `/2` in the labels names the key schedule,
+ * unchanged since version 2.)
  *
  * @example
  * ```ts
@@ -643,11 +655,11 @@ export interface SessionKeys {
  * ```
  */
 export function deriveKeys(
-  token: string,
+  secret: string | Uint8Array,
   senderHello: Uint8Array,
   receiverHello: Uint8Array,
 ): SessionKeys {
-  const ikm = encoder.encode(token);
+  const ikm = typeof secret === "string" ? encoder.encode(secret) : secret;
   const salt = new Uint8Array(senderHello.length + receiverHello.length);
   salt.set(senderHello, 0);
   salt.set(receiverHello, senderHello.length);

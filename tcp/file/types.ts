@@ -95,6 +95,32 @@ export interface ReceiveSession {
   authDelayMs?: number;
 }
 
+/**
+ * Strangers' sessions (ended before authenticating) that were counted
+ * rather than reported one by one (see `onStrangers`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StrangerSummary } from "@netkit/netkit/tcp/file";
+ *
+ * const summary: StrangerSummary = {
+ *   sessions: 3,
+ *   codes: { auth_failed: 2, timeout: 1 },
+ *   periodMs: 10_000,
+ * };
+ * assert.equal(summary.sessions, 3);
+ * ```
+ */
+export interface StrangerSummary {
+  /** Sessions that ended before authenticating. */
+  sessions: number;
+  /** Those sessions by failure code (`auth_failed`, `timeout`, …). */
+  codes: Record<string, number>;
+  /** Milliseconds the summary covers. */
+  periodMs: number;
+}
+
 /** Counters of a file receiver. */
 export interface FileReceiverStats extends TcpServerStats {
   /** Sessions that ended. */
@@ -115,6 +141,11 @@ export interface FileReceiverStats extends TcpServerStats {
   unauthenticatedDropped: number;
   /** Content bytes written to stored files. */
   bytesStored: number;
+  /**
+   * With a code: the wrong attempts it has left; 0 once it has ended (the
+   * receiver then stops). Absent with a token.
+   */
+  codeAttemptsLeft?: number;
 }
 
 /**
@@ -130,8 +161,22 @@ export type FileReceiver = NetkitServer<FileReceiverStats>;
 export interface FileReceiverOptions extends TcpServerOptions {
   /** Folder files are stored under; it must exist. */
   dir: string;
-  /** The shared secret senders must prove they know. Required unless `basic`. */
+  /**
+   * The shared secret senders must prove they know. A token or a `code`
+   * (exactly one) is required unless `basic`.
+   */
   token?: string;
+  /**
+   * A code a person can read aloud (see `generateCode()`), instead of a
+   * token: the keys come from a password-authenticated exchange (CPace), so
+   * a recording of a session gives nothing to test guesses against. A code
+   * serves one sender (the receiver ends after that session, as with
+   * `once`), and after `codeAttempts` wrong codes in all it ends: the
+   * receiver stops.
+   */
+  code?: string;
+  /** Wrong codes the receiver takes before the code ends. Default 3. */
+  codeAttempts?: number;
   /** Speak the classic unauthenticated flow instead of the netkit protocol. */
   basic?: boolean;
   /** What to do when a file exists: refuse (default), overwrite, or store `name (1).ext`. */
@@ -167,6 +212,13 @@ export interface FileReceiverOptions extends TcpServerOptions {
   onFile?: (file: ReceivedFile, peer: string) => void;
   /** Each session when it ends. */
   onSession?: (session: ReceiveSession) => void;
+  /**
+   * Strangers' sessions (ended before authenticating) reach `onSession`
+   * one by one up to 20 per 10 s; past that, they are counted and this
+   * gets one summary per 10 s, for as long as they keep coming, so a
+   * flood costs a bounded log.
+   */
+  onStrangers?: (summary: StrangerSummary) => void;
 }
 
 /** The sender's report on one entry. */
@@ -211,8 +263,10 @@ export interface SendReport {
 
 /** Options of {@linkcode sendFiles}. */
 export interface SendFilesOptions {
-  /** The receiver's token. Required unless `basic`. */
+  /** The receiver's token. A token or a `code` is required unless `basic`. */
   token?: string;
+  /** The receiver's code (as it printed it; case and separators may differ). */
+  code?: string;
   /** Connect with TLS. */
   tls?: SenderTlsOptions;
   /** Continue interrupted transfers from the receiver's verified prefix. Default true. */

@@ -1,14 +1,16 @@
 // The lab's subprocesses: netkit itself, re-run under `unshare -n` (a
-// private network namespace) or as a server that must die with its
-// socket open.
+// private network namespace where, as root, the whole scenario runs) or as
+// a server that must die with its socket open.
 
 import { TcpError } from "../errors.ts";
 import { errorMessage } from "../../_io.ts";
 import type { LabOptions, LabReport } from "./types.ts";
 import type { Recorder } from "./_recorder.ts";
 
-/** How long any lab subprocess may run before it is killed. */
+/** How long a lab subprocess (a server under test) may run before it is killed. */
 export const CHILD_TIMEOUT_MS = 30_000;
+/** How long a whole scenario in its namespace may run (syn-retries takes about 12 s, emfile up to 20 s). */
+export const NAMESPACE_TIMEOUT_MS = 90_000;
 
 /** The command that runs netkit's CLI. */
 export function netkitCommand(options: LabOptions): string[] {
@@ -55,14 +57,23 @@ async function runs(cmd: string, args: string[]): Promise<boolean> {
 }
 
 /**
- * Runs `netkit tcp lab <scenario> --inside-namespace --json` in a new
- * network namespace with loopback up, and returns its report.
+ * Runs the whole scenario as `netkit tcp lab <scenario> --inside-namespace
+ * --json` in a new network namespace with loopback up, and returns its
+ * report: its timeline, counters and packets are the namespace's alone.
  */
 export async function runInNamespace(
   scenario: string,
-  args: string[],
   options: LabOptions,
 ): Promise<LabReport> {
+  const args: string[] = [];
+  if (options.backlog !== undefined) {
+    args.push("--backlog", `${options.backlog}`);
+  }
+  if (options.clients !== undefined) {
+    args.push("--clients", `${options.clients}`);
+  }
+  if (options.nofile !== undefined) args.push("--nofile", `${options.nofile}`);
+  if (options.packets === "all") args.push("--packets");
   const command = [
     "-n",
     "--",
@@ -92,14 +103,14 @@ export async function runInNamespace(
     } catch {
       // Already gone.
     }
-  }, CHILD_TIMEOUT_MS);
+  }, NAMESPACE_TIMEOUT_MS);
   const result = await child.output().finally(() => clearTimeout(timer));
   const stdout = new TextDecoder().decode(result.stdout);
   if (!result.success) {
     const stderr = new TextDecoder().decode(result.stderr).trim();
     throw new TcpError(
       "lab_failed",
-      `the namespace part of '${scenario}' failed (exit ${result.code}): ${
+      `'${scenario}' in its own network namespace failed (exit ${result.code}): ${
         stderr.split("\n").slice(-3).join(" ").slice(0, 400)
       }`,
     );
@@ -109,7 +120,7 @@ export async function runInNamespace(
   } catch (error) {
     throw new TcpError(
       "lab_failed",
-      `the namespace part of '${scenario}' printed no report: ${
+      `'${scenario}' in its own network namespace printed no report: ${
         errorMessage(error)
       }`,
     );
@@ -117,14 +128,16 @@ export async function runInNamespace(
 }
 
 /**
- * Refuses to change sysctls or firewall rules unless this process runs in
- * a network namespace of its own: `--inside-namespace` typed by hand on the
- * host must not switch the host's tcp_abort_on_overflow on.
+ * Refuses to run the namespace side (sysctls, nftables rules) unless this
+ * process is in a network namespace of its own: `--inside-namespace` typed
+ * by hand on the host, or handed the parent's own namespace, must not
+ * switch the host's tcp_abort_on_overflow on.
  */
-async function assertPrivateNamespace(): Promise<void> {
+export async function assertPrivateNamespace(
+  parent: string | undefined = Deno.env.get(PARENT_NETNS),
+): Promise<void> {
   // The parent names the namespace it left; /proc/1 may be unreadable (as in
   // containers), so it cannot serve as the reference.
-  const parent = Deno.env.get(PARENT_NETNS);
   const own = await Deno.readLink("/proc/self/ns/net").catch(() => undefined);
   if (parent === undefined || own === undefined || own === parent) {
     throw new TcpError(
@@ -135,7 +148,7 @@ async function assertPrivateNamespace(): Promise<void> {
 }
 
 /** The environment variable that carries the parent's network namespace to the child. */
-const PARENT_NETNS = "NETKIT_LAB_PARENT_NETNS";
+export const PARENT_NETNS = "NETKIT_LAB_PARENT_NETNS";
 
 /** Writes a sysctl of the current network namespace (root, inside `unshare -n`). */
 export async function setSysctl(name: string, value: number): Promise<void> {
@@ -254,28 +267,34 @@ export function spawnNetkit(
   };
 }
 
+/** Where a scenario runs: in the lab's own namespace, or on the host and why. */
+export interface Where {
+  /** In the lab's own network namespace (root): variants run, packets are captured. */
+  inside: boolean;
+  /** On the host: why not in a namespace (not root, a tool missing, --no-namespace, …). */
+  why?: string;
+}
+
 /**
- * Runs a scenario's namespace part and merges it into `rec` under `prefix`;
- * when it cannot run (not root, a tool missing, --no-namespace, the
- * namespace refused) the report says what was skipped and why.
+ * Runs a variant of a scenario that changes sysctls or firewall rules: in
+ * the lab's own namespace, as a new part of the timeline under `prefix`;
+ * on the host it is skipped, saying why. A variant that fails is reported
+ * as skipped with its error.
  */
-export async function namespacePart(
+export async function variant(
   rec: Recorder,
-  options: LabOptions,
-  part: { scenario: string; args?: string[]; prefix: string; what: string },
+  where: Where,
+  part: { prefix: string; what: string; run: () => Promise<void> },
 ): Promise<void> {
-  const why = options.noNamespace
-    ? "--no-namespace"
-    : await namespaceUnavailable();
-  if (why) {
-    rec.skip(`${part.what}: ${why}`);
+  if (!where.inside) {
+    rec.skip(
+      `${part.what}: ${where.why ?? "not in a private network namespace"}`,
+    );
     return;
   }
+  await rec.section(part.prefix);
   try {
-    rec.merge(
-      await runInNamespace(part.scenario, part.args ?? [], options),
-      part.prefix,
-    );
+    await part.run();
   } catch (error) {
     rec.skip(`${part.what}: ${errorMessage(error)}`);
   }

@@ -1,19 +1,38 @@
 // Scenarios of the end of a connection: close, close-wait, time-wait, reset.
 
-import { startRecorder } from "./_recorder.ts";
+import { type Recorder, startRecorder } from "./_recorder.ts";
 import { connect, find, listen, stateOf } from "./_sockets.ts";
 import { closeQuietly, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { readSocketOwners } from "../proc/mod.ts";
 import type { LabOptions, LabReport } from "./types.ts";
-import { namespacePart, nft } from "./_child.ts";
+import { nft, variant, type Where } from "./_child.ts";
 
 const enc = new TextEncoder();
 
 /** The four-way close, with a half-close in the middle. */
-export async function closeScenario(options: LabOptions): Promise<LabReport> {
-  if (options.insideNamespace) return await closeInside();
-  const rec = await startRecorder("close");
+export async function closeScenario(
+  options: LabOptions,
+  where: Where,
+): Promise<LabReport> {
+  const rec = await startRecorder("close", options);
+  await closePlain(rec);
+  await variant(rec, where, {
+    prefix: "[ACKs held] ",
+    what:
+      "FIN_WAIT1 and LAST_ACK held long enough to see (nftables dropping ACKs in a private namespace)",
+    run: () => closeHeld(rec),
+  });
+  return await rec.finish({
+    why:
+      "TCP closes each direction separately. The side that sends the first FIN (the active closer) goes FIN_WAIT1 → FIN_WAIT2 when it is ACKed, and may keep reading: that is a half-close. The other side sits in CLOSE_WAIT until its application calls close(), then LAST_ACK until its FIN is ACKed. The active closer then waits in TIME_WAIT for 2×MSL (60 s on Linux) so late segments of this connection cannot be taken for a new one with the same ports.",
+    change:
+      "Nothing here is a fault. Use shutdown(SHUT_WR) (Deno: closeWrite()) to say 'no more requests' while still reading replies, and read with conn.read() loops, not conn.readable, which closes the whole socket at EOF. CLOSE_WAIT that lasts means the application forgot close() (see close-wait); TIME_WAIT belongs to whoever closes first (see time-wait).",
+  });
+}
+
+/** The four-way close with a half-close, on plain loopback. */
+async function closePlain(rec: Recorder): Promise<void> {
   using listener = listen();
   const port = listener.addr.port;
   rec.watch(port);
@@ -75,26 +94,13 @@ export async function closeScenario(options: LabOptions): Promise<LabReport> {
     closeQuietly(client);
     closeQuietly(server);
   }
-  await namespacePart(rec, options, {
-    scenario: "close",
-    prefix: "[namespace, ACKs held] ",
-    what:
-      "FIN_WAIT1 and LAST_ACK held long enough to see (nftables dropping ACKs in a private namespace)",
-  });
-  return await rec.finish({
-    why:
-      "TCP closes each direction separately. The side that sends the first FIN (the active closer) goes FIN_WAIT1 → FIN_WAIT2 when it is ACKed, and may keep reading: that is a half-close. The other side sits in CLOSE_WAIT until its application calls close(), then LAST_ACK until its FIN is ACKed. The active closer then waits in TIME_WAIT for 2×MSL (60 s on Linux) so late segments of this connection cannot be taken for a new one with the same ports.",
-    change:
-      "Nothing here is a fault. Use shutdown(SHUT_WR) (Deno: closeWrite()) to say 'no more requests' while still reading replies, and read with conn.read() loops, not conn.readable, which closes the whole socket at EOF. CLOSE_WAIT that lasts means the application forgot close() (see close-wait); TIME_WAIT belongs to whoever closes first (see time-wait).",
-  });
 }
 
 /**
- * Inside a namespace: the ACKs of each FIN are dropped for a while, so the
- * states that last one round trip on loopback (FIN_WAIT1, LAST_ACK) stay.
+ * In the lab's namespace: the ACKs of each FIN are dropped for a while, so
+ * the states that last one round trip on loopback (FIN_WAIT1, LAST_ACK) stay.
  */
-async function closeInside(): Promise<LabReport> {
-  const rec = await startRecorder("close");
+async function closeHeld(rec: Recorder): Promise<void> {
   using listener = listen();
   const port = listener.addr.port;
   rec.watch(port);
@@ -157,15 +163,14 @@ async function closeInside(): Promise<LabReport> {
     closeQuietly(client);
     closeQuietly(server);
   }
-  return await rec.finish({ why: "", change: "" });
 }
 
 /** Connections the server never closes: CLOSE_WAIT, owned by this process. */
 export async function closeWaitScenario(
-  options: { clients?: number } = {},
+  options: LabOptions = {},
 ): Promise<LabReport> {
   const count = options.clients ?? 5;
-  const rec = await startRecorder("close-wait");
+  const rec = await startRecorder("close-wait", options);
   using listener = listen();
   const port = listener.addr.port;
   rec.watch(port);
@@ -224,8 +229,10 @@ async function countFds(): Promise<number> {
 }
 
 /** TIME_WAIT lands on the side that closes first. */
-export async function timeWaitScenario(): Promise<LabReport> {
-  const rec = await startRecorder("time-wait");
+export async function timeWaitScenario(
+  options: LabOptions = {},
+): Promise<LabReport> {
+  const rec = await startRecorder("time-wait", options);
   using listener = listen();
   const port = listener.addr.port;
   rec.watch(port);

@@ -3,11 +3,11 @@
 
 import { type Recorder, startRecorder } from "./_recorder.ts";
 import { connect, find, listen } from "./_sockets.ts";
-import { namespacePart, nft, setSysctl } from "./_child.ts";
+import { nft, setSysctl, variant, type Where } from "./_child.ts";
 import { closeQuietly, delay, errorMessage, writeAll } from "../../_io.ts";
 import { readProcText } from "../../_proc.ts";
 import { synRecvTimes, type TcpSocketRecord } from "../proc/mod.ts";
-import type { LabOptions, LabReport } from "./types.ts";
+import type { LabOptions, LabPacket, LabReport } from "./types.ts";
 
 /** How long a client that the kernel keeps retrying is left to retry. */
 const RETRY_WATCH_MS = 4000;
@@ -15,9 +15,26 @@ const RETRY_WATCH_MS = 4000;
 /** connect() and accept(), step by step. */
 export async function handshakeScenario(
   options: LabOptions,
+  where: Where,
 ): Promise<LabReport> {
-  if (options.insideNamespace) return await handshakeInside();
-  const rec = await startRecorder("handshake");
+  const rec = await startRecorder("handshake", options);
+  await handshakePlain(rec);
+  await variant(rec, where, {
+    prefix: "[packets held] ",
+    what:
+      "the slowed-down handshake (SYN_SENT, SYN_RECV): on loopback it completes in microseconds, and holding it needs nftables in a private namespace",
+    run: () => handshakeHeld(rec),
+  });
+  return await rec.finish({
+    why:
+      "The kernel runs the three-way handshake by itself: a SYN creates a half-open request (SYN_RECV) in the listener's SYN queue, the final ACK turns it into a full ESTABLISHED socket in the accept queue, and only then does accept() have anything to take. connect() returns as soon as the client has the SYN-ACK. So a connection can be 'up' for the client while the server's application has never seen it; and when the accept queue is full the kernel drops new SYNs, leaving clients in SYN_SENT.",
+    change:
+      "Judge a server's health by its accept queue ('netkit tcp states --state LISTEN': accept queue against backlog), not by whether clients connect. Accept promptly (a dedicated accept loop), and size the backlog for bursts.",
+  });
+}
+
+/** The handshake on plain loopback: queued before accept(), a full queue leaves SYN_SENT. */
+async function handshakePlain(rec: Recorder): Promise<void> {
   using listener = listen(4);
   const port = listener.addr.port;
   rec.watch(port);
@@ -73,28 +90,15 @@ export async function handshakeScenario(
     pending.abort();
     for (const c of conns) closeQuietly(c);
   }
-  await namespacePart(rec, options, {
-    scenario: "handshake",
-    prefix: "[namespace, packets held] ",
-    what:
-      "the slowed-down handshake (SYN_SENT, SYN_RECV): on loopback it completes in microseconds, and holding it needs nftables in a private namespace",
-  });
-  return await rec.finish({
-    why:
-      "The kernel runs the three-way handshake by itself: a SYN creates a half-open request (SYN_RECV) in the listener's SYN queue, the final ACK turns it into a full ESTABLISHED socket in the accept queue, and only then does accept() have anything to take. connect() returns as soon as the client has the SYN-ACK. So a connection can be 'up' for the client while the server's application has never seen it; and when the accept queue is full the kernel drops new SYNs, leaving clients in SYN_SENT.",
-    change:
-      "Judge a server's health by its accept queue ('netkit tcp states --state LISTEN': accept queue against backlog), not by whether clients connect. Accept promptly (a dedicated accept loop), and size the backlog for bursts.",
-  });
 }
 
 /**
- * Inside a namespace: the handshake slowed down by nftables so every state
- * can be seen: SYN-ACKs dropped (client SYN_SENT, server SYN_RECV), then
- * final ACKs dropped (client ESTABLISHED, server still SYN_RECV), then
+ * In the lab's namespace: the handshake slowed down by nftables so every
+ * state can be seen: SYN-ACKs dropped (client SYN_SENT, server SYN_RECV),
+ * then final ACKs dropped (client ESTABLISHED, server still SYN_RECV), then
  * nothing dropped (the server's end joins the accept queue), then accept().
  */
-async function handshakeInside(): Promise<LabReport> {
-  const rec = await startRecorder("handshake");
+async function handshakeHeld(rec: Recorder): Promise<void> {
   using listener = listen(4);
   const port = listener.addr.port;
   rec.watch(port);
@@ -153,17 +157,38 @@ async function handshakeInside(): Promise<LabReport> {
     await connecting.catch(() => {});
     for (const c of conns) closeQuietly(c);
   }
-  return await rec.finish({ why: "", change: "" });
 }
 
 /** A listener that never accepts. */
 export async function acceptOverflowScenario(
   options: LabOptions,
+  where: Where,
 ): Promise<LabReport> {
-  if (options.insideNamespace) return await abortOnOverflow(options);
   const backlog = options.backlog ?? 2;
   const clients = options.clients ?? backlog + 4;
-  const rec = await startRecorder("accept-overflow");
+  const rec = await startRecorder("accept-overflow", options);
+  await acceptOverflowPlain(rec, backlog, clients);
+  await variant(rec, where, {
+    prefix: "[tcp_abort_on_overflow=1] ",
+    what: "the tcp_abort_on_overflow=1 variant",
+    run: () => abortOnOverflow(rec, backlog),
+  });
+  return await rec.finish({
+    why:
+      `The accept queue holds connections the kernel has completed and the application has not accept()ed. Its limit is the listen() backlog (capped by net.core.somaxconn), and it is full only when it holds MORE than the backlog, so backlog ${backlog} holds ${
+        backlog + 1
+      }. With the queue full the kernel drops new SYNs (ListenOverflows and ListenDrops count them) and the clients retransmit them after 1, 2, 4… s: connect() hangs. Clients already queued connected fine, but nobody reads their requests: they hang too. With net.ipv4.tcp_abort_on_overflow=1 a handshake that completes into a full queue is answered with RST instead: 'connection reset by peer'.`,
+    change:
+      "Accept faster than connections arrive (a dedicated accept loop, no blocking work before accept()), raise the backlog (Deno.listen({tcpBacklog}), default 511) and net.core.somaxconn together, and watch 'netkit tcp states --state LISTEN' (accept queue vs backlog) and TcpExtListenOverflows. Keep tcp_abort_on_overflow=0 unless clients should fail fast rather than retry.",
+  });
+}
+
+/** The overflow itself: backlog+1 queued, the later SYNs dropped. */
+async function acceptOverflowPlain(
+  rec: Recorder,
+  backlog: number,
+  clients: number,
+): Promise<void> {
   using listener = listen(backlog);
   const port = listener.addr.port;
   rec.watch(port);
@@ -181,44 +206,76 @@ export async function acceptOverflowScenario(
   );
   const abort = new AbortController();
   const conns: Deno.TcpConn[] = [];
-  const attempts = Array.from(
-    { length: clients },
-    () =>
-      connect(port, abort.signal).then((c) => {
-        conns.push(c);
-        return c;
-      }),
-  );
-  for (const a of attempts) a.catch(() => {});
+  const attempts: Promise<unknown>[] = [];
   try {
+    // One client at a time, each settled before the next: connected clients
+    // fill the accept queue to backlog+1, and every later SYN finds it full
+    // and is dropped. All at once, a busy machine can let several SYNs in
+    // before any handshake completes; then the final ACKs that meet the full
+    // queue are dropped instead, and which clients end up where is chance.
     const isClient = (x: TcpSocketRecord) =>
       x.remote.port === port && x.state !== "TIME_WAIT";
+    for (let i = 1; i <= clients; i++) {
+      if (i <= effective + 1) {
+        const c = await connect(port, abort.signal);
+        conns.push(c);
+        rec.name(c.localAddr.port, `client ${i}`);
+        await rec.waitFor(
+          (s) => s.find((x) => x.state === "LISTEN")?.acceptQueue === i,
+          `client ${i} in the accept queue`,
+        );
+        continue;
+      }
+      const before = new Set(
+        (await rec.sockets()).filter(isClient).map((x) => x.local.port),
+      );
+      const attempt = connect(port, abort.signal).then((c) => {
+        conns.push(c);
+        return c;
+      });
+      attempt.catch(() => {});
+      attempts.push(attempt);
+      const seen = await rec.waitFor(
+        (s) =>
+          s.some((x) =>
+            isClient(x) && x.state === "SYN_SENT" && !before.has(x.local.port)
+          ),
+        `client ${i} in SYN_SENT`,
+      );
+      const mine = seen.find((x) =>
+        isClient(x) && x.state === "SYN_SENT" && !before.has(x.local.port)
+      )!;
+      rec.name(mine.local.port, `client ${i}`);
+    }
     const settled = await rec.waitFor(
       (s) =>
         s.find((x) => x.state === "LISTEN")?.acceptQueue === effective + 1 &&
-        s.filter(isClient).length === clients &&
-        s.filter(isClient).every((x) =>
-          x.state === "ESTABLISHED" || x.state === "SYN_SENT"
-        ),
+        s.filter(isClient).length === clients,
       `${effective + 1} connections in the accept queue and ${clients} clients`,
     );
-    nameClients(rec, settled, port);
     const queued = settled.find((x) => x.state === "LISTEN")!.acceptQueue!;
     rec.fact("acceptQueue", queued);
     await rec.step(
-      `${clients} clients connect()ed at once: ${queued} = backlog+1 completed and wait in the accept queue (Recv-Q ${queued}, Send-Q ${effective}); the rest are SYN_SENT`,
+      `${clients} clients connect()ed one after another: ${queued} = backlog+1 completed and wait in the accept queue (Recv-Q ${queued}, Send-Q ${effective}); the SYNs of the rest found it full and were dropped: SYN_SENT`,
     );
     for (const c of conns) {
       await writeAll(c, new TextEncoder().encode("hello?\n")).catch(() => {});
     }
     const retried = await rec.waitFor(
       (s) =>
-        !s.some((x) => x.state === "SYN_SENT") ||
-        s.some((x) => x.state === "SYN_SENT" && x.retransmits > 0),
-      "a retransmitted SYN",
+        s.filter((x) => x.state === "SYN_SENT").every((x) => x.retransmits > 0),
+      "every dropped SYN retransmitted",
       RETRY_WATCH_MS,
     );
     const synSent = retried.filter((x) => x.state === "SYN_SENT").length;
+    if (rec.capturing) {
+      await rec.waitForPackets(
+        (p) => ignoredSyns([p]) === 1,
+        synSent,
+        `retransmitted SYNs of ${synSent} clients`,
+        { key: (p) => p.client },
+      );
+    }
     const established = retried.filter((x) =>
       isClient(x) && x.state === "ESTABLISHED"
     );
@@ -236,50 +293,43 @@ export async function acceptOverflowScenario(
       rec.outcome("connected, but the server dropped its final ACK", orphaned);
     }
     rec.outcome("connect() still retrying (SYN dropped)", synSent);
+    if (rec.capturing) {
+      rec.fact("synsIgnoredOnTheWire", ignoredSyns(rec.packets()));
+    }
   } finally {
     abort.abort();
     await Promise.allSettled(attempts);
     for (const c of conns) closeQuietly(c);
   }
-  await namespacePart(rec, options, {
-    scenario: "accept-overflow",
-    args: ["--backlog", String(backlog), "--clients", String(clients)],
-    prefix: "[namespace, tcp_abort_on_overflow=1] ",
-    what: "the tcp_abort_on_overflow=1 variant",
-  });
-  return await rec.finish({
-    why:
-      `The accept queue holds connections the kernel has completed and the application has not accept()ed. Its limit is the listen() backlog (capped by net.core.somaxconn), and it is full only when it holds MORE than the backlog, so backlog ${backlog} holds ${
-        backlog + 1
-      }. With the queue full the kernel drops new SYNs (ListenOverflows and ListenDrops count them) and the clients retransmit them after 1, 2, 4… s: connect() hangs. Clients already queued connected fine, but nobody reads their requests: they hang too. With net.ipv4.tcp_abort_on_overflow=1 a handshake that completes into a full queue is answered with RST instead: 'connection reset by peer'.`,
-    change:
-      "Accept faster than connections arrive (a dedicated accept loop, no blocking work before accept()), raise the backlog (Deno.listen({tcpBacklog}), default 511) and net.core.somaxconn together, and watch 'netkit tcp states --state LISTEN' (accept queue vs backlog) and TcpExtListenOverflows. Keep tcp_abort_on_overflow=0 unless clients should fail fast rather than retry.",
-  });
-}
-
-function nameClients(
-  rec: Recorder,
-  sockets: TcpSocketRecord[],
-  port: number,
-): void {
-  const ports = sockets.filter((x) => x.remote.port === port)
-    .map((x) => x.local.port).sort((a, b) => a - b);
-  ports.forEach((p, i) => rec.name(p, `client ${i + 1}`));
 }
 
 /**
- * Inside the namespace, where tcp_abort_on_overflow=1 is safe to set. A
+ * How many clients retransmitted a SYN with no SYN-ACK in between: the
+ * listener ignored their SYNs (on a slow machine a client may already be
+ * at its second retransmission: it counts once).
+ */
+function ignoredSyns(packets: LabPacket[]): number {
+  return new Set(
+    packets.filter((p) =>
+      p.tcp && (p.tcp.flags & 0x12) === 0x02 &&
+      p.notes.some((n) =>
+        n.kind === "retransmission" && /no SYN-ACK came back/.test(n.text)
+      )
+    ).map((p) => p.client),
+  ).size;
+}
+
+/**
+ * In the lab's namespace, where tcp_abort_on_overflow=1 is safe to set. A
  * reset needs a handshake whose final ACK finds the accept queue full, so:
  * backlog+1 clients are held half-open (nftables drops their final ACKs),
  * backlog+1 more complete (the SYN queue is as long as the backlog, so they
  * get SYN cookies) and fill the accept queue, then the held ACKs are let
  * through into the full queue.
  */
-async function abortOnOverflow(options: LabOptions): Promise<LabReport> {
-  const backlog = options.backlog ?? 2;
+async function abortOnOverflow(rec: Recorder, backlog: number): Promise<void> {
   const held = backlog + 1;
   await setSysctl("net.ipv4.tcp_abort_on_overflow", 1);
-  const rec = await startRecorder("accept-overflow");
   using listener = listen(backlog);
   const port = listener.addr.port;
   rec.watch(port);
@@ -341,11 +391,20 @@ async function abortOnOverflow(options: LabOptions): Promise<LabReport> {
       );
     }
     rec.outcome("queued, never served", second.length);
+    if (rec.capturing) {
+      rec.drainPackets();
+      rec.fact(
+        "resetsFromTheServer",
+        rec.packets().filter((p) =>
+          p.from === "server" && p.notes.some((n) => n.kind === "reset") &&
+          p.server?.endsWith(`:${port}`)
+        ).length,
+      );
+    }
   } finally {
     await nft("delete table inet netkit_lab\n").catch(() => {});
     for (const c of [...first, ...second]) closeQuietly(c);
   }
-  return await rec.finish({ why: "", change: "" });
 }
 
 function dropFinalAcks(match: string): string {
@@ -361,32 +420,15 @@ function dropFinalAcks(match: string): string {
 /** SYNs and final ACKs lost: retransmits and the half-open lifetime. */
 export async function synRetriesScenario(
   options: LabOptions,
+  where: Where,
 ): Promise<LabReport> {
-  if (options.insideNamespace) return await synRetriesInside();
-  const rec = await startRecorder("syn-retries");
-  await namespacePart(rec, options, {
-    scenario: "syn-retries",
-    prefix: "[namespace] ",
-    what: "syn-retries needs a private network namespace to drop packets in",
-  });
-  const times = synRecvTimes(RETRIES);
-  return await rec.finish({
-    why:
-      `A lost SYN is retransmitted after 1 s, then 2, 4, 8… (the timeout doubles each time) up to net.ipv4.tcp_syn_retries times (default 6: connect() gives up after about 127 s with 'connection timed out'). A server whose SYN-ACK is not answered keeps the request half-open (SYN_RECV) and retransmits the SYN-ACK up to net.ipv4.tcp_synack_retries times (default 5: dropped after 63 s). Linux 6.11 and later first retry a SYN net.ipv4.tcp_syn_linear_timeouts times (default 4) at a fixed 1 s before doubling, and add those retries to tcp_syn_retries. The lab lowered both retry counts to ${RETRIES} (and the linear retries to 0) inside its namespace: last retransmit after ${times.lastRetransmitSeconds} s, given up after ${times.lifetimeSeconds} s. A client whose final ACK was lost believes it is connected; once the server has dropped the request its data is answered with RST.`,
-    change:
-      "Connect timeouts in clients should be shorter than the kernel's ~2 minutes; lower net.ipv4.tcp_syn_retries where failing fast matters. Many SYN_RECV on a server mean lost ACKs or a SYN flood: lower tcp_synack_retries and keep tcp_syncookies=1. Firewalls that drop (rather than reject) turn refusals into these long retries.",
-  });
-}
-
-/** Milliseconds between consecutive events, the first from the start. */
-function intervals(times: number[]): number[] {
-  return times.map((t, i) => Math.round(t - (i === 0 ? 0 : times[i - 1]!)));
-}
-
-/** Both retry sysctls are lowered to this inside the namespace, so the run lasts seconds. */
-const RETRIES = 2;
-
-async function synRetriesInside(): Promise<LabReport> {
+  if (!where.inside) {
+    const rec = await startRecorder("syn-retries", options);
+    rec.skip(
+      `syn-retries needs a private network namespace to drop packets in: ${where.why}`,
+    );
+    return await rec.finish(synRetriesExplanation());
+  }
   await setSysctl("net.ipv4.tcp_syn_retries", RETRIES);
   await setSysctl("net.ipv4.tcp_synack_retries", RETRIES);
   // Linux 6.11+ first retries SYNs this many times at a fixed 1 s (default
@@ -395,8 +437,11 @@ async function synRetriesInside(): Promise<LabReport> {
     "/proc/sys/net/ipv4/tcp_syn_linear_timeouts",
   );
   if (linear !== null) await setSysctl("net.ipv4.tcp_syn_linear_timeouts", 0);
-  const rec = await startRecorder("syn-retries");
+  const rec = await startRecorder("syn-retries", options);
+  rec.fact("tcp_syn_retries", RETRIES);
+  rec.fact("tcp_synack_retries", RETRIES);
   if (linear !== null) {
+    rec.fact("tcp_syn_linear_timeouts", 0);
     rec.fact("defaultTcpSynLinearTimeouts", Number(linear.trim()));
   }
   using noSynAck = listen();
@@ -415,6 +460,23 @@ async function synRetriesInside(): Promise<LabReport> {
 `);
   const start = performance.now();
   const conns: Deno.TcpConn[] = [];
+  // On the wire: how long after the previous copy each retransmit went out.
+  const wire = (flags: number, port: number) => {
+    rec.drainPackets();
+    return rec.packets().filter((p) =>
+      p.tcp && (p.tcp.flags & 0x12) === flags &&
+      p.server?.endsWith(`:${port}`)
+    ).flatMap((p) =>
+      p.notes.filter((n) => n.kind === "retransmission" && n.intervalMs)
+        .map((n) => n.intervalMs!)
+    );
+  };
+  const after = (intervals: number[], sysctl: string) =>
+    intervals.length === 0
+      ? ""
+      : `, ${
+        (intervals.at(-1)! / 1000).toFixed(3)
+      } s after the previous copy on the wire (${sysctl} = ${RETRIES}; the timeout doubles each time)`;
   try {
     await rec.step(
       `nftables drops the SYN-ACKs of port ${a} and the final ACKs to port ${b}; tcp_syn_retries = tcp_synack_retries = ${RETRIES}`,
@@ -447,7 +509,11 @@ async function synRetriesInside(): Promise<LabReport> {
         if (syn.retransmits > lastSyn) {
           lastSyn = syn.retransmits;
           synTimes.push(performance.now() - start);
-          await rec.step(`client A retransmitted its SYN (${lastSyn})`);
+          await rec.step(
+            `client A retransmitted its SYN (${lastSyn})${
+              after(wire(0x02, a), "tcp_syn_retries")
+            }`,
+          );
         }
       }
       const half = s.find((x) => x.state === "SYN_RECV" && x.local.port === b);
@@ -455,7 +521,9 @@ async function synRetriesInside(): Promise<LabReport> {
         lastSynAck = half.retransmits;
         synAckTimes.push(performance.now() - start);
         await rec.step(
-          `the server retransmitted the SYN-ACK to client B (${lastSynAck}); client B is ESTABLISHED, the server SYN_RECV`,
+          `the server retransmitted the SYN-ACK to client B (${lastSynAck})${
+            after(wire(0x12, b), "tcp_synack_retries")
+          }; client B is ESTABLISHED, the server SYN_RECV`,
         );
       }
       if (!half && synAckTimes.length > 0 && !halfOpenGone) {
@@ -482,16 +550,20 @@ async function synRetriesInside(): Promise<LabReport> {
     );
     rec.outcome(`client B: ${b1}`);
     await rec.step(`client B, sure it was connected, sent data: ${b1}`);
+    // The wire's intervals when packets were captured, else /proc's
+    // retransmit counters as polled (late by up to a poll).
+    const synWire = wire(0x02, a);
+    const synAckWire = wire(0x12, b);
+    const onWire = rec.capturing && synWire.length > 0;
+    rec.fact("intervalsMeasured", onWire ? "on the wire" : "by polling /proc");
     rec.fact(
-      "synRetransmitsAtMs",
-      synTimes.map((t) => Math.round(t)).join(","),
+      "synRetransmitIntervalsMs",
+      (onWire ? synWire.map(Math.round) : intervals(synTimes)).join(","),
     );
     rec.fact(
-      "synAckRetransmitsAtMs",
-      synAckTimes.map((t) => Math.round(t)).join(","),
+      "synAckRetransmitIntervalsMs",
+      (onWire ? synAckWire.map(Math.round) : intervals(synAckTimes)).join(","),
     );
-    rec.fact("synRetransmitIntervalsMs", intervals(synTimes).join(","));
-    rec.fact("synAckRetransmitIntervalsMs", intervals(synAckTimes).join(","));
     rec.fact("synRetransmits", synTimes.length);
     rec.fact("synAckRetransmits", synAckTimes.length);
     rec.fact(
@@ -502,5 +574,23 @@ async function synRetriesInside(): Promise<LabReport> {
     await nft("delete table inet netkit_lab\n").catch(() => {});
     for (const c of conns) closeQuietly(c);
   }
-  return await rec.finish({ why: "", change: "" });
+  return await rec.finish(synRetriesExplanation());
 }
+
+function synRetriesExplanation() {
+  const times = synRecvTimes(RETRIES);
+  return {
+    why:
+      `A lost SYN is retransmitted after 1 s, then 2, 4, 8… (the timeout doubles each time) up to net.ipv4.tcp_syn_retries times (default 6: connect() gives up after about 127 s with 'connection timed out'). A server whose SYN-ACK is not answered keeps the request half-open (SYN_RECV) and retransmits the SYN-ACK up to net.ipv4.tcp_synack_retries times (default 5: dropped after 63 s). Linux 6.11 and later first retry a SYN net.ipv4.tcp_syn_linear_timeouts times (default 4) at a fixed 1 s before doubling, and add those retries to tcp_syn_retries. The lab lowered both retry counts to ${RETRIES} (and the linear retries to 0) inside its namespace: last retransmit after ${times.lastRetransmitSeconds} s, given up after ${times.lifetimeSeconds} s. A client whose final ACK was lost believes it is connected; once the server has dropped the request its data is answered with RST.`,
+    change:
+      "Connect timeouts in clients should be shorter than the kernel's ~2 minutes; lower net.ipv4.tcp_syn_retries where failing fast matters. Many SYN_RECV on a server mean lost ACKs or a SYN flood: lower tcp_synack_retries and keep tcp_syncookies=1. Firewalls that drop (rather than reject) turn refusals into these long retries.",
+  };
+}
+
+/** Milliseconds between consecutive events, the first from the start. */
+function intervals(times: number[]): number[] {
+  return times.map((t, i) => Math.round(t - (i === 0 ? 0 : times[i - 1]!)));
+}
+
+/** Both retry sysctls are lowered to this inside the namespace, so the run lasts seconds. */
+const RETRIES = 2;

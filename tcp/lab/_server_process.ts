@@ -17,7 +17,7 @@ const RECOVERY_MS = 15_000;
 export async function emfileScenario(options: LabOptions): Promise<LabReport> {
   const nofile = options.nofile ?? 40;
   const clients = options.clients ?? nofile;
-  const rec = await startRecorder("emfile");
+  const rec = await startRecorder("emfile", options);
   rec.fact("nofile", nofile);
   rec.fact("clients", clients);
   const child = spawnNetkit(
@@ -129,7 +129,7 @@ export async function emfileScenario(options: LabOptions): Promise<LabReport> {
 
 /** Closing with unread data sends RST: by a dying process, and by Deno's close(). */
 export async function resetScenario(options: LabOptions): Promise<LabReport> {
-  const rec = await startRecorder("reset");
+  const rec = await startRecorder("reset", options);
   // 1. A process that exits with unread data: the kernel sends only RST.
   const child = spawnNetkit(["tcp", "lab", "reset", "--exit-server"], options);
   const conns: Deno.Conn[] = [];

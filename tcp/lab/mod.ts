@@ -1,8 +1,10 @@
 /**
- * `netkit tcp lab`: make each TCP failure happen on this machine, on
- * 127.0.0.1 (or in a private network namespace when root), watch the
- * kernel's view of it and explain it. Every scenario is bounded in time
- * and closes what it opened.
+ * `netkit tcp lab`: make each TCP failure happen on this machine and
+ * explain it. As root every scenario runs entirely in a private network
+ * namespace of its own (its counters are the experiment's alone, nothing
+ * else on the wire), with the packets behind each step captured; otherwise
+ * on 127.0.0.1 of the host, saying what it could not do. Every scenario is
+ * bounded in time and closes what it opened.
  *
  * @example Run the reset scenario and check what the client saw
  * ```ts
@@ -35,8 +37,16 @@ import {
 } from "./_connect.ts";
 import { TcpError } from "../errors.ts";
 import { assertLinux } from "../../_proc.ts";
+import { errorMessage } from "../../_io.ts";
+import {
+  assertPrivateNamespace,
+  namespaceUnavailable,
+  runInNamespace,
+  type Where,
+} from "./_child.ts";
 
 export type * from "./types.ts";
+export * from "./diagram.ts";
 
 /** One scenario of the lab. */
 export interface LabScenario {
@@ -118,25 +128,31 @@ export const LAB_SCENARIOS: readonly LabScenario[] = Object.freeze([
 ]);
 
 const RUNNERS: Partial<
-  Record<LabScenarioName, (options: LabOptions) => Promise<LabReport>>
+  Record<
+    LabScenarioName,
+    (options: LabOptions, where: Where) => Promise<LabReport>
+  >
 > = {
-  handshake: (o) => handshakeScenario(o),
-  "accept-overflow": (o) => acceptOverflowScenario(o),
-  "syn-retries": (o) => synRetriesScenario(o),
-  close: (o) => closeScenario(o),
+  handshake: handshakeScenario,
+  "accept-overflow": acceptOverflowScenario,
+  "syn-retries": synRetriesScenario,
+  close: closeScenario,
   "close-wait": (o) => closeWaitScenario(o),
-  "time-wait": () => timeWaitScenario(),
+  "time-wait": (o) => timeWaitScenario(o),
   reset: (o) => resetScenario(o),
   emfile: (o) => emfileScenario(o),
-  window: () => windowScenario(),
-  "udp-vs-tcp": (o) => udpVsTcpScenario(o),
+  window: (o) => windowScenario(o),
+  "udp-vs-tcp": udpVsTcpScenario,
 };
 
 /**
  * Runs one scenario and returns its timeline, outcomes, counter deltas and
- * explanation. Throws `lab_unknown` for an unknown name, `unsupported_os`
- * off Linux and `timeout` when the kernel never reached a state the
- * scenario waits for.
+ * explanation. As root (with `unshare`, `ip` and `nft`) the whole scenario
+ * runs in a private network namespace of its own, in a netkit subprocess,
+ * with the packets behind each step; otherwise here, on the host's
+ * 127.0.0.1, and `skipped` says what could not run and why. Throws
+ * `lab_unknown` for an unknown name, `unsupported_os` off Linux and
+ * `timeout` when the kernel never reached a state the scenario waits for.
  *
  * @example
  * ```ts
@@ -162,7 +178,25 @@ export async function runLab(
       })`,
     );
   }
-  return await run(options);
+  if (options.insideNamespace) {
+    // Before anything: a hand-typed --inside-namespace on the host, or one
+    // handed the parent's own namespace, must not touch the host.
+    await assertPrivateNamespace();
+    return await run(options, { inside: true });
+  }
+  let why = options.noNamespace
+    ? "--no-namespace"
+    : await namespaceUnavailable();
+  if (why === undefined) {
+    try {
+      return await runInNamespace(name, options);
+    } catch (error) {
+      why = errorMessage(error);
+    }
+  }
+  const report = await run(options, { inside: false, why });
+  report.skipped.push(`packets: not captured: ${why}`);
+  return report;
 }
 
 /**

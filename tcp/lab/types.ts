@@ -1,9 +1,12 @@
 /**
- * What a lab scenario reports: a timeline of kernel snapshots, what the
- * clients experienced, the counters that moved and the explanation.
+ * What a lab scenario reports: a timeline of kernel snapshots (and, as
+ * root, the packets behind each step), what the clients experienced, the
+ * counters that moved and the explanation.
  *
  * @module
  */
+
+import type { TracePacket } from "../trace/types.ts";
 
 /** The scenarios `runLab` knows. */
 export type LabScenarioName =
@@ -26,6 +29,12 @@ export interface LabQueues {
   sendQ: number;
 }
 
+/** A captured packet of a lab run, with the role name of its connection. */
+export interface LabPacket extends TracePacket {
+  /** The connection's client by its role in the scenario, e.g. `client 3`. */
+  role?: string;
+}
+
 /** One moment of the timeline. */
 export interface LabStep {
   /** Milliseconds since the scenario started. */
@@ -36,6 +45,14 @@ export interface LabStep {
   states: Record<string, string>;
   /** The same sockets' queues. */
   queues: Record<string, LabQueues>;
+  /**
+   * The packets on the wire since the previous step (only when the lab ran
+   * in its own network namespace as root): the notable ones (handshake,
+   * FIN, RST, retransmissions, windows, losses) unless all were asked for.
+   */
+  packets?: LabPacket[];
+  /** How many more packets (plain data and ACKs) the step saw but does not list. */
+  packetsOmitted?: number;
 }
 
 /** Why it happened and what to change. */
@@ -50,14 +67,22 @@ export interface LabExplanation {
 export interface LabReport {
   /** The scenario that ran. */
   scenario: LabScenarioName;
+  /**
+   * Where it ran: `own`, a private network namespace the lab created (as
+   * root), where counters and packets are the experiment's alone; `host`,
+   * this machine's namespace, shared with every other program.
+   */
+  namespace: "own" | "host";
+  /** The packet capture, when there was one (root, own namespace). */
+  capture?: LabCapture;
   /** The timeline. */
   steps: LabStep[];
   /** What the clients experienced, counted by cause (e.g. `connected`, `reset`, `timeout`). */
   outcomes: Record<string, number>;
   /**
-   * Kernel counters (nstat names) that moved during the run. They are the
-   * whole network namespace's: other programs' traffic on the host adds to
-   * them, the namespace variants' counters are their namespace's alone.
+   * Kernel counters (nstat names) that moved during the run, those of a
+   * variant part under its prefix. In the lab's own namespace they count
+   * only the experiment; on the host, every other program's traffic too.
    */
   kernel: Record<string, number>;
   /** Measured values the explanation rests on (backlog, queue lengths, pids, intervals). */
@@ -66,6 +91,18 @@ export interface LabReport {
   skipped: string[];
   /** Why and what to change. */
   explanation: LabExplanation;
+}
+
+/** What the lab's packet capture saw. */
+export interface LabCapture {
+  /** When the run started, ms since the epoch: step times count from here, packet times are epoch times. */
+  startMs: number;
+  /** Packets captured on loopback during the run. */
+  packets: number;
+  /** Packets the kernel could not hand to the capture (its ring was full). */
+  dropped: number;
+  /** Which packets the steps list. */
+  kept: "notable" | "all";
 }
 
 /** Options for `runLab`. */
@@ -82,11 +119,21 @@ export interface LabOptions {
    * this Deno running `cli/main.ts` next to this module.
    */
   netkitCommand?: string[];
-  /** Skip the private-namespace variants even when root could run them. */
+  /**
+   * Run on the host even as root: no private namespace, no packet capture,
+   * the variants that need a namespace skipped.
+   */
   noNamespace?: boolean;
   /**
-   * Run only the part that belongs inside a private network namespace; set
-   * by the subprocess the lab starts under `unshare -n`, not by users.
+   * Which captured packets each step lists: `notable` (default: handshake,
+   * FIN, RST, retransmissions, windows, losses) or `all`.
+   */
+  packets?: "notable" | "all";
+  /**
+   * This process is the one the lab started under `unshare -n`: run the
+   * whole scenario here, with the capture and the variants. Set by the
+   * lab for its subprocess, not by users; refused unless the process is
+   * really in a network namespace of its own.
    */
   insideNamespace?: boolean;
 }

@@ -7,7 +7,7 @@ import {
   type ReceiveSession,
   serveFileReceiver,
 } from "../../tcp/mod.ts";
-import { FrameReader } from "../../tcp/file/_frame_io.ts";
+import { FrameReader } from "../tcp/file/_frame_reader.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type CliResult,
@@ -92,7 +92,13 @@ Deno.test("file cli: recv --once --json and send --json move a folder and report
     assert.equal(file.sha256.length, 64);
     const done = await finished(recv);
     assert.equal(done.code, 0, done.stderr);
-    const session = JSON.parse(done.stdout.trim());
+    // With --json the secret and the send command come first on stdout.
+    const [start, session] = done.stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.equal(start.token, token);
+    assert.equal(start.listening, `127.0.0.1:${port}`);
+    assert.match(start.sendWith, new RegExp(`--token ${token}$`));
     assert.equal(session.ok, true);
     assert.equal(session.files.length, 3);
     assert.match(
@@ -336,7 +342,10 @@ Deno.test("file cli: usage errors exit 2, help exits 0", async () => {
     env: { NETKIT_FILE_TOKEN: "" },
   });
   assert.equal(noToken.code, 2);
-  assert.match(noToken.stderr, /missing --token/);
+  assert.match(
+    noToken.stderr,
+    /missing --code \(the receiver prints it\) or --token/,
+  );
   const both = await runCli(["file", "recv", "--overwrite", "--rename"]);
   assert.equal(both.code, 2);
   const help = await runCli(["file", "send", "--help"]);
@@ -723,4 +732,180 @@ Deno.test("file recv --help names the protocol's default port", async () => {
     result.stdout,
     new RegExp(`default ${fileProtocol.FILE_DEFAULT_PORT}\\)`),
   );
+});
+
+/** The code a receiver printed (stderr `code: …`). */
+async function printedCode(recv: CliServer): Promise<string> {
+  const line = await recv.waitForStderr(/code: \S+/);
+  return line.slice("code: ".length);
+}
+
+Deno.test("file cli: recv prints a code by default, send --code uses it, --json carries it", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeFile(`${src}/a.bin`, seededBytes(50_000, 3));
+    const recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--json",
+    ]);
+    const port = recv.ports.tcp!;
+    const start = JSON.parse((await recv.lines.next()).value);
+    const code = await printedCode(recv);
+    assert.equal(start.code, code);
+    assert.equal(start.token, undefined);
+    assert.match(code, /^\d{1,2}(-[a-z]{4,8}){3}$/);
+    assert.match(
+      start.sendWith,
+      new RegExp(`file send 127\\.0\\.0\\.1:${port} PATH --code ${code}$`),
+    );
+    assert.match(
+      recv.stderr(),
+      new RegExp(
+        `send with: .*file send 127\\.0\\.0\\.1:${port} PATH --code ${code}`,
+      ),
+    );
+    const sent = await runCli([
+      "file",
+      "send",
+      `127.0.0.1:${port}`,
+      `${src}/a.bin`,
+      "--code",
+      code.toUpperCase().replaceAll("-", " "),
+    ]);
+    assert.equal(sent.code, 0, sent.stderr);
+    // A code serves one sender: the receiver ends by itself, exit 0.
+    const done = await finished(recv);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(JSON.parse(done.stdout.trim()).ok, true);
+    assert.deepEqual(
+      await Deno.readFile(`${dst}/a.bin`),
+      seededBytes(50_000, 3),
+    );
+  });
+});
+
+Deno.test("file cli: wrong codes are refused and counted; the third ends the code and the receiver", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeFile(`${src}/a.bin`, seededBytes(10_000, 4));
+    const recv = await startCli(["file", "recv", "--port", "0", "--dir", dst]);
+    const port = recv.ports.tcp!;
+    const code = await printedCode(recv);
+    const [n, ...words] = code.split("-");
+    const wrong = [Number(n) % 99 + 1, ...words].join("-");
+    for (let i = 1; i <= 3; i++) {
+      const sent = await runCli([
+        "file",
+        "send",
+        `127.0.0.1:${port}`,
+        `${src}/a.bin`,
+        "--code",
+        wrong,
+      ]);
+      assert.equal(sent.code, 1, sent.stderr);
+      assert.match(sent.stderr, /wrong code/);
+      if (i < 3) {
+        await recv.waitForStderr(
+          new RegExp(`wrong code: ${3 - i} of 3 attempts left`),
+        );
+      }
+    }
+    await recv.waitForStderr(/the code has ended after 3 wrong attempts/);
+    const done = await finished(recv);
+    assert.equal(done.code, 1, done.stderr);
+    assert.match(done.stderr, /3 wrong codes/);
+    assert.deepEqual([...Deno.readDirSync(dst)], []);
+  });
+});
+
+Deno.test("file cli: a token sender at a code receiver, and a code sender at a token receiver, are told which to use", async () => {
+  await withDirs(async (src, dst) => {
+    await Deno.writeFile(`${src}/a.bin`, seededBytes(1000, 5));
+    await using recv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+    ]);
+    const byToken = await runCli([
+      "file",
+      "send",
+      `127.0.0.1:${recv.ports.tcp}`,
+      `${src}/a.bin`,
+      "--token",
+      generateToken(),
+    ]);
+    assert.equal(byToken.code, 1);
+    assert.match(
+      byToken.stderr,
+      /the receiver takes a code, not a token: send with --code/,
+    );
+    await recv.waitForStderr(/mode_mismatch: the sender has a token/);
+    const token = generateToken();
+    await using tokenRecv = await startCli([
+      "file",
+      "recv",
+      "--port",
+      "0",
+      "--dir",
+      dst,
+      "--token",
+      token,
+    ]);
+    const byCode = await runCli([
+      "file",
+      "send",
+      `127.0.0.1:${tokenRecv.ports.tcp}`,
+      `${src}/a.bin`,
+      "--code",
+      "7-lantern-walnut-cobra",
+    ]);
+    assert.equal(byCode.code, 1);
+    assert.match(
+      byCode.stderr,
+      /the receiver takes a token, not a code: send with --token/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dst)], []);
+  });
+});
+
+Deno.test("file cli: code and token flags are checked before anything connects", async () => {
+  const typo = await runCli([
+    "file",
+    "send",
+    "127.0.0.1:1",
+    "README.md",
+    "--code",
+    "7-lanten-walnut-cobra",
+  ]);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /did you mean 'lantern'\?/);
+  const both = await runCli([
+    "file",
+    "send",
+    "127.0.0.1:1",
+    "README.md",
+    "--code",
+    "7-lantern-walnut-cobra",
+    "--token",
+    "t",
+  ]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--code and --token exclude each other/);
+  const recv = await runCli([
+    "file",
+    "recv",
+    "--port",
+    "0",
+    "--token",
+    "t",
+    "--random-token",
+  ]);
+  assert.equal(recv.code, 2);
+  assert.match(recv.stderr, /--token and --random-token exclude each other/);
 });

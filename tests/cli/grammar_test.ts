@@ -145,6 +145,13 @@ const DURATION_ROWS: DurationRow[] = [
     code: 0,
   },
   {
+    command: ["tcp", "trace"],
+    flags: ["duration"],
+    // No such interface: it fails (as root or not) once the flags are read.
+    args: () => ["--interface", "netkit-none0"],
+    code: 1,
+  },
+  {
     command: ["load", "tcp"],
     flags: ["duration", "warmup", "timeout", "interval"],
     args: (p) => [`127.0.0.1:${p.closed}`, "-n", "1", "-c", "1"],
@@ -241,6 +248,7 @@ const SCREENS = [
   ["tcp", "states"],
   ["tcp", "limits"],
   ["tcp", "lab"],
+  ["tcp", "trace"],
   ["load"],
   ["load", "tcp"],
   ["load", "udp"],
@@ -494,12 +502,12 @@ Deno.test("grammar: Ctrl-C (SIGINT) ends every client and long run with 130, aft
   }
 });
 
-Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --once interrupted before its session exits 130", async () => {
+Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --once (or with a code) interrupted before its session exits 130", async () => {
   for (
     const args of [
       ["echo", "serve", "--port", "0"],
       ["ws", "serve", "--port", "0"],
-      ["file", "recv", "--port", "0", "--dir", "/tmp"],
+      ["file", "recv", "--port", "0", "--dir", "/tmp", "--random-token"],
       ["relay", "tcp://127.0.0.1:0", "tcp://127.0.0.1:1"],
     ]
   ) {
@@ -520,6 +528,16 @@ Deno.test("grammar: servers stopped by SIGINT or SIGTERM exit 0; file recv --onc
   ]);
   const r = await once.stop("SIGINT");
   assert.equal(r.code, 130, r.stderr);
+  // A code serves one sender: the same task as --once.
+  await using code = await startCli([
+    "file",
+    "recv",
+    "--port",
+    "0",
+    "--dir",
+    "/tmp",
+  ]);
+  assert.equal((await code.stop("SIGINT")).code, 130);
 });
 
 Deno.test("grammar: a second SIGTERM during shutdown changes nothing (exit 0); a second SIGINT stops waiting for the grace period", async () => {

@@ -4,7 +4,9 @@ import {
   hasPeer,
   IN_CI,
   LineSplitter,
+  missingPeer,
   runCli,
+  runProgram,
   waitFor,
 } from "../_helpers.ts";
 import {
@@ -253,7 +255,7 @@ Deno.test("cli tcp states: usage errors exit 2", async () => {
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.stderr,
-    /unknown command 'tcp nope' \(try: states, limits, lab\)/,
+    /unknown command 'tcp nope' \(try: states, limits, lab, trace\)/,
   );
 });
 
@@ -543,10 +545,14 @@ Deno.test("cli tcp lab close: a timeline with both sides' states, then why and w
   const json = await runCli(["tcp", "lab", "reset", "--json"]);
   assert.equal(json.code, 0, json.stderr);
   const report = JSON.parse(json.stdout);
+  // As root the run is in the lab's own namespace, with packets per step.
+  const own = report.namespace === "own";
   assert.deepEqual(Object.keys(report).sort(), [
+    ...(own ? ["capture"] : []),
     "explanation",
     "facts",
     "kernel",
+    "namespace",
     "outcomes",
     "scenario",
     "skipped",
@@ -554,12 +560,10 @@ Deno.test("cli tcp lab close: a timeline with both sides' states, then why and w
   ]);
   assert.equal(report.outcomes["connection reset by peer"], 1);
   for (const step of report.steps) {
-    assert.deepEqual(Object.keys(step).sort(), [
-      "event",
-      "queues",
-      "states",
-      "t",
-    ]);
+    assert.deepEqual(
+      Object.keys(step).filter((k) => k !== "packetsOmitted").sort(),
+      ["event", ...(own ? ["packets"] : []), "queues", "states", "t"],
+    );
   }
 });
 
@@ -610,4 +614,102 @@ Deno.test("cli tcp lab --inside-namespace typed on the host: refused, exit 1, ho
       await Deno.writeTextFile(path, before);
     }
   }
+});
+
+Deno.test({
+  name:
+    "cli tcp lab --inside-namespace handed the parent's own namespace: refused, exit 1, that namespace's sysctl untouched",
+  // Root and unshare: in CI both are there, so this never skips there.
+  ignore: (Deno.uid() !== 0 && !IN_CI) || missingPeer("unshare", "ip"),
+  async fn() {
+    const { cmd, args } = cliCommand([
+      "tcp",
+      "lab",
+      "accept-overflow",
+      "--inside-namespace",
+      "--backlog",
+      "1",
+      "--clients",
+      "2",
+    ]);
+    // A throwaway namespace plays the host: the child is told that the
+    // namespace it runs in is its parent's. Even a broken guard could then
+    // only change this namespace, never the machine's.
+    const script = [
+      "ip link set lo up",
+      'NETKIT_LAB_PARENT_NETNS=$(readlink /proc/self/ns/net) "$@"',
+      'echo "exit=$?"',
+      'echo "abort_on_overflow=$(cat /proc/sys/net/ipv4/tcp_abort_on_overflow)"',
+    ].join("; ");
+    const result = await runProgram("unshare", [
+      "-n",
+      "--",
+      "sh",
+      "-c",
+      script,
+      "netkit-guard",
+      cmd,
+      ...args,
+    ]);
+    assert.match(result.stdout, /^exit=1$/m, result.stderr);
+    assert.match(result.stdout, /^abort_on_overflow=0$/m);
+    assert.match(result.stderr, /^netkit: refusing to change sysctls/m);
+  },
+});
+
+Deno.test({
+  name:
+    "cli tcp lab close --packets --html: every packet under its step with what it means and both states; the run as a diagram",
+  ignore: (Deno.uid() !== 0 && !IN_CI) || missingPeer("unshare", "ip", "nft"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "netkit-lab-cli-" });
+    try {
+      const html = `${dir}/close.html`;
+      const all = await runCli([
+        "tcp",
+        "lab",
+        "close",
+        "--packets",
+        "--html",
+        html,
+      ]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(
+        all.stdout,
+        /^In a network namespace of its own: only this experiment/m,
+      );
+      // The client's FIN, then the server's ACK of it, with both states after each.
+      assert.match(
+        all.stdout,
+        /^ {11}\+\d+\.\d{3}s client -> :\d+ \[F\.\] seq 1 ack 1 win \d+\n {13}FIN from the client: it sends no more data; after it: client\s+FIN_WAIT1, server CLOSE_WAIT$/m,
+      );
+      assert.match(
+        all.stdout,
+        /^ {11}\+\d+\.\d{3}s client <- :\d+ \[\.\] seq 1 ack 2 /m,
+      );
+      // Every packet listed: the half-close's data and ACKs too.
+      assert.doesNotMatch(all.stdout, /more packets, plain data and ACKs/);
+      assert.match(all.stdout, /\[P\.\] seq 1:30 ack 2 win \d+ len 29$/m);
+      assert.match(
+        all.stdout,
+        /^Kernel counters that moved \(the lab's own namespace: this experiment only\):$/m,
+      );
+      assert.match(
+        all.stderr,
+        /^wrote .*close\.html \(\d+ steps, \d+ packets\)$/m,
+      );
+      const page = await Deno.readTextFile(html);
+      assert.ok((page.match(/<g class="arrow /g)?.length ?? 0) >= 10);
+      assert.match(page, /<g class="note">/);
+      // Without --packets: the notable ones, and a count of the rest.
+      const notable = await runCli(["tcp", "lab", "close"]);
+      assert.equal(notable.code, 0, notable.stderr);
+      assert.match(
+        notable.stdout,
+        /^ {11}\(\d+ more packets, plain data and ACKs: --packets lists them\)$/m,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -9,6 +9,7 @@ import {
   readAll,
   seededBytes,
   testTls,
+  waitFor,
 } from "../_helpers.ts";
 import { reportCollector, resettingTarget, within } from "./_peers.ts";
 import { startHttpProxy } from "../_proxies.ts";
@@ -701,13 +702,18 @@ async function receiveWithin(
   }
 }
 
-Deno.test("relay: UDP clients are kept apart and sessions are bounded", async () => {
+Deno.test("relay: UDP clients are kept apart; over the session limit a new client evicts the longest idle", async () => {
   await using echo = serveUdpEcho({ port: 0 });
   const reports = reportCollector();
+  const evictions: string[] = [];
   const server = relay(
     "udp://127.0.0.1:0",
     `udp://127.0.0.1:${echo.addr.port}`,
-    { maxConnections: 2, onConnection: reports.onConnection },
+    {
+      maxConnections: 2,
+      onConnection: reports.onConnection,
+      onError: (e) => evictions.push((e as Error).message),
+    },
   );
   const to = {
     transport: "udp" as const,
@@ -742,15 +748,16 @@ Deno.test("relay: UDP clients are kept apart and sessions are bounded", async ()
     }
     assert.deepEqual(gotA.sort(), ["A0", "A1", "A2"]);
     assert.deepEqual(gotB.sort(), ["B0", "B1", "B2"]);
-    // A third client is over the limit: dropped and counted.
+    // A third client is over the limit: served, the longest idle
+    // session made room (and was reported through onError).
     await c.send(enc.encode("C"), to);
-    const deadline = Date.now() + 10_000;
-    while (server.stats().refused === 0 && Date.now() < deadline) {
-      await a.send(enc.encode("ping"), to);
-      await receiveWithin(a, "client A's ping");
-    }
-    assert.equal(server.stats().refused, 1);
-    assert.equal(server.stats().served, 2);
+    assert.equal(await receiveWithin(c, "client C"), "C");
+    assert.equal(server.stats().sessionsEvicted, 1);
+    assert.equal(server.stats().served, 3);
+    assert.match(
+      evictions[0] ?? "",
+      /^UDP session from 127\.0\.0\.1:\d+ evicted: the table holds 2, it was the longest idle/,
+    );
   } finally {
     a.close();
     b.close();
@@ -762,12 +769,9 @@ Deno.test("relay: UDP clients are kept apart and sessions are bounded", async ()
     await reports.next("session 2"),
   ];
   assert.deepEqual(done.map((r) => r.how), ["shutdown", "shutdown"]);
-  // Each session counted its own client's bytes only (B sent 6, A 6 + pings).
-  const bytes = done.map((r: RelayReport) => r.bytesToTarget).sort((x, y) =>
-    x - y
-  );
-  assert.equal(bytes[0], 6);
-  assert.equal((bytes[1]! - 6) % 4, 0);
+  // Each session counted its own client's bytes only.
+  const bytes = done.map((r: RelayReport) => r.bytesToTarget).sort();
+  assert.deepEqual(bytes, [1, 6]);
 });
 
 Deno.test("relay: a UDP session ends after the idle timeout; hexdump shows its first bytes", async () => {
@@ -805,4 +809,182 @@ Deno.test("relay: a UDP session ends after the idle timeout; hexdump shows its f
   } finally {
     a.close();
   }
+});
+
+Deno.test("relay exec: a program still running gracePeriodMs after its client's FIN is ended, and the report says why", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:sleep 60", {
+    onConnection: reports.onConnection,
+    gracePeriodMs: 100,
+  });
+  const conn = await connect(server);
+  conn.close();
+  const r = await reports.next("the ended program");
+  assert.equal(
+    r.exit,
+    "killed by signal SIGTERM (still running 0.1 s after the client's FIN)",
+  );
+  assert.deepEqual([r.closedFirst, r.how], ["client", "fin"]);
+  const pid = Number(/\[(\d+)\]$/.exec(r.target)![1]);
+  await assert.rejects(Deno.stat(`/proc/${pid}`), Deno.errors.NotFound);
+});
+
+Deno.test("relay exec: a program answering after its client's FIN still answers within the grace", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:wc -c", {
+    onConnection: reports.onConnection,
+  });
+  const conn = await connect(server);
+  await conn.write(enc.encode("hello"));
+  await conn.closeWrite();
+  assert.equal(
+    dec.decode(await within("wc's answer", readAll(conn))).trim(),
+    "5",
+  );
+  conn.close();
+  assert.equal((await reports.next("wc")).exit, "exit 0");
+});
+
+Deno.test("relay exec: maxPrograms caps the programs running at once; the client beyond is refused and reported", async () => {
+  const reports = reportCollector();
+  await using server = relay("tcp://127.0.0.1:0", "exec:cat", {
+    onConnection: reports.onConnection,
+    maxPrograms: 2,
+  });
+  const running = [await connect(server), await connect(server)];
+  const buf = new Uint8Array(1);
+  for (const conn of running) {
+    await conn.write(enc.encode("x"));
+    assert.equal(await within("cat's echo", conn.read(buf)), 1);
+  }
+  const extra = await connect(server);
+  assert.equal(
+    await within("the refusal", extra.read(buf).catch(() => null)),
+    null,
+  );
+  extra.close();
+  const refused = await reports.next("the refusal");
+  assert.equal(refused.closedFirst, "relay");
+  assert.equal(refused.error, "refused: 2 programs are running (the limit)");
+  // One ends: the next client gets a program again.
+  running[0]!.close();
+  assert.equal((await reports.next("the first program")).closedFirst, "client");
+  const next = await connect(server);
+  await next.write(enc.encode("y"));
+  assert.equal(await within("the new cat's echo", next.read(buf)), 1);
+  for (const conn of [running[1]!, next]) conn.close();
+});
+
+/** Pids of `sleep MARKER` processes. */
+function withMarker(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline === `sleep\0${marker}\0`) pids.push(Number(entry.name));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return pids;
+}
+
+Deno.test("relay exec --shell: what the program started in the background ends with the relay", async () => {
+  const marker = `600.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+  const reports = reportCollector();
+  const server = relay(
+    "tcp://127.0.0.1:0",
+    `exec:sleep ${marker} & echo started; wait`,
+    { shell: true, onConnection: reports.onConnection, gracePeriodMs: 0 },
+  );
+  const conn = await connect(server);
+  try {
+    const got = new Uint8Array(8);
+    assert.equal(await within("the shell's line", conn.read(got)), 8);
+    await waitFor(
+      "the background sleep to run",
+      () => withMarker(marker).length === 1,
+    );
+    await server.shutdown();
+    await waitFor(
+      "the background sleep to end",
+      () => withMarker(marker).length === 0,
+    );
+    assert.match((await reports.next("the shell")).exit ?? "", /SIGTERM/);
+  } finally {
+    conn.close();
+    for (const pid of withMarker(marker)) Deno.kill(pid, "SIGKILL");
+  }
+});
+
+function udpSocket(hostname = "127.0.0.1"): Deno.DatagramConn {
+  return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+}
+
+Deno.test("relay UDP: after a flood of one-datagram sources a fresh client is served and an established session survives", async () => {
+  await using echo = serveUdpEcho({ port: 0 });
+  const reports = reportCollector();
+  const said: string[] = [];
+  const server = relay(
+    "udp://127.0.0.1:0",
+    `udp://127.0.0.1:${echo.addr.port}`,
+    {
+      maxConnections: 16,
+      onConnection: reports.onConnection,
+      onError: (e) => said.push((e as Error).message),
+    },
+  );
+  const to = {
+    transport: "udp" as const,
+    hostname: "127.0.0.1",
+    port: port(server),
+  };
+  const established = udpSocket();
+  const fresh = udpSocket();
+  // 200 sources on 127.0.9.x, one datagram each (what spoofing costs).
+  const flood = Array.from(
+    { length: 200 },
+    (_, i) => udpSocket(`127.0.9.${i + 1}`),
+  );
+  try {
+    for (const text of ["e1", "e2"]) {
+      await established.send(enc.encode(text), to);
+      assert.equal(await receiveWithin(established, text), text);
+    }
+    // One after the other, each answered, so none is lost to a full
+    // receive buffer: one datagram per source still.
+    for (const socket of flood) {
+      await socket.send(enc.encode("f"), to);
+      assert.equal(await receiveWithin(socket, "a flood source"), "f");
+    }
+    await fresh.send(enc.encode("new"), to);
+    assert.equal(await receiveWithin(fresh, "the fresh client"), "new");
+    await established.send(enc.encode("e3"), to);
+    assert.equal(await receiveWithin(established, "e3"), "e3");
+    assert.ok(server.stats().sessionsEvicted >= flood.length - 16);
+  } finally {
+    for (const socket of [established, fresh, ...flood]) socket.close();
+    await server.shutdown();
+  }
+  // One session carried all of the established client's datagrams.
+  const closed: RelayReport[] = [];
+  for (
+    let i = 0;
+    i < server.stats().served - server.stats().sessionsEvicted;
+    i++
+  ) {
+    closed.push(await reports.next(`session ${i}`));
+  }
+  const mine = closed.find((r) =>
+    r.client === `127.0.0.1:${(established.addr as Deno.NetAddr).port}`
+  );
+  assert.equal(mine?.bytesToTarget, 6);
+  // Bounded log: a line each for the first evictions, then summaries.
+  const each = said.filter((m) => / evicted: the table holds 16/.test(m));
+  assert.ok(each.length <= 10, said.join("\n"));
+  const summarized = said.map((m) =>
+    Number(/^(\d+) more UDP sessions evicted/.exec(m)?.[1] ?? 0)
+  ).reduce((a, b) => a + b, 0);
+  assert.equal(each.length + summarized, server.stats().sessionsEvicted);
 });

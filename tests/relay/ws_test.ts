@@ -262,3 +262,42 @@ Deno.test("relay ws target: through an HTTP CONNECT proxy", async () => {
     await proxy.close();
   }
 });
+
+Deno.test("relay ws listen: an upgrade carrying a foreign Origin gets 403 and the target is never contacted; an allowed one connects", async () => {
+  await using echo = serveEcho({ port: 0 });
+  await using closed = relay(
+    "ws://127.0.0.1:0/",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+  );
+  await assert.rejects(
+    connectWebSocket(`ws://127.0.0.1:${port(closed)}/`, {
+      headers: { Origin: "http://127.0.0.1:1" },
+    }),
+    /HTTP 403/,
+  );
+  assert.equal(echo.stats().served, 0);
+  await using open = relay(
+    "ws://127.0.0.1:0/",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+    { allowedOrigins: ["https://app.example"] },
+  );
+  const url = `ws://127.0.0.1:${port(open)}/`;
+  await assert.rejects(
+    connectWebSocket(url, { headers: { Origin: "https://evil.example" } }),
+    /HTTP 403/,
+  );
+  const client = await connectWebSocket(url, {
+    headers: { Origin: "https://app.example" },
+  });
+  client.send(enc.encode("in"));
+  for await (const m of client) {
+    assert.deepEqual(m, enc.encode("in"));
+    break;
+  }
+  client.close();
+  await within("the close", client.closed);
+  // Clients that send no Origin (not browsers) are let in.
+  const plain = await connectWebSocket(url);
+  plain.close();
+  await within("the close", plain.closed);
+});

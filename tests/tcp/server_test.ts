@@ -20,6 +20,13 @@ import {
   waitFor,
   withTimeout,
 } from "../_helpers.ts";
+import {
+  connectFrom,
+  endOf,
+  heldBy,
+  serverInodes,
+  socketFds,
+} from "../_strangers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -272,4 +279,157 @@ Deno.test("pingTcp: a server that never answers makes each probe lost after time
   assert.equal(result.received, 0);
   assert.equal(result.lossPercent, 100);
   assert.equal(result.minMs, null);
+});
+
+Deno.test("serveTcp: a TLS client that never starts its handshake is reset at handshakeTimeoutMs and its fd freed", async () => {
+  const tls = await testTls();
+  const reported: string[] = [];
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    handshakeTimeoutMs: 100,
+    onError: (e) => reported.push((e as Error).message),
+  }));
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from({ length: 5 }, () => connectTo(server.addr)),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the server to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    assert.equal(server.stats().handshakeTimeouts, 5);
+    assert.ok(
+      reported.some((m) =>
+        /^TLS connection from 127\.0\.0\.1:\d+ reset: handshake not finished within 0\.1 s$/
+          .test(m)
+      ),
+      reported.join("\n"),
+    );
+    // A real client is still served.
+    const secure = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.addr.port,
+      caCerts: [tls.cert],
+    });
+    try {
+      assert.equal(await exchange(secure, "still here"), "still here");
+    } finally {
+      secure.close();
+    }
+  } finally {
+    for (const conn of silent) conn.close();
+  }
+});
+
+Deno.test("serveTcp: a TLS connection turned away before its handshake (maxConnections) is reset, not left open", async () => {
+  const tls = await testTls();
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    maxConnections: 1,
+  }));
+  const held = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+    caCerts: [tls.cert],
+  });
+  try {
+    assert.equal(await exchange(held, "first"), "first");
+    const extra = await connectTo(server.addr);
+    try {
+      assert.equal(await endOf(extra, "the refusal"), "reset");
+      assert.equal(server.stats().refused, 1);
+    } finally {
+      extra.close();
+    }
+  } finally {
+    held.close();
+  }
+});
+
+Deno.test("serveTcp: over maxPendingHandshakes the flooding address's oldest handshake is reset, not another address's", async () => {
+  const tls = await testTls();
+  await using server = bounded(serveEcho({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    maxPendingHandshakes: 4,
+    handshakeTimeoutMs: 0,
+  }));
+  const port = server.addr.port;
+  const other = await connectFrom("127.0.0.3", port);
+  const flood = [];
+  for (let i = 0; i < 3; i++) flood.push(await connectFrom("127.0.0.2", port));
+  try {
+    await serverInodes(port, [other, ...flood].map((c) => c.localPort));
+    // The fifth: the address holding three loses its oldest.
+    flood.push(await connectFrom("127.0.0.2", port));
+    assert.equal(
+      await withTimeout(flood[0]!.ended, WAIT_MS, "a reset"),
+      "reset",
+    );
+    assert.equal(server.stats().handshakesShed, 1);
+    // The other address's connection is still there, server side too.
+    const [inode] = await serverInodes(port, [other.localPort]);
+    assert.equal(heldBy("self", [inode!]), 1);
+  } finally {
+    for (const c of [other, ...flood]) c.reset();
+  }
+});
+
+Deno.test("serveTcp: when accept fails (out of fds), unfinished TLS handshakes are shed to make room at once", async () => {
+  const tls = await testTls();
+  const real = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tls.cert,
+    key: tls.key,
+  });
+  // The runtime's listener, except that one accept fails as EMFILE does.
+  let failNext = false;
+  const failed = Promise.withResolvers<void>();
+  const listener = new Proxy(real, {
+    get(target, key) {
+      if (key === "accept") {
+        return () => {
+          if (!failNext) return target.accept();
+          failNext = false;
+          failed.resolve();
+          return Promise.reject(new Error("Too many open files (os error 24)"));
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  await using server = bounded(serveEcho({ listener, handshakeTimeoutMs: 0 }));
+  const silent = await Promise.all(
+    Array.from({ length: 4 }, () => connectTo(real.addr)),
+  );
+  try {
+    await serverInodes(real.addr.port, silent.map((c) => c.localAddr.port));
+    await waitFor("the four to be accepted", () => server.stats().served === 4);
+    // The accept already waiting takes a fifth; the one after fails.
+    failNext = true;
+    silent.push(await connectTo(real.addr));
+    await withTimeout(failed.promise, WAIT_MS, "the failing accept");
+    // A quarter of the five (two), the oldest, are reset; the rest kept.
+    assert.equal(await endOf(silent[0]!, "the first shed handshake"), "reset");
+    assert.equal(await endOf(silent[1]!, "the second shed handshake"), "reset");
+    assert.equal(server.stats().handshakesShed, 2);
+    // And the loop takes newcomers again.
+    silent.push(await connectTo(real.addr));
+    await waitFor(
+      "the newcomer to be accepted",
+      () => server.stats().served === 6,
+    );
+  } finally {
+    for (const conn of silent) conn.close();
+  }
 });

@@ -4,12 +4,7 @@
 import assert from "node:assert/strict";
 import { serveWebSocket } from "../../ws/server.ts";
 import { missingPeer } from "../_helpers.ts";
-import { launchChromium } from "../_chromium.ts";
-
-// Runs in the page: resolves once `predicate` holds, checking every 20 ms.
-const waitFor = (predicate: string) =>
-  `new Promise((resolve) => { const check = () => { const v = (${predicate}); ` +
-  `if (v) resolve(v); else setTimeout(check, 20); }; check(); })`;
+import { launchChromium, waitFor } from "../_chromium.ts";
 
 Deno.test({
   name:

@@ -6,7 +6,15 @@ import { serveWebSocket, type WsServer } from "../../ws/server.ts";
 import { openRaw, type RawEvent, type TestRaw } from "./_raw.ts";
 import { checkServerHandshake, parseResponseHead } from "../../ws/handshake.ts";
 import { type Frame, OPCODE } from "../../ws/frame.ts";
-import { seededBytes, WAIT_MS, withTimeout } from "../_helpers.ts";
+import {
+  connectTo,
+  seededBytes,
+  testTls,
+  WAIT_MS,
+  waitFor,
+  withTimeout,
+} from "../_helpers.ts";
+import { endOf, socketFds } from "../_strangers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -205,6 +213,46 @@ Deno.test("origin: allowed origins connect, others get 403, no Origin is allowed
     "null": 101,
   });
   assert.equal(server.stats().originRejected, 1);
+});
+
+Deno.test("origin: by default only the server's own origin (its Host) gets in; another site's page gets 403; * lets any in", async () => {
+  await using server = serveWebSocket({ port: 0 });
+  const url = new URL(wsUrl(server));
+  const own = `http://${url.host}`;
+  const outcomes: Record<string, number> = {};
+  const origins = [
+    own,
+    `https://${url.host}`,
+    "https://evil.example",
+    `http://${url.hostname}:${Number(url.port) + 1}`,
+    `http://${url.host}.evil.net`,
+    "null",
+    null,
+  ];
+  for (const origin of origins) {
+    const headers: HeadersInit = origin ? { Origin: origin } : {};
+    const raw = await openRaw(url, { headers, timeoutMs: TIMEOUT });
+    outcomes[origin ?? "(no Origin)"] = raw.response.status;
+    await raw.close();
+  }
+  assert.deepEqual(outcomes, {
+    [own]: 101,
+    // The scheme differs, but the page still names this host and port.
+    [`https://${url.host}`]: 101,
+    "https://evil.example": 403,
+    [`http://${url.hostname}:${Number(url.port) + 1}`]: 403,
+    [`http://${url.host}.evil.net`]: 403,
+    "null": 403,
+    "(no Origin)": 101,
+  });
+  await using any = serveWebSocket({ port: 0, allowedOrigins: ["*"] });
+  const anyUrl = new URL(wsUrl(any));
+  const raw = await openRaw(anyUrl, {
+    headers: { Origin: "https://evil.example" },
+    timeoutMs: TIMEOUT,
+  });
+  assert.equal(raw.response.status, 101);
+  await raw.close();
 });
 
 Deno.test("origin: matched exactly, never as a prefix (a longer origin that starts with an allowed one is refused)", async () => {
@@ -448,5 +496,32 @@ Deno.test("onError: a protocol violation is reported with the client, a vanished
     assert.equal(server.stats().errors, 1);
   } finally {
     rude.close();
+  }
+});
+
+Deno.test("serveWebSocket over TLS: clients that never start the TLS handshake are reset at the head deadline, their fds freed", async () => {
+  const tls = await testTls();
+  await using server = serveWebSocket({
+    port: 0,
+    tls: { cert: tls.cert, key: tls.key },
+    headTimeoutMs: 100,
+  });
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from({ length: 5 }, () => connectTo(server.addr)),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the head deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the server to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    assert.equal(server.stats().headTimeouts, 5);
+  } finally {
+    for (const conn of silent) conn.close();
   }
 });

@@ -27,7 +27,7 @@ import {
   type ReceiveSession,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
-import { FrameReader } from "../../../tcp/file/_frame_io.ts";
+import { FrameReader } from "./_frame_reader.ts";
 
 export const enc = new TextEncoder();
 

@@ -168,11 +168,11 @@ Deno.test("file raw: a version mismatch is reported on both sides", async () => 
     hostname: "127.0.0.1",
     port: r.receiver.addr.port,
   });
-  // A version-1 sender.
-  await conn.write(encodeHello(new Uint8Array(32), { version: 1 }));
+  // A sender of the previous release (version 2: tokens only).
+  await conn.write(encodeHello(new Uint8Array(32), { version: 2 }));
   const reply = decodeHello(await readAll(conn));
   conn.close();
-  assert.equal(reply.version, 2);
+  assert.equal(reply.version, 3);
   assert.equal(codeFromWire(reply.code), "version_mismatch");
   assert.equal((await r.nextSession()).error?.code, "version_mismatch");
 });

@@ -1,4 +1,4 @@
-// Protocol version 2 on the wire: the key schedule and MACs against
+// Protocol version 3 on the wire: the key schedule and MACs against
 // vectors computed independently from docs/file-transfer.md, a capture in
 // which nothing readable appears, tampering, fake receivers, and TLS.
 
@@ -23,32 +23,33 @@ import {
   sendFiles,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
-import { FrameReader } from "../../../tcp/file/_frame_io.ts";
+import { FrameReader } from "./_frame_reader.ts";
+import { joined, startRelay } from "./_relay.ts";
 import { readAll, seededBytes } from "../../_helpers.ts";
 import { enc, entries, sha256 } from "./_raw.ts";
 
 const FIXTURES = new URL("../../fixtures/tls/", import.meta.url).pathname;
 
 // Spec vectors: token "correct horse battery staple", sender nonce bytes
-// 0x00…0x1f, receiver nonce 0x20…0x3f, both hellos version 2, code 0.
-// Computed with Python's hmac/hashlib (HKDF written out from RFC 5869)
-// and cryptography's ChaCha20Poly1305, not with netkit.
+// 0x00…0x1f, receiver nonce 0x20…0x3f, both hellos version 3, code 0.
+// Computed by tools/file_vectors.py (Python's hmac/hashlib, HKDF written
+// out from RFC 5869, and cryptography's ChaCha20Poly1305), not with netkit.
 const VECTORS = {
   senderProof:
-    "b70acbab81af878738716d07f5c1fb6eb86227015489036636c80496b736cc0d",
+    "88f0ea8c8562cc4bf70543740b881df81f4ae024d555c00f28e32e740cf1da33",
   receiverProof:
-    "58470503e322ff63454a5f1eee2457587c96ed6faf7b734ad73c1ec3162363e0",
-  mac: "aa9efc6500a772f21059a7e142a5a60ebfbb8c910806bb98d58c14a012370811",
-  senderKey: "3817660556063c2bd0100c1c57bbe20c578250fb28484c3126b64813edc3ee7e",
+    "28ceaf6aacf44f51ed62db164780e000e6dc52c240f168241acb05642fad64cb",
+  mac: "76c2d21b292e63c76e5be3f1dd0d43477458f60dda42aaf8775f8d3a9d92b854",
+  senderKey: "e813e5bee471c19343778d7c3942b15cc1afcb10f721a470a511124bfb4afc85",
   receiverKey:
-    "dc0d59a9d369a55264333c9fedd1841f1fbbb688f95d5727e22e46756971c61c",
+    "bba25110dd12918a4c8411732e2bfaac0cb51a84fddb4a4693600e5a11ab93a9",
   // endMac(index 3, size 5, path "a/b.txt", sha256("hello"))
-  end: "dfe62b6708cd2ebafb6de4010dc47c169fcd05930d1be9a6182cd6b3594a34c3",
+  end: "592806bc8f0db4b36559d1d4c44b821b3958e04fd8a93350996884aa1f105986",
   // statusMac(index 3, code 0, sha256("hello"))
-  status: "be47a7d2dc86b008d04f07da47f561eafc2a9611cbc28fe7fc5ccd271e45c5ac",
+  status: "30f96823f15b8e495dc646df068292c590e701adc8359e937d52f0d7830f2fa4",
   // Sender frames: DONE (empty) at counter 0, then DATA "hello" at counter 1.
-  done0: "06000000100587a58d1a4570caa868de630253c1ab",
-  data1: "0400000015b0d847d62532c878dda33e2ba5618b40db06d3d54f",
+  done0: "060000001051af640e21537cafbfa19dca202a9dc6",
+  data1: "0400000015f656e86d2dd90390ca2817e9493015ef5e9b926b56",
 };
 
 function specHellos(): { sender: Uint8Array; receiver: Uint8Array } {
@@ -103,78 +104,6 @@ Deno.test("file sealed: key schedule, MACs and sealed frames match the spec vect
     enc.encode("hello"),
   );
 });
-
-/** A relay that records both directions and may flip one byte going up. */
-function startRelay(
-  target: Deno.NetAddr,
-  options: { flipUpAt?: number; tls?: boolean } = {},
-): {
-  port: number;
-  up: Uint8Array[];
-  down: Uint8Array[];
-  done: Promise<void>;
-  close(): void;
-} {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const up: Uint8Array[] = [];
-  const down: Uint8Array[] = [];
-  const pipe = async (
-    from: Deno.Conn,
-    to: Deno.Conn,
-    log: Uint8Array[],
-    flipAt?: number,
-  ) => {
-    const buf = new Uint8Array(65536);
-    let seen = 0;
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) break;
-        const chunk = buf.slice(0, n);
-        if (flipAt !== undefined && flipAt >= seen && flipAt < seen + n) {
-          chunk[flipAt - seen]! ^= 0x01;
-        }
-        seen += n;
-        log.push(chunk);
-        let off = 0;
-        while (off < n) off += await to.write(chunk.subarray(off));
-      }
-      await to.closeWrite();
-    } catch {
-      // One side went away; the other pipe sees it too.
-    }
-  };
-  const done = (async () => {
-    const client = await listener.accept();
-    const server = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: target.port,
-    });
-    await Promise.all([
-      pipe(client, server, up, options.flipUpAt),
-      pipe(server, client, down),
-    ]);
-    client.close();
-    server.close();
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    up,
-    down,
-    done,
-    close: () => listener.close(),
-  };
-}
-
-function joined(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   return Buffer.from(hay).indexOf(Buffer.from(needle)) !== -1;
@@ -285,7 +214,7 @@ Deno.test("file sealed: a receiver's verdict with a forged MAC is integrity_fail
       const conn = await listener.accept();
       const reader = new FrameReader(conn, 1 << 21, () => {});
       const senderHello = (await reader.exact(HELLO_BYTES)).slice();
-      assert.equal(decodeHello(senderHello).version, 2);
+      assert.equal(decodeHello(senderHello).version, 3);
       const receiverHello = encodeHello(
         crypto.getRandomValues(new Uint8Array(32)),
       );

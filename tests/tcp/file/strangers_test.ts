@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import {
+  decodeHello,
   decodeNotice,
+  deriveKeys,
   encodeFrame,
   encodeHello,
   HELLO_BYTES,
@@ -17,8 +19,19 @@ import {
   sendFiles,
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
-import { peerText } from "../../../tcp/file/_receiver_config.ts";
-import { readAll, seededBytes } from "../../_helpers.ts";
+import { peerText } from "../../../tcp/file/_failure.ts";
+import { readAll, seededBytes, testTls, waitFor } from "../../_helpers.ts";
+import {
+  connectFrom,
+  endOf,
+  socketFds,
+  type SourcedConn,
+} from "../../_strangers.ts";
+import {
+  GLOBAL_FAILED_PROOFS,
+  GLOBAL_WINDOW_MS,
+} from "../../../tcp/file/_pre_auth.ts";
+import type { StrangerSummary } from "../../../tcp/file/types.ts";
 import { enc, entries, RawClient, startReceiver } from "./_raw.ts";
 
 async function sourceFile(
@@ -280,4 +293,163 @@ Deno.test("file strangers: a stopping --basic receiver tells its classic sender 
   assert.equal(said, "error: the receiver is stopping\n");
   // Whatever arrived before the sender gave up is not a file.
   assert.deepEqual(await entries(r.dir), []);
+});
+
+Deno.test("file strangers: over TLS, clients that never start the handshake are reset at the auth deadline and their fds freed", async () => {
+  const tls = await testTls();
+  await using r = await startReceiver({
+    tls: { cert: tls.cert, key: tls.key },
+    authTimeoutMs: 100,
+  });
+  const port = r.receiver.addr.port;
+  // The test's own sockets: the server's side of each silent client
+  // must go, the client's side stays until the test closes it.
+  const before = socketFds("self");
+  const silent = await Promise.all(
+    Array.from(
+      { length: 5 },
+      () => Deno.connect({ hostname: "127.0.0.1", port }),
+    ),
+  );
+  try {
+    for (const conn of silent) {
+      assert.equal(await endOf(conn, "the auth deadline's reset"), "reset");
+    }
+    await waitFor(
+      "the receiver to let go of every fd",
+      () => socketFds("self") <= before + silent.length,
+    );
+    for (let i = 0; i < 5; i++) {
+      const session = await r.nextSession();
+      assert.equal(session.error?.code, "timeout");
+    }
+    assert.equal(r.receiver.stats().authTimeouts, 5);
+  } finally {
+    for (const conn of silent) conn.close();
+  }
+});
+
+/** A wrong guess from `source`: hello and proof at once, then the answer. */
+async function guessFrom(source: string, port: number): Promise<void> {
+  const conn = await connectFrom(source, port);
+  const hello = encodeHello(crypto.getRandomValues(new Uint8Array(32)));
+  const proof = encodeFrame(
+    MessageType.AUTH,
+    crypto.getRandomValues(new Uint8Array(32)),
+  );
+  await conn.write(new Uint8Array([...hello, ...proof]));
+  await conn.ended;
+}
+
+Deno.test("file strangers: guesses from many addresses are held to the global budget of wrong proofs, and logged in bounded lines", async () => {
+  const summaries: StrangerSummary[] = [];
+  await using r = await startReceiver({
+    onStrangers: (s) => summaries.push(s),
+  });
+  const port = r.receiver.addr.port;
+  // Every guess from its own address (127.0.20.1, 127.0.20.2, …): the
+  // per-address slow-down never applies, only the global budget can.
+  const guesses = GLOBAL_FAILED_PROOFS + 60;
+  const sources = Array.from(
+    { length: guesses },
+    (_, i) => `127.0.${20 + Math.floor(i / 200)}.${(i % 200) + 1}`,
+  );
+  const started = performance.now();
+  const workers = Array.from({ length: 32 }, async (_, w) => {
+    for (let i = w; i < sources.length; i += 32) {
+      await guessFrom(sources[i]!, port);
+    }
+  });
+  await Promise.all(workers);
+  const elapsed = performance.now() - started;
+  const stats = r.receiver.stats();
+  assert.equal(stats.authFailures, guesses);
+  // Past the budget, checks waited their turn: never more wrong proofs
+  // than the budget plus its refill over the time taken.
+  assert.ok(stats.authDelayed > 0, "checks past the budget waited");
+  assert.ok(
+    stats.authFailures <=
+      GLOBAL_FAILED_PROOFS +
+        Math.ceil(elapsed * GLOBAL_FAILED_PROOFS / GLOBAL_WINDOW_MS),
+    `${stats.authFailures} wrong proofs in ${elapsed} ms`,
+  );
+  await r.receiver.shutdown();
+  // One line each for the first sessions, the rest summarized.
+  const summarized = summaries.reduce((n, s) => n + s.sessions, 0);
+  assert.ok(r.sessions.length <= 20, `${r.sessions.length} sessions reported`);
+  assert.equal(r.sessions.length + summarized, guesses);
+  assert.equal(
+    summaries.reduce((n, s) => n + (s.codes.auth_failed ?? 0), 0),
+    summarized,
+  );
+});
+
+/** `n` connections from `source` that send nothing. */
+async function silentFrom(
+  source: string,
+  port: number,
+  n: number,
+): Promise<SourcedConn[]> {
+  const conns = [];
+  for (let i = 0; i < n; i++) conns.push(await connectFrom(source, port));
+  return conns;
+}
+
+/** A sender that has presented its hello and holds back its proof. */
+async function helloOnly(port: number) {
+  const client = await RawClient.open(port);
+  const mine = encodeHello(crypto.getRandomValues(new Uint8Array(32)));
+  await client.write(mine);
+  const theirs = (await client.reader.exact(HELLO_BYTES)).slice();
+  assert.equal(decodeHello(theirs).code, 0);
+  return {
+    client,
+    async prove(token: string): Promise<number> {
+      const keys = deriveKeys(token, mine, theirs);
+      await client.write(encodeFrame(MessageType.AUTH, keys.senderProof));
+      return (await client.frame()).type;
+    },
+  };
+}
+
+Deno.test("file strangers: a flood of connections from another address does not evict a sender's handshake", async () => {
+  await using r = await startReceiver({
+    maxUnauthenticated: 8,
+    authTimeoutMs: 0,
+  });
+  const port = r.receiver.addr.port;
+  const flood = await silentFrom("127.0.0.2", port, 8);
+  const sender = await helloOnly(port);
+  try {
+    // Five times the limit more, all from 127.0.0.2.
+    flood.push(...await silentFrom("127.0.0.2", port, 40));
+    await waitFor(
+      "the flood's evictions",
+      () => r.receiver.stats().unauthenticatedDropped >= 41,
+    );
+    assert.equal(await sender.prove(r.token), MessageType.AUTH_OK);
+  } finally {
+    sender.client.close();
+    for (const c of flood) c.reset();
+  }
+});
+
+Deno.test("file strangers: a sender that presented its hello outlasts strangers from its own address that sent nothing", async () => {
+  await using r = await startReceiver({
+    maxUnauthenticated: 4,
+    authTimeoutMs: 0,
+  });
+  const port = r.receiver.addr.port;
+  const sender = await helloOnly(port);
+  const flood = await silentFrom("127.0.0.1", port, 20);
+  try {
+    await waitFor(
+      "the flood's evictions",
+      () => r.receiver.stats().unauthenticatedDropped >= 17,
+    );
+    assert.equal(await sender.prove(r.token), MessageType.AUTH_OK);
+  } finally {
+    sender.client.close();
+    for (const c of flood) c.reset();
+  }
 });
