@@ -10,13 +10,12 @@
  * @module
  */
 
-// C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates and
-// marks, zero-width and line/paragraph separators, BOM.
-// deno-lint-ignore no-control-regex
-const UNSAFE = new RegExp(
-  "[\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff]",
-  "gu",
-);
+// Past C0: DEL, C1 controls, bidi embeddings/overrides/isolates and marks,
+// zero-width and line/paragraph separators, BOM. One list for both the
+// terminal escape and the JSON one, so they cannot drift apart.
+const UNSAFE_PAST_C0 =
+  "\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff";
+const UNSAFE = new RegExp(`[\\u0000-\\u001f${UNSAFE_PAST_C0}]`, "gu");
 
 /**
  * Returns `text` with every control, bidi and invisible formatting
@@ -54,10 +53,7 @@ export function escapeControl(text: string): string {
 
 // What escapeControl escapes and JSON.stringify leaves as it is: DEL, C1
 // controls, bidi and invisible formatting characters, separators, BOM.
-const JSON_UNSAFE = new RegExp(
-  "[\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u2028-\\u202e\\u2066-\\u2069\\ufeff]",
-  "gu",
-);
+const JSON_UNSAFE = new RegExp(`[${UNSAFE_PAST_C0}]`, "gu");
 
 /**
  * Returns JSON text (from `JSON.stringify`) with every character that

@@ -23,5 +23,6 @@ export * from "./escape.ts";
 export * from "./load/mod.ts";
 export * from "./tcp/mod.ts";
 export * from "./udp/mod.ts";
+export * from "./http/mod.ts";
 export * from "./relay/mod.ts";
 export * from "./ws/mod.ts";

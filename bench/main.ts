@@ -27,6 +27,7 @@ import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 import { startupRows } from "./_startup.ts";
 import { loadRows } from "./_load.ts";
+import { httpRows } from "./_http.ts";
 
 class UsageError extends Error {}
 
@@ -40,6 +41,7 @@ const SECTIONS = [
   "deflate",
   "relay",
   "load",
+  "http",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -160,6 +162,8 @@ async function runSection(
       return await startupRows(ctx);
     case "load":
       return await loadRows(ctx);
+    case "http":
+      return await httpRows(ctx);
   }
 }
 

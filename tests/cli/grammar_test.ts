@@ -153,8 +153,14 @@ const DURATION_ROWS: DurationRow[] = [
   },
   {
     command: ["load", "tcp"],
-    flags: ["duration", "warmup", "timeout"],
+    flags: ["duration", "warmup", "timeout", "interval"],
     args: (p) => [`127.0.0.1:${p.closed}`, "-n", "1", "-c", "1"],
+    code: 1,
+  },
+  {
+    command: ["load", "http"],
+    flags: ["duration", "warmup", "timeout", "interval"],
+    args: (p) => [`http://127.0.0.1:${p.closed}/`, "-n", "1", "-c", "1"],
     code: 1,
   },
   {
@@ -253,7 +259,9 @@ const SCREENS = [
   ["load", "tcp"],
   ["load", "udp"],
   ["load", "ws"],
+  ["load", "http"],
   ["load", "merge"],
+  ["load", "report"],
   ["relay"],
   ["listen"],
   ["serve"],
