@@ -7,7 +7,7 @@ import { escapeJson } from "../escape.ts";
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { UsageError } from "./_args.ts";
 import { serverSignals } from "./_exit.ts";
-import { plural } from "../view/mod.ts";
+import { plural } from "../words.ts";
 
 export { plural };
 

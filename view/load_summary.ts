@@ -7,7 +7,7 @@
  * @module
  */
 
-import { plural } from "./words.ts";
+import { plural } from "../words.ts";
 import {
   LatencyHistogram,
   type LatencyHistogramJson,

@@ -28,4 +28,3 @@ export * from "./sequence_diagram.ts";
 export * from "./latency_plot.ts";
 export * from "./load_summary.ts";
 export * from "./load_report.ts";
-export * from "./words.ts";

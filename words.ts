@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { plural } from "@netkit/netkit/view";
+ * import { plural } from "@netkit/netkit";
  *
  * assert.equal(plural(1, "connection"), "1 connection");
  * assert.equal(plural(3, "entry", "entries"), "3 entries");
