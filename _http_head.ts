@@ -4,6 +4,7 @@
 // re-exports it with WebSocket errors.
 
 import { NetkitError } from "./errors.ts";
+import { escapeControl } from "./escape.ts";
 
 /**
  * The head of an HTTP/1.1 response as {@linkcode parseResponseHead} found it.
@@ -74,7 +75,7 @@ export function parseResponseHead(
       throw new NetkitError(
         "bad_http",
         `not an HTTP response: starts with ${
-          JSON.stringify(latin1(bytes.subarray(0, Math.min(bytes.length, 32))))
+          quoted(latin1(bytes.subarray(0, Math.min(bytes.length, 32))))
         }`,
       );
     }
@@ -87,7 +88,7 @@ export function parseResponseHead(
   if (!status) {
     throw new NetkitError(
       "bad_http",
-      `bad status line: ${JSON.stringify(statusLine)}`,
+      `bad status line: ${quoted(statusLine!)}`,
     );
   }
   const headers = parseFields(fieldLines);
@@ -100,6 +101,14 @@ export function parseResponseHead(
     },
     bodyOffset: end,
   };
+}
+
+/**
+ * A peer's line in quotes with every control escaped: JSON.stringify left
+ * C1 controls (bytes 0x80–0x9f read as Latin-1) raw for the terminal.
+ */
+function quoted(text: string): string {
+  return `"${escapeControl(text).replaceAll('"', '\\"')}"`;
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -124,7 +133,7 @@ export function parseRequestHead(
   if (!request) {
     throw new NetkitError(
       "bad_http",
-      `bad request line: ${JSON.stringify(line)}`,
+      `bad request line: ${quoted(line ?? "")}`,
     );
   }
   return {
@@ -183,7 +192,7 @@ function parseFields(fieldLines: string[]): Headers {
     if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value)) {
       throw new NetkitError(
         "bad_http",
-        `bad header line: ${JSON.stringify(line)}`,
+        `bad header line: ${quoted(line)}`,
       );
     }
     headers.append(name, value);

@@ -61,6 +61,11 @@ export function errorMessage(error: unknown): string {
  */
 export function osMessage(error: unknown): string {
   return errorMessage(error).replace(/ \(os error \d+\)$/, "")
+    // getaddrinfo's words, as the runtime passes them on.
+    .replace(
+      /^failed to lookup address information: (.*)$/,
+      (_, why: string) => `the name does not resolve (${why.toLowerCase()})`,
+    )
     .replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
 }
 

@@ -37,6 +37,8 @@ const INSTALL_HINTS: Record<string, string> = {
   "/usr/bin/python3": "apt-get install python3 python3-websockets",
   nc: "apt-get install netcat-openbsd",
   taskset: "apt-get install util-linux",
+  wrk: "apt-get install wrk",
+  wrk2: "not in Debian: build it from github.com/giltene/wrk2",
 };
 
 /**

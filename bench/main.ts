@@ -33,6 +33,7 @@ import { idleRows } from "./_idle.ts";
 import { wsSizeRows } from "./_ws_sizes.ts";
 import { connsRows } from "./_conns.ts";
 import { floorRows } from "./_floor.ts";
+import { httpRows } from "./_http.ts";
 
 class UsageError extends Error {}
 
@@ -50,6 +51,7 @@ const SECTIONS = [
   "sizes",
   "conns",
   "floor",
+  "http",
 ] as const;
 type Section = typeof SECTIONS[number];
 
@@ -179,6 +181,8 @@ async function runSection(
       return await connsRows(ctx);
     case "floor":
       return await floorRows(ctx);
+    case "http":
+      return await httpRows(ctx);
   }
 }
 

@@ -96,7 +96,9 @@ export async function runPing(
   const target = formatAddress(addr);
   const json = Boolean(values.json);
   return await runInterruptible(async (signal) => {
-    if (!json) out(`PING ${target} (${transport}) ${options.size} bytes`);
+    if (!json) {
+      out(`PING ${target} (${transport}) ${plural(options.size, "byte")}`);
+    }
     const onProbe = (p: PingProbe) => {
       if (json) outJson({ type: "probe", ...p });
       else out(probeLine(p, target));
@@ -115,7 +117,7 @@ export async function runPing(
 function probeLine(p: PingProbe, target: string): string {
   return p.rttMs === null
     ? `no reply from ${target}: seq=${p.seq}`
-    : `${p.bytes} bytes from ${target}: seq=${p.seq} time=${
+    : `${plural(p.bytes, "byte")} from ${target}: seq=${p.seq} time=${
       p.rttMs.toFixed(3)
     } ms`;
 }

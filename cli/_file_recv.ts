@@ -38,6 +38,7 @@ import {
   log,
   out,
   outJson,
+  plural,
   type RunningService,
   runServers,
   selfCommand,
@@ -334,9 +335,14 @@ function fileService(server: FileReceiver): RunningService {
     server,
     summary: (stats: ServerStats) => {
       const st = stats as FileReceiverStats;
-      return `${st.sessions} sessions (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
-        `${st.filesFailed} refused or failed, ${st.authFailures} wrong ${
-          st.codeAttemptsLeft === undefined ? "tokens" : "codes"
+      return `${
+        plural(st.sessions, "session")
+      } (${st.sessionsFailed} failed), ${st.filesStored} stored, ` +
+        `${st.filesFailed} refused or failed, ${
+          plural(
+            st.authFailures,
+            st.codeAttemptsLeft === undefined ? "wrong token" : "wrong code",
+          )
         }` +
         (st.authDelayed ? ` (${st.authDelayed} slowed down)` : "") +
         (st.authTimeouts
@@ -376,7 +382,9 @@ function fileLine(file: ReceivedFile, peer: string): string {
     const resumed = file.resumedFrom > 0
       ? `, resumed at ${file.resumedFrom}`
       : "";
-    return `stored ${name} from ${peer}: ${file.bytes} bytes${resumed}, sha256 ${file.sha256}`;
+    return `stored ${name} from ${peer}: ${
+      plural(file.bytes, "byte")
+    }${resumed}, sha256 ${file.sha256}`;
   }
   return `refused ${name || "(no name)"} from ${peer}: ${file.error?.code}: ${
     escapeControl(file.error?.message ?? "")

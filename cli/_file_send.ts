@@ -21,7 +21,8 @@ import {
   tlsClientHelp,
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
-import { log, out, outJson } from "./_output.ts";
+import { log, out, outJson, plural, selfCommand } from "./_output.ts";
+import { formatAddress, type HostPort } from "../address.ts";
 import { createProgressBar, formatBytes } from "./_progress.ts";
 import { formatDuration, unitReader } from "./_units.ts";
 
@@ -148,6 +149,9 @@ export async function runSend(
     progress.clear();
     if (values.json) outJson(reportJson(report));
     else if (!quiet || !report.ok) log(reportLine(report));
+    if (values.basic && noClassicReceiver(report)) {
+      log(noClassicReceiverHint(address));
+    }
     return report.ok ? EXIT.ok : EXIT.failure;
   }, {
     exitAtOnce: true,
@@ -163,6 +167,26 @@ export async function runSend(
       );
     },
   });
+}
+
+/** A file failed by timeout before a byte went out: no "ok" came. */
+function noClassicReceiver(report: SendReport): boolean {
+  return report.files.some((f) =>
+    f.status === "failed" && f.error?.code === "timeout" && f.bytes === 0
+  );
+}
+
+/** What to run on the other side when the receiver never says "ok". */
+function noClassicReceiverHint(address: HostPort): string {
+  const where = formatAddress(address);
+  return [
+    'the receiver never answered "ok": --basic needs a classic receiver; ' +
+    "on the other side run:",
+    `  ${selfCommand()} file recv --basic --port ${address.port}`,
+    `a plain nc -l cannot answer (its file now starts with the name); to send to one: nc ${
+      where.replace(/:(\d+)$/, " $1")
+    } < FILE`,
+  ].join("\n");
 }
 
 function env(name: string): string | undefined {
@@ -210,11 +234,13 @@ function sentLine(entry: SentFile): string {
       if (file.kind === "directory") {
         return `stored folder ${file.path}${where}`;
       }
-      return `stored ${file.path}${where}: ${file.bytes} bytes` +
+      return `stored ${file.path}${where}: ${plural(file.bytes, "byte")}` +
         (file.resumedFrom > 0 ? ` (resumed at ${file.resumedFrom})` : "") +
         `, verified sha256 ${file.sha256}`;
     case "sent":
-      return `sent ${file.path}: ${file.bytes} bytes, sha256 ${file.sha256} (basic mode: not verified)`;
+      return `sent ${file.path}: ${
+        plural(file.bytes, "byte")
+      }, sha256 ${file.sha256} (basic mode: not verified)`;
     case "skipped":
       return `skipped ${file.path}: ${file.error?.message}`;
     default:
@@ -228,7 +254,8 @@ function reportLine(report: SendReport): string {
       .length;
   const failed = report.files.filter((f) => f.status === "failed").length;
   const skipped = report.files.filter((f) => f.status === "skipped").length;
-  const base = `${done} of ${report.files.length} entries delivered` +
+  const base =
+    `${done} of ${plural(report.files.length, "entry", "entries")} delivered` +
     (skipped ? `, ${skipped} skipped` : "") +
     `, ${formatBytes(report.bytes)} in ${
       (report.durationMs / 1000).toFixed(2)

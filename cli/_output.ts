@@ -3,9 +3,13 @@
 
 import { NetkitError } from "../errors.ts";
 import { formatAddress } from "../address.ts";
+import { escapeJson } from "../escape.ts";
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { UsageError } from "./_args.ts";
 import { serverSignals } from "./_exit.ts";
+import { plural } from "../words.ts";
+
+export { plural };
 
 const encoder = new TextEncoder();
 
@@ -63,9 +67,12 @@ export function log(line: string): void {
  * Writes one JSON value as a line to stdout, numbers rounded to what they
  * mean: durations (`…Ms`) to the microsecond, percentages to 0.01, any other
  * fraction to 3 decimals (float noise like 3.5393159999999995 means nothing).
+ * Strings keep their value, but C1 controls and bidi overrides (which
+ * JSON leaves raw) are written as `\uXXXX`: a peer's string cannot steer
+ * the terminal that shows the line.
  */
 export function outJson(value: unknown): void {
-  out(JSON.stringify(value, roundNumbers));
+  out(escapeJson(JSON.stringify(value, roundNumbers)));
 }
 
 function roundNumbers(key: string, value: unknown): unknown {
@@ -73,15 +80,6 @@ function roundNumbers(key: string, value: unknown): unknown {
   if (!Number.isFinite(value)) return value;
   const scale = /Percent$/i.test(key) ? 100 : 1000;
   return Math.round(value * scale) / scale;
-}
-
-/** `1 probe`, `2 probes`: a count with its noun. */
-export function plural(
-  count: number,
-  noun: string,
-  nouns = noun + "s",
-): string {
-  return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 function writeSync(file: { writeSync(p: Uint8Array): number }, text: string) {
@@ -149,21 +147,32 @@ function permissionLine(error: Error): string {
   return `needs ${flag}${what ? ` (${what})` : ""}`;
 }
 
-/** Wraps a bind failure so it names the address: "cannot listen on …". */
+/**
+ * Wraps a bind failure so it names the address ("cannot listen on …") and,
+ * when another program has the port, the way out: `inUseHint`, by default
+ * the --port flag.
+ */
 export function bindError(
   error: unknown,
   hostname: string,
   port: number,
+  inUseHint = "choose another with --port (--port 0 picks a free one)",
 ): NetkitError {
   // The library already names the address and the cause.
-  if (error instanceof NetkitError && error.code === "bind_failed") {
-    return error;
-  }
+  const named = error instanceof NetkitError && error.code === "bind_failed"
+    ? error
+    : new NetkitError(
+      "bind_failed",
+      `cannot listen on ${formatAddress({ hostname, port })}: ${
+        describeError(error)
+      }`,
+      { cause: error },
+    );
+  if (!/address already in use/i.test(named.message)) return named;
+  const bare = named.message.replace(/ \(another program has port .*\)$/, "");
   return new NetkitError(
     "bind_failed",
-    `cannot listen on ${formatAddress({ hostname, port })}: ${
-      describeError(error)
-    }`,
+    `${bare} (another program has port ${port}: ${inUseHint})`,
     { cause: error },
   );
 }
@@ -240,12 +249,12 @@ export function summaryLine(service: RunningService): string {
   const parts = [
     `served ${st.served}`,
     `refused ${st.refused}`,
-    `${st.bytesIn} bytes in`,
-    `${st.bytesOut} bytes out`,
+    `${plural(st.bytesIn, "byte")} in`,
+    `${plural(st.bytesOut, "byte")} out`,
   ];
   // Every server on the shared TCP accept loop counts EMFILE back-offs.
   if ("acceptBackoffs" in st) {
-    parts.push(`${st.acceptBackoffs} accept back-offs`);
+    parts.push(plural(Number(st.acceptBackoffs), "accept back-off"));
   }
   // Every TLS server resets the handshakes strangers leave unfinished.
   const tls = st as { handshakeTimeouts?: number; handshakesShed?: number };

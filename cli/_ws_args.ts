@@ -4,11 +4,18 @@
 import { UsageError } from "./_args.ts";
 import { toWsUrl, WsError } from "../ws/mod.ts";
 
-/** Parses a WebSocket URL argument (ws, wss, http, https); anything else is a usage error. */
+/**
+ * Parses a WebSocket URL argument (ws, wss, http, https; without a scheme,
+ * `ws://` as wscat and websocat assume); anything else is a usage error.
+ */
 export function wsUrlArg(cmd: string, text: string): URL {
+  // HOST[:PORT][/PATH] only: `http//x` or `http:/x` is a mistyped
+  // scheme, and stays an error.
+  const bare = !text.includes("//") && !/^[a-z][a-z0-9+.-]*:(?!\d)/i.test(text);
+  const withScheme = bare ? `ws://${text}` : text;
   // The library's one URL rule; only the error type differs here.
   try {
-    return toWsUrl(text);
+    return toWsUrl(withScheme);
   } catch (error) {
     if (!(error instanceof WsError)) throw error;
     throw new UsageError(error.message, cmd);

@@ -1,16 +1,20 @@
-// `netkit ws connect`: a WebSocket client for pipes and terminals.
+// `netkit ws connect`: a WebSocket client for pipes and terminals, with
+// the flags wscat and websocat users type.
 //
 // Pipe mode (stdin not a terminal): each stdin line is a message, messages
-// received go to stdout as they are. Interactive mode (stdin a terminal): a
-// `> ` prompt, received messages marked `< ` and escaped, and /commands.
-// Both can keep the session alive (--ping-interval) and survive a server
-// restart (--reconnect). Stdin is read by one reader for the whole run, so
-// a line is sent at most once, whichever connection carries it.
+// received go to stdout (as they are for a pipe, escaped on a terminal).
+// Interactive mode (stdin a terminal): a `> ` prompt kept and redrawn by
+// the line editor (cli/_line_editor.ts), received messages marked `< `
+// and escaped, and /commands. Keep-alive and reconnecting are the
+// library's (pingIntervalMs, reconnectWebSocket); stdin is read by one
+// reader for the whole run, so a line is sent at most once, whichever
+// connection carries it.
 
 import { escapeControl } from "../escape.ts";
 import {
   connectWebSocket,
   describeCloseCode,
+  reconnectWebSocket,
   type WsClient,
   type WsClientOptions,
   type WsClientTlsOptions,
@@ -31,39 +35,68 @@ import {
   tlsClientHelp,
 } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
+import { type TerminalLines, terminalLines } from "./_line_editor.ts";
+import { type LineSource, listLines, stdinLines } from "./_lines.ts";
 import { describeError, log, out, outJson } from "./_output.ts";
+import {
+  type BinaryFormat,
+  messageBytes,
+  writeStdoutSync,
+} from "./_peer_output.ts";
 import { formatDuration, unitReader } from "./_units.ts";
 import { headerFlags, wsUrlArg } from "./_ws_args.ts";
 
 const SEND_HIGH_WATER = 1024 * 1024;
-const RECONNECT_BASE_MS = 250;
-const CLOSE_WAIT_MS = 5000;
 const PING_COMMAND_WAIT_MS = 10_000;
+/** Ctrl-C: how long the server has to answer our Close before we exit. */
+const INTERRUPT_CLOSE_WAIT_MS = 1000;
 
 /** `netkit ws connect --help`. */
 export const CONNECT_HELP: HelpScreen = {
-  usage: ["ws connect URL [options]"],
-  about: "A WebSocket client, like wscat and websocat.\n\n" +
+  usage: ["ws connect URL [options]", "ws connect -c URL [options]"],
+  about: "A WebSocket client, like wscat and websocat (their flags work " +
+    "too). A URL without a scheme means ws://.\n\n" +
     "Pipe mode (stdin not a terminal): each stdin line is sent as a message " +
-    "(binary with --binary); messages received go to stdout (text as is, " +
-    "binary as hex, or base64 with --base64; --json for one JSON object per " +
-    "line). After stdin ends, it waits until as many messages came back as " +
-    "were sent, or until --wait passes without a message, then closes with " +
-    "1000 and prints the close code and reason on stderr.\n\n" +
-    "Interactive mode (stdin a terminal): a '> ' prompt; lines typed are " +
-    "sent, messages received are printed as '< message' with control " +
-    "characters escaped. Ctrl-D closes like the end of a pipe; Ctrl-C " +
-    "exits at once (130).\n\n" +
-    "A failed upgrade prints the HTTP status and body start. A close the " +
-    "server started is reported as '(server closed first)'. Exit 0 on a " +
-    "clean close with 1000, 1001 or 1005 (or the code given to /close); 1 " +
-    "otherwise.",
+    "(binary with --binary); messages received go to stdout, one per line " +
+    "(binary as hex, --base64, or --raw bytes; --json for one JSON object " +
+    "per line). Text goes out as it is to a pipe or file and escaped on a " +
+    "terminal. After stdin ends, it waits until as many messages came back " +
+    "as were sent, or until --wait passes without a message, then closes " +
+    "with 1000 and prints the close code and reason on stderr.\n\n" +
+    "Interactive mode (stdin a terminal): a '> ' prompt that stays under " +
+    "arriving messages with what you typed; messages received print as " +
+    "'< message', escaped. Ctrl-D closes like the end of a pipe; Ctrl-C " +
+    "sends a Close and exits 130.\n\n" +
+    "A failed upgrade prints the HTTP status and the start of the body. A " +
+    "close the server started is reported as '(server closed first)'. " +
+    "Exit 0 on a clean close with 1000, 1001 or 1005 (or the code given to " +
+    "/close); 1 otherwise.",
   options: [
+    ["-c, --connect URL", "the URL (wscat's spelling)"],
     ['-H, --header "K: V"', "extra handshake header (repeatable)"],
-    ["-p, --protocol P", "offer subprotocol P (repeatable)"],
+    ["-o, --origin ORIGIN", "send this Origin header"],
+    ["--auth USER:PASS", "HTTP basic authentication header"],
+    [
+      "-s, --subprotocol P",
+      "offer subprotocol P (repeatable; -p, --protocol is the same)",
+    ],
+    [
+      "-x, --execute MSG",
+      "send MSG after connecting instead of reading stdin (repeatable)",
+    ],
     ["-b, --binary", "send each line as a binary message"],
-    ["--base64", "print binary messages as base64 (default: hex)"],
+    ["--hex", "print binary messages as hex (the default)"],
+    ["--base64", "print binary messages as base64"],
+    [
+      "--raw",
+      "print what arrives as it is: binary as its bytes (no newline), text " +
+      "unescaped even on a terminal",
+    ],
     jsonHelp("one JSON object per message and one for the close"),
+    [
+      "-P, --show-ping-pong",
+      "print each ping and pong the server sends (on stderr)",
+    ],
     [
       "-w, --wait TIME",
       "after stdin ends, close once no message came for this long " +
@@ -81,7 +114,8 @@ export const CONNECT_HELP: HelpScreen = {
     ],
     [
       "--ping-timeout TIME",
-      "close when a ping gets no pong within this (default: the interval)",
+      "close when a ping gets no pong within this (default: the interval; " +
+      "0: never)",
     ],
     [
       "--reconnect",
@@ -99,6 +133,7 @@ export const CONNECT_HELP: HelpScreen = {
       "give up after N failed attempts in a row (default: never)",
     ],
     ...tlsClientHelp({ scope: "wss://" }),
+    ["-n, --no-check", "the same as --insecure (wscat's spelling)"],
     [
       "--proxy URL",
       "through http://[USER:PASS@]HOST:PORT (CONNECT) or " +
@@ -126,20 +161,11 @@ export const CONNECT_HELP: HelpScreen = {
     ],
   }],
   examples: [
-    "ws connect ws://127.0.0.1:8080/ws",
-    "ws connect wss://example.test/ws --ca ca.pem -w 2 < lines.txt",
+    "ws connect 127.0.0.1:8080/ws",
+    "ws connect -c wss://example.test/ws --ca ca.pem -w 2 < lines.txt",
+    "ws connect ws://127.0.0.1:9000/ -x hello --raw | xxd",
   ],
 };
-
-/** What `client.ping` is expected to be (the engine's client adds it). */
-interface Pinger {
-  ping(data?: Uint8Array): Promise<number>;
-}
-
-function pingOf(client: WsClient): Pinger["ping"] | undefined {
-  const candidate = (client as unknown as Partial<Pinger>).ping;
-  return typeof candidate === "function" ? candidate.bind(client) : undefined;
-}
 
 interface ConnectSettings {
   url: URL;
@@ -149,9 +175,14 @@ interface ConnectSettings {
   waitMs: number;
   json: boolean;
   binaryIn: boolean;
-  binaryOut: "hex" | "base64";
+  binaryOut: BinaryFormat;
+  raw: boolean;
+  /** `-x`: these messages instead of stdin. */
+  execute?: string[];
+  showPingPong: boolean;
   interactive: boolean;
   pingIntervalMs?: number;
+  /** 0: pings never time out. */
   pingTimeoutMs?: number;
   reconnect: boolean;
   reconnectMaxDelayMs: number;
@@ -169,6 +200,31 @@ interface ReachFlags {
   unixPath?: string;
 }
 
+/**
+ * Where the session's output goes: stdout and stderr lines, kept above
+ * the line being typed when there is a line editor.
+ */
+interface Screen {
+  /** A log line on stderr. */
+  log(line: string): void;
+  /** Bytes for stdout (a message). */
+  write(bytes: Uint8Array): void;
+  /** The editor, when stdin and stderr are terminals. */
+  editor?: TerminalLines;
+}
+
+function screenFor(settings: ConnectSettings): Screen {
+  const editor = settings.interactive && Deno.stderr.isTerminal()
+    ? terminalLines()
+    : undefined;
+  const around = (write: () => void) => editor ? editor.above(write) : write();
+  return {
+    log: (line) => around(() => log(line)),
+    write: (bytes) => around(() => writeStdoutSync(bytes)),
+    editor,
+  };
+}
+
 /** `netkit ws connect`. */
 export async function runConnect(
   argv: string[],
@@ -180,32 +236,65 @@ export async function runConnect(
     return 0;
   }
   const reach = await reachOptions(settings.reach);
-  // Ctrl-C ends the session at once (130); Ctrl-D or the end of a pipe
-  // closes it cleanly.
-  return await runInterruptible(async () => {
-    const lines = stdinLines();
+  const screen = screenFor(settings);
+  // Ctrl-C sends a Close (the client's signal) and exits 130 once the
+  // server answered or a second passed; a second Ctrl-C exits at once.
+  // Ctrl-D or the end of a pipe closes cleanly.
+  return await runInterruptible(async (signal) => {
+    const lines = settings.execute
+      ? listLines(settings.execute)
+      : screen.editor ?? stdinLines();
     const totals = { sent: 0, received: 0 };
-    let client = await connectOnce(settings, reach, 0, undefined);
-    announce(settings, client, "connected to");
-    for (;;) {
-      const session = await runSession(client, settings, lines, totals);
-      const retry = settings.reconnect && !session.byUs &&
-        !(lines.ended && !lines.hasPending());
-      if (!retry) return finish(settings, session, totals);
-      log(`connection lost: ${describeClose(session)}`);
-      client = await connectOnce(settings, reach, 1, describeClose(session));
-      announce(settings, client, "reconnected to");
+    const options = clientOptions(settings, reach, screen, signal);
+    try {
+      if (!settings.reconnect) {
+        const client = await connectWebSocket(settings.url, options).catch(
+          (error) => {
+            throw withHints(error, settings);
+          },
+        );
+        announce(settings, screen, client, "connected to");
+        const end = await runSession(client, settings, lines, totals, {
+          screen,
+          signal,
+        });
+        return finish(settings, screen, end, totals);
+      }
+      let what = "connected to";
+      for await (const client of reconnectWebSocket(settings.url, options)) {
+        announce(settings, screen, client, what);
+        const end = await runSession(client, settings, lines, totals, {
+          screen,
+          signal,
+        });
+        const again = !end.byUs && !signal.aborted &&
+          !(lines.ended && !lines.hasPending());
+        if (!again) return finish(settings, screen, end, totals);
+        screen.log(`connection lost: ${describeClose(end)}`);
+        what = "reconnected to";
+      }
+      return 1; // Not reached: the connections end only by a return or a throw.
+    } finally {
+      screen.editor?.restore();
     }
-  }, { exitAtOnce: true });
+  });
 }
 
 function parseConnect(argv: string[]): ConnectSettings | undefined {
   const cmd = "ws connect";
   const { values, positionals } = parseCommand(cmd, argv, {
+    connect: { type: "string", short: "c" },
     header: { type: "string", short: "H", multiple: true },
+    origin: { type: "string", short: "o" },
+    auth: { type: "string" },
     protocol: { type: "string", short: "p", multiple: true },
+    subprotocol: { type: "string", short: "s", multiple: true },
+    execute: { type: "string", short: "x", multiple: true },
     binary: { type: "boolean", short: "b" },
+    hex: { type: "boolean" },
     base64: { type: "boolean" },
+    raw: { type: "boolean" },
+    "show-ping-pong": { type: "boolean", short: "P" },
     wait: { type: "string", short: "w" },
     timeout: { type: "string" },
     ...OUTPUT_FLAGS,
@@ -215,24 +304,29 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
     "reconnect-max-delay": { type: "string" },
     "reconnect-tries": { type: "string" },
     ...TLS_CLIENT_FLAGS,
+    "no-check": { type: "boolean", short: "n" },
     proxy: { type: "string" },
     unix: { type: "string" },
     deflate: { type: "boolean" },
   }, {
-    min: 1,
     max: 1,
     names: "URL (e.g. ws://127.0.0.1:8080/ws)",
     aliases: TLS_CLIENT_ALIASES,
   });
   if (values.help) return undefined;
+  const given = [positionals[0], values.connect].filter((u) => u !== undefined);
+  if (given.length === 0) {
+    throw new UsageError("missing URL (e.g. ws://127.0.0.1:8080/ws)", cmd);
+  }
+  if (given.length > 1) {
+    throw new UsageError("give the URL once: as an argument or with -c", cmd);
+  }
   const read = unitReader(cmd);
   const pingIntervalMs = read.duration(
     "ping-interval",
     values["ping-interval"],
     { minMs: 1 },
   );
-  const pingTimeoutMs = read.duration("ping-timeout", values["ping-timeout"]) ??
-    pingIntervalMs;
   if (values["ping-timeout"] !== undefined && pingIntervalMs === undefined) {
     throw new UsageError("--ping-timeout needs --ping-interval", cmd);
   }
@@ -246,22 +340,37 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
       cmd,
     );
   }
-  const url = wsUrlArg(cmd, positionals[0]!);
+  const formats = (["hex", "base64", "raw"] as const).filter((f) => values[f]);
+  if (formats.length > 1) {
+    throw new UsageError(
+      `choose one of ${formats.map((f) => `--${f}`).join(" and ")}`,
+      cmd,
+    );
+  }
+  if (values.raw && values.json) {
+    throw new UsageError("choose one of --raw and --json", cmd);
+  }
+  const url = wsUrlArg(cmd, given[0]!);
+  if (values["no-check"]) values.insecure = true;
   return {
     url,
     reach: reachFlags(cmd, url, values),
     deflate: Boolean(values.deflate),
-    headers: headerFlags(cmd, values.header ?? []),
-    protocols: values.protocol,
+    headers: handshakeHeaders(cmd, values),
+    protocols: [...values.protocol ?? [], ...values.subprotocol ?? []],
     timeoutMs: read.duration("timeout", values.timeout, { minMs: 1 }) ??
       DEFAULT_TIMEOUTS.wsHandshakeMs,
     waitMs: read.duration("wait", values.wait) ?? DEFAULT_TIMEOUTS.wsWaitMs,
     json: Boolean(values.json),
     binaryIn: Boolean(values.binary),
-    binaryOut: values.base64 ? "base64" : "hex",
-    interactive: Deno.stdin.isTerminal() && !values.json,
+    binaryOut: formats[0] ?? "hex",
+    raw: Boolean(values.raw),
+    execute: values.execute,
+    showPingPong: Boolean(values["show-ping-pong"]),
+    interactive: Deno.stdin.isTerminal() && !values.json &&
+      values.execute === undefined,
     pingIntervalMs,
-    pingTimeoutMs: pingTimeoutMs === 0 ? undefined : pingTimeoutMs,
+    pingTimeoutMs: read.duration("ping-timeout", values["ping-timeout"]),
     reconnect: Boolean(values.reconnect),
     reconnectMaxDelayMs: read.duration(
       "reconnect-max-delay",
@@ -271,6 +380,28 @@ function parseConnect(argv: string[]): ConnectSettings | undefined {
       min: 1,
     }),
   };
+}
+
+/** -H lines, plus wscat's -o (Origin) and --auth (basic authentication). */
+function handshakeHeaders(
+  cmd: string,
+  values: { header?: string[]; origin?: string; auth?: string },
+): Headers {
+  const headers = headerFlags(cmd, [
+    ...values.header ?? [],
+    ...values.origin === undefined ? [] : [`Origin: ${values.origin}`],
+  ]);
+  if (values.auth !== undefined) {
+    if (!values.auth.includes(":")) {
+      throw new UsageError(
+        `--auth takes USER:PASS, not '${escapeControl(values.auth)}'`,
+        cmd,
+      );
+    }
+    const token = new TextEncoder().encode(values.auth).toBase64();
+    headers.set("Authorization", `Basic ${token}`);
+  }
+  return headers;
 }
 
 function reachFlags(
@@ -307,21 +438,28 @@ function reachFlags(
 }
 
 /**
- * A certificate the client does not trust: say which flags fix it (the
- * TLS library's words, e.g. "UnknownIssuer", do not).
+ * A failed connect in words that say what to do: an untrusted certificate
+ * names --ca and --insecure (the TLS library's "UnknownIssuer" does not);
+ * a plain server behind wss:// names ws://.
  */
-function withTlsHint(error: unknown, settings: ConnectSettings): unknown {
-  if (
-    !(error instanceof WsError) || error.code !== "connect_failed" ||
-    settings.reach.insecure || !/certificate/i.test(error.message)
-  ) {
+function withHints(error: unknown, settings: ConnectSettings): unknown {
+  if (!(error instanceof WsError) || error.code !== "connect_failed") {
     return error;
   }
-  return new WsError(
-    "connect_failed",
-    `${error.message} (to trust this server's certificate: --ca FILE; to skip every check: --insecure)`,
-    { cause: error },
-  );
+  let hint = "";
+  if (/did not answer in TLS/.test(error.message)) {
+    const plain = new URL(settings.url.href);
+    plain.protocol = "ws:";
+    hint = ` (for a plain server: ${plain.href})`;
+  } else if (
+    !settings.reach.insecure && /certificate/i.test(error.message)
+  ) {
+    hint =
+      " (to trust this server's certificate: --ca FILE; to skip every check: --insecure)";
+  }
+  return hint
+    ? new WsError("connect_failed", error.message + hint, { cause: error })
+    : error;
 }
 
 /** The connect options the reach flags mean, with the PEM files read. */
@@ -339,79 +477,98 @@ async function reachOptions(
   return { tls, proxy: reach.proxy, unixPath: reach.unixPath };
 }
 
+/** Everything connectWebSocket and reconnectWebSocket are told. */
+function clientOptions(
+  settings: ConnectSettings,
+  reach: Pick<WsClientOptions, "tls" | "proxy" | "unixPath">,
+  screen: Screen,
+  signal: AbortSignal,
+): WsClientOptions {
+  const tries = settings.reconnectTries;
+  return {
+    ...reach,
+    headers: settings.headers,
+    protocols: settings.protocols,
+    timeoutMs: settings.timeoutMs,
+    deflate: settings.deflate,
+    // Aborting (Ctrl-C) cancels a connect, or sends Close 1000 "aborted".
+    signal,
+    pingIntervalMs: settings.pingIntervalMs,
+    pingTimeoutMs: settings.pingTimeoutMs,
+    onPong: (rtt) => screen.log(`pong in ${rtt.toFixed(1)} ms`),
+    onControl: settings.showPingPong
+      ? (type, payload) => showControl(settings, screen, type, payload)
+      : undefined,
+    retry: settings.reconnect
+      ? {
+        maxDelayMs: settings.reconnectMaxDelayMs,
+        tries,
+        onRetry({ attempt, delayMs, why }) {
+          // `closed`: the connection that was open ended (said already).
+          if (!(why instanceof WsError && why.code === "closed")) {
+            screen.log(`cannot connect: ${describeError(why)}`);
+          }
+          screen.log(
+            `reconnecting in ${
+              (delayMs / 1000).toFixed(1)
+            } s (attempt ${attempt}${
+              tries === undefined ? "" : ` of ${tries}`
+            })`,
+          );
+        },
+      }
+      : undefined,
+  };
+}
+
+/** -P: a ping or pong the server sent, with its payload. */
+function showControl(
+  settings: ConnectSettings,
+  screen: Screen,
+  type: "ping" | "pong",
+  payload: Uint8Array,
+): void {
+  if (settings.json) {
+    outJson({ type, encoding: "hex", data: payload.toHex() });
+    return;
+  }
+  let shown = "";
+  if (payload.length > 0) {
+    try {
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+      shown = `: "${escapeControl(text)}"`;
+    } catch {
+      shown = `: ${payload.toHex()}`;
+    }
+  }
+  screen.log(`received ${type} (${payload.length} B)${shown}`);
+}
+
 function announce(
   settings: ConnectSettings,
+  screen: Screen,
   client: WsClient,
   what: string,
 ): void {
-  if (settings.json) return;
-  const proto = client.protocol
-    ? ` (protocol ${escapeControl(client.protocol)})`
-    : "";
-  const hint = settings.interactive && what === "connected to"
-    ? "; type lines to send, /help for commands, Ctrl-D to close"
-    : "";
-  const deflate = !settings.deflate
-    ? ""
-    : client.deflate
-    ? " (permessage-deflate)"
-    : " (permessage-deflate not accepted: uncompressed)";
-  log(`${what} ${settings.url.href}${proto}${deflate}${hint}`);
-}
-
-/**
- * Connects; with --reconnect, retries with exponential back-off and
- * jitter (a random wait between half the current cap and the cap, so
- * clients that lost the same server do not come back in step), saying so
- * on stderr.
- */
-async function connectOnce(
-  settings: ConnectSettings,
-  reach: Pick<WsClientOptions, "tls" | "proxy" | "unixPath">,
-  firstAttempt: number,
-  why: string | undefined,
-): Promise<WsClient> {
-  for (let attempt = firstAttempt;; attempt++) {
-    if (attempt > 0) {
-      const tries = settings.reconnectTries;
-      if (tries !== undefined && attempt > tries) {
-        throw new WsError(
-          "connect_failed",
-          `gave up after ${tries} reconnect attempt${
-            tries === 1 ? "" : "s"
-          }: ${why}`,
-        );
-      }
-      const cap = Math.min(
-        settings.reconnectMaxDelayMs,
-        RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 30),
-      );
-      const waitMs = Math.round(cap / 2 + Math.random() * cap / 2);
-      log(
-        `reconnecting in ${(waitMs / 1000).toFixed(1)} s (attempt ${attempt}${
-          tries === undefined ? "" : ` of ${tries}`
-        })`,
-      );
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
-    }
-    try {
-      return await connectWebSocket(settings.url, {
-        headers: settings.headers,
-        protocols: settings.protocols,
-        timeoutMs: settings.timeoutMs,
-        deflate: settings.deflate,
-        ...reach,
-      });
-    } catch (error) {
-      if (!settings.reconnect) throw withTlsHint(error, settings);
-      why = describeError(error);
-      log(`cannot connect: ${why}`);
-    }
+  if (!settings.json) {
+    const proto = client.protocol
+      ? ` (protocol ${escapeControl(client.protocol)})`
+      : "";
+    const hint = settings.interactive && what === "connected to"
+      ? "; type lines to send, /help for commands, Ctrl-D to close"
+      : "";
+    const deflate = !settings.deflate
+      ? ""
+      : client.deflate
+      ? " (permessage-deflate)"
+      : " (permessage-deflate not accepted: uncompressed)";
+    screen.log(`${what} ${settings.url.href}${proto}${deflate}${hint}`);
   }
+  screen.editor?.start();
 }
 
 interface SessionEnd extends WsCloseInfo {
-  /** We closed (stdin ended, /close); false when the server or network did. */
+  /** We closed (stdin ended, /close, Ctrl-C); false when the server or network did. */
   byUs: boolean;
 }
 
@@ -424,9 +581,11 @@ function describeClose(end: SessionEnd): string {
 
 function finish(
   settings: ConnectSettings,
+  screen: Screen,
   end: SessionEnd,
   totals: { sent: number; received: number },
 ): number {
+  screen.editor?.restore();
   if (settings.json) {
     outJson({
       type: "close",
@@ -443,12 +602,13 @@ function finish(
   return end.wasClean && ok ? 0 : 1;
 }
 
-/** One connection's life: stdin to the server, the server to stdout, pings. */
+/** One connection's life: lines to the server, the server to stdout. */
 async function runSession(
   client: WsClient,
   settings: ConnectSettings,
   lines: LineSource,
   totals: { sent: number; received: number },
+  { screen, signal }: { screen: Screen; signal: AbortSignal },
 ): Promise<SessionEnd> {
   let sent = 0;
   let received = 0;
@@ -464,31 +624,45 @@ async function runSession(
     if (received >= sent) void closeBy().catch(() => {});
     else quietTimer = setTimeout(() => void closeBy(), settings.waitMs);
   };
-  const prompt = () => {
-    if (settings.interactive && open) writeStderr("> ");
+  // Ctrl-C: the client's signal has sent Close; the server gets a second
+  // to answer, then the session ends on its own clock.
+  const interrupted = Promise.withResolvers<WsCloseInfo>();
+  let interruptTimer: ReturnType<typeof setTimeout> | undefined;
+  let forced = false;
+  const onAbort = () => {
+    byUs = true;
+    interruptTimer = setTimeout(() => {
+      forced = true;
+      interrupted.resolve({ code: 1006, reason: "", wasClean: false });
+    }, INTERRUPT_CLOSE_WAIT_MS);
   };
-  // A dead peer may never finish the closing handshake: after a ping
-  // timeout the session ends on its own clock.
-  const forced = Promise.withResolvers<WsCloseInfo>();
-  let forcedEnd = false;
-  const closed = Promise.race([client.closed, forced.promise]);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  const closed = Promise.race([client.closed, interrupted.promise]);
   const ended = closed.then(() => {
     open = false;
   });
+  const format = {
+    json: settings.json,
+    binary: settings.binaryOut,
+    raw: settings.raw,
+    marks: settings.interactive,
+    terminal: Deno.stdout.isTerminal(),
+  };
 
   const reader = (async () => {
     for await (const message of client) {
       received++;
       totals.received++;
-      printMessage(message, settings);
-      prompt();
+      printMessage(message, format, screen);
       if (lines.ended) armWait();
     }
-  })().catch((error) => log(`receive failed: ${describeError(error)}`));
+  })().catch((error) => screen.log(`receive failed: ${describeError(error)}`));
 
   const commands: CommandContext = {
     client,
     settings,
+    screen,
     send(data) {
       client.send(data);
       sent++;
@@ -497,7 +671,6 @@ async function runSession(
     close: closeBy,
   };
   const writer = (async () => {
-    prompt();
     for (;;) {
       // A big pipe must not fill memory: wait while 1 MiB is unsent.
       while (client.bufferedAmount > SEND_HIGH_WATER && open) {
@@ -520,90 +693,47 @@ async function runSession(
         if (!open || (error instanceof WsError && error.code === "closed")) {
           return;
         }
-        log(describeError(error));
+        screen.log(describeError(error));
       }
       lines.take();
-      prompt();
     }
   })();
 
-  const pinger = startPinger(client, settings, () => void closeDead());
-  async function closeDead() {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      client.close(1000, "ping timeout").catch(() => {}),
-      // The peer already missed a pong: give its close as long, no longer.
-      new Promise((resolve) =>
-        timer = setTimeout(
-          resolve,
-          Math.min(settings.pingTimeoutMs ?? CLOSE_WAIT_MS, CLOSE_WAIT_MS),
-        )
-      ),
-    ]);
-    clearTimeout(timer);
-    forcedEnd = true;
-    forced.resolve({ code: 1006, reason: "ping timeout", wasClean: false });
-  }
-
   const info = await closed;
-  if (settings.interactive) writeStderr("\r\x1b[K");
   clearTimeout(quietTimer);
-  pinger.stop();
+  clearTimeout(interruptTimer);
+  signal.removeEventListener("abort", onAbort);
   await writer;
   // The reader ends with the connection; after a forced end it may not.
-  if (!forcedEnd) await reader;
+  if (!forced) await reader;
+  // The keep-alive gave up on the peer (the client closed it).
+  if (
+    !byUs && info.reason === "ping timeout" && settings.pingIntervalMs &&
+    (info.code === 1006 || info.code === 1011)
+  ) {
+    byUs = true;
+    screen.log(
+      `no pong within ${
+        formatDuration(settings.pingTimeoutMs ?? settings.pingIntervalMs)
+      }: closed the connection`,
+    );
+  }
   return { ...info, byUs };
 }
 
-function startPinger(
-  client: WsClient,
-  settings: ConnectSettings,
-  onDead: () => void,
-): { stop(): void } {
-  if (settings.pingIntervalMs === undefined) return { stop() {} };
-  const ping = pingOf(client);
-  if (!ping) {
-    log("--ping-interval: this client cannot ping yet; ignored");
-    return { stop() {} };
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-  const round = async () => {
-    const timeoutMs = settings.pingTimeoutMs;
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => {
-      if (timeoutMs !== undefined) {
-        deadline = setTimeout(() => resolve("late"), timeoutMs);
-      }
-    });
-    try {
-      const rtt = await Promise.race([ping(), late]);
-      if (stopped) return;
-      if (rtt === "late") {
-        log(`no pong within ${timeoutMs! / 1000} s: closing`);
-        onDead();
-        return;
-      }
-      log(`pong in ${rtt.toFixed(1)} ms`);
-    } catch {
-      return; // Closed meanwhile: the session reports it.
-    } finally {
-      clearTimeout(deadline);
-    }
-    if (!stopped) timer = setTimeout(round, settings.pingIntervalMs);
-  };
-  timer = setTimeout(round, settings.pingIntervalMs);
-  return {
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+function printMessage(
+  message: WsMessage,
+  format: Parameters<typeof messageBytes>[1],
+  screen: Screen,
+): void {
+  const bytes = messageBytes(message, format);
+  if (bytes) screen.write(bytes);
 }
 
 interface CommandContext {
   client: WsClient;
   settings: ConnectSettings;
+  screen: Screen;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): Promise<WsCloseInfo>;
 }
@@ -614,6 +744,7 @@ const COMMAND_HELP =
 /** An interactive line: a /command, or a message. */
 async function runLine(line: Uint8Array, context: CommandContext) {
   const text = decode(line);
+  const say = context.screen.log;
   if (!text.startsWith("/") || text.startsWith("//")) {
     const message = text.startsWith("//") ? text.slice(1) : text;
     context.send(
@@ -624,24 +755,23 @@ async function runLine(line: Uint8Array, context: CommandContext) {
   const [, name, rest = ""] = /^\/(\S*)\s*(.*)$/.exec(text)!;
   switch (name) {
     case "ping": {
-      const ping = pingOf(context.client);
-      if (!ping) return log("this client cannot ping yet");
       const payload = new TextEncoder().encode(rest);
       if (payload.length > 125) {
-        return log(`/ping text is limited to 125 bytes, not ${payload.length}`);
+        return say(`/ping text is limited to 125 bytes, not ${payload.length}`);
       }
       // A dead peer must not hold the prompt: the ping gives up in time.
-      const timeoutMs = context.settings.pingTimeoutMs ?? PING_COMMAND_WAIT_MS;
+      const timeoutMs = context.settings.pingTimeoutMs ||
+        PING_COMMAND_WAIT_MS;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const rtt = await Promise.race([
-        ping(rest === "" ? undefined : payload),
+        context.client.ping(rest === "" ? undefined : payload),
         new Promise<"late">((r) =>
           timer = setTimeout(() => r("late"), timeoutMs)
         ),
       ]).finally(() => clearTimeout(timer));
-      return log(
+      return say(
         rtt === "late"
-          ? `no pong within ${timeoutMs / 1000} s`
+          ? `no pong within ${formatDuration(timeoutMs)}`
           : `pong in ${rtt.toFixed(1)} ms`,
       );
     }
@@ -649,133 +779,34 @@ async function runLine(line: Uint8Array, context: CommandContext) {
       const [, codeText, reason = ""] = /^(\S*)\s*(.*)$/.exec(rest)!;
       const code = codeText === "" ? 1000 : Number(codeText);
       if (!/^\d{4}$/.test(codeText || "1000")) {
-        return log(`/close takes a code like 1000 or 4000, not '${codeText}'`);
+        return say(
+          `/close takes a code like 1000 or 4000, not '${
+            escapeControl(codeText!)
+          }'`,
+        );
       }
       try {
         await context.close(code, reason);
       } catch (error) {
-        log(`cannot close with ${code}: ${describeError(error)}`);
+        say(`cannot close with ${code}: ${describeError(error)}`);
       }
       return;
     }
     case "binary": {
       const hex = rest.replace(/\s+/g, "");
       if (!/^(?:[0-9a-fA-F]{2})*$/.test(hex)) {
-        return log("/binary takes hex digits in pairs, e.g. /binary 48 69");
+        return say("/binary takes hex digits in pairs, e.g. /binary 48 69");
       }
       return context.send(Uint8Array.fromHex(hex));
     }
     case "help":
-      return log(COMMAND_HELP);
+      return say(COMMAND_HELP);
     default:
-      return log(`unknown command /${escapeControl(name!)} (${COMMAND_HELP})`);
+      return say(`unknown command /${escapeControl(name!)} (${COMMAND_HELP})`);
   }
-}
-
-function printMessage(message: WsMessage, settings: ConnectSettings): void {
-  if (settings.interactive) {
-    // Clear the prompt line first; the prompt comes back after.
-    if (Deno.stderr.isTerminal()) writeStderr("\r\x1b[K");
-    if (typeof message === "string") out(`< ${escapeControl(message)}`);
-    else {
-      out(`< [binary ${message.length} B] ${binaryText(message, settings)}`);
-    }
-    return;
-  }
-  if (typeof message === "string") {
-    if (settings.json) outJson({ type: "text", data: message });
-    else out(message);
-    return;
-  }
-  const data = binaryText(message, settings);
-  if (settings.json) {
-    outJson({ type: "binary", encoding: settings.binaryOut, data });
-  } else out(data);
-}
-
-function binaryText(message: Uint8Array, settings: ConnectSettings): string {
-  return settings.binaryOut === "base64" ? message.toBase64() : message.toHex();
 }
 
 const textDecoder = new TextDecoder();
 function decode(line: Uint8Array): string {
   return textDecoder.decode(line);
-}
-
-function writeStderr(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let off = 0;
-  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
-}
-
-/**
- * Stdin as lines (without `\n` or `\r\n`; a last line without newline
- * counts), read by one reader for the whole run: `peek` waits for the next
- * line (null at EOF) without consuming it, `take` consumes it once sent.
- */
-interface LineSource {
-  peek(): Promise<Uint8Array | null>;
-  take(): void;
-  /** EOF seen and every line taken. */
-  readonly ended: boolean;
-  /** A line was read and not yet taken. */
-  hasPending(): boolean;
-}
-
-function stdinLines(): LineSource {
-  const buf = new Uint8Array(64 * 1024);
-  let rest = new Uint8Array(0);
-  const ready: Uint8Array[] = [];
-  let eof = false;
-  let reading: Promise<void> | undefined;
-  const fill = async () => {
-    let n: number | null;
-    try {
-      n = await Deno.stdin.read(buf);
-    } catch {
-      n = null;
-    }
-    if (n === null) {
-      eof = true;
-      if (rest.length > 0) ready.push(rest);
-      rest = new Uint8Array(0);
-      return;
-    }
-    let chunk = buf.subarray(0, n);
-    if (rest.length > 0) {
-      const joined = new Uint8Array(rest.length + n);
-      joined.set(rest);
-      joined.set(chunk, rest.length);
-      chunk = joined;
-    }
-    let start = 0;
-    for (
-      let i = chunk.indexOf(0x0a);
-      i !== -1;
-      i = chunk.indexOf(0x0a, start)
-    ) {
-      const end = i > start && chunk[i - 1] === 0x0d ? i - 1 : i;
-      ready.push(chunk.slice(start, end));
-      start = i + 1;
-    }
-    rest = chunk.slice(start);
-  };
-  return {
-    async peek() {
-      while (ready.length === 0 && !eof) {
-        reading ??= fill().finally(() => reading = undefined);
-        await reading;
-      }
-      return ready[0] ?? null;
-    },
-    take() {
-      ready.shift();
-    },
-    get ended() {
-      return eof && ready.length === 0;
-    },
-    hasPending() {
-      return ready.length > 0;
-    },
-  };
 }

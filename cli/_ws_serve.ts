@@ -31,6 +31,7 @@ import {
   bindError,
   log,
   out,
+  plural,
   type RunningService,
   runServers,
   selfCommand,
@@ -191,8 +192,12 @@ function startWsServer(options: StartOptions): WsServer {
 
 function wsSummary(stats: object): string {
   const s = stats as WsServerStats;
-  return `${s.messagesIn} messages in, ${s.messagesOut} out, ${s.handshakeRejected} bad handshakes, ` +
-    `${s.originRejected} bad origins, ${s.slowClientsDropped} slow clients dropped, ` +
+  return `${plural(s.messagesIn, "message")} in, ${s.messagesOut} out, ${
+    plural(s.handshakeRejected, "bad handshake")
+  }, ` +
+    `${plural(s.originRejected, "bad origin")}, ${
+      plural(s.slowClientsDropped, "slow client")
+    } dropped, ` +
     `${s.tooLarge} too large`;
 }
 

@@ -33,6 +33,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "ws", summary: "WebSocket server, client, handshake verifier, RFC 6455 conformance suite", load: async () => (await import("./ws.ts")).wsCommand },
   { name: "tcp", summary: "TCP (Linux): socket states, limits, a lab of failures, packet traces", load: async () => (await import("./tcp.ts")).tcpCommand },
   { name: "serve", summary: "run every server (echo, file receiver, WebSocket) on default ports", load: async () => (await import("./serve.ts")).serveCommand },
+  { name: "listen", summary: "wait for a client (TCP, UDP, WebSocket) and connect it to stdin/stdout, like nc -l", load: async () => (await import("./listen.ts")).listenCommand },
   { name: "relay", summary: "relay connections between endpoints (tcp, tls, udp, unix, exec, ws), like socat", load: async () => (await import("./relay.ts")).relayCommand },
   { name: "load", summary: "drive a TCP, UDP or WebSocket server hard: rate, MB/s, latency percentiles, errors", load: async () => (await import("./load.ts")).loadCommand },
 ];

@@ -77,6 +77,12 @@ export const RELAY_HELP: HelpScreen = {
         "its connection, or --grace after its client's FIN",
       ],
       [
+        "-",
+        "stdin and stdout, like socat's -: as LISTEN, relay them to one " +
+        "TARGET connection; as TARGET, the first client gets them (others " +
+        "are refused) and the relay ends with it, like nc -l",
+      ],
+      [
         "ws://HOST:PORT/PATH",
         "WebSocket (wss:// with TLS): binary messages carry the bytes (text " +
         "as its UTF-8). LISTEN: a WebSocket server accepting upgrades on " +
@@ -135,6 +141,7 @@ export const RELAY_HELP: HelpScreen = {
     "relay tls://0.0.0.0:8443 tcp://:8080 --tls-cert c.pem --tls-key k.pem",
     "relay ws://127.0.0.1:8081/ tcp://127.0.0.1:5432",
     "relay ws://127.0.0.1:8081/ tcp://:5432 --allow-origin https://a.example",
+    "relay - tcp://127.0.0.1:7007 < request.bin",
   ],
 };
 
@@ -162,14 +169,22 @@ async function run(argv: string[]): Promise<number> {
     "hexdump-bytes": { type: "string" },
     ...OUTPUT_FLAGS,
   }, {
-    min: 2,
     max: 2,
-    names: "LISTEN and TARGET endpoints",
     aliases: TLS_CLIENT_ALIASES,
   });
   if (values.help) {
     out(renderHelp(RELAY_HELP));
     return 0;
+  }
+  if (positionals.length < 2) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "missing LISTEN and TARGET endpoints"
+        : `missing TARGET (where to relay what '${
+          escapeControl(positionals[0]!)
+        }' accepts, e.g. tcp://127.0.0.1:7007 or - for stdin/stdout)`,
+      cmd,
+    );
   }
   const listen = endpointArg(cmd, positionals[0]!);
   const target = endpointArg(cmd, positionals[1]!);
@@ -235,10 +250,15 @@ async function run(argv: string[]): Promise<number> {
   } catch (error) {
     // Endpoints that parse but cannot be paired are a usage mistake.
     if (error instanceof RelayError) throw new UsageError(error.message, cmd);
-    if (listen.kind === "unix" || listen.kind === "exec") throw error;
-    throw bindError(error, listen.hostname, listen.port);
+    if (!("hostname" in listen)) throw error;
+    throw bindError(
+      error,
+      listen.hostname,
+      listen.port,
+      "choose another port in LISTEN (port 0 picks a free one)",
+    );
   }
-  return await runRelay(relayServer, listen);
+  return await runRelay(relayServer, listen, target.kind === "stdio");
 }
 
 /** parseArgs has no optional values: `--hexdump 64` / `--hexdump=64` become `--hexdump --hexdump-bytes 64`. */
@@ -266,6 +286,7 @@ function endpointArg(cmd: string, text: string): Endpoint {
 async function runRelay(
   server: RelayServer,
   listen: Endpoint,
+  stdoutIsData: boolean,
 ): Promise<number> {
   // The rule of every server (cli/_exit.ts): installed before 'listening'.
   using signals = serverSignals(() => void server.shutdown());
@@ -278,8 +299,11 @@ async function runRelay(
     : listen.kind === "wss"
     ? "ws"
     : listen.kind;
-  // 'listening tcp HOST:PORT' like every netkit server, so scripts find the port.
-  out(`listening ${kind} ${where}`);
+  // 'listening tcp HOST:PORT' like every netkit server, so scripts find
+  // the port; on stderr when stdout carries the relayed bytes.
+  if (listen.kind !== "stdio") {
+    (stdoutIsData ? log : out)(`listening ${kind} ${where}`);
+  }
   const cut = await Promise.race([
     server.finished.then(() => false),
     signals.cut.then(() => true),

@@ -5,7 +5,9 @@ import type { Command } from "./_command.ts";
 import { DEFAULT_HOST, DEFAULT_PORTS, DEFAULT_SERVE_DIR } from "./_defaults.ts";
 import { readServer, serverFlags, serverHelp } from "./_flags.ts";
 import { type HelpScreen, renderHelp } from "./_help.ts";
+import { NetkitError } from "../errors.ts";
 import {
+  bindError,
   out,
   type RunningService,
   runServers,
@@ -99,8 +101,22 @@ export const serveCommand: Command = {
       hints.push(wsServeHint(ws[0]!.server));
     } catch (error) {
       await Promise.all(services.map((s) => s.server.shutdown()));
-      throw error;
+      throw any ? error : inUse(error);
     }
     return await runServers(services, { notes: hints });
   },
 };
+
+/** A default port taken: say how to run anyway. */
+function inUse(error: unknown): unknown {
+  if (!(error instanceof NetkitError) || error.code !== "bind_failed") {
+    return error;
+  }
+  const port = /:(\d+)\b/.exec(error.message)?.[1] ?? "";
+  return bindError(
+    error,
+    "",
+    Number(port),
+    `'${selfCommand()} serve --any-port' puts every server on a free port`,
+  );
+}

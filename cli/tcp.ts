@@ -37,7 +37,7 @@ export const tcpCommand: Command = {
       about: "TCP diagnostics from /proc (Linux): what ss, nstat, sysctl and " +
         "ulimit show, with what each number means.",
       examples: [
-        "tcp states --port 8080 --watch",
+        "tcp states --sport 8080 --watch",
         "tcp lab accept-overflow",
         "tcp trace --port 8080",
       ],

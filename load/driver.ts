@@ -19,6 +19,10 @@ export interface LoadSink {
   mismatch(): void;
   /** The channel died (the error is classified); the scheduler reopens it. */
   failed(error: unknown): void;
+  /** HTTP: the status code of the reply about to be reported. */
+  status(code: number): void;
+  /** The channel opened another connection on its own (HTTP without keep-alive, or after the server's `Connection: close`). */
+  connected(): void;
 }
 
 /** One open channel (a connection) of a {@linkcode LoadDriver}. */
@@ -38,10 +42,20 @@ export interface LoadDriver {
   protocol: string;
   /** The target as shown in results. */
   target: string;
-  /** The mode; anything but `echo` moves bytes without requests. */
+  /** The mode as results show it (`echo`, `stream`, an HTTP method). */
   mode: string;
+  /**
+   * Channels carry requests the scheduler sends and times. Default: true
+   * for the mode `echo`, false otherwise (a stream moves bytes on its own).
+   */
+  requests?: boolean;
   /** Which byte counts make `mbps`. */
   direction: "sent" | "received" | "both";
+  /**
+   * Requests are datagrams in a stream: those never answered are counted
+   * as lost (with loss and jitter in the result), not as timeouts.
+   */
+  datagrams?: boolean;
   /** Opens one channel; must honour `signal` (connect timeout, end of run). */
   open(sink: LoadSink, signal: AbortSignal): Promise<LoadChannel>;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { NetkitError } from "../errors.ts";
+import { LoadError } from "./errors.ts";
 
 // Log-linear buckets over whole microseconds (HdrHistogram's layout): values
 // below 64 µs have a bucket each; above, every power of two is split into 32
@@ -171,7 +171,7 @@ export class LatencyHistogram {
         Number.isInteger(b[1]) && b[1] >= 0
       ) && Number.isFinite(json.count) && Number.isFinite(json.sumUs);
     if (!ok) {
-      throw new NetkitError("bad_histogram", "not a netkit latency histogram");
+      throw new LoadError("bad_histogram", "not a netkit latency histogram");
     }
     const h = new LatencyHistogram();
     h.add(json);

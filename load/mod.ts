@@ -27,4 +27,4 @@ export * from "./target.ts";
 export * from "./options.ts";
 export * from "./driver.ts";
 export * from "./schedule.ts";
-export * from "./kernel.ts";
+export * from "./shard.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { NetkitError } from "../errors.ts";
+import { LoadError } from "./errors.ts";
 
 /** A snapshot sent once a second during a run. */
 export interface LoadProgress {
@@ -25,6 +25,47 @@ export interface LoadProgress {
   errors: number;
   /** Connections open now. */
   open: number;
+  /** The interval that just ended (absent during the warm-up). */
+  interval?: LoadInterval;
+}
+
+/**
+ * One interval of a run's timeline (`intervalMs` long, the last one
+ * shorter): what `--interval` prints and the report plots. The intervals
+ * of a result add up to its totals.
+ */
+export interface LoadInterval {
+  /** Milliseconds from the start of the measured window. */
+  startMs: number;
+  /** Its length in milliseconds. */
+  durationMs: number;
+  /** Requests answered correctly in it. */
+  requests: number;
+  /** Failures in it (every cause). */
+  errors: number;
+  /** Payload bytes written in it. */
+  bytesSent: number;
+  /** Payload bytes read in it. */
+  bytesReceived: number;
+  /** Median latency of its requests, in milliseconds (0 without any). */
+  p50Ms: number;
+  /** 99th-percentile latency of its requests, in milliseconds. */
+  p99Ms: number;
+}
+
+/**
+ * Where a run's kernel counters come from: `tcp/proc`'s
+ * `readTransportCounters` and `counterScope` on Linux, which the protocol
+ * drivers pass (the load library itself never reads `/proc`).
+ */
+export interface LoadCounterSource {
+  /** Reads the counters now (`{}` when they cannot be read). */
+  read(): Promise<Record<string, number>>;
+  /**
+   * Whose traffic they count: `"machine"` (every program on the machine),
+   * a network namespace (`net:[4026532281]`), or `"unknown"`.
+   */
+  scope: string;
 }
 
 /** Options every load driver takes. */
@@ -56,10 +97,29 @@ export interface LoadOptions {
   size?: number;
   /** Aborting it ends the run early; the result holds what was measured. */
   signal?: AbortSignal;
-  /** Called once a second with the last second's figures. */
+  /**
+   * Called at the end of every interval (`intervalMs`) with its figures,
+   * warm-up included.
+   */
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Length of the result's timeline intervals and of the pauses between
+   * `onProgress` calls, in ms. Default 1000.
+   */
+  intervalMs?: number;
+  /**
+   * When the run begins, in milliseconds since the epoch (`Date.now()`'s
+   * clock): generators on several machines given the same time begin
+   * together. A time already past is refused (`start_passed`).
+   */
+  startAt?: number;
   /** Read the kernel's TCP and UDP counters before and after. Default true. */
   kernelCounters?: boolean;
+  /**
+   * What reads the kernel's counters; the protocol drivers pass `tcp/proc`'s
+   * reader. Without one the result's `kernel` is empty.
+   */
+  counters?: LoadCounterSource;
   /**
    * Called when the window has ended, before the connections close (their
    * closing resets are not the run's): a caller reading the kernel's
@@ -68,6 +128,8 @@ export interface LoadOptions {
   onWindowEnd?: () => void | Promise<void>;
   /** Allow a target that is not on loopback. Default false. */
   allowRemote?: boolean;
+  /** This run's shard (`I/N`), recorded in the result's parameters. */
+  shard?: string;
 }
 
 /**
@@ -75,7 +137,7 @@ export interface LoadOptions {
  * `maxSize`) and returns the payload size, so drivers and the CLI refuse
  * the same things the same way.
  *
- * @throws {NetkitError} `bad_option` naming the option.
+ * @throws {LoadError} `bad_option` naming the option.
  *
  * @example
  * ```ts
@@ -90,7 +152,7 @@ export function checkLoadOptions(
   options: LoadOptions,
   limits: { maxSize?: number; minSize?: number } = {},
 ): number {
-  const bad = (what: string) => new NetkitError("bad_option", what);
+  const bad = (what: string) => new LoadError("bad_option", what);
   const whole = (name: string, v: number | undefined, min: number) => {
     if (v !== undefined && !(Number.isInteger(v) && v >= min)) {
       throw bad(`${name} must be a whole number of at least ${min}, not ${v}`);
@@ -105,6 +167,7 @@ export function checkLoadOptions(
       ["connectRatePerSecond", options.connectRatePerSecond],
       ["durationMs", options.durationMs],
       ["timeoutMs", options.timeoutMs],
+      ["intervalMs", options.intervalMs],
     ] as const
   ) {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
@@ -118,6 +181,12 @@ export function checkLoadOptions(
     throw bad(`warmupMs must be 0 or more, not ${options.warmupMs}`);
   }
   if ((options.pipeline ?? 1) > 65536) throw bad("pipeline is at most 65536");
+  if (options.intervalMs !== undefined && options.intervalMs < 10) {
+    throw bad(`intervalMs must be at least 10, not ${options.intervalMs}`);
+  }
+  if (options.startAt !== undefined && !Number.isFinite(options.startAt)) {
+    throw bad(`startAt must be a time in ms since the epoch`);
+  }
   const size = options.size ?? 64;
   const min = limits.minSize ?? 1;
   const max = limits.maxSize ?? 64 * 1024 * 1024;

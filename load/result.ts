@@ -10,6 +10,7 @@ import {
   type LoadLatency,
 } from "./histogram.ts";
 import type { LoadErrorCause } from "./errors.ts";
+import type { LoadInterval } from "./options.ts";
 import { latencyOf, noErrors } from "./_figures.ts";
 
 /**
@@ -52,9 +53,39 @@ export interface LoadResult {
   errors: Record<LoadErrorCause, number>;
   /**
    * Kernel TCP and UDP counters that moved during the run (deltas), by
-   * `nstat` name (`TcpExtListenOverflows`); see `loadCounterDeltas`.
+   * `nstat` name (`TcpExtListenOverflows`); see `readTransportCounters`
+   * and `explainCounters` in `tcp/proc`. They count every program in
+   * `kernelScope`, not only this run. In a merge: the sum over the
+   * counter scopes of `hosts`, each scope counted once.
    */
   kernel: Record<string, number>;
+  /**
+   * Whose traffic `kernel` counts: `"machine"`, a network namespace
+   * (`net:[4026532281]`) or `"unknown"`; absent when no counters were read.
+   */
+  kernelScope?: string;
+  /** The machine the run came from (its host name), `"unknown"` if hidden. */
+  host?: string;
+  /**
+   * A merge's kernel counters kept apart per host and counter scope: runs
+   * that shared a scope saw the same counters, which are not added twice.
+   */
+  hosts?: LoadHostCounters[];
+  /**
+   * When the measured window began, in ms since the epoch; it ended
+   * `durationMs` later. Merges use it to find the common window.
+   */
+  startedAt?: number;
+  /** HTTP: responses by status class (`"2xx"`, `"5xx"`, …). */
+  status?: Record<string, number>;
+  /** Streams of datagrams (UDP stream mode): loss and jitter, iperf3's figures. */
+  datagrams?: LoadDatagrams;
+  /** The measured window in intervals (`intervalMs`); they add up to the totals. */
+  timeline?: LoadInterval[];
+  /** What a merge noticed and went on with (different windows, targets). */
+  warnings?: string[];
+  /** How the run was asked to load: what the report and summary show. */
+  parameters?: LoadParameters;
   /** Connections (or sockets) the run kept open. */
   connections: number;
   /** Connections opened successfully, reconnects included. */
@@ -65,6 +96,62 @@ export interface LoadResult {
   ended: string;
   /** The mergeable latency histogram. */
   histogram: LatencyHistogramJson;
+}
+
+/**
+ * The options a run was given that shape its numbers (durations in ms),
+ * kept in its result so a report read later can say how it was made.
+ */
+export interface LoadParameters {
+  /** Connections (sockets). */
+  connections: number;
+  /** Requests in flight per connection. */
+  pipeline: number;
+  /** Open loop: requests per second; absent for a closed loop. */
+  ratePerSecond?: number;
+  /** The planned measured time. */
+  durationMs: number;
+  /** The request count that ends the run, if any. */
+  requests?: number;
+  /** Unmeasured time first. */
+  warmupMs: number;
+  /** When a request counts as a timeout. */
+  timeoutMs: number;
+  /** Payload bytes per request, where the protocol has a payload size. */
+  size?: number;
+  /** Connections opened per second, if ramped. */
+  connectRatePerSecond?: number;
+  /** This run's shard (`I/N`) of a load split over machines. */
+  shard?: string;
+}
+
+/** One host's (and counter scope's) share of a merge; see {@linkcode LoadResult.hosts}. */
+export interface LoadHostCounters {
+  /** The host name. */
+  host: string;
+  /** The counter scope (see {@linkcode LoadResult.kernelScope}). */
+  scope: string;
+  /** Runs merged from it. */
+  runs: number;
+  /** Its counters: the largest change any of its runs saw, per counter. */
+  kernel: Record<string, number>;
+}
+
+/** Loss and jitter of a datagram stream. */
+export interface LoadDatagrams {
+  /** Datagrams sent in the window. */
+  sent: number;
+  /** Datagrams whose echo came back. */
+  received: number;
+  /** Datagrams known lost (a later one came back first, or none within the timeout). */
+  lost: number;
+  /** `lost` as a percentage of `received + lost`. */
+  lossPercent: number;
+  /**
+   * Smoothed variation of the round-trip time between consecutive echoes
+   * (RFC 3550's interarrival jitter, over round trips), in milliseconds.
+   */
+  jitterMs: number;
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { NetkitError } from "../errors.ts";
+import { LoadError } from "./errors.ts";
 import { type HostPort, parseAddress } from "../address.ts";
 
 /**
@@ -30,7 +30,7 @@ export function isLoopback(hostname: string): boolean {
  * Refuses a non-loopback target unless `allowRemote`: a load generator
  * pointed at someone else's server by mistake is an attack.
  *
- * @throws {NetkitError} `remote_target`.
+ * @throws {LoadError} `remote_target`.
  *
  * @example
  * ```ts
@@ -47,7 +47,7 @@ export function checkLoadTarget(
   options: { allowRemote?: boolean } = {},
 ): void {
   if (options.allowRemote || isLoopback(hostname)) return;
-  throw new NetkitError(
+  throw new LoadError(
     "remote_target",
     `refusing to load ${hostname}: not a loopback address. netkit load drives servers hard; ` +
       `point it at 127.0.0.1, ::1 or a network namespace you own, or pass --allow-remote (allowRemote) for a server you are allowed to load`,

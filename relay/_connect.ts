@@ -7,6 +7,7 @@ import { type Endpoint, splitCommand, type WsEndpoint } from "./endpoint.ts";
 import { wsStream } from "./_ws.ts";
 import { dialWebSocket } from "../ws/mod.ts";
 import { RelayError } from "./errors.ts";
+import { stdioStream } from "./_stdio.ts";
 import { execStream } from "./_exec.ts";
 import { connStream, type RelayStream } from "./_stream.ts";
 import type { RelayOptions } from "./types.ts";
@@ -35,6 +36,22 @@ export function connector(
     case "ws":
     case "wss":
       return wsDialer(to, options);
+    case "stdio": {
+      // One stdin, one stdout: the first client takes them.
+      let taken = false;
+      return () => {
+        if (taken) {
+          return Promise.reject(
+            new RelayError(
+              "unsupported_endpoint",
+              "stdin/stdout already relay another connection",
+            ),
+          );
+        }
+        taken = true;
+        return Promise.resolve(stdioStream());
+      };
+    }
     case "udp":
       throw new RelayError("unsupported_endpoint", "UDP relays to UDP only");
   }
@@ -46,7 +63,7 @@ export function connector(
  * for all of them.
  */
 function dialer(
-  to: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" }>,
+  to: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" | "stdio" }>,
   options: RelayOptions,
 ): () => Promise<RelayStream> {
   if (to.kind === "unix" && options.proxy !== undefined) {

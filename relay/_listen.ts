@@ -23,7 +23,7 @@ export type RelayOne = (
 
 /** Starts accepting on `from`; each client goes to `relayOne`. */
 export function listenStreams(
-  from: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" }>,
+  from: Exclude<Endpoint, { kind: "exec" | "udp" | "ws" | "wss" | "stdio" }>,
   options: RelayOptions,
   relayOne: RelayOne,
 ): RelayServer {

@@ -44,8 +44,23 @@ export interface WsEndpoint extends HostPort {
   path: string;
 }
 
+/**
+ * This process's stdin and stdout, `-` (socat's `-`/`STDIO`): as a
+ * listen side, the one "client" whose bytes go to the target; as a
+ * target, the one client accepted gets them (the relay then ends).
+ */
+export interface StdioEndpoint {
+  /** Always `"stdio"`. */
+  kind: "stdio";
+}
+
 /** One side of a relay. */
-export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint | WsEndpoint;
+export type Endpoint =
+  | NetEndpoint
+  | UnixEndpoint
+  | ExecEndpoint
+  | WsEndpoint
+  | StdioEndpoint;
 
 /**
  * Parses an endpoint. Throws a {@linkcode RelayError} `bad_endpoint` for
@@ -72,10 +87,12 @@ export type Endpoint = NetEndpoint | UnixEndpoint | ExecEndpoint | WsEndpoint;
  *   hostname: "example.com",
  *   port: 443,
  * });
+ * assert.deepEqual(parseEndpoint("-"), { kind: "stdio" });
  * assert.throws(() => parseEndpoint("gopher://x:70"));
  * ```
  */
 export function parseEndpoint(text: string): Endpoint {
+  if (text === "-" || /^stdio$/i.test(text)) return { kind: "stdio" };
   const net = /^(tcp|tls|udp):\/\/(.+)$/.exec(text);
   if (net) {
     try {
@@ -98,7 +115,7 @@ export function parseEndpoint(text: string): Endpoint {
   if (/^wss?:\/\//i.test(text)) return parseWs(text);
   throw new RelayError(
     "bad_endpoint",
-    `bad endpoint '${text}' (expected tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, ws://HOST:PORT/PATH, wss://…, unix:PATH or exec:COMMAND)`,
+    `bad endpoint '${text}' (expected tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, ws://HOST:PORT/PATH, wss://…, unix:PATH, exec:COMMAND or - for stdin/stdout)`,
   );
 }
 
@@ -139,6 +156,8 @@ export function formatEndpoint(endpoint: Endpoint): string {
       return `unix:${endpoint.path}`;
     case "exec":
       return `exec:${endpoint.command}`;
+    case "stdio":
+      return "-";
     case "ws":
     case "wss":
       return endpoint.url;

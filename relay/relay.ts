@@ -15,7 +15,9 @@ import type { RelayStream } from "./_stream.ts";
 import { pipe } from "./_pipe.ts";
 import { connector } from "./_connect.ts";
 import { listenStreams, listenWebSocket, type RelayOne } from "./_listen.ts";
-import type { RelayOptions, RelayServer, Side } from "./types.ts";
+import type { RelayOptions, RelayServer, RelayStats, Side } from "./types.ts";
+import { stdioStream } from "./_stdio.ts";
+import { serverHandle } from "../_server_handle.ts";
 import { relayUdp } from "./_udp.ts";
 
 // Bulk relaying costs ~2.1 CPU s/GB with 64 KiB reads, ~1.3 with 256 KiB,
@@ -34,7 +36,9 @@ const DEFAULT_MAX_PROGRAMS = 64;
  * accepting upgrades on PATH; connect: a WebSocket client; binary
  * messages carry the bytes, and as WebSocket has no half-close a FIN goes
  * on as Close 1000, best-effort), `unix:PATH` and, as a target only,
- * `exec:COMMAND`. Targets are reached through `dial` (`proxy`,
+ * `exec:COMMAND`, and `-` (stdin and stdout; one side only: as a
+ * target, one client gets them and the relay ends with it). Targets are
+ * reached through `dial` (`proxy`,
  * `connectTimeoutMs`).
  *
  * Throws a {@linkcode RelayError} for bad endpoints and a `bind_failed`
@@ -94,10 +98,90 @@ export function relay(
       `${formatEndpoint(from)} needs a certificate and key`,
     );
   }
+  if (from.kind === "stdio") {
+    if (to.kind === "stdio") {
+      throw new RelayError(
+        "unsupported_endpoint",
+        "- (stdin/stdout) can be one side only",
+      );
+    }
+    return relayStdio(relayOne(to, options), options);
+  }
+  if (to.kind === "stdio") return relayToStdio(from, options);
   if ("url" in from) {
     return listenWebSocket(from, options, relayOne(to, options));
   }
   return listenStreams(from, options, relayOne(to, options));
+}
+
+/**
+ * `-` as TARGET: one client at a time can have stdin and stdout (more are
+ * refused), and the relay ends with the first one, as `socat LISTEN -`
+ * and `nc -l` do.
+ */
+function relayToStdio(
+  from: Exclude<Endpoint, { kind: "stdio" | "exec" | "udp" }>,
+  options: RelayOptions,
+): RelayServer {
+  const once = { ...options, maxConnections: 1 };
+  const one = relayOne({ kind: "stdio" }, once);
+  // Called only for an accepted client, so after `server` is set.
+  const relayThenEnd: RelayOne = async (client, context) => {
+    try {
+      await one(client, context);
+    } finally {
+      void server.shutdown();
+    }
+  };
+  const server: RelayServer = "url" in from
+    ? listenWebSocket(from, once, relayThenEnd)
+    : listenStreams(from, once, relayThenEnd);
+  return server;
+}
+
+/**
+ * `-` as LISTEN: stdin and stdout are the one client, relayed to one
+ * connection to the target; the relay ends when that connection does.
+ * Its `addr` is a Unix address with the path `-` (there is no socket).
+ */
+function relayStdio(one: RelayOne, options: RelayOptions): RelayServer {
+  const stop = new AbortController();
+  const stats: RelayStats = {
+    served: 0,
+    active: 1,
+    refused: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    acceptBackoffs: 0,
+    idleClosed: 0,
+    errors: 0,
+    handshakeTimeouts: 0,
+    handshakesShed: 0,
+    sessionsEvicted: 0,
+  };
+  const finished = one(stdioStream(), {
+    signal: stop.signal,
+    closedByServer: stop.signal,
+    record(bytesIn, bytesOut) {
+      stats.bytesIn += bytesIn;
+      stats.bytesOut += bytesOut;
+    },
+  }).catch(() => {
+    stats.errors++;
+  }).finally(() => {
+    stats.active = 0;
+    stats.served = 1;
+  });
+  return serverHandle({
+    addr: { transport: "unix", path: "-" } as Deno.UnixAddr,
+    finished,
+    stats: () => ({ ...stats }),
+    shutdown() {
+      stop.abort("shutdown");
+      return finished;
+    },
+    signal: options.signal,
+  });
 }
 
 /**

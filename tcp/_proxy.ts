@@ -83,6 +83,16 @@ export async function httpConnect(
   const buf = new Uint8Array(MAX_PROXY_HEAD_BYTES);
   let filled = 0;
   for (;;) {
+    // The parser's limit should stop us first; should it not, a read into
+    // no room returns 0 forever and this loop would spin.
+    if (filled === buf.length) {
+      throw new TcpError(
+        "proxy_failed",
+        `proxy ${
+          formatAddress(proxy.address)
+        } sent a CONNECT reply head of more than ${buf.length} bytes`,
+      );
+    }
     const n = await stream.read(buf.subarray(filled));
     if (n === null) {
       throw new TcpError(

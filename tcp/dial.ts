@@ -300,7 +300,7 @@ async function startTls(
     new TcpError(
       "tls_failed",
       `TLS handshake with ${escapeControl(serverName)} failed: ${
-        escapeControl(osMessage(error))
+        escapeControl(tlsFailure(error))
       }`,
       { cause: error },
     );
@@ -364,4 +364,17 @@ function withPrefix(conn: DialConn, prefix: Uint8Array): DialConn {
       return conn.remoteAddr;
     },
   };
+}
+
+/**
+ * The TLS library's words for a server that answered in plain text
+ * (rustls: "InvalidContentType", OpenSSL: "wrong version number") mean
+ * nothing to most people: say what happened.
+ */
+function tlsFailure(error: unknown): string {
+  const text = osMessage(error);
+  return /InvalidContentType|wrong version number|packet length too long|unknown protocol|http request/i
+      .test(text)
+    ? "the server did not answer in TLS (is it a plain, unencrypted server?)"
+    : text;
 }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { type HostPort, parseAddress } from "../address.ts";
-import { delay, writeAll } from "../_io.ts";
+import { formatAddress, type HostPort, parseAddress } from "../address.ts";
+import { delay, osMessage, writeAll } from "../_io.ts";
 import {
   type PingOptions,
   type PingProbe,
@@ -138,7 +138,9 @@ export async function pingTcp(
 }
 
 /**
- * Connects, turning "connection refused" into a clear {@linkcode TcpError}.
+ * Connects, turning a failure into a {@linkcode TcpError} `connect_failed`
+ * that names the address ("connection refused by …", "the name does not
+ * resolve").
  * The connection has no-delay set: what is written leaves at once.
  */
 export async function connectTcp(addr: HostPort): Promise<Deno.TcpConn> {
@@ -159,7 +161,11 @@ export async function connectTcp(addr: HostPort): Promise<Deno.TcpConn> {
         { cause: error },
       );
     }
-    throw error;
+    throw new TcpError(
+      "connect_failed",
+      `cannot connect to ${formatAddress(addr)}: ${osMessage(error)}`,
+      { cause: error },
+    );
   }
 }
 

@@ -18,6 +18,7 @@ import {
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
+import { counterScope, readTransportCounters } from "./proc/counters.ts";
 
 /**
  * What a TCP load does:
@@ -46,7 +47,7 @@ const READ_SIZE = 256 * 1024;
  * closed and open loops. Replies are checked byte for byte: a wrong echo
  * counts as `mismatch`.
  *
- * @throws {NetkitError} `remote_target` for a non-loopback target without
+ * @throws {LoadError} `remote_target` for a non-loopback target without
  * `allowRemote`; `bad_option` for an impossible option.
  *
  * @example
@@ -64,7 +65,7 @@ export async function loadTcp(
   target: HostPort | string,
   options: TcpLoadOptions = {},
 ): Promise<LoadResult> {
-  return await runLoad(tcpLoadDriver(target, options), options);
+  return await runLoad(tcpLoadDriver(target, options), withCounters(options));
 }
 
 /**
@@ -253,5 +254,14 @@ function streamChannel(
       closed = true;
       closeQuietly(conn);
     },
+  };
+}
+
+// The kernel's counters, read through tcp/proc: the load library itself
+// never reads /proc (load/ sits below tcp/, udp/ and ws/).
+function withCounters<T extends LoadOptions>(options: T): T {
+  return {
+    counters: { read: readTransportCounters, scope: counterScope() },
+    ...options,
   };
 }

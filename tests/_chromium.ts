@@ -130,6 +130,8 @@ export async function launchChromium() {
     await send("Page.enable", {}, sessionId);
     await send("Log.enable", {}, sessionId);
     await send("Runtime.enable", {}, sessionId);
+    // Every request the page makes shows in `events`.
+    await send("Network.enable", {}, sessionId);
     const loaded = waitEvent("Page.loadEventFired", sessionId);
     await send("Page.navigate", { url }, sessionId);
     await withTimeout(loaded, WAIT_MS, `${url} to load`);

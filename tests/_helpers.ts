@@ -1,5 +1,8 @@
 // Helpers shared by the tests: run the CLI as users do, find peers.
 
+import { readTcpSockets } from "../tcp/proc/sockets.ts";
+import { readUdpSockets } from "../tcp/proc/udp_sockets.ts";
+
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** True in CI, where a missing peer is a failure, never a skip. */
@@ -114,7 +117,7 @@ export async function runProgram(
  * task` runs the CLI as a grandchild, which a SIGKILL to the task alone
  * would leave running (holding our pipes open).
  */
-function killQuietly(child: Deno.ChildProcess): void {
+export function killQuietly(child: Deno.ChildProcess): void {
   for (const pid of [...descendants(child.pid), child.pid]) {
     try {
       Deno.kill(pid, "SIGKILL");
@@ -584,13 +587,17 @@ export async function startSocatEcho(
     }
     await child.status;
   };
-  const table = kind === "TCP-LISTEN" ? "/proc/net/tcp" : "/proc/net/udp";
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  // Its own socket, by exact local address (and LISTEN for TCP): another
+  // program's socket may use the same port number.
+  const bound = async () => {
+    const filter = { sport: port };
+    const rows = kind === "TCP-LISTEN"
+      ? await readTcpSockets({ ...filter, state: "LISTEN" })
+      : await readUdpSockets(filter);
+    return rows.some((r) => r.local.hostname === "127.0.0.1");
+  };
   try {
-    await waitFor(
-      `socat to bind ${kind} 127.0.0.1:${port}`,
-      async () => (await Deno.readTextFile(table)).includes(hex),
-    );
+    await waitFor(`socat to bind ${kind} 127.0.0.1:${port}`, bound);
   } catch (error) {
     await stop();
     throw error;
@@ -614,4 +621,42 @@ export function bounded<T extends AsyncDisposable>(
     [Symbol.asyncDispose]: () =>
       withTimeout(Promise.resolve(dispose()), ms, what),
   };
+}
+
+/** An address as /proc rows and Deno report it: hostname and port. */
+type Endpoint = { hostname: string; port: number };
+
+/** `127.0.0.1:80 127.0.0.1:5000`: the exact address pair that names one socket. */
+export function pairKey(local: Endpoint, remote: Endpoint): string {
+  const text = (e: Endpoint) =>
+    e.hostname.includes(":")
+      ? `[${e.hostname}]:${e.port}`
+      : `${e.hostname}:${e.port}`;
+  return `${text(local)} ${text(remote)}`;
+}
+
+/**
+ * The exact address pairs of a test's own listeners and connections (the
+ * end each object is), so the test picks its sockets out of the machine's
+ * by what is theirs: a port number alone may be another program's too (a
+ * TIME_WAIT socket keeps a port a new listener may bind again).
+ */
+export function ownPairs(
+  ...ends: (Deno.TcpListener | Deno.Conn<Deno.NetAddr>)[]
+): Set<string> {
+  return new Set(ends.map((e) => {
+    if ("accept" in e) {
+      const any = e.addr.hostname.includes(":") ? "::" : "0.0.0.0";
+      return pairKey(e.addr, { hostname: any, port: 0 });
+    }
+    return pairKey(e.localAddr, e.remoteAddr);
+  }));
+}
+
+/** The rows of `records` whose exact address pair is in `pairs`. */
+export function ownRows<T extends { local: Endpoint; remote: Endpoint }>(
+  records: readonly T[],
+  pairs: Set<string>,
+): T[] {
+  return records.filter((r) => pairs.has(pairKey(r.local, r.remote)));
 }

@@ -6,12 +6,18 @@
 //    "why": "what breaks", "tests": ["tests/tcp/x_test.ts"]}
 // `find` must occur exactly once in `file`; `tests` (optional) names the
 // test files to run, the whole of tests/ otherwise. A mutant is killed when
-// its tests fail (or time out), survived when they pass. Exit 0 when every
+// its tests fail (or time out), survived when they pass. Only behaviour
+// tests judge: the catalogue's own meta-test (tests/tools/mutants_test.ts,
+// which fails whenever a catalogued spot changes) is never run for a
+// verdict. With --isolated each run happens in a private network
+// namespace (`unshare -n`, loopback up; needs root), so other programs'
+// traffic on the machine never decides a verdict. Exit 0 when every
 // mutant was killed, 1 when one survived or a catalogue is invalid, 2 on
 // a usage error or when the unmutated tests already fail.
 //
 // Usage: deno task mutants [--area NAME]... [--id AREA#N]... [--list]
 //                          [--jobs 1|2] [--timeout SECONDS] [--no-baseline]
+//                          [--isolated]
 
 import { parseArgs } from "node:util";
 
@@ -20,6 +26,8 @@ const CATALOGUES = `${ROOT}tools/mutants/`;
 /** Two cores are shared by many sessions: never more than two test runs. */
 const MAX_JOBS = 2;
 const SKIP_COPY = new Set([".git", "dist", "node_modules"]);
+/** The catalogue's meta-test: bookkeeping, not behaviour; never a verdict. */
+export const META_TEST = "tests/tools/mutants_test.ts";
 
 /** One entry of a catalogue. */
 export interface Mutant {
@@ -105,6 +113,9 @@ export async function validate(entry: Entry, root: string): Promise<string[]> {
       problems.push(`no test file ${t}`);
     }
   }
+  if (entry.tests?.includes(META_TEST)) {
+    problems.push(`${META_TEST} judges no behaviour: name behaviour tests`);
+  }
   return problems;
 }
 
@@ -127,18 +138,61 @@ async function copyDir(from: string, to: string): Promise<void> {
   }
 }
 
+/** How the tests are run: in this network namespace or a private one. */
+export interface RunOptions {
+  /** Each run in a private network namespace (`unshare -n`, lo up). */
+  isolated?: boolean;
+  /** Ends the run early, like its timeout (the tests use it). */
+  signal?: AbortSignal;
+}
+
+/**
+ * The command that runs `tests` in `deno test`: without the meta-test, in
+ * a new session (so a timeout kills every process the tests started), and
+ * with `isolated` inside a private network namespace with loopback up.
+ */
+export function testCommand(
+  tests: string[],
+  options: RunOptions = {},
+): { cmd: string; args: string[] } {
+  const deno = [
+    Deno.execPath(),
+    "test",
+    // --fail-fast: one failure kills the mutant; the rest would only wait
+    // out their own bounds.
+    "--fail-fast",
+    "--unstable-net",
+    "--allow-all",
+    `--ignore=${META_TEST}`,
+    ...tests,
+  ];
+  const inner = options.isolated
+    ? [
+      "unshare",
+      "--net",
+      "--",
+      "/bin/sh",
+      "-c",
+      'ip link set lo up && exec "$@"',
+      "sh",
+      ...deno,
+    ]
+    : deno;
+  return { cmd: "setsid", args: inner };
+}
+
 /** Runs test files in `root`; `passed` is false on failure or timeout. */
 export async function runTests(
   root: string,
   tests: string[],
   timeoutMs: number,
+  options: RunOptions = {},
 ): Promise<
   { passed: boolean; timedOut: boolean; uncompilable: boolean; tail: string }
 > {
-  const child = new Deno.Command(Deno.execPath(), {
-    // --fail-fast: one failure kills the mutant; the rest would only wait
-    // out their own bounds.
-    args: ["test", "--fail-fast", "--unstable-net", "--allow-all", ...tests],
+  const { cmd, args } = testCommand(tests, options);
+  const child = new Deno.Command(cmd, {
+    args,
     cwd: root,
     // INIT_CWD: the CLI changes into it (`deno task` sets it), so a CLI
     // started by the tests stays in the copy, not the worktree.
@@ -147,11 +201,14 @@ export async function runTests(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  running.add(child.pid);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const stop = () => {
     timedOut = true;
-    child.kill("SIGKILL");
-  }, timeoutMs);
+    killSession(child.pid);
+  };
+  const timer = setTimeout(stop, timeoutMs);
+  options.signal?.addEventListener("abort", stop, { once: true });
   try {
     const out = await child.output();
     const text = new TextDecoder().decode(out.stdout) +
@@ -161,6 +218,22 @@ export async function runTests(
     return { passed: out.success && !timedOut, timedOut, uncompilable, tail };
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", stop);
+    // Whatever the tests left running (a server a hung test started).
+    killSession(child.pid);
+    running.delete(child.pid);
+  }
+}
+
+/** Sessions of the test runs under way (each its own, so killed apart). */
+const running = new Set<number>();
+
+/** SIGKILLs the process group `setsid` made for one test run. */
+function killSession(pid: number): void {
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch {
+    // Already gone.
   }
 }
 
@@ -169,13 +242,19 @@ export async function runMutant(
   entry: Entry,
   root: string,
   timeoutMs: number,
+  options: RunOptions = {},
 ): Promise<Outcome> {
   const path = `${root}${entry.file}`;
   const original = await Deno.readTextFile(path);
   await Deno.writeTextFile(path, original.replace(entry.find, entry.replace));
   const started = performance.now();
   try {
-    const r = await runTests(root, entry.tests ?? ["tests/"], timeoutMs);
+    const r = await runTests(
+      root,
+      entry.tests ?? ["tests/"],
+      timeoutMs,
+      options,
+    );
     return {
       entry,
       result: r.timedOut
@@ -201,6 +280,8 @@ export async function runAll(
     timeoutMs: number;
     /** Run the mutants' tests unmutated in the copy first; stop if they fail. */
     baseline?: boolean;
+    /** Each test run in a private network namespace. */
+    isolated?: boolean;
     onOutcome?: (o: Outcome) => void;
   },
 ): Promise<Outcome[]> {
@@ -208,9 +289,11 @@ export async function runAll(
   const roots = await Promise.all(
     Array.from({ length: jobs }, () => copyRepo(ROOT)),
   );
-  // Interrupted: remove the copies (the test runs die with the terminal's
-  // process group) instead of leaving them in /tmp.
+  // Interrupted: end the test runs (each in a session of its own, out of
+  // the terminal's reach) and remove the copies instead of leaving them
+  // in /tmp.
   const interrupted = () => {
+    for (const pid of running) killSession(pid);
     for (const r of roots) Deno.removeSync(r, { recursive: true });
     Deno.exit(130);
   };
@@ -222,15 +305,27 @@ export async function runAll(
       // otherwise "kill" every mutant.
       const files = [...new Set(entries.flatMap((e) => e.tests ?? ["tests/"]))];
       console.error(`mutants: baseline run of ${files.join(" ")}`);
-      const base = await runTests(roots[0]!, files, options.timeoutMs);
-      if (!base.passed) throw new BaselineError(base.tail);
+      // The union of every entry's tests: one mutant's bound per file.
+      const baseMs = options.timeoutMs * files.length;
+      const base = await runTests(roots[0]!, files, baseMs, {
+        isolated: options.isolated,
+      });
+      if (!base.passed) {
+        throw new BaselineError(
+          base.timedOut
+            ? `(did not finish within ${baseMs / 1000} s)\n${base.tail}`
+            : base.tail,
+        );
+      }
     }
     const outcomes: Outcome[] = new Array(entries.length);
     let next = 0;
     const worker = async (root: string) => {
       while (next < entries.length) {
         const i = next++;
-        outcomes[i] = await runMutant(entries[i]!, root, options.timeoutMs);
+        outcomes[i] = await runMutant(entries[i]!, root, options.timeoutMs, {
+          isolated: options.isolated,
+        });
         options.onOutcome?.(outcomes[i]!);
       }
     };
@@ -276,6 +371,7 @@ async function main(args: string[]): Promise<number> {
         jobs: { type: "string" },
         timeout: { type: "string" },
         "no-baseline": { type: "boolean" },
+        isolated: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -287,7 +383,17 @@ async function main(args: string[]): Promise<number> {
   }
   if (values.help) {
     console.log(
-      "Usage: deno task mutants [--area NAME]... [--id AREA#N]... [--list] [--jobs 1|2] [--timeout SECONDS] [--no-baseline]",
+      `Usage: deno task mutants [--area NAME]... [--id AREA#N]... [--list]
+                          [--jobs 1|2] [--timeout SECONDS] [--no-baseline]
+                          [--isolated]
+
+Breaks one documented behaviour at a time (tools/mutants/<area>.json) in a
+copy of the repository and runs the tests that should notice. Only
+behaviour tests judge (never ${META_TEST}).
+
+  --isolated   run each mutant's tests in a private network namespace
+               (unshare -n, loopback up; needs root), so other traffic on
+               the machine never decides a verdict`,
     );
     return 0;
   }
@@ -297,6 +403,10 @@ async function main(args: string[]): Promise<number> {
     console.error(
       `mutants: --jobs takes 1 or ${MAX_JOBS}, --timeout seconds above 0`,
     );
+    return 2;
+  }
+  if (values.isolated && Deno.uid() !== 0) {
+    console.error("mutants: --isolated needs root (unshare -n)");
     return 2;
   }
   let entries: Entry[];
@@ -333,6 +443,7 @@ async function main(args: string[]): Promise<number> {
       jobs,
       timeoutMs,
       baseline: !values["no-baseline"],
+      isolated: values.isolated === true,
       onOutcome: (o) =>
         console.error(
           `mutants: ${o.entry.id} ${o.result} (${

@@ -59,7 +59,9 @@ export async function udpRequest(
   }
   throw await explainNoReply(
     addr,
-    `no reply from ${formatAddress(addr)} after ${attempts} attempts`,
+    `no reply from ${formatAddress(addr)} after ${attempts} attempt${
+      attempts === 1 ? "" : "s"
+    }`,
   );
 }
 

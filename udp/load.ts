@@ -10,16 +10,26 @@ import {
   checkLoadOptions,
   loadAddress,
   type LoadChannel,
+  LoadError,
   type LoadOptions,
   loadPatternByte,
   type LoadResult,
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
+import { counterScope, readTransportCounters } from "../tcp/proc/counters.ts";
 import { bindUdp, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6 } from "./socket.ts";
 
-/** Options of {@linkcode loadUdp}: requests only (`echo`). */
-export type UdpLoadOptions = LoadOptions;
+/** Options of {@linkcode loadUdp}. */
+export interface UdpLoadOptions extends LoadOptions {
+  /**
+   * `echo` (default): requests, each waiting for its echo within the
+   * pipeline, an unanswered one a `timeout`. `stream`: datagrams sent at
+   * `ratePerSecond` whatever comes back (iperf3's UDP test against an
+   * echo server): the result's `datagrams` holds loss and jitter.
+   */
+  mode?: "echo" | "stream";
+}
 
 // The first 4 bytes of every datagram carry its sequence number, so a lost
 // or reordered reply is recognised instead of shifting every later one.
@@ -29,10 +39,14 @@ const SEQ_BYTES = 4;
  * Drives a UDP echo server with requests from `connections` sockets (each
  * its own source port); see {@linkcode runLoad} for the closed and open
  * loops. A reply that skips sequence numbers marks the skipped requests as
- * lost (`timeout`); one with wrong bytes counts as `mismatch`.
+ * lost (`timeout`); one with wrong bytes counts as `mismatch`. In `stream`
+ * mode datagrams leave at `ratePerSecond` however many are in flight, and
+ * those never echoed count as lost in `datagrams` (with the loss rate and
+ * the jitter of the round trips), not as errors.
  *
- * @throws {NetkitError} `remote_target` for a non-loopback target without
- * `allowRemote`; `bad_option` for a size under 4 or over one datagram.
+ * @throws {LoadError} `remote_target` for a non-loopback target without
+ * `allowRemote`; `bad_option` for a size under 4 or over one datagram, or
+ * a stream without a rate.
  *
  * @example
  * ```ts
@@ -60,14 +74,29 @@ export async function loadUdp(
     : options.allowRemote
     ? (v6 ? "::" : "0.0.0.0")
     : (v6 ? "::1" : "127.0.0.1");
+  const mode = options.mode ?? "echo";
+  if (mode !== "echo" && mode !== "stream") {
+    throw new LoadError(
+      "bad_option",
+      `UDP load modes are echo and stream, not ${mode}`,
+    );
+  }
+  if (mode === "stream" && !options.ratePerSecond) {
+    throw new LoadError(
+      "bad_option",
+      "a UDP stream is sent at a rate: give ratePerSecond (datagrams per second)",
+    );
+  }
   return await runLoad({
     protocol: "udp",
     target: formatAddress(addr),
-    mode: "echo",
-    direction: "received",
+    mode,
+    requests: true,
+    datagrams: mode === "stream",
+    direction: mode === "stream" ? "both" : "received",
     open: (sink) =>
       Promise.resolve(udpChannel(bindUdp(local, 0), to, size, sink)),
-  }, options);
+  }, withCounters(options));
 }
 
 function udpChannel(
@@ -139,5 +168,14 @@ function udpChannel(
       closed = true;
       closeQuietly(socket);
     },
+  };
+}
+
+// The kernel's counters, read through tcp/proc: the load library itself
+// never reads /proc (load/ sits below tcp/, udp/ and ws/).
+function withCounters<T extends LoadOptions>(options: T): T {
+  return {
+    counters: { read: readTransportCounters, scope: counterScope() },
+    ...options,
   };
 }

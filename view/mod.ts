@@ -5,6 +5,10 @@
  * - `sequence_diagram.ts`: two columns (client, server), an arrow per
  *   packet, states beside each side; as terminal text that fits a width,
  *   as SVG, or as a self-contained HTML page.
+ * - `latency_plot.ts`: the load percentile plot (x: log scale of 1/(1−p),
+ *   runs overlaid) and the rate and errors per interval, as SVG.
+ * - `load_summary.ts`: the load summary and `--interval` lines, as text.
+ * - `load_report.ts`: a load report as one self-contained HTML page.
  *
  * @example
  * ```ts
@@ -21,3 +25,6 @@
  */
 
 export * from "./sequence_diagram.ts";
+export * from "./latency_plot.ts";
+export * from "./load_summary.ts";
+export * from "./load_report.ts";

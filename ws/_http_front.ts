@@ -5,7 +5,6 @@
 // that eats the answer.
 
 import { closeQuietly, writeAll } from "../_io.ts";
-import { escapeControl } from "../escape.ts";
 import { type HttpRequestHead, parseRequestHead } from "./handshake.ts";
 import { WsError } from "./errors.ts";
 import { WS_PAGE_CSP } from "./page.ts";
@@ -57,7 +56,7 @@ export async function httpFront(
   }
   const { head } = request;
   const pathname = pathOf(head.target);
-  if (pathname === setup.path) return request;
+  if (pathname === setup.path || setup.path === "*") return request;
   if (setup.pageHtml !== undefined && pathname === "/") {
     if (head.method !== "GET" && head.method !== "HEAD") {
       await respond(conn, 405, "method not allowed\n", { allow: "GET, HEAD" });
@@ -125,9 +124,11 @@ async function readHead(
     }
   } catch (error) {
     if (expired || signal.aborted || !(error instanceof WsError)) return null;
+    // The head parser escapes the peer's bytes where it quotes them; a
+    // second escape would double every backslash in the answer.
     return error.code === "head_too_large"
-      ? { status: 431, message: escapeControl(error.message) }
-      : { status: 400, message: escapeControl(error.message) };
+      ? { status: 431, message: error.message }
+      : { status: 400, message: error.message };
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", onAbort);

@@ -104,6 +104,12 @@ export interface WsClientOptions {
   /** Called with the round-trip time in milliseconds of each keep-alive ping. */
   onPong?: (rttMs: number) => void;
   /**
+   * Called with every ping and pong the server sends, as it arrives (the
+   * client answers pings by itself; this only shows them, as
+   * `wscat --show-ping-pong` does).
+   */
+  onControl?: (type: "ping" | "pong", payload: Uint8Array) => void;
+  /**
    * Try the connect again when it fails (refused, timed out, refused
    * upgrade), with exponential back-off and jitter; see
    * {@linkcode WsRetryOptions}. A `bad_url` or an abort is never retried.
@@ -235,6 +241,7 @@ async function connectOnce(
     pingIntervalMs: options.pingIntervalMs,
     pingTimeoutMs: options.pingTimeoutMs,
     onPong: options.onPong,
+    onControl: options.onControl,
   });
   if (signal) {
     const close = () => void client.close(1000, "aborted");
@@ -244,7 +251,71 @@ async function connectOnce(
   return client;
 }
 
+/** Options of {@linkcode upgradedWebSocket}. */
+export interface UpgradedWebSocketOptions {
+  /** Bytes that arrived after the handshake head (the first frames). */
+  leftover?: Uint8Array;
+  /** The subprotocol agreed, or `""`. */
+  protocol?: string;
+  /** Largest message accepted from the peer (1009 beyond). Default 64 MiB. */
+  maxMessageSize?: number;
+  /** As in {@linkcode WsClientOptions}. Default 16 MiB. */
+  maxQueuedBytes?: number;
+}
+
+/**
+ * The server's end of a connection that was upgraded already (the `conn`
+ * and `leftover` of `serveWebSocket`'s `onUpgrade`), with the client's
+ * interface: iterate the messages, `send`, `ping`, `close`, `closed`.
+ * Frames from the peer must be masked; frames sent are not (RFC 6455 §5.1).
+ *
+ * @example A server that greets each client by itself
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   connectWebSocket,
+ *   serveWebSocket,
+ *   upgradedWebSocket,
+ * } from "@netkit/netkit/ws";
+ *
+ * await using server = serveWebSocket({
+ *   port: 0,
+ *   async onUpgrade(conn, { leftover }) {
+ *     const ws = upgradedWebSocket(conn, { leftover });
+ *     ws.send("welcome");
+ *     await ws.closed;
+ *   },
+ * });
+ * const client = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/ws`);
+ * for await (const message of client) {
+ *   assert.equal(message, "welcome");
+ *   break;
+ * }
+ * await client.close();
+ * ```
+ */
+export function upgradedWebSocket(
+  conn: Deno.Conn,
+  options: UpgradedWebSocketOptions = {},
+): WsClient {
+  const local = conn.localAddr;
+  const host = "hostname" in local
+    ? `${
+      local.hostname.includes(":") ? `[${local.hostname}]` : local.hostname
+    }:${local.port}`
+    : "localhost";
+  return createClient(conn, options.leftover ?? new Uint8Array(0), {
+    role: "server",
+    url: `ws://${host}/`,
+    protocol: options.protocol ?? "",
+    maxQueued: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED,
+    maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
+    deflate: null,
+  });
+}
+
 interface ClientSetup {
+  role?: "client" | "server";
   url: string;
   protocol: string;
   maxQueued: number;
@@ -253,6 +324,7 @@ interface ClientSetup {
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
   onPong?: (rttMs: number) => void;
+  onControl?: (type: "ping" | "pong", payload: Uint8Array) => void;
 }
 
 interface PendingPing {
@@ -278,15 +350,16 @@ function createClient(
   let pingCounter = 0;
   let pings: PendingPing[] = [];
   const closed = Promise.withResolvers<WsCloseInfo>();
+  const role = setup.role ?? "client";
   const protocol = new WsProtocol({
-    role: "client",
+    role,
     maxMessageSize: setup.maxMessageSize,
     deflate: setup.deflate ?? undefined,
   });
   let pingTimedOut = false;
   const pingTimeoutMs = setup.pingTimeoutMs ?? setup.pingIntervalMs ?? 0;
   const driver = new WsDriver(conn, protocol, {
-    role: "client",
+    role,
     closeTimeoutMs: CLOSE_TIMEOUT_MS,
     pingIntervalMs: setup.pingIntervalMs,
     pingTimeoutMs,
@@ -337,8 +410,12 @@ function createClient(
         case "binary":
           deliver(event.data, event.data.length);
           break;
+        case "ping":
+          setup.onControl?.("ping", event.payload);
+          break;
         case "pong":
           settlePings(event.payload);
+          setup.onControl?.("pong", event.payload);
           break;
       }
     }

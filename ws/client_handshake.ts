@@ -180,10 +180,11 @@ export class ClientHandshake {
   accept(response: HttpResponseHead, body = ""): AcceptedHandshake {
     if (response.status !== 101) {
       const reason = response.reason ? ` ${response.reason}` : "";
+      const shown = describeBody(response, body);
       throw new WsError(
         "handshake_failed",
         escapeControl(
-          `HTTP ${response.status}${reason}${body ? `: ${body}` : ""}`,
+          `HTTP ${response.status}${reason}${shown ? `: ${shown}` : ""}`,
         ),
       );
     }
@@ -208,6 +209,23 @@ export class ClientHandshake {
       deflate,
     };
   }
+}
+
+/**
+ * A refusal's body as a person wants it: the text itself, but a web page
+ * (HTML) as one short line with its title, since 200 characters of markup
+ * say less than "a web page, not a WebSocket endpoint".
+ */
+function describeBody(response: HttpResponseHead, body: string): string {
+  const type = response.headers.get("content-type") ?? "";
+  if (!/html/i.test(type) && !/^\s*<(?:!doctype|html)/i.test(body)) {
+    return body;
+  }
+  const title = /<title[^>]*>([^<]*)/i.exec(body)?.[1]?.trim();
+  const page = title ? `a web page ("${title}")` : "a web page";
+  return response.status < 300
+    ? `${page}, not a WebSocket upgrade (is the path right?)`
+    : page;
 }
 
 function list(value: string | null): string[] {

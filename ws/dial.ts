@@ -173,7 +173,9 @@ async function readHead(
         "bad_http",
         filled === 0
           ? "server closed the connection without a handshake response"
-          : `server closed the connection after ${filled} bytes of an incomplete response head`,
+          : `server closed the connection after ${filled} byte${
+            filled === 1 ? "" : "s"
+          } of an incomplete response head`,
       );
     }
     filled += n;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { WsError, type WsErrorCode } from "./errors.ts";
 import { NetkitError } from "../errors.ts";
+import { escapeControl } from "../escape.ts";
 import {
   type HttpRequestHead,
   type HttpResponseHead,
@@ -207,9 +208,9 @@ export function checkClientHandshake(
   } else if (!isValidKey(key.trim())) {
     problems.push({
       code: "bad_key",
-      message: `Sec-WebSocket-Key is not 16 bytes of base64: got ${
-        JSON.stringify(key)
-      }`,
+      message: `Sec-WebSocket-Key is not 16 bytes of base64: got "${
+        escapeControl(key)
+      }"`,
       expected: "16 bytes of base64",
       actual: key,
       status: 400,

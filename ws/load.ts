@@ -23,6 +23,7 @@ import {
   type LoadSink,
   runLoad,
 } from "../load/mod.ts";
+import { counterScope, readTransportCounters } from "../tcp/proc/counters.ts";
 import { encodeFrame, OPCODE } from "./frame.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { dialWebSocket } from "./dial.ts";
@@ -49,7 +50,7 @@ export interface WsLoadOptions extends LoadOptions {
  * `connections` connections; see {@linkcode runLoad} for the closed and
  * open loops. A reply that differs from the message counts as `mismatch`.
  *
- * @throws {NetkitError} `remote_target` for a non-loopback host without
+ * @throws {LoadError} `remote_target` for a non-loopback host without
  * `allowRemote`; `bad_option` for a bad option.
  * @throws {WsError} `bad_url` for a URL that is not `ws://` (or
  * `http://`, which means the same).
@@ -89,7 +90,7 @@ export async function loadWebSocket(
       ? "both"
       : "received",
     open: (sink, signal) => openWsChannel(url, { size, mode, sink, signal }),
-  }, options);
+  }, withCounters(options));
 }
 
 const BATCH_BYTES = 64 * 1024;
@@ -280,4 +281,13 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+// The kernel's counters, read through tcp/proc: the load library itself
+// never reads /proc (load/ sits below tcp/, udp/ and ws/).
+function withCounters<T extends LoadOptions>(options: T): T {
+  return {
+    counters: { read: readTransportCounters, scope: counterScope() },
+    ...options,
+  };
 }

@@ -102,7 +102,7 @@ export interface WsServerOptions {
    * sends it to every other connected client (not the sender).
    */
   mode?: WsServerMode;
-  /** The path that accepts WebSocket upgrades. Default `/ws`. */
+  /** The path that accepts WebSocket upgrades (`*`: any path). Default `/ws`. */
   path?: string;
   /**
    * Subprotocols the server accepts. The first one in the client's

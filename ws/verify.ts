@@ -6,6 +6,7 @@ import { describeCloseCode } from "./message.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
 import { WsError } from "./errors.ts";
 import { errorMessage } from "../_io.ts";
+import { escapeControl } from "../escape.ts";
 
 /**
  * One item `verifyServer` checked.
@@ -19,7 +20,10 @@ export interface VerifyCheck {
   name: string;
   /** Whether the server passed. */
   ok: boolean;
-  /** One line for people, naming expected and actual values on failure. */
+  /**
+   * One line for people, naming expected and actual values on failure;
+   * what the server sent is escaped (`escapeControl`), safe to print.
+   */
   message: string;
   /** What RFC 6455 requires, when it is a value. */
   expected?: string;
@@ -107,10 +111,19 @@ export async function verifyServer(
   const target = toWsUrl(url);
   const timeoutMs = options.timeoutMs ?? 5000;
   const checks: VerifyCheck[] = [];
+  // Messages quote the server's status line, headers, echo and close
+  // reason: escaped here, once, for every check.
   const report = (): VerifyReport => ({
     url: target.href,
     ok: checks.every((c) => c.ok),
-    checks,
+    checks: checks.map((c) => ({
+      ...c,
+      message: escapeControl(c.message),
+      ...(c.expected === undefined
+        ? {}
+        : { expected: escapeControl(c.expected) }),
+      ...(c.actual === undefined ? {} : { actual: escapeControl(c.actual) }),
+    })),
   });
 
   let raw: RawConnection;
@@ -279,15 +292,18 @@ async function echoCheck(
     return { check: { name: "echo", ok: false, message }, failed: true };
   }
   const event = await nextEvent(peer, timeoutMs);
-  const expected = JSON.stringify(text);
+  // Quoted as is: report() escapes what the server sent.
+  const expected = `"${text}"`;
   if (event.type === "text" && event.data === text) {
     const message = `echo: text ${expected} came back`;
     return { check: { name: "echo", ok: true, message }, failed: false };
   }
   let actual: string;
-  if (event.type === "text") actual = `text ${JSON.stringify(event.data)}`;
+  if (event.type === "text") actual = `text "${event.data}"`;
   else if (event.type === "binary") {
-    actual = `binary (${event.data.length} bytes)`;
+    actual = `binary (${event.data.length} byte${
+      event.data.length === 1 ? "" : "s"
+    })`;
   } else if (event.type === "close") {
     actual = `close ${describeCloseCode(event.code)}${
       event.reason ? ` "${event.reason}"` : ""

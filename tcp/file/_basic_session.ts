@@ -24,6 +24,13 @@ const LF = 0x0a;
 const CR = 0x0d;
 // A name is at most MAX_PATH_BYTES; one byte more shows it is too long.
 const NAME_BUFFER = MAX_PATH_BYTES + 1024;
+/**
+ * How long a classic sender waits for "ok" after the name (the driver's
+ * default): a classic receiver answers once the name's pause is over, and
+ * a plain `nc -l` never does, so waiting for the no-progress deadline
+ * (60 s) only hides that.
+ */
+export const BASIC_REPLY_TIMEOUT_MS = 5000;
 /** Content is read in chunks of this size. */
 export const BASIC_CHUNK = 1024 * 1024;
 // What a receiver may say besides "ok"; more is cut off.
@@ -377,6 +384,8 @@ type SenderStage = "reply" | "refusal" | "content" | "closing" | "done";
 export class BasicSender {
   readonly #path: string;
   readonly #timeoutMs: number;
+  readonly #replyBy: number | undefined;
+  readonly #replyTimeoutMs: number;
   #stage: SenderStage = "reply";
   #inbox = new Inbox(REPLY_LIMIT * 2);
   #said = "";
@@ -387,10 +396,20 @@ export class BasicSender {
   #failure: TransferFailure | undefined;
 
   constructor(
-    options: { path: string; timeoutMs?: number; now: number },
+    options: {
+      path: string;
+      timeoutMs?: number;
+      /** The receiver must answer "ok" within this, counted from `now`. */
+      replyTimeoutMs?: number;
+      now: number;
+    },
   ) {
     this.#path = options.path;
     this.#timeoutMs = options.timeoutMs ?? 0;
+    this.#replyTimeoutMs = options.replyTimeoutMs ?? 0;
+    this.#replyBy = this.#replyTimeoutMs > 0
+      ? options.now + this.#replyTimeoutMs
+      : undefined;
     this.#lastProgress = options.now;
     // The bare name, no newline: a classic receiver keeps everything it
     // reads first as the name.
@@ -487,12 +506,29 @@ export class BasicSender {
 
   /** The moment the no-progress deadline passes, if one runs. */
   pollTimeout(): number | undefined {
-    if (this.finished || !(this.#timeoutMs > 0)) return undefined;
-    return this.#lastProgress + this.#timeoutMs;
+    if (this.finished) return undefined;
+    const progress = this.#timeoutMs > 0
+      ? this.#lastProgress + this.#timeoutMs
+      : undefined;
+    const reply = this.#stage === "reply" ? this.#replyBy : undefined;
+    if (reply === undefined) return progress;
+    return progress === undefined ? reply : Math.min(progress, reply);
   }
 
   /** Time passes: fails the session when nothing moved for too long. */
   handleTimeout(now: number): BasicSenderEvent[] {
+    if (
+      this.#stage === "reply" && this.#replyBy !== undefined &&
+      now >= this.#replyBy
+    ) {
+      this.#fail({
+        code: "timeout",
+        message: `the receiver has not answered "ok" within ${
+          this.#replyTimeoutMs / 1000
+        } s (a classic receiver answers once it has the name; a plain nc -l never does)`,
+      });
+      return this.#takeEvents();
+    }
     const at = this.pollTimeout();
     if (at !== undefined && now >= at) {
       this.#fail({

@@ -11,6 +11,7 @@ import { unsentFile, type WalkEntry } from "./_walk.ts";
 import { openStream } from "./_connect.ts";
 import {
   BASIC_CHUNK,
+  BASIC_REPLY_TIMEOUT_MS,
   BasicSender,
   type BasicSenderEvent,
 } from "./_basic_session.ts";
@@ -65,6 +66,7 @@ async function sendOneBasic(
   const core = new BasicSender({
     path: file.path,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    replyTimeoutMs: options.replyTimeoutMs ?? BASIC_REPLY_TIMEOUT_MS,
     now: performance.now(),
   });
   // A passed deadline closes the connection: the read or write in flight

@@ -275,6 +275,12 @@ export interface SendFilesOptions {
   basic?: boolean;
   /** Milliseconds without progress before giving up. Default 60 000; 0 waits forever. */
   timeoutMs?: number;
+  /**
+   * With `basic`: milliseconds the receiver has to answer "ok" after the
+   * name (a classic receiver answers at once; a plain `nc -l` never does).
+   * Default 5000; 0: only `timeoutMs` applies.
+   */
+  replyTimeoutMs?: number;
   /** Progress of each file as its bytes go out. */
   onProgress?: (progress: FileProgress) => void;
   /** Each entry when its outcome is known. */

@@ -29,7 +29,10 @@ const MAX_PROCESSES = 100_000;
  * import { readSocketOwners, readTcpSockets } from "@netkit/netkit/tcp/proc";
  *
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const [row] = await readTcpSockets({ port: listener.addr.port });
+ * const [row] = await readTcpSockets({
+ *   sport: listener.addr.port,
+ *   state: "LISTEN",
+ * });
  * const owners = await readSocketOwners();
  * assert.equal(owners.get(row!.inode)?.[0]?.pid, Deno.pid);
  * ```

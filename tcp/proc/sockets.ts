@@ -6,8 +6,15 @@
  */
 
 import type { HostPort } from "../../address.ts";
-import { TcpError } from "../errors.ts";
 import { assertLinux, readProcRequired, readProcText } from "../../_proc.ts";
+import {
+  decField,
+  HOST_LITTLE_ENDIAN,
+  parseInetRow,
+  parseTable,
+  RowError,
+  withoutRepeats,
+} from "./_proc_net.ts";
 
 /** The name of a TCP state as the kernel's `tcp_states.h` spells it. */
 export type TcpStateName =
@@ -172,12 +179,10 @@ export interface ParseProcNetTcpOptions {
   byteOrder?: "little" | "big";
 }
 
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * Parses the text of `/proc/net/tcp` or `/proc/net/tcp6`. The header line
  * and blank lines are skipped; any other line that does not parse throws a
- * `proc_parse` {@linkcode TcpError} naming the source and line number.
+ * `proc_parse` `TcpError` naming the source and line number.
  *
  * @example
  * ```ts
@@ -202,75 +207,48 @@ export function parseProcNetTcp(
     (options.family === 6 ? "/proc/net/tcp6" : "/proc/net/tcp");
   const little =
     (options.byteOrder ?? (HOST_LITTLE_ENDIAN ? "little" : "big")) === "little";
-  const records: TcpSocketRecord[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const trimmed = line.trim();
-    if (trimmed === "" || (records.length === 0 && trimmed.startsWith("sl "))) {
-      continue;
-    }
-    try {
-      records.push(parseRow(trimmed, options.family, little));
-    } catch (error) {
-      if (!(error instanceof RowError)) throw error;
-      const shown = trimmed.length > 80 ? trimmed.slice(0, 80) + "…" : trimmed;
-      throw new TcpError(
-        "proc_parse",
-        `${source}: line ${i + 1}: ${error.message}: '${shown}'`,
-      );
-    }
-  }
-  return records;
+  return parseTable(
+    text,
+    source,
+    (line) => parseRow(line, options.family, little),
+  );
 }
-
-class RowError extends Error {}
-
-const HEX = /^[0-9A-Fa-f]+$/;
 
 function parseRow(
   line: string,
   family: 4 | 6 | undefined,
   little: boolean,
 ): TcpSocketRecord {
-  const f = line.split(/\s+/);
-  // Full socket rows have 17 fields; TIME_WAIT and half-open rows stop after 12.
-  if (f.length < 10) {
-    throw new RowError(`expected at least 10 fields, got ${f.length}`);
+  const row = parseInetRow(line, family, little);
+  const state = TCP_STATES[row.stateCode];
+  if (state === undefined) {
+    throw new RowError(`unknown state code ${row.fields[3]}`);
   }
-  if (!/^\d+:$/.test(f[0]!)) throw new RowError("row does not start with 'N:'");
-  const local = parseEndpoint(f[1]!, family, little, "local address");
-  const remote = parseEndpoint(f[2]!, local.family, little, "remote address");
-  const code = hexField(f[3]!, 2, "state");
-  const state = TCP_STATES[code];
-  if (state === undefined) throw new RowError(`unknown state code ${f[3]}`);
-  const [tx, rx] = pair(f[4]!, "tx_queue:rx_queue");
-  const [tr, when] = pair(f[5]!, "tr:tm->when");
-  const kind = TIMER_KINDS[tr];
-  if (kind === undefined) throw new RowError(`unknown timer code ${tr}`);
-  const retransmits = hexField(f[6]!, 8, "retrnsmt");
-  const uid = decField(f[7]!, "uid");
-  decField(f[8]!, "timeout");
-  const inode = decField(f[9]!, "inode");
+  const kind = TIMER_KINDS[row.timerCode];
+  if (kind === undefined) {
+    throw new RowError(`unknown timer code ${row.timerCode}`);
+  }
+  const { local, remote } = row;
   const record: TcpSocketRecord = {
     proto: local.family === 6 ? "tcp6" : "tcp",
     family: local.family,
     local: { hostname: local.hostname, port: local.port },
-    remote: { hostname: remote.hostname, port: remote.port },
+    remote,
     state,
-    txQueue: tx,
-    rxQueue: rx,
+    txQueue: row.txQueue,
+    rxQueue: row.rxQueue,
     timer: {
       kind,
-      ticks: kind === "none" ? 0 : when,
-      remainingMs: kind === "none" ? 0 : (when * 1000) / USER_HZ,
+      ticks: kind === "none" ? 0 : row.timerWhen,
+      remainingMs: kind === "none" ? 0 : (row.timerWhen * 1000) / USER_HZ,
     },
-    retransmits,
-    uid,
-    inode,
+    retransmits: row.retransmits,
+    uid: row.uid,
+    inode: row.inode,
   };
-  if (state === "LISTEN") record.acceptQueue = rx;
+  if (state === "LISTEN") record.acceptQueue = row.rxQueue;
   // Full rows: ... inode refcnt sk rto ato qack cwnd ssthresh.
+  const f = row.fields;
   if (f.length >= 17) {
     const ssthresh = decField(f[16]!, "ssthresh");
     record.info = {
@@ -283,111 +261,152 @@ function parseRow(
   return record;
 }
 
-function hexField(text: string, maxDigits: number, name: string): number {
-  if (text.length > maxDigits || !HEX.test(text)) {
-    throw new RowError(`bad ${name} '${text}'`);
-  }
-  return parseInt(text, 16);
-}
-
-function decField(text: string, name: string): number {
-  if (!/^-?\d{1,20}$/.test(text)) throw new RowError(`bad ${name} '${text}'`);
-  return Number(text);
-}
-
-function pair(text: string, name: string): [number, number] {
-  const m = /^([0-9A-Fa-f]{1,8}):([0-9A-Fa-f]{1,16})$/.exec(text);
-  if (!m) throw new RowError(`bad ${name} '${text}'`);
-  return [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
-}
-
-function parseEndpoint(
-  text: string,
-  family: 4 | 6 | undefined,
-  little: boolean,
-  name: string,
-): HostPort & { family: 4 | 6 } {
-  const m = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(text);
-  if (!m) throw new RowError(`bad ${name} '${text}'`);
-  const hex = m[1]!;
-  const got: 4 | 6 = hex.length === 8 ? 4 : 6;
-  if (family !== undefined && got !== family) {
-    throw new RowError(`${name} '${text}' is not IPv${family}`);
-  }
-  const bytes = wordsToBytes(hex, little);
-  const port = parseInt(m[2]!, 16);
-  const hostname = got === 4 ? bytes.join(".") : formatIpv6(bytes);
-  return { hostname, port, family: got };
-}
-
-/** Hex 32-bit words in host byte order → network-order bytes. */
-function wordsToBytes(hex: string, little: boolean): number[] {
-  const bytes: number[] = [];
-  for (let w = 0; w < hex.length; w += 8) {
-    const word: number[] = [];
-    for (let b = 0; b < 8; b += 2) {
-      word.push(parseInt(hex.slice(w + b, w + b + 2), 16));
-    }
-    if (little) word.reverse();
-    bytes.push(...word);
-  }
-  return bytes;
-}
-
-/** RFC 5952 text form: lowercase, longest zero run as `::`, v4-mapped dotted. */
-function formatIpv6(bytes: number[]): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${bytes.slice(12).join(".")}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(":");
-  const head = hex.slice(0, bestStart).join(":");
-  const tail = hex.slice(bestStart + bestLen).join(":");
-  return `${head}::${tail}`;
-}
-
-/** Options for {@linkcode readTcpSockets}. */
-export interface ReadTcpSocketsOptions {
-  /** Keep only sockets whose local or remote port is this. */
+/**
+ * Which sockets to keep, in the words of `ss` filters. Every field given
+ * must match. To find one connection of your own, match its exact address
+ * pair (`local` and `remote` from `Deno.Conn`) or its inode: a port number
+ * alone may also be another program's (a TIME_WAIT socket keeps a port
+ * that a new listener may bind again).
+ */
+export interface SocketFilter {
+  /**
+   * The local or the remote port is this one: both sides, as
+   * `ss '( sport = :P or dport = :P )'`, so a listener, its accepted
+   * connections and the clients connected to it all match.
+   */
   port?: number;
-  /** Keep only sockets in this state. */
-  state?: TcpStateName;
+  /** The local (source) port is this one, as `ss 'sport = :P'`. */
+  sport?: number;
+  /** The remote (destination) port is this one, as `ss 'dport = :P'`. */
+  dport?: number;
+  /** The socket is in this state, or in one of these states. */
+  state?: TcpStateName | readonly TcpStateName[];
+}
+
+/** Options for {@linkcode readTcpSockets}: a {@linkcode SocketFilter}. */
+export type ReadTcpSocketsOptions = SocketFilter;
+
+/**
+ * Keeps the records that `filter` matches (see {@linkcode SocketFilter}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { filterSockets, parseProcNetTcp } from "@netkit/netkit/tcp/proc";
+ *
+ * const text =
+ *   "0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1\n" +
+ *   "1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 2\n" +
+ *   "2: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 0 0 3\n";
+ * const rows = parseProcNetTcp(text, { byteOrder: "little" });
+ * assert.equal(filterSockets(rows, { port: 8080 }).length, 3);
+ * assert.equal(filterSockets(rows, { sport: 8080 }).length, 2);
+ * assert.equal(filterSockets(rows, { dport: 8080 }).length, 1);
+ * assert.equal(filterSockets(rows, { sport: 8080, state: ["LISTEN"] }).length, 1);
+ * ```
+ */
+export function filterSockets<
+  T extends { local: HostPort; remote: HostPort; state: TcpStateName },
+>(records: readonly T[], filter: SocketFilter = {}): T[] {
+  const { port, sport, dport } = filter;
+  const states = filter.state === undefined ? undefined : new Set<TcpStateName>(
+    typeof filter.state === "string" ? [filter.state] : filter.state,
+  );
+  return records.filter((r) =>
+    (port === undefined || r.local.port === port || r.remote.port === port) &&
+    (sport === undefined || r.local.port === sport) &&
+    (dport === undefined || r.remote.port === dport) &&
+    (states === undefined || states.has(r.state))
+  );
+}
+
+/** Sorting order of states: a connection's life from LISTEN to CLOSE. */
+const STATE_ORDER: readonly TcpStateName[] = [
+  "LISTEN",
+  "SYN_SENT",
+  "SYN_RECV",
+  "NEW_SYN_RECV",
+  "ESTABLISHED",
+  "FIN_WAIT1",
+  "FIN_WAIT2",
+  "CLOSING",
+  "TIME_WAIT",
+  "CLOSE_WAIT",
+  "LAST_ACK",
+  "CLOSE",
+];
+
+/**
+ * Orders sockets by state (in the order of a connection's life: LISTEN,
+ * SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSING,
+ * TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSE), then local port, then remote
+ * port, then addresses: the order `netkit tcp states` prints them in.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compareSockets } from "@netkit/netkit/tcp/proc";
+ *
+ * const at = (state: "LISTEN" | "ESTABLISHED", port: number) => ({
+ *   proto: "tcp" as const,
+ *   state,
+ *   local: { hostname: "127.0.0.1", port },
+ *   remote: { hostname: "127.0.0.1", port: 0 },
+ * });
+ * const rows = [at("ESTABLISHED", 80), at("LISTEN", 443), at("LISTEN", 80)];
+ * rows.sort(compareSockets);
+ * assert.deepEqual(rows.map((r) => `${r.state} ${r.local.port}`), [
+ *   "LISTEN 80",
+ *   "LISTEN 443",
+ *   "ESTABLISHED 80",
+ * ]);
+ * ```
+ */
+export function compareSockets(
+  a: { proto: string; state: TcpStateName; local: HostPort; remote: HostPort },
+  b: { proto: string; state: TcpStateName; local: HostPort; remote: HostPort },
+): number {
+  return STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) ||
+    a.local.port - b.local.port ||
+    a.remote.port - b.remote.port ||
+    compareText(a.proto, b.proto) ||
+    compareText(a.local.hostname, b.local.hostname) ||
+    compareText(a.remote.hostname, b.remote.hostname);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
  * Reads every TCP socket of this host (its network namespace) from
- * `/proc/net/tcp` and `/proc/net/tcp6`, optionally filtered. A missing
- * `tcp6` (IPv6 disabled) is not an error; a missing `tcp` is
+ * `/proc/net/tcp` and `/proc/net/tcp6`, keeps those `filter` matches
+ * (see {@linkcode SocketFilter}: `port` matches either side, `sport` and
+ * `dport` one side) and returns them sorted by {@linkcode compareSockets}.
+ * A missing `tcp6` (IPv6 disabled) is not an error; a missing `tcp` is
  * `proc_unavailable`; on other systems than Linux it throws `unsupported_os`.
  *
- * @example
- * ```ts ignore
- * import { readTcpSockets } from "@netkit/netkit/tcp";
+ * The kernel writes these tables a page at a time while sockets come and
+ * go: a row it repeats is listed once here, but on a busy host a socket
+ * opened or closed during the read may also be missed, so to see one
+ * socket reach a state, read again until it does.
  *
- * for (const s of await readTcpSockets({ state: "LISTEN" })) {
- *   console.log(s.local.port, "accept queue", s.acceptQueue);
- * }
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readTcpSockets } from "@netkit/netkit/tcp/proc";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const { port } = listener.addr;
+ * // This listener, not another program's socket that used the same port.
+ * const rows = await readTcpSockets({ sport: port, state: "LISTEN" });
+ * const mine = rows.filter((r) => r.local.hostname === "127.0.0.1");
+ * assert.equal(mine.length, 1);
+ * assert.equal(mine[0]!.acceptQueue, 0);
  * ```
  */
 export async function readTcpSockets(
-  options: ReadTcpSocketsOptions = {},
+  filter: SocketFilter = {},
 ): Promise<TcpSocketRecord[]> {
   assertLinux("reading TCP sockets");
   const [v4, v6] = await Promise.all([
@@ -400,11 +419,7 @@ export async function readTcpSockets(
       ...parseProcNetTcp(v6, { family: 6, source: "/proc/net/tcp6" }),
     );
   }
-  const { port, state } = options;
-  return records.filter((r) =>
-    (port === undefined || r.local.port === port || r.remote.port === port) &&
-    (state === undefined || r.state === state)
-  );
+  return filterSockets(withoutRepeats(records), filter).sort(compareSockets);
 }
 
 /** How many sockets are in each state (every state present, zero or not). */

@@ -153,14 +153,26 @@ const DURATION_ROWS: DurationRow[] = [
   },
   {
     command: ["load", "tcp"],
-    flags: ["duration", "warmup", "timeout"],
+    flags: ["duration", "warmup", "timeout", "interval"],
     args: (p) => [`127.0.0.1:${p.closed}`, "-n", "1", "-c", "1"],
+    code: 1,
+  },
+  {
+    command: ["load", "http"],
+    flags: ["duration", "warmup", "timeout", "interval"],
+    args: (p) => [`http://127.0.0.1:${p.closed}/`, "-n", "1", "-c", "1"],
     code: 1,
   },
   {
     command: ["relay"],
     flags: ["idle-timeout", "grace", "connect-timeout"],
     args: (p) => [`tcp://127.0.0.1:${p.busy}`, `tcp://127.0.0.1:${p.closed}`],
+    code: 1,
+  },
+  {
+    command: ["listen"],
+    flags: ["idle-timeout", "grace"],
+    args: (p) => [String(p.busy)],
     code: 1,
   },
   {
@@ -247,8 +259,11 @@ const SCREENS = [
   ["load", "tcp"],
   ["load", "udp"],
   ["load", "ws"],
+  ["load", "http"],
   ["load", "merge"],
+  ["load", "report"],
   ["relay"],
+  ["listen"],
   ["serve"],
 ];
 

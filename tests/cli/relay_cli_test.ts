@@ -295,7 +295,7 @@ Deno.test("relay cli: --max-conns closes the connection beyond the limit and cou
   assert.match(end.stderr, /relay\/tcp: served 1, refused 1,/);
 });
 
-Deno.test("relay cli: --insecure reaches a self-signed tls:// target", async () => {
+Deno.test("relay cli: --insecure and its old name --tls-insecure reach a self-signed tls:// target; without either, the certificate is refused", async () => {
   const dir = `${PROJECT_ROOT}tests/fixtures/tls/`;
   await using echo = serveEcho({
     port: 0,
@@ -304,24 +304,87 @@ Deno.test("relay cli: --insecure reaches a self-signed tls:// target", async () 
       key: await Deno.readTextFile(`${dir}key.pem`),
     },
   });
-  const relay = await startCli([
-    "relay",
-    "tcp://127.0.0.1:0",
-    `tls://127.0.0.1:${echo.addr.port}`,
-    "--insecure",
-  ]);
-  try {
-    const conn = await connectPort(relay.ports.tcp!);
-    await conn.write(enc.encode("hello tls"));
-    await conn.closeWrite();
-    const echoed = await within("the echo through --insecure", readAll(conn));
-    conn.close();
-    assert.equal(dec.decode(echoed), "hello tls");
-    await stderrLine(relay, /closed #1 .*client closed first \(FIN\)/);
-  } finally {
-    const end = await relay.stop();
-    assert.equal(end.code, 0, end.stderr);
+  for (const flags of [["--insecure"], ["--tls-insecure"], []]) {
+    const relay = await startCli([
+      "relay",
+      "tcp://127.0.0.1:0",
+      `tls://127.0.0.1:${echo.addr.port}`,
+      ...flags,
+    ]);
+    try {
+      const conn = await connectPort(relay.ports.tcp!);
+      await conn.write(enc.encode("hello tls"));
+      await conn.closeWrite();
+      const echoed = await within(
+        `the echo through ${flags}`,
+        readAll(conn).catch(() => new Uint8Array()),
+      );
+      conn.close();
+      if (flags.length === 0) {
+        assert.equal(dec.decode(echoed), "");
+        await stderrLine(relay, /closed #1 .*error: .*certificate/i);
+      } else {
+        assert.equal(dec.decode(echoed), "hello tls", `${flags}`);
+        await stderrLine(relay, /closed #1 .*client closed first \(FIN\)/);
+      }
+    } finally {
+      const end = await relay.stop();
+      assert.equal(end.code, 0, end.stderr);
+    }
   }
+});
+
+Deno.test("relay cli: - as LISTEN relays stdin to the target and the target to stdout", async () => {
+  await using echo = serveEcho({ port: 0 });
+  const result = await runCli([
+    "relay",
+    "-",
+    `tcp://127.0.0.1:${echo.addr.port}`,
+  ], { stdin: "through stdio\n" });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "through stdio\n");
+  assert.match(
+    result.stderr,
+    /closed #1 stdio -> 127\.0\.0\.1:\d+ .*14 B to target, 14 B to client/,
+  );
+  assert.doesNotMatch(result.stderr, /listening/);
+});
+
+Deno.test({
+  name:
+    "relay cli: - as TARGET gives the first client stdin and stdout (nc as the client), then ends",
+  ignore: !hasPeer("nc"),
+  async fn() {
+    const { spawn, waitListening } = await import("./_running.ts");
+    type Running = ReturnType<typeof spawn>;
+    const { cliCommand } = await import("../_helpers.ts");
+    const { cmd, args } = cliCommand(["relay", "tcp://127.0.0.1:0", "-"]);
+    const relay = spawn(cmd, args);
+    let nc: Running | undefined;
+    try {
+      // The listening line goes to stderr: stdout carries the bytes.
+      await relay.waitFor("stderr", /listening tcp 127\.0\.0\.1:\d+/);
+      const port = Number(
+        /listening tcp 127\.0\.0\.1:(\d+)/.exec(relay.text("stderr"))![1],
+      );
+      await waitListening(port);
+      await relay.write("to the client\n");
+      nc = spawn("nc", ["-N", "127.0.0.1", String(port)]);
+      await nc.waitFor("stdout", /to the client\n/);
+      await nc.write("from the client\n");
+      await nc.closeStdin();
+      await relay.waitFor("stdout", /from the client\n/);
+      await relay.closeStdin();
+      const end = await relay.done();
+      assert.equal(end.code, 0, end.stderr);
+      assert.equal(end.stdout, "from the client\n");
+      assert.match(end.stderr, /closed #1 127\.0\.0\.1:\d+ -> stdio /);
+      await nc.done();
+    } finally {
+      await nc?.kill();
+      await relay.kill();
+    }
+  },
 });
 
 Deno.test("relay cli: a ws:// target's close code is in the log line", async () => {
@@ -408,7 +471,9 @@ Deno.test({
 Deno.test("relay cli: usage errors exit 2", async () => {
   for (
     const [args, message] of [
-      [["relay", "tcp://127.0.0.1:0"], /missing LISTEN and TARGET/],
+      [["relay"], /missing LISTEN and TARGET/],
+      [["relay", "tcp://127.0.0.1:0"], /missing TARGET \(/],
+      [["relay", "-", "-"], /one side only/],
       [["relay", "gopher://x:1", "tcp://127.0.0.1:1"], /bad endpoint/],
       [["relay", "exec:cat", "tcp://127.0.0.1:1"], /exec: is a target/],
       [["relay", "tls://127.0.0.1:0", "tcp://127.0.0.1:1"], /needs --tls-cert/],

@@ -5,34 +5,48 @@ import {
   IN_CI,
   LineSplitter,
   missingPeer,
+  ownPairs,
+  ownRows,
+  pairKey,
   runCli,
   runProgram,
   waitFor,
+  withTimeout,
 } from "../_helpers.ts";
+import { RAW } from "../_peer_text.ts";
 import {
   readTcpSockets,
+  type SocketFilter,
+  TCP_STATES,
   type TcpSocketRecord,
   type TcpStateName,
 } from "../../tcp/proc/sockets.ts";
 
-/** Polls /proc until `done` holds: waits for a kernel state, bounded. */
-async function waitForSockets(
-  port: number,
-  done: (r: TcpSocketRecord[]) => boolean,
+// Other programs (and this suite's earlier tests, whose TIME_WAIT sockets
+// keep their ports for a minute) use loopback too: every test below picks
+// its own sockets out by their exact address pairs (ownPairs), never by a
+// port number alone, and filters with the narrowest flag that fits.
+
+/** Polls /proc until `done` holds for this test's own rows: bounded. */
+async function waitForOwn(
+  pairs: Set<string>,
+  filter: SocketFilter,
+  done: (own: TcpSocketRecord[]) => boolean,
   what: string,
 ): Promise<void> {
-  await waitFor(what, async () => done(await readTcpSockets({ port })));
+  await waitFor(
+    what,
+    async () => done(ownRows(await readTcpSockets(filter), pairs)),
+  );
 }
 
-function has(
-  records: TcpSocketRecord[],
-  state: TcpStateName,
-  local: number,
-  remote: number,
-): boolean {
-  return records.some((r) =>
-    r.state === state && r.local.port === local && r.remote.port === remote
-  );
+/** The state of this end's row (by its exact address pair), or undefined. */
+function stateOf(
+  rows: TcpSocketRecord[],
+  end: Deno.TcpListener | Deno.Conn<Deno.NetAddr>,
+): TcpStateName | undefined {
+  const [key] = ownPairs(end);
+  return rows.find((r) => pairKey(r.local, r.remote) === key)?.state;
 }
 
 function summary(records: TcpSocketRecord[]): string[] {
@@ -48,37 +62,43 @@ async function statesJson(
   return JSON.parse(result.stdout);
 }
 
+/** This test's rows of `tcp states --json` with `args`. */
+async function ownStates(
+  pairs: Set<string>,
+  args: string[],
+): Promise<TcpSocketRecord[]> {
+  return ownRows((await statesJson(args)).sockets, pairs);
+}
+
 Deno.test("cli tcp states: a connection's states on both ends as it closes", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const server = await listener.accept();
   const cport = client.localAddr.port;
+  const pairs = ownPairs(listener, client, server);
+  const P = String(port);
   try {
-    await waitForSockets(
-      port,
+    await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "ESTABLISHED", cport, port) &&
-        has(r, "ESTABLISHED", port, cport),
+        stateOf(r, client) === "ESTABLISHED" &&
+        stateOf(r, server) === "ESTABLISHED",
       "ESTABLISHED",
     );
-    const open = await statesJson(["--port", String(port)]);
+    const open = await ownStates(pairs, ["--port", P]);
     assert.deepEqual(
-      summary(open.sockets),
+      summary(open),
       [
         `${cport}>${port} ESTABLISHED`,
         `${port}>${cport} ESTABLISHED`,
         `${port}>0 LISTEN`,
       ].sort(),
     );
-    assert.equal(open.counts.ESTABLISHED, 2);
-    assert.equal(open.counts.LISTEN, 1);
-    assert.equal(
-      open.sockets.find((s) => s.state === "LISTEN")!.acceptQueue,
-      0,
-    );
+    assert.equal(open.find((s) => s.state === "LISTEN")!.acceptQueue, 0);
 
-    const text = await runCli(["tcp", "states", "--port", String(port)]);
+    const text = await runCli(["tcp", "states", "--sport", P]);
     assert.equal(text.code, 0, text.stderr);
     const lines = text.stdout.trimEnd().split("\n");
     assert.match(
@@ -93,47 +113,49 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
       ),
       text.stdout,
     );
-    assert.equal(
-      lines.at(-1),
-      `3 sockets on port ${port}: ESTABLISHED 2, LISTEN 1`,
-    );
+    assertCountsLine(lines, `with local port ${port}`);
 
-    client.closeWrite();
-    await waitForSockets(
-      port,
+    await client.closeWrite();
+    await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "FIN_WAIT2", cport, port) && has(r, "CLOSE_WAIT", port, cport),
+        stateOf(r, client) === "FIN_WAIT2" &&
+        stateOf(r, server) === "CLOSE_WAIT",
       "FIN_WAIT2",
     );
-    const half = await statesJson(["--port", String(port)]);
-    assert.ok(
-      has(half.sockets, "FIN_WAIT2", cport, port),
-      JSON.stringify(half.sockets),
-    );
-    assert.ok(has(half.sockets, "CLOSE_WAIT", port, cport));
-    // ss spelling, any case.
+    const half = await ownStates(pairs, ["--port", P]);
+    assert.equal(stateOf(half, client), "FIN_WAIT2", JSON.stringify(half));
+    assert.equal(stateOf(half, server), "CLOSE_WAIT");
+    // ss spelling, any case; one connection end by both its ports (no
+    // other socket can have both while ours exists).
     const onlyFin = await statesJson([
-      "--port",
-      String(port),
+      "--sport",
+      String(cport),
+      "--dport",
+      P,
       "--state",
       "fin-wait-2",
     ]);
     assert.deepEqual(summary(onlyFin.sockets), [`${cport}>${port} FIN_WAIT2`]);
 
     server.close();
-    await waitForSockets(
-      port,
-      (r) => has(r, "TIME_WAIT", cport, port),
+    await waitForOwn(
+      pairs,
+      { port },
+      (r) => stateOf(r, client) === "TIME_WAIT",
       "TIME_WAIT",
     );
-    const closed = await statesJson([
-      "--port",
-      String(port),
+    const closed = (await statesJson([
+      "--sport",
+      String(cport),
+      "--dport",
+      P,
       "--state",
       "TIME_WAIT",
-    ]);
-    assert.deepEqual(summary(closed.sockets), [`${cport}>${port} TIME_WAIT`]);
-    assert.equal(closed.sockets[0]!.timer.kind, "time_wait");
+    ])).sockets;
+    assert.deepEqual(summary(closed), [`${cport}>${port} TIME_WAIT`]);
+    assert.equal(closed[0]!.timer.kind, "time_wait");
   } finally {
     client.close();
     try {
@@ -144,17 +166,253 @@ Deno.test("cli tcp states: a connection's states on both ends as it closes", asy
   }
 });
 
+/**
+ * The closing line counts exactly the rows above it, by state: `N sockets
+ * <where>: STATE n, ...` (other programs' rows may be among them).
+ */
+function assertCountsLine(lines: string[], where: string): void {
+  const rows = lines.slice(1, -1).filter((l) => l.trim() !== "");
+  const byState = new Map<string, number>();
+  for (const l of rows) {
+    const state = l.trim().split(/\s+/)[3]!;
+    byState.set(state, (byState.get(state) ?? 0) + 1);
+  }
+  const order = Object.values(TCP_STATES).flatMap((st) =>
+    st === "CLOSE" ? [st, "UNCONN"] : [st]
+  );
+  const counts = order.filter((st) => byState.has(st))
+    .map((st) => `${st} ${byState.get(st)}`).join(", ");
+  const noun = rows.length === 1 ? "socket" : "sockets";
+  assert.equal(lines.at(-1), `${rows.length} ${noun} ${where}: ${counts}`);
+}
+
+Deno.test("cli tcp states --sport/--dport: one side's port, as ss's sport and dport", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  using server = await listener.accept();
+  const cport = client.localAddr.port;
+  const pairs = ownPairs(listener, client, server);
+  const P = String(port);
+  const shown = (j: { sockets: TcpSocketRecord[] }) => JSON.stringify(j);
+  const local = await statesJson(["--sport", P]);
+  assert.ok(local.sockets.every((s) => s.local.port === port), shown(local));
+  assert.deepEqual(
+    summary(ownRows(local.sockets, pairs)),
+    [`${port}>${cport} ESTABLISHED`, `${port}>0 LISTEN`].sort(),
+    shown(local),
+  );
+  const remote = await statesJson(["--dport", P]);
+  assert.ok(remote.sockets.every((s) => s.remote.port === port), shown(remote));
+  assert.deepEqual(
+    summary(ownRows(remote.sockets, pairs)),
+    [`${cport}>${port} ESTABLISHED`],
+    shown(remote),
+  );
+  // Both: the client's end of this connection.
+  const both = await statesJson(["--sport", String(cport), "--dport", P]);
+  assert.ok(
+    both.sockets.every((s) => s.local.port === cport && s.remote.port === port),
+    shown(both),
+  );
+  assert.deepEqual(
+    summary(ownRows(both.sockets, pairs)),
+    [`${cport}>${port} ESTABLISHED`],
+    shown(both),
+  );
+  const text = await runCli(["tcp", "states", "--sport", P]);
+  assert.equal(text.code, 0, text.stderr);
+  assertCountsLine(
+    text.stdout.trimEnd().split("\n"),
+    `with local port ${port}`,
+  );
+});
+
+Deno.test("cli tcp states --state: repeated and comma-separated; rows sorted by state, then port", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  using server = await listener.accept();
+  const pairs = ownPairs(listener, client, server);
+  const P = String(port);
+  for (
+    const flags of [
+      ["--state", "listen", "--state", "established"],
+      ["--state", "LISTEN,estab"],
+      ["--state", "listen, established", "--state", "listen"],
+    ]
+  ) {
+    const json = await statesJson(["--port", P, ...flags]);
+    assert.ok(
+      json.sockets.every((s) =>
+        s.state === "LISTEN" || s.state === "ESTABLISHED"
+      ),
+      flags.join(" "),
+    );
+    assert.equal(ownRows(json.sockets, pairs).length, 3, flags.join(" "));
+  }
+  // Sorted: LISTEN first, then ESTABLISHED by local port, then remote port.
+  const text = await runCli(["tcp", "states", "--port", P]);
+  assert.equal(text.code, 0, text.stderr);
+  const rows = text.stdout.trimEnd().split("\n").slice(1, -2).map((l) => {
+    const [, localText, remoteText, state] = l.trim().split(/\s+/);
+    const portOf = (t: string) =>
+      Number(t.slice(t.lastIndexOf(":") + 1).replace("*", "0"));
+    return {
+      state: state!,
+      local: portOf(localText!),
+      remote: portOf(remoteText!),
+    };
+  });
+  const order = [
+    "LISTEN",
+    "SYN_SENT",
+    "SYN_RECV",
+    "NEW_SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "CLOSING",
+    "TIME_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "CLOSE",
+  ];
+  for (let i = 1; i < rows.length; i++) {
+    const [a, b] = [rows[i - 1]!, rows[i]!];
+    const cmp = order.indexOf(a.state) - order.indexOf(b.state) ||
+      a.local - b.local || a.remote - b.remote;
+    assert.ok(cmp <= 0, `row ${i} out of order:\n${text.stdout}`);
+  }
+  const bad = await runCli(["tcp", "states", "--state", "listen,bogus"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown state 'bogus'/);
+});
+
+Deno.test("cli tcp states --udp and --unix: UDP and Unix sockets from /proc, peer-chosen paths escaped", async () => {
+  const udp = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  const dir = await Deno.makeTempDir({ prefix: "netkit-states-unix-" });
+  // A path another program chose: ESC, CSI (C1) and a bidi override in it.
+  const path = `${dir}/s\x1b[2J\u009b\u202e.sock`;
+  try {
+    const uport = (udp.addr as Deno.NetAddr).port;
+    const json = await statesJson(["--udp", "--sport", String(uport)]);
+    const mine = json.sockets.filter((s) => s.local.hostname === "127.0.0.1");
+    assert.equal(mine.length, 1, JSON.stringify(json.sockets));
+    assert.equal(mine[0]!.proto, "udp");
+    assert.equal(mine[0]!.state, "CLOSE");
+    const text = await runCli([
+      "tcp",
+      "states",
+      "--udp",
+      "--sport",
+      String(uport),
+    ]);
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `^udp\\s+127\\.0\\.0\\.1:${uport}\\s+0\\.0\\.0\\.0:\\*\\s+UNCONN\\b`,
+        "m",
+      ),
+    );
+    // Without --tcp, only UDP rows.
+    assert.doesNotMatch(text.stdout, /^tcp/m);
+
+    using _listener = Deno.listen({ transport: "unix", path });
+    const unix = await runCli(["tcp", "states", "--unix", "--state", "listen"]);
+    assert.equal(unix.code, 0, unix.stderr);
+    const line = unix.stdout.split("\n").find((l) => l.includes(dir));
+    assert.ok(line, unix.stdout);
+    assert.match(
+      line,
+      /^u_str\s+.*s\\x1b\[2J\\x9b\\u\{202e\}\.sock\s+\*\s+LISTEN/,
+    );
+    assert.doesNotMatch(unix.stdout, RAW);
+    const unixJson = await statesJson(["--unix", "--state", "listen"]);
+    assert.ok(
+      unixJson.sockets.some((s) =>
+        (s as unknown as { path: string }).path === path
+      ),
+    );
+  } finally {
+    udp.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "cli tcp states --process: the name a process gave itself is shown escaped",
+  ignore: !hasPeer("python3") && !IN_CI,
+}, async () => {
+  // PR_SET_NAME: any process may call itself "x ESC [2J CSI".
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [
+      "-c",
+      `
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"x\\x1b[2J\\xc2\\x9b", 0, 0, 0)
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new LineSplitter()).getReader();
+  try {
+    const first = await withTimeout(lines.read(), 20_000, "python's port");
+    const port = Number(first.value);
+    const text = await runCli([
+      "tcp",
+      "states",
+      "--sport",
+      String(port),
+      "--state",
+      "listen",
+      "--process",
+    ]);
+    assert.equal(text.code, 0, text.stderr);
+    const line = text.stdout.split("\n").find((l) =>
+      l.includes(`127.0.0.1:${port}`)
+    );
+    assert.ok(line, text.stdout);
+    assert.ok(line.endsWith(`${child.pid}/x\\x1b[2J\\x9b`), line);
+    assert.doesNotMatch(text.stdout, RAW);
+  } finally {
+    await child.stdin.close().catch(() => {});
+    await lines.cancel().catch(() => {});
+    await child.status;
+  }
+});
+
 Deno.test("cli tcp states --watch: marks a state change, stops cleanly on SIGINT", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   using client = await Deno.connect({ hostname: "127.0.0.1", port });
-  using _server = await listener.accept();
+  using server = await listener.accept();
   const cport = client.localAddr.port;
-  await waitForSockets(
-    port,
-    (r) => has(r, "ESTABLISHED", cport, port),
+  const pairs = ownPairs(listener, client, server);
+  await waitForOwn(
+    pairs,
+    { port },
+    (r) => stateOf(r, client) === "ESTABLISHED",
     "ESTABLISHED",
   );
+  /** A row of `end`'s socket: its exact local and remote address. */
+  const mine = (line: string, end: Deno.Conn<Deno.NetAddr>) =>
+    new RegExp(
+      `\\s127\\.0\\.0\\.1:${end.localAddr.port}\\s+127\\.0\\.0\\.1:${end.remoteAddr.port}\\s`,
+    ).test(line);
   const { cmd, args } = cliCommand([
     "tcp",
     "states",
@@ -187,7 +445,9 @@ Deno.test("cli tcp states --watch: marks a state change, stops cleanly on SIGINT
       closed = true;
       await client.closeWrite();
     }
-    if (line.includes("ESTABLISHED → FIN_WAIT2")) {
+    // This test's client, by its exact address pair: other programs'
+    // connections on the same port change state too.
+    if (line.includes("ESTABLISHED → FIN_WAIT2") && mine(line, client)) {
       marked = line;
       child.kill("SIGINT");
     }
@@ -201,7 +461,7 @@ Deno.test("cli tcp states --watch: marks a state change, stops cleanly on SIGINT
     ),
   );
   assert.ok(
-    seen.some((l) => l.includes("ESTABLISHED → CLOSE_WAIT")),
+    seen.some((l) => l.includes("ESTABLISHED → CLOSE_WAIT") && mine(l, server)),
     seen.join("\n"),
   );
   assert.ok(seen[0]!.startsWith("=== netkit tcp states, every 0.1 s"), seen[0]);
@@ -213,7 +473,7 @@ Deno.test("cli tcp states --watch --json: one object per frame", async () => {
   const result = await runCli([
     "tcp",
     "states",
-    "--port",
+    "--sport",
     String(port),
     "--watch=0.1",
     "--count",
@@ -224,10 +484,13 @@ Deno.test("cli tcp states --watch --json: one object per frame", async () => {
   const frames = result.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(frames.length, 2);
   assert.deepEqual(frames.map((f) => f.frame), [1, 2]);
+  const pairs = ownPairs(listener);
   for (const f of frames) {
-    assert.deepEqual(summary(f.sockets), [`${port}>0 LISTEN`]);
-    assert.equal(f.counts.LISTEN, 1);
-    assert.deepEqual(f.changes, []);
+    assert.deepEqual(summary(ownRows(f.sockets, pairs)), [`${port}>0 LISTEN`]);
+    assert.ok(f.counts.LISTEN >= 1);
+    // Our listener did not change; other programs' sockets may have.
+    assert.deepEqual(ownRows(f.changes, pairs), []);
+    assert.ok(Array.isArray(f.changes));
   }
 });
 
@@ -236,6 +499,9 @@ Deno.test("cli tcp states: usage errors exit 2", async () => {
     const args of [
       ["--state", "bogus"],
       ["--port", "70000"],
+      ["--sport", "0"],
+      ["--dport", "x"],
+      ["--unix", "--sport", "80"],
       ["--watch", "0"],
       ["--count", "2"],
       ["extra"],
@@ -353,10 +619,10 @@ Deno.test("cli tcp limits: sections with value, meaning and hint; --pid", async 
   }
 });
 
-/** ss -ltn's Recv-Q and Send-Q for the listener on `port`. */
+/** ss -ltn's Recv-Q and Send-Q for the listener on 127.0.0.1:`port`. */
 async function ssListen(port: number): Promise<[number, number]> {
   const out = await new Deno.Command("ss", {
-    args: ["-ltnH", `sport = :${port}`],
+    args: ["-ltnH", `src 127.0.0.1:${port}`],
     stdout: "piped",
   }).output();
   const f = new TextDecoder().decode(out.stdout).trim().split(/\s+/);
@@ -379,26 +645,28 @@ Deno.test({
       for (let i = 0; i < 3; i++) {
         clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
       }
-      await waitForSockets(
-        port,
-        (r) => r.find((s) => s.state === "LISTEN")?.acceptQueue === 3,
+      const pairs = ownPairs(listener);
+      await waitForOwn(
+        pairs,
+        { sport: port, state: "LISTEN" },
+        (r) => r[0]?.acceptQueue === 3,
         "3 in the accept queue",
       );
       const [recvQ, sendQ] = await ssListen(port);
-      const json = await statesJson([
-        "--port",
+      const [row] = await ownStates(pairs, [
+        "--sport",
         String(port),
         "--state",
         "LISTEN",
-      ]);
-      const row = json.sockets[0] as TcpSocketRecord & { backlog?: number };
+      ]) as (TcpSocketRecord & { backlog?: number })[];
+      assert.ok(row, "our listener is listed");
       assert.equal(row.acceptQueue, recvQ);
       assert.equal(row.backlog, sendQ);
       assert.equal(sendQ, 2);
       const text = await runCli([
         "tcp",
         "states",
-        "--port",
+        "--sport",
         String(port),
         "--state",
         "LISTEN",
@@ -421,13 +689,15 @@ Deno.test("cli tcp states --process --info: this test's pid owns its sockets; rt
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const server = await listener.accept();
   try {
-    const json = await statesJson([
+    // Only our three: a TIME_WAIT socket of an earlier test may hold the
+    // port too (no owner, no info), which failed this test about once in
+    // twenty runs on a quiet machine.
+    const rows = await ownStates(ownPairs(listener, client, server), [
       "--port",
       String(port),
       "--process",
       "--info",
-    ]);
-    const rows = json.sockets as (TcpSocketRecord & {
+    ]) as (TcpSocketRecord & {
       owners?: { pid: number; command: string }[];
     })[];
     assert.equal(rows.length, 3);
@@ -505,7 +775,9 @@ Deno.test("cli tcp limits --watch: per-interval deltas, the moved ones marked", 
     text,
   );
   assert.match(text, /^\* TcpActiveOpens\s+\+\d+$/m);
-  assert.match(text, /^ {2}TcpExtSyncookiesFailed\s+0$/m);
+  // Counters that did not move are listed unmarked with 0 (which ones is
+  // the machine's business: other programs' traffic moves counters too).
+  assert.match(text, /^ {2}Tcp\w+\s+0$/m);
 });
 
 Deno.test("cli tcp lab: alone lists the scenarios (on stderr, exit 2: a scenario is missing); an unknown one is a usage error", async () => {
@@ -588,7 +860,13 @@ Deno.test("cli tcp lab accept-overflow: clients in one state share a row; the li
     /^\s+client 1-2\s+ESTABLISHED\s+recv-Q 0 {2}send-Q 0$/m,
   );
   assert.match(text.stdout, /^\s+client 3-4\s+SYN_SENT\s/m);
-  assert.match(text.stdout, /^ {2}TcpExtListenOverflows\s+\+\d+$/m);
+  assert.match(
+    text.stdout,
+    /^ {2}TcpExtListenOverflows\s+\+\d+ {2}a connection arrived while/m,
+  );
+  // Ordinary traffic is counted, not listed (--all-counters lists it).
+  assert.doesNotMatch(text.stdout, /^ {2}TcpActiveOpens\b/m);
+  assert.match(text.stdout, /^ {2}and \d+ more that count ordinary traffic/m);
   assert.match(
     text.stdout,
     /^ {2}- the tcp_abort_on_overflow=1 variant: --no-namespace$/m,

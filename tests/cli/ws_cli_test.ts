@@ -32,7 +32,7 @@ Deno.test("ws serve: prints listening, serves the page and echoes; SIGTERM exits
       result.stderr,
       new RegExp(`open http://127\\.0\\.0\\.1:${port}/ in a browser`),
     );
-    assert.match(result.stderr, /echo\/ws: served 1, .*1 messages in, 1 out/);
+    assert.match(result.stderr, /echo\/ws: served 1, .*1 message in, 1 out/);
   } finally {
     if (!stopped) await server.stop();
   }

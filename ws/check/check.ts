@@ -8,6 +8,7 @@
  */
 
 import { closeQuietly, errorMessage } from "../../_io.ts";
+import { escapeControl } from "../../escape.ts";
 import { ClientHandshake } from "../client_handshake.ts";
 import { sendHandshake } from "../dial.ts";
 import { toWsUrl } from "../url.ts";
@@ -55,7 +56,10 @@ export interface CaseResult {
   sends: string;
   /** What RFC 6455 requires of the server, in a few words. */
   requires: string;
-  /** What the server did, e.g. `echoed text (125 B), then close 1000`. */
+  /**
+   * What the server did, e.g. `echoed text (125 B), then close 1000`; what
+   * the server sent (a close reason, a status line) is escaped.
+   */
   observed: string;
   /** The verdict. */
   verdict: CheckVerdict;
@@ -265,7 +269,8 @@ async function runCase(
     title: c.title,
     sends: c.sends,
     requires: c.requires,
-    observed: outcome.observed,
+    // Quotes the server (close reasons, status lines): escaped.
+    observed: escapeControl(outcome.observed),
     verdict: outcome.verdict,
     durationMs: Math.round(performance.now() - started),
   };

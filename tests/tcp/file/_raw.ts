@@ -28,6 +28,7 @@ import {
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
 import { FrameReader } from "./_frame_reader.ts";
+import { WAIT_MS, withTimeout } from "../../_helpers.ts";
 
 export const enc = new TextEncoder();
 
@@ -63,12 +64,18 @@ export async function startReceiver(
     sessions,
     nextSession() {
       const want = consumed++;
-      return new Promise((resolve) => {
-        if (sessions.length > want) return resolve(sessions[want]!);
-        waiting = () => {
-          if (sessions.length > want) resolve(sessions[want]!);
-        };
-      });
+      // Bounded: a regression that ends no session fails here, not at
+      // the suite's outer timeout.
+      return withTimeout(
+        new Promise((resolve) => {
+          if (sessions.length > want) return resolve(sessions[want]!);
+          waiting = () => {
+            if (sessions.length > want) resolve(sessions[want]!);
+          };
+        }),
+        WAIT_MS,
+        `session ${want + 1} to end`,
+      );
     },
     async [Symbol.asyncDispose]() {
       await receiver.shutdown();

@@ -276,3 +276,33 @@ Deno.test("basic sender: the no-progress deadline, passed in", () => {
   );
   assert.equal(new BasicSender({ path: "x", now: 0 }).pollTimeout(), undefined);
 });
+
+Deno.test('basic sender: without "ok" within the reply deadline it fails at once, naming the wait; after "ok" only the no-progress deadline runs', () => {
+  const core = new BasicSender({
+    path: "x",
+    now: 0,
+    timeoutMs: 60_000,
+    replyTimeoutMs: 5_000,
+  });
+  assert.equal(core.pollTimeout(), 5_000);
+  core.progress(4_000); // the name went out: progress, but no reply
+  assert.deepEqual(core.handleTimeout(4_999), []);
+  const [failed] = core.handleTimeout(5_000);
+  assert.deepEqual(failed, {
+    type: "failed",
+    failure: {
+      code: "timeout",
+      message:
+        'the receiver has not answered "ok" within 5 s (a classic receiver answers once it has the name; a plain nc -l never does)',
+    },
+  });
+  const answered = new BasicSender({
+    path: "x",
+    now: 0,
+    timeoutMs: 60_000,
+    replyTimeoutMs: 5_000,
+  });
+  answered.receive(enc.encode("ok"), 100);
+  assert.equal(answered.pollTimeout(), 60_100);
+  assert.deepEqual(answered.handleTimeout(5_000), []);
+});

@@ -20,7 +20,14 @@ import {
   serveFileReceiver,
 } from "../../../tcp/mod.ts";
 import { peerText } from "../../../tcp/file/_failure.ts";
-import { readAll, seededBytes, testTls, waitFor } from "../../_helpers.ts";
+import {
+  readAll,
+  readAllWithin,
+  seededBytes,
+  testTls,
+  waitFor,
+} from "../../_helpers.ts";
+import { formatAddress } from "../../../address.ts";
 import {
   connectFrom,
   endOf,
@@ -156,9 +163,18 @@ Deno.test("file strangers: --max-pending drops the oldest unauthenticated connec
     token: r.token,
   });
   assert.equal(report.ok, true, JSON.stringify(report.error));
-  assert.deepEqual(await readAll(idle[0]!), new Uint8Array(0));
-  const dropped = await r.nextSession();
+  // Which one was dropped: the report names its address at once (waiting
+  // for EOF on the wrong one would only end at the bound).
+  const dropped = await waitFor(
+    "the dropped connection's session",
+    () => r.sessions.find((s) => /--max-pending/.test(s.error?.message ?? "")),
+  );
+  assert.equal(dropped.peer, formatAddress(idle[0]!.localAddr));
   assert.match(dropped.error?.message ?? "", /--max-pending/);
+  assert.deepEqual(
+    await readAllWithin(idle[0]!, "the dropped connection's EOF"),
+    new Uint8Array(0),
+  );
   assert.ok(r.receiver.stats().unauthenticatedDropped >= 1);
   for (const c of idle) c.close();
 });

@@ -13,7 +13,7 @@ import {
 } from "../../../tcp/proc/counters.ts";
 import { parseProcNetTcp, readTcpSockets } from "../../../tcp/proc/sockets.ts";
 import { TcpError } from "../../../tcp/errors.ts";
-import { hasPeer, IN_CI } from "../../_helpers.ts";
+import { hasPeer, IN_CI, ownPairs, ownRows, waitFor } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 
@@ -98,15 +98,19 @@ Deno.test({
       await Deno.connect({ hostname: "127.0.0.1", port }),
     ];
     try {
-      for (let i = 0; i < 200; i++) {
-        const [row] = await readTcpSockets({ port, state: "LISTEN" });
-        if (row?.acceptQueue === 2) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const [row] = await readTcpSockets({ port, state: "LISTEN" });
+      // Our listener by its exact address (another program may listen on
+      // the same port number on ::1), once both clients are queued.
+      const pairs = ownPairs(listener);
+      const [row] = await waitFor("2 in the accept queue", async () => {
+        const own = ownRows(
+          await readTcpSockets({ sport: port, state: "LISTEN" }),
+          pairs,
+        );
+        return own[0]?.acceptQueue === 2 && own;
+      });
       const q = readListenQueues().get(row!.inode);
       const ss = await new Deno.Command("ss", {
-        args: ["-ltnH", `sport = :${port}`],
+        args: ["-ltnH", `src 127.0.0.1:${port}`],
         stdout: "piped",
       }).output();
       const f = new TextDecoder().decode(ss.stdout).trim().split(/\s+/);
@@ -127,7 +131,11 @@ Deno.test("readSocketOwners: this process holds its listener and both ends of a 
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const server = await listener.accept();
   try {
-    const rows = await readTcpSockets({ port });
+    // Only ours: a TIME_WAIT socket (no owner) may hold the port too.
+    const rows = ownRows(
+      await readTcpSockets({ port }),
+      ownPairs(listener, client, server),
+    );
     const owners = await readSocketOwners();
     assert.equal(rows.length, 3);
     for (const r of rows) {

@@ -7,7 +7,7 @@ import {
   type TcpReading,
 } from "../../../tcp/proc/limits.ts";
 import { TcpError } from "../../../tcp/errors.ts";
-import { waitFor } from "../../_helpers.ts";
+import { WAIT_MS, withTimeout } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 const fixture = (name: string) =>
@@ -216,28 +216,30 @@ Deno.test("readTcpLimits: descriptors in use match /proc/self/fd", async () => {
 });
 
 Deno.test("readTcpLimits: another process's limits; unreadable values say why", async () => {
+  // A shell that says "ready" once its limit is set, then blocks reading
+  // stdin: from then on its descriptors stay put. (Waiting only for
+  // `exec sleep` to show in comm raced the new program's start-up, which
+  // opens and closes files of its own: about once in twenty runs the two
+  // counts below differed by one.)
   const child = new Deno.Command("/bin/sh", {
-    args: ["-c", "ulimit -Sn 123; exec sleep 30"],
-    stdin: "null",
-    stdout: "null",
+    args: ["-c", "ulimit -Sn 123; echo ready; read line"],
+    stdin: "piped",
+    stdout: "piped",
     stderr: "null",
   }).spawn();
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
   try {
-    // Wait until the shell has applied its limit and exec'd sleep, whose
-    // descriptors then stay put.
-    await waitFor(
-      "the shell to exec sleep",
-      async () =>
-        (await Deno.readTextFile(`/proc/${child.pid}/comm`)).trim() ===
-          "sleep",
-    );
+    const first = await withTimeout(stdout.read(), WAIT_MS, "'ready'");
+    assert.equal(first.value, "ready\n");
     const limits = await readTcpLimits({ pid: child.pid });
     assert.equal(limits.pid, child.pid);
     assert.equal(value(limits.process.openFilesSoft), 123);
     const fds = [...Deno.readDirSync(`/proc/${child.pid}/fd`)].length;
     assert.equal(value(limits.process.descriptorsInUse), fds);
   } finally {
-    child.kill("SIGKILL");
+    await child.stdin.close().catch(() => {});
+    await stdout.cancel().catch(() => {});
     await child.status;
   }
   // Above pid_max's ceiling (2^22): no such process can exist.

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  compareSockets,
   countStates,
+  filterSockets,
   parseProcNetTcp,
   parseTcpState,
   readTcpSockets,
+  type SocketFilter,
   TCP_STATES,
   type TcpSocketRecord,
   type TcpStateName,
@@ -11,7 +14,14 @@ import {
 import { TcpError } from "../../../tcp/errors.ts";
 import { assertLinux } from "../../../_proc.ts";
 import { formatAddress } from "../../../address.ts";
-import { missingIpv6, missingPeer, waitFor } from "../../_helpers.ts";
+import {
+  missingIpv6,
+  missingPeer,
+  ownPairs,
+  ownRows,
+  pairKey,
+  waitFor,
+} from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
 const fixture = (name: string) =>
@@ -197,6 +207,50 @@ Deno.test("parseTcpState: accepts kernel and ss spellings in any case", () => {
   }
 });
 
+Deno.test("filterSockets: port is either side, sport and dport one side, states a set", () => {
+  const records = parseProcNetTcp(fixture("tcp"), { family: 4, ...LE });
+  const rows = (f: SocketFilter) => filterSockets(records, f).map(brief);
+  assert.equal(rows({ port: 8080 }).length, 13);
+  assert.deepEqual(rows({ sport: 8080 }), [
+    "127.0.0.1:8080 0.0.0.0:0 LISTEN",
+    "127.0.0.1:8080 127.0.0.1:54321 ESTABLISHED",
+    "127.0.0.1:8080 127.0.0.1:40000 SYN_RECV",
+    "127.0.0.1:8080 127.0.0.1:40005 CLOSE_WAIT",
+    "127.0.0.1:8080 127.0.0.1:40006 LAST_ACK",
+    "127.0.0.1:8080 127.0.0.1:40009 NEW_SYN_RECV",
+  ]);
+  assert.deepEqual(rows({ dport: 8080, state: ["TIME_WAIT", "FIN_WAIT2"] }), [
+    "127.0.0.1:40002 127.0.0.1:8080 FIN_WAIT2",
+    "127.0.0.1:40003 127.0.0.1:8080 TIME_WAIT",
+  ]);
+  assert.deepEqual(rows({ sport: 54321, dport: 8080, state: "ESTABLISHED" }), [
+    "127.0.0.1:54321 127.0.0.1:8080 ESTABLISHED",
+  ]);
+  assert.deepEqual(rows({ sport: 54321, dport: 22 }), []);
+  assert.equal(rows({}).length, records.length);
+});
+
+Deno.test("compareSockets: by state in a connection's order, then local and remote port", () => {
+  const records = parseProcNetTcp(fixture("tcp"), { family: 4, ...LE });
+  assert.deepEqual(records.sort(compareSockets).map(brief), [
+    "0.0.0.0:22 0.0.0.0:0 LISTEN",
+    "127.0.0.1:8080 0.0.0.0:0 LISTEN",
+    "10.1.2.3:50000 192.168.1.20:443 SYN_SENT",
+    "127.0.0.1:8080 127.0.0.1:40000 SYN_RECV",
+    "127.0.0.1:8080 127.0.0.1:40009 NEW_SYN_RECV",
+    "127.0.0.1:8080 127.0.0.1:54321 ESTABLISHED",
+    "127.0.0.1:40008 127.0.0.1:8080 ESTABLISHED",
+    "127.0.0.1:54321 127.0.0.1:8080 ESTABLISHED",
+    "127.0.0.1:40001 127.0.0.1:8080 FIN_WAIT1",
+    "127.0.0.1:40002 127.0.0.1:8080 FIN_WAIT2",
+    "127.0.0.1:40007 127.0.0.1:8080 CLOSING",
+    "127.0.0.1:40003 127.0.0.1:8080 TIME_WAIT",
+    "127.0.0.1:8080 127.0.0.1:40005 CLOSE_WAIT",
+    "127.0.0.1:8080 127.0.0.1:40006 LAST_ACK",
+    "127.0.0.1:40004 127.0.0.1:8080 CLOSE",
+  ]);
+});
+
 Deno.test("assertLinux: other systems get unsupported_os", () => {
   assert.throws(
     () => assertLinux("reading TCP sockets", "darwin"),
@@ -208,35 +262,36 @@ Deno.test("assertLinux: other systems get unsupported_os", () => {
 });
 
 // --- live: real sockets on loopback, checked against /proc and ss ---
+// Other programs use loopback too: each test picks its own sockets out by
+// their exact address pairs (ownPairs), never by a port number alone.
 
-/** Polls /proc until `done` holds: waits for a kernel state, bounded. */
-async function waitForSockets(
-  port: number,
-  done: (records: TcpSocketRecord[]) => boolean,
+/** Polls /proc until `done` holds for this test's own rows: bounded. */
+async function waitForOwn(
+  pairs: Set<string>,
+  filter: SocketFilter,
+  done: (own: TcpSocketRecord[]) => boolean,
   what: string,
 ): Promise<TcpSocketRecord[]> {
-  let records: TcpSocketRecord[] = [];
+  let own: TcpSocketRecord[] = [];
   try {
     return await waitFor(what, async () => {
-      records = await readTcpSockets({ port });
-      return done(records) && records;
+      own = ownRows(await readTcpSockets(filter), pairs);
+      return done(own) && own;
     });
   } catch (error) {
     throw new Error(
-      `${(error as Error).message}; last:\n${records.map(brief).join("\n")}`,
+      `${(error as Error).message}; last:\n${own.map(brief).join("\n")}`,
     );
   }
 }
 
-function has(
-  records: TcpSocketRecord[],
-  state: TcpStateName,
-  local: number,
-  remote: number,
-): boolean {
-  return records.some((r) =>
-    r.state === state && r.local.port === local && r.remote.port === remote
-  );
+/** The state of the row named by `pair` (`pairKey`), or undefined. */
+function stateOf(
+  own: TcpSocketRecord[],
+  end: Deno.TcpListener | Deno.Conn<Deno.NetAddr>,
+): TcpStateName | undefined {
+  const [key] = ownPairs(end);
+  return own.find((r) => pairKey(r.local, r.remote) === key)?.state;
 }
 
 Deno.test("live: a connection from LISTEN/ESTABLISHED through FIN_WAIT2/CLOSE_WAIT to TIME_WAIT", async () => {
@@ -244,42 +299,53 @@ Deno.test("live: a connection from LISTEN/ESTABLISHED through FIN_WAIT2/CLOSE_WA
   const port = listener.addr.port;
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const server = await listener.accept();
-  const cport = client.localAddr.port;
+  const pairs = ownPairs(listener, client, server);
   try {
-    const open = await waitForSockets(
-      port,
+    const open = await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "LISTEN", port, 0) && has(r, "ESTABLISHED", cport, port) &&
-        has(r, "ESTABLISHED", port, cport),
+        stateOf(r, listener) === "LISTEN" &&
+        stateOf(r, client) === "ESTABLISHED" &&
+        stateOf(r, server) === "ESTABLISHED",
       "LISTEN and ESTABLISHED on both ends",
     );
-    const listen = open.find((r) => r.state === "LISTEN")!;
+    // Sorted: LISTEN first, then by local port.
+    assert.equal(open[0]!.state, "LISTEN");
+    const listen = open[0]!;
     assert.equal(listen.local.hostname, "127.0.0.1");
     assert.equal(listen.acceptQueue, 0);
     assert.ok(open.every((r) => r.proto === "tcp"));
     assert.ok(listen.inode > 0);
-    // The state filter sees only what it asks for.
-    const only = await readTcpSockets({ port, state: "LISTEN" });
-    assert.deepEqual(only.map(brief), [`127.0.0.1:${port} 0.0.0.0:0 LISTEN`]);
+    // Narrow filters: one side's port, one state.
+    const listening = await readTcpSockets({ sport: port, state: "LISTEN" });
+    assert.deepEqual(ownRows(listening, pairs).map(brief), [
+      `127.0.0.1:${port} 0.0.0.0:0 LISTEN`,
+    ]);
+    assert.ok(listening.every((r) => r.state === "LISTEN"));
+    const toServer = ownRows(await readTcpSockets({ dport: port }), pairs);
+    assert.deepEqual(toServer.map(brief), [
+      `127.0.0.1:${client.localAddr.port} 127.0.0.1:${port} ESTABLISHED`,
+    ]);
 
     await client.closeWrite();
-    await waitForSockets(
-      port,
+    await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "FIN_WAIT2", cport, port) && has(r, "CLOSE_WAIT", port, cport),
+        stateOf(r, client) === "FIN_WAIT2" &&
+        stateOf(r, server) === "CLOSE_WAIT",
       "FIN_WAIT2 on the closing side and CLOSE_WAIT on its peer",
     );
     server.close();
-    const closed = await waitForSockets(
-      port,
+    const closed = await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "TIME_WAIT", cport, port) &&
-        !r.some((s) => s.local.port === port && s.remote.port === cport),
+        stateOf(r, client) === "TIME_WAIT" && stateOf(r, server) === undefined,
       "TIME_WAIT on the side that closed first",
     );
-    const tw = closed.find((r) =>
-      r.state === "TIME_WAIT" && r.local.port === cport
-    )!;
+    const tw = closed.find((r) => r.state === "TIME_WAIT")!;
     assert.equal(tw.timer.kind, "time_wait");
     assert.equal(tw.inode, 0);
   } finally {
@@ -299,24 +365,26 @@ Deno.test({
   using listener = Deno.listen({ hostname: "::1", port: 0 });
   const port = listener.addr.port;
   using client = await Deno.connect({ hostname: "::1", port });
-  using _server = await listener.accept();
+  using server = await listener.accept();
   const cport = client.localAddr.port;
-  const records = await waitForSockets(
-    port,
-    (r) =>
-      has(r, "LISTEN", port, 0) && has(r, "ESTABLISHED", cport, port) &&
-      has(r, "ESTABLISHED", port, cport),
+  const pairs = ownPairs(listener, client, server);
+  const own = await waitForOwn(
+    pairs,
+    { port },
+    (r) => r.length === 3,
     "IPv6 LISTEN and ESTABLISHED",
   );
-  assert.ok(records.every((r) => r.proto === "tcp6" && r.family === 6));
-  assert.deepEqual(
-    new Set(records.map(brief)),
-    new Set([
-      `[::1]:${port} [::]:0 LISTEN`,
-      `[::1]:${cport} [::1]:${port} ESTABLISHED`,
-      `[::1]:${port} [::1]:${cport} ESTABLISHED`,
-    ]),
-  );
+  assert.ok(own.every((r) => r.proto === "tcp6" && r.family === 6));
+  // Sorted: LISTEN first, then by local port.
+  const established = [
+    `[::1]:${cport} [::1]:${port} ESTABLISHED`,
+    `[::1]:${port} [::1]:${cport} ESTABLISHED`,
+  ];
+  if (port < cport) established.reverse();
+  assert.deepEqual(own.map(brief), [
+    `[::1]:${port} [::]:0 LISTEN`,
+    ...established,
+  ]);
 });
 
 Deno.test({
@@ -330,18 +398,21 @@ Deno.test({
     tcpBacklog: 8,
   });
   const port = listener.addr.port;
+  const pairs = ownPairs(listener);
   const clients: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 3; i++) {
       clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
     }
-    const records = await waitForSockets(
-      port,
-      (r) => r.some((s) => s.state === "LISTEN" && s.acceptQueue === 3),
+    const own = await waitForOwn(
+      pairs,
+      { sport: port, state: "LISTEN" },
+      (r) => r[0]?.acceptQueue === 3,
       "accept queue 3",
     );
-    assert.equal(records.filter((r) => r.state === "LISTEN").length, 1);
-    const ss = await run("ss", ["-ltnH", `sport = :${port}`]);
+    assert.equal(own.length, 1);
+    // ss's own filter on the exact address, not the port alone.
+    const ss = await run("ss", ["-ltnH", `src 127.0.0.1:${port}`]);
     const [state, recvQ, sendQ, local] = ss.trim().split(/\s+/);
     assert.deepEqual([state, recvQ, sendQ, local], [
       "LISTEN",
@@ -382,10 +453,12 @@ Deno.test({
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   const conns: Deno.TcpConn[] = [];
+  const pairs = ownPairs(listener);
   const connect = async () => {
     const c = await Deno.connect({ hostname: "127.0.0.1", port });
     const s = await listener.accept();
     conns.push(c, s);
+    for (const key of ownPairs(c, s)) pairs.add(key);
     return [c, s] as const;
   };
   try {
@@ -396,11 +469,13 @@ Deno.test({
     await twClient.closeWrite();
     twServer.close();
     conns.splice(conns.indexOf(twServer), 1);
-    await waitForSockets(
-      port,
+    const mine = await waitForOwn(
+      pairs,
+      { port },
       (r) =>
-        has(r, "FIN_WAIT2", halfClient.localAddr.port, port) &&
-        has(r, "TIME_WAIT", twClient.localAddr.port, port) &&
+        stateOf(r, halfClient) === "FIN_WAIT2" &&
+        stateOf(r, twClient) === "TIME_WAIT" &&
+        stateOf(r, twServer) === undefined &&
         r.filter((s) => s.state === "ESTABLISHED").length === 2,
       "ESTABLISHED, FIN_WAIT2, CLOSE_WAIT and TIME_WAIT",
     );
@@ -408,27 +483,27 @@ Deno.test({
       "-tanH",
       `( sport = :${port} or dport = :${port} )`,
     ]);
-    const mine = await readTcpSockets({ port });
-    const theirs = ssText.trim().split("\n").map((line) => {
+    const theirs = ssText.trim().split("\n").flatMap((line) => {
       const [state, , , local, remote] = line.trim().split(/\s+/);
-      return `${local} ${remote} ${parseTcpState(state!) ?? state}`;
+      const key = `${local} ${remote}`.replaceAll(":*", ":0");
+      return pairs.has(key)
+        ? [`${local} ${remote} ${parseTcpState(state!) ?? state}`]
+        : [];
     });
     const ours = mine.map((r) =>
       `${ssEndpoint(r.local)} ${ssEndpoint(r.remote)} ${r.state}`
     );
     assert.deepEqual(new Set(ours), new Set(theirs));
-    const states = new Set(mine.map((r) => r.state));
-    for (
-      const s of [
+    assert.deepEqual(
+      new Set(mine.map((r) => r.state)),
+      new Set([
         "LISTEN",
         "ESTABLISHED",
         "FIN_WAIT2",
         "CLOSE_WAIT",
         "TIME_WAIT",
-      ] as const
-    ) {
-      assert.ok(states.has(s), s);
-    }
+      ]),
+    );
   } finally {
     for (const c of conns) c.close();
   }
