@@ -527,10 +527,12 @@ const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
 // The compressor's window: negotiated bits are a ceiling, and a smaller
 // window makes streams every inflater reads. 12 bits (python websockets'
 // default) against 15, measured in one process on a busy 2-core machine,
-// JSON-like text with context takeover: 1 MiB in 21-26 ms against 52-104
-// ms per message; 32 KiB like the message before in 0.6-0.9 ms against
-// 2.1-2.3 ms (the match search walks the whole window); 22.7 % of the
-// size against 21.9 % (issue #26).
+// JSON-like text with context takeover: 1 MiB in 24-26 ms against 57-66
+// ms per message; distinct 8 and 16 KiB messages in 0.2-0.5 ms against
+// 0.45-1.07 ms; 22.5-23 % of the size against 21.6-22.1 %. The one loss:
+// a message identical to the one before (and within 32 KiB) becomes a
+// single back reference with 15 bits, 0.01 ms and 1 % of its size (issue
+// #26).
 const COMPRESS_WINDOW_BITS = 12;
 
 /**
