@@ -23,6 +23,9 @@
  * - `usage`: the CLI was called wrongly (exit code 2).
  * - `bind_failed`: the CLI could not listen on an address.
  * - `read_failed`: the CLI could not read a file it was given.
+ * - `tls_file`: the CLI could not read a certificate or key file.
+ * - `stdout_closed`: the CLI's standard output was closed (a pipe's reader
+ *   went away).
  * - `write_failed`: the CLI could not write a file it was asked to.
  * - `bad_result`: a file given to `netkit load merge` or `load report` holds
  *   no load result.
