@@ -1,6 +1,7 @@
 /**
  * The shapes every family shares: a server (the shape of `Deno.serve`'s
- * server) and an HTTP/1.1 head as netkit's one head parser reads it.
+ * server), a connected byte stream (the part of `Deno.Conn` the protocols
+ * use) and an HTTP/1.1 head as netkit's one head parser reads it.
  *
  * @module
  */
@@ -94,4 +95,40 @@ export interface HttpRequestHead {
   version: string;
   /** The header fields; repeated fields are joined with `, `. */
   headers: Headers;
+}
+
+/**
+ * A connected byte stream: the part of `Deno.Conn` netkit's protocols run
+ * over (the WebSocket driver, the file transfer, proxy tunnels). A
+ * `Deno.Conn`, a `Deno.TlsConn` or anything of the same shape is one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ByteStream } from "@netkit/netkit";
+ *
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const stream: ByteStream = await Deno.connect(listener.addr);
+ * using _peer = await listener.accept();
+ * assert.equal(await stream.write(new Uint8Array([1])), 1);
+ * stream.close();
+ * ```
+ */
+export interface ByteStream {
+  /** Reads into `p`; `null` at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to how many bytes were written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Ends the outgoing direction (a FIN); reading goes on. */
+  closeWrite(): Promise<void>;
+  /** Closes both directions. */
+  close(): void;
+}
+
+/** A {@linkcode ByteStream} that knows both ends' addresses, as a dialed connection does. */
+export interface ByteConn extends ByteStream {
+  /** This end's address. */
+  readonly localAddr: Deno.Addr;
+  /** The peer's address. */
+  readonly remoteAddr: Deno.Addr;
 }
