@@ -20,6 +20,7 @@ export * from "./types.ts";
 export * from "./address.ts";
 export * from "./ping.ts";
 export * from "./escape.ts";
+export * from "./words.ts";
 export * from "./load/mod.ts";
 export * from "./tcp/mod.ts";
 export * from "./udp/mod.ts";

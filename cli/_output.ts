@@ -7,6 +7,9 @@ import { escapeJson } from "../escape.ts";
 import type { NetkitServer, ServerStats } from "../types.ts";
 import { UsageError } from "./_args.ts";
 import { serverSignals } from "./_exit.ts";
+import { plural } from "../words.ts";
+
+export { plural };
 
 const encoder = new TextEncoder();
 
@@ -77,15 +80,6 @@ function roundNumbers(key: string, value: unknown): unknown {
   if (!Number.isFinite(value)) return value;
   const scale = /Percent$/i.test(key) ? 100 : 1000;
   return Math.round(value * scale) / scale;
-}
-
-/** `1 probe`, `2 probes`: a count with its noun. */
-export function plural(
-  count: number,
-  noun: string,
-  nouns = noun + "s",
-): string {
-  return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 function writeSync(file: { writeSync(p: Uint8Array): number }, text: string) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { plural } from "../words.ts";
 import {
   LatencyHistogram,
   type LatencyHistogramJson,
@@ -122,7 +123,7 @@ function headline(r: LoadResult, width: number): string[] {
   const shard = (p?.shard ? `, shard ${p.shard}` : "") +
     (r.loops > 1 ? `, ${r.loops} runs merged` : "");
   const what = `load ${escapeControl(`${r.protocol} ${r.target} ${r.mode}`)}`;
-  const how = `${r.connections} connections, ${loop}${shard}, ${
+  const how = `${plural(r.connections, "connection")}, ${loop}${shard}, ${
     (r.durationMs / 1000).toFixed(1)
   } s measured${r.ended === "aborted" ? " (interrupted)" : ""}`;
   const one = `${what}: ${how}`;
@@ -237,7 +238,7 @@ export function renderIntervalLine(
     `${formatCount(rate).padStart(8)} req/s`,
     `${mbps.toFixed(2).padStart(7)} MB/s`,
     `p50/p99 ${ms(interval.p50Ms)}/${ms(interval.p99Ms)} ms`,
-    `${formatCount(interval.errors)} errors`,
+    plural(formatCount(interval.errors), "error"),
   ].join("  ");
 }
 
@@ -265,7 +266,7 @@ export function renderProgressLine(p: LoadProgress): string {
     `${p.mbps.toFixed(2)} MB/s`,
     `p50 ${formatMs(p.p50Ms)}`,
     `p99 ${formatMs(p.p99Ms)}`,
-    `${p.errors} errors`,
+    plural(p.errors, "error"),
     `${p.open} open`,
   ].join("  ");
 }

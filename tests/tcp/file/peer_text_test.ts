@@ -17,7 +17,7 @@ import {
   generateToken,
   sendFiles,
 } from "../../../tcp/mod.ts";
-import { FrameReader } from "../../../tcp/file/_frame_io.ts";
+import { FrameReader } from "./_frame_reader.ts";
 import { readAll, withTimeout } from "../../_helpers.ts";
 import { assertEscaped, HOSTILE } from "../../_peer_text.ts";
 
