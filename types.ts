@@ -108,7 +108,10 @@ export interface HttpRequestHead {
  * import type { ByteStream } from "@netkit/netkit";
  *
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const stream: ByteStream = await Deno.connect(listener.addr);
+ * const stream: ByteStream = await Deno.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
  * using _peer = await listener.accept();
  * assert.equal(await stream.write(new Uint8Array([1])), 1);
  * stream.close();
