@@ -4,7 +4,9 @@
 // is a decision, never an accident. After a deliberate change, run
 //   NETKIT_UPDATE_EXPORTS=1 deno test --allow-all tests/exports_test.ts
 // and commit the new list. Also keeps private files out of the public docs:
-// nothing an entry point exports may be declared in a `_name.ts` file.
+// nothing an entry point exports may be declared in a `_name.ts` file, and
+// no exported signature may name a type that only a `_name.ts` file
+// declares.
 
 import assert from "node:assert/strict";
 
@@ -135,4 +137,57 @@ Deno.test("no entry point exports a symbol declared in a private _name.ts file",
     }
   }
   assert.deepEqual([...new Set(bad)], []);
+});
+
+/** Every type name a deno doc node refers to. */
+function typeNames(node: unknown, into = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const item of node) typeNames(item, into);
+  } else if (node !== null && typeof node === "object") {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "typeName" && typeof value === "string") into.add(value);
+      else typeNames(value, into);
+    }
+  }
+  return into;
+}
+
+/** Types exported by private files (`_name.ts`) of the library. */
+async function privateTypes(dir = ""): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for await (const entry of Deno.readDir(new URL(dir || ".", ROOT))) {
+    const path = dir + entry.name;
+    if (entry.isDirectory) {
+      if (!/^(tests|bench|tools|node_modules|dist|\.)/.test(entry.name)) {
+        for (const [k, v] of await privateTypes(path + "/")) found.set(k, v);
+      }
+    } else if (entry.name.startsWith("_") && path.endsWith(".ts")) {
+      const source = await Deno.readTextFile(new URL(path, ROOT));
+      for (
+        const m of source.matchAll(
+          /^export (?:interface|type|class|enum) (\w+)/gm,
+        )
+      ) found.set(m[1]!, path);
+    }
+  }
+  return found;
+}
+
+Deno.test("no exported signature names a type only a private file declares", async () => {
+  const symbols = await exportedSymbols(await entryPoints());
+  const hidden = await privateTypes();
+  const bad: string[] = [];
+  for (const [entry, list] of symbols) {
+    const exported = new Set(list.map((s) => s.name));
+    for (const symbol of list) {
+      for (const name of typeNames(symbol.declarations)) {
+        if (hidden.has(name) && !exported.has(name)) {
+          bad.push(
+            `${entry}: ${symbol.name} uses ${name} (${hidden.get(name)})`,
+          );
+        }
+      }
+    }
+  }
+  assert.deepEqual([...new Set(bad)].sort(), []);
 });
