@@ -7,7 +7,6 @@ import { NetkitError } from "./errors.ts";
 import { escapeControl } from "./escape.ts";
 import type {
   HttpRequestHead,
-  HttpResponseHead,
   ParsedResponseHead,
   ParseResponseHeadOptions,
 } from "./types.ts";
