@@ -10,6 +10,7 @@ import {
   runLab,
   runResetServer,
 } from "../tcp/lab/mod.ts";
+import { explainCounters } from "../tcp/proc/mod.ts";
 import { sequenceHtml } from "../view/mod.ts";
 import { parseCommand, UsageError } from "./_args.ts";
 import type { CliContext } from "./_command.ts";
@@ -44,6 +45,11 @@ export function labHelp(): HelpScreen {
         "list every packet of each step, not only the notable ones",
       ],
       ["--html FILE", "write the run as a sequence diagram to FILE"],
+      [
+        "--all-counters",
+        "every kernel counter that moved, not only those that explain " +
+        "something (--json always has all)",
+      ],
       [
         "--no-namespace",
         "run on the host even as root: no packets, no [root] parts",
@@ -86,6 +92,7 @@ export async function runLabCommand(
     nofile: { type: "string" },
     packets: { type: "boolean" },
     html: { type: "string" },
+    "all-counters": { type: "boolean" },
     ...OUTPUT_FLAGS,
     "no-namespace": { type: "boolean" },
     "inside-namespace": { type: "boolean" },
@@ -131,7 +138,12 @@ export async function runLabCommand(
     packets: values.packets ? "all" : undefined,
   });
   if (values.json) outJson(report);
-  else out(renderLab(report, terminalWidth()).join("\n"));
+  else {
+    out(
+      renderLab(report, terminalWidth(), values["all-counters"] === true)
+        .join("\n"),
+    );
+  }
   if (values.html !== undefined) {
     await Deno.writeTextFile(values.html, sequenceHtml(labDiagram(report)));
     const arrows = report.steps.reduce(
@@ -206,10 +218,74 @@ function ranges(numbers: number[]): string {
 }
 
 /**
+ * The kernel counters that moved: by default only the ones that explain
+ * something, each with its meaning; every one with `all` (and in --json).
+ */
+function renderCounters(
+  report: LabReport,
+  width: number,
+  all: boolean,
+): string[] {
+  const lines = [
+    report.namespace === "own"
+      ? "Kernel counters that moved (the lab's own namespace: this experiment only):"
+      : "Kernel counters that moved (the whole machine: other programs' traffic too):",
+  ];
+  // A scenario's second experiment prefixes its counters ("[ACKs held]
+  // TcpRetransSegs"): each experiment's counters are explained apart.
+  const groups = new Map<string, Record<string, number>>();
+  for (const [key, delta] of Object.entries(report.kernel)) {
+    const [, prefix = "", counter] = /^(\[[^\]]*\] )?(.*)$/.exec(key)!;
+    if (!groups.has(prefix)) groups.set(prefix, {});
+    groups.get(prefix)![counter!] = delta;
+  }
+  const shown = [...groups].flatMap(([prefix, deltas]) =>
+    explainCounters(deltas, { all }).map((c) => ({
+      ...c,
+      name: prefix + c.name,
+    }))
+  );
+  const nameWidth = Math.max(0, ...shown.map((c) => c.name.length));
+  const deltaWidth = Math.max(0, ...shown.map((c) => signed(c.delta).length));
+  for (const c of shown) {
+    const head = `  ${c.name.padEnd(nameWidth)}  ${
+      signed(c.delta).padStart(deltaWidth)
+    }`;
+    if (!c.meaning) {
+      lines.push(head);
+      continue;
+    }
+    lines.push(...wrapText(c.meaning, width, {
+      firstIndent: `${head}  `,
+      indent: " ".repeat(head.length + 2),
+    }));
+  }
+  const moved = Object.values(report.kernel).filter((v) => v !== 0).length;
+  if (moved > shown.length) {
+    const rest = moved - shown.length;
+    lines.push(...wrapText(
+      `${shown.length ? "and " : ""}${rest} more that count ordinary ` +
+        "traffic (--all-counters lists them)",
+      width,
+      { firstIndent: "  ", indent: "  " },
+    ));
+  }
+  return lines;
+}
+
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : `${n}`;
+}
+
+/**
  * The lab's report as text; the explanation paragraphs are wrapped to
  * `width` columns at spaces.
  */
-export function renderLab(report: LabReport, width: number): string[] {
+export function renderLab(
+  report: LabReport,
+  width: number,
+  allCounters = false,
+): string[] {
   const lines = [`netkit tcp lab ${report.scenario}`, ""];
   if (report.namespace === "own") {
     lines.push(
@@ -257,12 +333,7 @@ export function renderLab(report: LabReport, width: number): string[] {
     "What the clients saw:",
     Object.entries(report.outcomes).map(([k, v]) => [k, v]),
   );
-  section(
-    report.namespace === "own"
-      ? "Kernel counters that moved (the lab's own namespace: this experiment only):"
-      : "Kernel counters that moved (the whole machine: other programs' traffic too):",
-    Object.entries(report.kernel).map(([k, v]) => [k, v > 0 ? `+${v}` : v]),
-  );
+  lines.push("", ...renderCounters(report, width, allCounters));
   section("Measured:", Object.entries(report.facts));
   if (report.skipped.length) {
     lines.push("", "Skipped:");
