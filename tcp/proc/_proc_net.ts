@@ -1,10 +1,10 @@
 // The row format /proc/net/{tcp,tcp6,udp,udp6} share: hex endpoints in host
 // byte order, hex state and queue fields, decimal uid and inode. Shared by
 // sockets.ts (TCP) and udp_sockets.ts; the public parsers wrap RowError in
-// a TcpError naming the source and line.
+// a ProcError naming the source and line.
 
 import type { HostPort } from "../../address.ts";
-import { TcpError } from "../errors.ts";
+import { ProcError } from "../../errors.ts";
 
 /** A field that does not parse; the caller names the file and line. */
 export class RowError extends Error {}
@@ -69,7 +69,7 @@ export function parseInetRow(
 /**
  * Parses every row of a /proc/net table with `parseRow`, skipping the
  * header and blank lines; a row that does not parse is a `proc_parse`
- * TcpError naming `source` and the line number.
+ * ProcError naming `source` and the line number.
  */
 export function parseTable<T>(
   text: string,
@@ -99,9 +99,9 @@ export function procParseError(
   lineNumber: number,
   why: string,
   line: string,
-): TcpError {
+): ProcError {
   const shown = line.length > 80 ? line.slice(0, 80) + "…" : line;
-  return new TcpError(
+  return new ProcError(
     "proc_parse",
     `${source}: line ${lineNumber}: ${why}: '${shown}'`,
   );

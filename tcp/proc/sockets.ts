@@ -182,7 +182,7 @@ export interface ParseProcNetTcpOptions {
 /**
  * Parses the text of `/proc/net/tcp` or `/proc/net/tcp6`. The header line
  * and blank lines are skipped; any other line that does not parse throws a
- * `proc_parse` `TcpError` naming the source and line number.
+ * `proc_parse` `ProcError` naming the source and line number.
  *
  * @example
  * ```ts

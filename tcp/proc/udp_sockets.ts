@@ -51,7 +51,7 @@ export interface UdpSocketRecord {
 
 /**
  * Parses the text of `/proc/net/udp` or `/proc/net/udp6` (options as for
- * `parseProcNetTcp`); a line that does not parse is a `proc_parse` `TcpError`.
+ * `parseProcNetTcp`); a line that does not parse is a `proc_parse` `ProcError`.
  *
  * @example
  * ```ts
