@@ -75,8 +75,6 @@ export type ProcErrorCode =
 /**
  * The error of what reads the kernel's view (`/proc`, sock_diag): the
  * `tcp/proc` readers, and the UDP, load, lab and trace code built on them.
- * A `ProcError` also passes `instanceof TcpError`, as these errors were
- * `TcpError`s before they had a family of their own.
  *
  * @example
  * ```ts

@@ -1,4 +1,4 @@
-import { NetkitError, ProcError } from "../errors.ts";
+import { NetkitError } from "../errors.ts";
 
 /**
  * Stable codes of {@linkcode TcpError}:
@@ -17,10 +17,6 @@ import { NetkitError, ProcError } from "../errors.ts";
  * - `handshake_timeout`: a TLS client of a server did not finish its
  *   handshake within the deadline, or its unfinished handshake was reset
  *   to make room (reported through `onError`, rate-limited).
- * - `proc_unavailable`, `proc_parse`, `unsupported_os`: thrown as a
- *   {@linkcode ProcError} (the `/proc` family, which also passes
- *   `instanceof TcpError`); listed here so catches written when they were
- *   TcpErrors still type-check.
  * - `bind_failed`: the server could not listen (address in use, no
  *   permission for a low port, an address this host does not have).
  * - `lab_unknown`: `runLab` was given a scenario name it does not know.
@@ -40,9 +36,6 @@ export type TcpErrorCode =
   | "tls_failed"
   | "timeout"
   | "handshake_timeout"
-  | "proc_unavailable"
-  | "proc_parse"
-  | "unsupported_os"
   | "bind_failed"
   | "lab_unknown"
   | "lab_failed"
@@ -76,18 +69,5 @@ export class TcpError extends NetkitError {
   constructor(code: TcpErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
     this.name = "TcpError";
-  }
-
-  /**
-   * True for a TcpError, and for a {@linkcode ProcError}: /proc errors were
-   * TcpErrors before they had a family of their own, and catches written
-   * then keep working.
-   *
-   * @param value What to test.
-   * @returns Whether `value` counts as a TcpError.
-   */
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return (this === TcpError && value instanceof ProcError) ||
-      Function.prototype[Symbol.hasInstance].call(this, value);
   }
 }
