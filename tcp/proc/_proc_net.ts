@@ -5,6 +5,7 @@
 
 import type { HostPort } from "../../address.ts";
 import { ProcError } from "../../errors.ts";
+import { readProcRequired, readProcText } from "../../_proc.ts";
 
 /** A field that does not parse; the caller names the file and line. */
 export class RowError extends Error {}
@@ -215,4 +216,31 @@ export function withoutRepeats<
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * One protocol's IPv4 and IPv6 tables (`/proc/net/NAME` and `NAME6`; the
+ * second is absent on a kernel without IPv6), parsed and each socket
+ * listed once.
+ */
+export async function readInetTables<
+  T extends {
+    proto: string;
+    inode: number;
+    local: HostPort;
+    remote: HostPort;
+  },
+>(
+  name: "tcp" | "udp",
+  parse: (text: string, options: { family: 4 | 6; source: string }) => T[],
+): Promise<T[]> {
+  const v4Path = `/proc/net/${name}`;
+  const v6Path = `/proc/net/${name}6`;
+  const [v4, v6] = await Promise.all([
+    readProcRequired(v4Path),
+    readProcText(v6Path),
+  ]);
+  const records = parse(v4, { family: 4, source: v4Path });
+  if (v6 !== null) records.push(...parse(v6, { family: 6, source: v6Path }));
+  return withoutRepeats(records);
 }
