@@ -5,40 +5,11 @@
 
 import { NetkitError } from "./errors.ts";
 import { escapeControl } from "./escape.ts";
-
-/**
- * The head of an HTTP/1.1 response as {@linkcode parseResponseHead} found it.
- */
-export interface HttpResponseHead {
-  /** The protocol version from the status line, e.g. `HTTP/1.1`. */
-  version: string;
-  /** The three-digit status code. */
-  status: number;
-  /** The reason phrase (may be empty). */
-  reason: string;
-  /** The header fields; repeated fields are joined with `, `. */
-  headers: Headers;
-}
-
-/**
- * Limits for {@linkcode parseResponseHead}.
- */
-export interface ParseResponseHeadOptions {
-  /** Largest head, status line to the empty line inclusive. Default 16 KiB. */
-  maxHeadBytes?: number;
-  /** Most header fields. Default 100. */
-  maxHeaders?: number;
-}
-
-/**
- * What {@linkcode parseResponseHead} returns once the head is complete.
- */
-export interface ParsedResponseHead {
-  /** The parsed status line and headers. */
-  head: HttpResponseHead;
-  /** Index of the first byte after the head's empty line. */
-  bodyOffset: number;
-}
+import type {
+  HttpRequestHead,
+  ParsedResponseHead,
+  ParseResponseHeadOptions,
+} from "./types.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -46,20 +17,6 @@ const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
 const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-/**
- * The head of an HTTP/1.x request as {@linkcode parseRequestHead} found it.
- */
-export interface HttpRequestHead {
-  /** The method token, e.g. `GET`. */
-  method: string;
-  /** The request target as sent, e.g. `/ws?room=1`. */
-  target: string;
-  /** `HTTP/1.1` or `HTTP/1.0`. */
-  version: string;
-  /** The header fields; repeated fields are joined with `, `. */
-  headers: Headers;
-}
 
 const REQUEST_LINE =
   /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/1\.[01])$/;

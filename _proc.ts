@@ -1,6 +1,6 @@
 // Reading /proc files for the TCP diagnostics (not public API).
 
-import { TcpError } from "./tcp/errors.ts";
+import { ProcError } from "./errors.ts";
 import { osMessage } from "./_io.ts";
 import { concatBytes } from "./_bytes.ts";
 
@@ -13,7 +13,7 @@ export const PROC_MAX_BYTES = 256 * 1024 * 1024;
 /** Throws `unsupported_os` unless `os` is Linux: /proc is Linux's. */
 export function assertLinux(what: string, os: string = Deno.build.os): void {
   if (os !== "linux") {
-    throw new TcpError(
+    throw new ProcError(
       "unsupported_os",
       `${what} reads Linux's /proc and is not supported on this OS (${os})`,
     );
@@ -22,7 +22,7 @@ export function assertLinux(what: string, os: string = Deno.build.os): void {
 
 /**
  * Reads a whole /proc file as text, or `null` when it does not exist.
- * Any other failure is a `proc_unavailable` TcpError naming the file.
+ * Any other failure is a `proc_unavailable` ProcError naming the file.
  */
 export async function readProcText(
   path: string,
@@ -44,7 +44,7 @@ export async function readProcText(
       if (n === null) break;
       total += n;
       if (total > maxBytes) {
-        throw new TcpError(
+        throw new ProcError(
           "proc_unavailable",
           `${path} is larger than ${maxBytes} bytes; not reading it`,
         );
@@ -53,7 +53,7 @@ export async function readProcText(
     }
     return new TextDecoder().decode(concatBytes(chunks, total));
   } catch (error) {
-    if (error instanceof TcpError) throw error;
+    if (error instanceof ProcError) throw error;
     throw unavailable(path, error);
   } finally {
     file.close();
@@ -64,18 +64,18 @@ export async function readProcText(
 export async function readProcRequired(path: string): Promise<string> {
   const text = await readProcText(path);
   if (text === null) {
-    throw new TcpError("proc_unavailable", `cannot read ${path}: not found`);
+    throw new ProcError("proc_unavailable", `cannot read ${path}: not found`);
   }
   return text;
 }
 
-function unavailable(path: string, error: unknown): TcpError {
+function unavailable(path: string, error: unknown): ProcError {
   const why = error instanceof Deno.errors.PermissionDenied
     ? "permission denied"
     : error instanceof Deno.errors.NotCapable
     ? `needs ${/--allow-[a-z-]+/.exec(error.message)?.[0] ?? "--allow-read"}`
     : osMessage(error);
-  return new TcpError("proc_unavailable", `cannot read ${path}: ${why}`, {
+  return new ProcError("proc_unavailable", `cannot read ${path}: ${why}`, {
     cause: error,
   });
 }

@@ -93,3 +93,67 @@ export function formatAddress(addr: HostPort): string {
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
 }
+
+const IPV4_LOOPBACK =
+  /^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/;
+
+/**
+ * True for a loopback host: `localhost`, 127.0.0.0/8, `::1` (in any
+ * spelling, bracketed or not) and 127.0.0.0/8 mapped into IPv6
+ * (`::ffff:127.0.0.1`, `::ffff:7f00:1`). The one rule for "is this
+ * target this machine": what load refuses without `allowRemote`, and where
+ * UDP asks the kernel whether anything is bound.
+ *
+ * @param hostname A name or address, as in `HostPort.hostname`.
+ * @returns Whether it can only mean this machine.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isLoopback } from "@netkit/netkit";
+ *
+ * assert.ok(isLoopback("127.3.0.1") && isLoopback("::1"));
+ * assert.ok(isLoopback("[::ffff:127.0.0.1]"));
+ * assert.ok(!isLoopback("10.0.0.1") && !isLoopback("127.example.com"));
+ * ```
+ */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  if (h === "localhost" || IPV4_LOOPBACK.test(h)) return true;
+  const g = ipv6Groups(h);
+  if (g === undefined) return false;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  return (zeros(7) && g[7] === 1) ||
+    (zeros(5) && g[5] === 0xffff && g[6]! >> 8 === 127);
+}
+
+/** The eight 16-bit groups of an IPv6 address, or `undefined` if it is not one. */
+function ipv6Groups(h: string): number[] | undefined {
+  let text = h;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    if ([a, b, c, d].some((o) => o > 255)) return undefined;
+    text = text.slice(0, v4.index) + ((a << 8) | b).toString(16) + ":" +
+      ((c << 8) | d).toString(16);
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const split = (s: string) => s === "" ? [] : s.split(":");
+  const left = split(halves[0]!);
+  const right = halves.length === 2 ? split(halves[1]!) : [];
+  const missing = 8 - left.length - right.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const groups = [
+    ...left,
+    ...Array<string>(halves.length === 2 ? missing : 0).fill("0"),
+    ...right,
+  ];
+  if (!groups.every((x) => /^[0-9a-f]{1,4}$/.test(x))) return undefined;
+  return groups.map((x) => parseInt(x, 16));
+}

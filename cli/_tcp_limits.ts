@@ -2,7 +2,7 @@
 // with what it means and what to do; `--watch` follows the counters.
 
 import { setTimeout as delay } from "node:timers/promises";
-import { NetkitError } from "../errors.ts";
+import { ProcError } from "../errors.ts";
 import {
   counterDeltas,
   type KernelCounters,
@@ -68,7 +68,7 @@ export async function runLimits(
     try {
       await Deno.stat(`/proc/${pid}`);
     } catch {
-      throw new NetkitError(
+      throw new ProcError(
         "proc_unavailable",
         `no process with pid ${pid} (nothing at /proc/${pid})`,
       );

@@ -5,26 +5,9 @@
  */
 
 import { LoadError } from "./errors.ts";
-import { type HostPort, parseAddress } from "../address.ts";
+import { type HostPort, isLoopback, parseAddress } from "../address.ts";
 
-/**
- * True for loopback addresses: 127.0.0.0/8, `::1`, `localhost`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { isLoopback } from "@netkit/netkit";
- *
- * assert.ok(isLoopback("127.3.0.1") && isLoopback("::1"));
- * assert.ok(!isLoopback("10.0.0.1"));
- * ```
- */
-export function isLoopback(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "");
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::1" ||
-    h === "0:0:0:0:0:0:0:1" || h === "localhost" ||
-    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { isLoopback };
 
 /**
  * Refuses a non-loopback target unless `allowRemote`: a load generator

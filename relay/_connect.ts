@@ -1,11 +1,11 @@
 // The connect side of a relay: for each accepted client, a fresh
 // RelayStream to the target. A new kind is one more case here.
 
-import { dial, type DialOptions } from "../tcp/mod.ts";
+import { dial, type DialOptions } from "../tcp/dial.ts";
 import { formatAddress } from "../address.ts";
 import { type Endpoint, splitCommand, type WsEndpoint } from "./endpoint.ts";
 import { wsStream } from "./_ws.ts";
-import { dialWebSocket } from "../ws/mod.ts";
+import { dialWebSocket } from "../ws/dial.ts";
 import { RelayError } from "./errors.ts";
 import { stdioStream } from "./_stdio.ts";
 import { execStream } from "./_exec.ts";

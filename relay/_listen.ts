@@ -5,11 +5,12 @@
 // listen sides through the WebSocket server (on the same loop), which
 // does the HTTP upgrade and hands each upgraded socket over.
 
-import { serveTcp, TcpError } from "../tcp/mod.ts";
+import { serveTcp } from "../tcp/server.ts";
+import { TcpError } from "../tcp/errors.ts";
 import { serverHandle } from "../_server_handle.ts";
 import { osMessage } from "../_io.ts";
 import type { Endpoint, WsEndpoint } from "./endpoint.ts";
-import { serveWebSocket } from "../ws/mod.ts";
+import { serveWebSocket } from "../ws/server.ts";
 import { wsStream } from "./_ws.ts";
 import type { PipeContext } from "./_pipe.ts";
 import { connStream, describeAddr, type RelayStream } from "./_stream.ts";

@@ -4,7 +4,7 @@
 
 import { formatAddress } from "../address.ts";
 import { closeQuietly, osMessage } from "../_io.ts";
-import type { DialConn } from "../tcp/mod.ts";
+import type { DialConn } from "../tcp/dial.ts";
 import { RelayError } from "./errors.ts";
 import { resetTcp } from "../_tcp_reset.ts";
 

@@ -12,8 +12,9 @@
 // arrives, nothing after it.
 
 import { closeQuietly, delay, writeAll } from "../_io.ts";
-import type { DialConn } from "../tcp/mod.ts";
-import { WsError, WsProtocol } from "../ws/mod.ts";
+import type { DialConn } from "../tcp/dial.ts";
+import { WsError } from "../ws/errors.ts";
+import { WsProtocol } from "../ws/protocol.ts";
 import { type RelayStream, resetConn } from "./_stream.ts";
 
 /** Largest message a relay accepts from a WebSocket peer (else 1009). */

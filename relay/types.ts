@@ -5,7 +5,7 @@
  */
 
 import type { NetkitServer } from "../types.ts";
-import type { TcpServerStats } from "../tcp/mod.ts";
+import type { TcpServerStats } from "../tcp/server.ts";
 
 /** Which side of a relayed connection: the listen side's client or the target. */
 export type Side = "client" | "target";

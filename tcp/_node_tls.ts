@@ -7,16 +7,7 @@
 import tls from "node:tls";
 import { Duplex } from "node:stream";
 import type { Buffer } from "node:buffer";
-
-/** The connection shape dial() returns (a subset of Deno.Conn). */
-export interface ByteConn {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-  closeWrite(): Promise<void>;
-  close(): void;
-  readonly localAddr: Deno.Addr;
-  readonly remoteAddr: Deno.Addr;
-}
+import type { ByteConn } from "../types.ts";
 
 /** What the node:tls client is told. */
 export interface NodeTlsOptions {

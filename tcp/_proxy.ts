@@ -10,12 +10,7 @@ import { concatBytes } from "../_bytes.ts";
 import { escapeControl } from "../escape.ts";
 import { parseResponseHead } from "../_http_head.ts";
 import { TcpError } from "./errors.ts";
-
-/** The stream a tunnel is built on. */
-export interface ByteStream {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-}
+import type { ByteStream } from "../types.ts";
 
 /** A parsed `--proxy` URL. */
 export interface ProxySpec {

@@ -18,7 +18,8 @@ import {
   type ProxySpec,
   socks5Connect,
 } from "./_proxy.ts";
-import { type ByteConn, nodeTlsOver } from "./_node_tls.ts";
+import { nodeTlsOver } from "./_node_tls.ts";
+import type { ByteConn } from "../types.ts";
 
 /**
  * A connected byte stream: the part of `Deno.Conn` netkit's protocols

@@ -17,9 +17,6 @@ import { NetkitError } from "../errors.ts";
  * - `handshake_timeout`: a TLS client of a server did not finish its
  *   handshake within the deadline, or its unfinished handshake was reset
  *   to make room (reported through `onError`, rate-limited).
- * - `proc_unavailable`: a `/proc` file could not be read.
- * - `proc_parse`: a `/proc` file had a line netkit cannot parse.
- * - `unsupported_os`: the feature needs Linux.
  * - `bind_failed`: the server could not listen (address in use, no
  *   permission for a low port, an address this host does not have).
  * - `lab_unknown`: `runLab` was given a scenario name it does not know.
@@ -39,9 +36,6 @@ export type TcpErrorCode =
   | "tls_failed"
   | "timeout"
   | "handshake_timeout"
-  | "proc_unavailable"
-  | "proc_parse"
-  | "unsupported_os"
   | "bind_failed"
   | "lab_unknown"
   | "lab_failed"

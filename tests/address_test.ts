@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatAddress, parseAddress } from "../address.ts";
+import { formatAddress, isLoopback, parseAddress } from "../address.ts";
 import { NetkitError } from "../errors.ts";
 
 const badAddress = (e: unknown) =>
@@ -71,4 +71,47 @@ Deno.test("formatAddress: IPv6 hosts in brackets, others as they are", () => {
   for (const text of ["[::1]:1", "10.0.0.1:65535", "host:0"]) {
     assert.equal(formatAddress(parseAddress(text)), text);
   }
+});
+
+Deno.test("isLoopback: one rule for 127.0.0.0/8, ::1, localhost and mapped 127.x", () => {
+  for (
+    const host of [
+      "localhost",
+      "LocalHost",
+      "127.0.0.1",
+      "127.3.0.1",
+      "127.255.255.254",
+      "::1",
+      "[::1]",
+      "0:0:0:0:0:0:0:1",
+      "0000:0000:0000:0000:0000:0000:0000:0001",
+      "::0:1",
+      "::ffff:127.0.0.1",
+      "[::FFFF:127.9.8.7]",
+      "0:0:0:0:0:ffff:127.0.0.1",
+      "::ffff:7f00:1",
+    ]
+  ) assert.ok(isLoopback(host), `${host} is loopback`);
+  for (
+    const host of [
+      "",
+      "10.0.0.1",
+      "128.0.0.1",
+      "126.255.255.255",
+      "127.0.0.256",
+      "127.0.0",
+      "127.example.com",
+      "localhost.example.com",
+      "::",
+      "::2",
+      "1::1",
+      "::1:1",
+      "::ffff:10.0.0.1",
+      "::ffff:8000:1",
+      "::127.0.0.1",
+      "::ffff:1:127.0.0.1",
+      "fe80::1",
+      "::1::",
+    ]
+  ) assert.ok(!isLoopback(host), `${host} is not loopback`);
 });

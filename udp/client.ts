@@ -4,7 +4,12 @@
  * @module
  */
 
-import { formatAddress, type HostPort, parseAddress } from "../address.ts";
+import {
+  formatAddress,
+  type HostPort,
+  isLoopback,
+  parseAddress,
+} from "../address.ts";
 import { readProcText } from "../_proc.ts";
 import { closeQuietly, delay } from "../_io.ts";
 import {
@@ -241,11 +246,6 @@ async function throwIfNoServer(addr: HostPort): Promise<void> {
       `no UDP echo server at ${formatAddress(addr)}`,
     );
   }
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" ||
-    hostname.startsWith("127.");
 }
 
 async function boundUdpPorts(): Promise<Set<number> | null> {

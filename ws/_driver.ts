@@ -7,14 +7,7 @@
 import { closeQuietly, isDisconnect, writeAll } from "../_io.ts";
 import type { WsProtocol, WsProtocolEvent } from "./protocol.ts";
 import { WsTimers, type WsTimersOptions } from "./_timers.ts";
-
-/** The byte stream a WebSocket runs over: a Deno.Conn or anything shaped like one. */
-export interface Transport {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-  closeWrite(): Promise<void>;
-  close(): void;
-}
+import type { ByteStream } from "../types.ts";
 
 /** What the driver tells its owner, and its timers (see WsTimers). */
 export interface DriverOptions extends WsTimersOptions {
@@ -47,7 +40,7 @@ const WRITE_HIGH_WATER = 64 * 1024;
 /** Runs one connection; {@linkcode WsDriver.run} settles when the transport is closed. */
 export class WsDriver {
   readonly protocol: WsProtocol;
-  readonly #transport: Transport;
+  readonly #transport: ByteStream;
   readonly #options: DriverOptions;
   #writing: Promise<void> | null = null;
   #inFlight = 0;
@@ -58,7 +51,7 @@ export class WsDriver {
   #timerAt = Infinity;
 
   constructor(
-    transport: Transport,
+    transport: ByteStream,
     protocol: WsProtocol,
     options: DriverOptions,
   ) {

@@ -11,7 +11,8 @@ import { WsError } from "./errors.ts";
 import { toWsUrl } from "./url.ts";
 import { dialWebSocket } from "./dial.ts";
 import { WsProtocol, type WsProtocolEvent } from "./protocol.ts";
-import { type Transport, WsDriver } from "./_driver.ts";
+import { WsDriver } from "./_driver.ts";
+import type { ByteStream } from "../types.ts";
 import type { DialTlsOptions } from "../tcp/dial.ts";
 import type { DeflateOptions, DeflateParams } from "./deflate.ts";
 import { withRetry, type WsRetryOptions } from "./retry.ts";
@@ -334,7 +335,7 @@ interface PendingPing {
 }
 
 function createClient(
-  conn: Transport,
+  conn: ByteStream,
   leftover: Uint8Array,
   setup: ClientSetup,
 ): WsClient {

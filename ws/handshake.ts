@@ -3,13 +3,15 @@ import { WsError, type WsErrorCode } from "./errors.ts";
 import { NetkitError } from "../errors.ts";
 import { escapeControl } from "../escape.ts";
 import {
-  type HttpRequestHead,
-  type HttpResponseHead,
-  type ParsedResponseHead,
   parseRequestHead as parseRequest,
   parseResponseHead as parseResponse,
-  type ParseResponseHeadOptions,
 } from "../_http_head.ts";
+import type {
+  HttpRequestHead,
+  HttpResponseHead,
+  ParsedResponseHead,
+  ParseResponseHeadOptions,
+} from "../types.ts";
 
 export type {
   HttpRequestHead,

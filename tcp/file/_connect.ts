@@ -7,13 +7,13 @@ import { osMessage } from "../../_io.ts";
 import { dial } from "../dial.ts";
 import { TcpError } from "../errors.ts";
 import { FileTransferError } from "./errors.ts";
-import type { Stream } from "./_stream.ts";
+import type { ByteStream } from "../../types.ts";
 
 /** Opens a connection to a receiver. */
 export async function openStream(
   address: HostPort,
   tlsOptions: SenderTlsOptions | undefined,
-): Promise<Stream> {
+): Promise<ByteStream> {
   try {
     // dial turns Nagle off: START, DATA and END go out back to back.
     return await dial(address, {

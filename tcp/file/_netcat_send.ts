@@ -16,7 +16,8 @@ import {
   type BasicSenderEvent,
 } from "./_basic_session.ts";
 import { readFileFull } from "./_file_read.ts";
-import { type Stream, writeRecorded } from "./_stream.ts";
+import { writeRecorded } from "./_stream.ts";
+import type { ByteStream } from "../../types.ts";
 import { failureOf } from "./_failure.ts";
 import { keepDeadlines } from "./_deadline.ts";
 import { failureError } from "./_send_link.ts";
@@ -105,7 +106,7 @@ async function sendOneBasic(
 
 // Reads the receiver's bytes into the core until it has something to say.
 async function replies(
-  stream: Stream,
+  stream: ByteStream,
   core: BasicSender,
   arm: () => void,
 ): Promise<BasicSenderEvent> {
@@ -129,7 +130,7 @@ async function replies(
 // is written.
 async function streamFile(
   handle: Deno.FsFile,
-  stream: Stream,
+  stream: ByteStream,
   bufs: [Uint8Array, Uint8Array],
   onChunk: (chunk: Uint8Array) => void,
   record: () => void,

@@ -7,13 +7,13 @@ import { closeQuietly } from "../../_io.ts";
 import { FileTransferError } from "./errors.ts";
 import type { TransferFailure } from "./types.ts";
 import type { SenderEvent, SenderSession } from "./_sender_session.ts";
-import type { Stream } from "./_stream.ts";
+import type { ByteStream } from "../../types.ts";
 import { type DeadlineTimer, keepDeadlines } from "./_deadline.ts";
 
 /** A sender core on a connection. */
 export class SendLink {
   readonly core: SenderSession;
-  readonly #stream: Stream;
+  readonly #stream: ByteStream;
   readonly #events: SenderEvent[] = [];
   #wake: (() => void) | undefined;
   #writing: Promise<void> = Promise.resolve();
@@ -21,7 +21,7 @@ export class SendLink {
   readonly #deadline: DeadlineTimer;
   #closed = false;
 
-  constructor(stream: Stream, core: SenderSession) {
+  constructor(stream: ByteStream, core: SenderSession) {
     this.core = core;
     this.#stream = stream;
     this.#deadline = keepDeadlines(core, (events) => {

@@ -1,20 +1,14 @@
-// The drivers' side of a connection: the byte stream shape the file
-// transfer runs over, and writes that are counted as they go.
+// The drivers' side of a connection: writes that are counted as they go
+// (the connection itself is a ByteStream, types.ts).
 
-/** The part of a connection the protocol needs. */
-export interface Stream {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-  closeWrite(): Promise<void>;
-  close(): void;
-}
+import type { ByteStream } from "../../types.ts";
 
 /** Counts traffic (and, on the receiver, resets the idle timer). */
 export type Recorder = (bytesIn: number, bytesOut: number) => void;
 
 /** Writes all of `data`, recording each partial write. */
 export async function writeRecorded(
-  stream: Stream,
+  stream: ByteStream,
   data: Uint8Array,
   record: Recorder,
 ): Promise<void> {
@@ -28,7 +22,7 @@ export async function writeRecorded(
 
 /** Writes `chunks` in order. */
 export async function writeChunks(
-  stream: Stream,
+  stream: ByteStream,
   chunks: Uint8Array[],
   record: Recorder,
 ): Promise<void> {

@@ -1,10 +1,11 @@
 // The row format /proc/net/{tcp,tcp6,udp,udp6} share: hex endpoints in host
 // byte order, hex state and queue fields, decimal uid and inode. Shared by
 // sockets.ts (TCP) and udp_sockets.ts; the public parsers wrap RowError in
-// a TcpError naming the source and line.
+// a ProcError naming the source and line.
 
 import type { HostPort } from "../../address.ts";
-import { TcpError } from "../errors.ts";
+import { ProcError } from "../../errors.ts";
+import { readProcRequired, readProcText } from "../../_proc.ts";
 
 /** A field that does not parse; the caller names the file and line. */
 export class RowError extends Error {}
@@ -69,7 +70,7 @@ export function parseInetRow(
 /**
  * Parses every row of a /proc/net table with `parseRow`, skipping the
  * header and blank lines; a row that does not parse is a `proc_parse`
- * TcpError naming `source` and the line number.
+ * ProcError naming `source` and the line number.
  */
 export function parseTable<T>(
   text: string,
@@ -99,9 +100,9 @@ export function procParseError(
   lineNumber: number,
   why: string,
   line: string,
-): TcpError {
+): ProcError {
   const shown = line.length > 80 ? line.slice(0, 80) + "…" : line;
-  return new TcpError(
+  return new ProcError(
     "proc_parse",
     `${source}: line ${lineNumber}: ${why}: '${shown}'`,
   );
@@ -215,4 +216,31 @@ export function withoutRepeats<
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * One protocol's IPv4 and IPv6 tables (`/proc/net/NAME` and `NAME6`; the
+ * second is absent on a kernel without IPv6), parsed and each socket
+ * listed once.
+ */
+export async function readInetTables<
+  T extends {
+    proto: string;
+    inode: number;
+    local: HostPort;
+    remote: HostPort;
+  },
+>(
+  name: "tcp" | "udp",
+  parse: (text: string, options: { family: 4 | 6; source: string }) => T[],
+): Promise<T[]> {
+  const v4Path = `/proc/net/${name}`;
+  const v6Path = `/proc/net/${name}6`;
+  const [v4, v6] = await Promise.all([
+    readProcRequired(v4Path),
+    readProcText(v6Path),
+  ]);
+  const records = parse(v4, { family: 4, source: v4Path });
+  if (v6 !== null) records.push(...parse(v6, { family: 6, source: v6Path }));
+  return withoutRepeats(records);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TcpError } from "../errors.ts";
+import { ProcError } from "../../errors.ts";
 import { assertLinux, readProcText } from "../../_proc.ts";
 import { errorMessage, osMessage } from "../../_io.ts";
 
@@ -56,7 +56,7 @@ export interface ProcLimit {
 
 /**
  * Parses `/proc/<pid>/limits` into rows keyed by name (`Max open files`).
- * A row that does not parse throws a `proc_parse` {@linkcode TcpError}.
+ * A row that does not parse throws a `proc_parse` {@linkcode ProcError}.
  *
  * @example
  * ```ts
@@ -85,7 +85,7 @@ export function parseLimits(
     const m = /^(\S.*?)\s{2,}(\d+|unlimited)\s+(\d+|unlimited)(?:\s+(\S+))?$/
       .exec(line);
     if (!m) {
-      throw new TcpError(
+      throw new ProcError(
         "proc_parse",
         `${source}: line ${i + 1}: expected 'NAME SOFT HARD [UNITS]': '${
           line.slice(0, 80)
@@ -112,7 +112,7 @@ export type ProcNetCounters = Record<string, Record<string, number>>;
  * Parses `/proc/net/netstat` or `/proc/net/snmp`: pairs of lines, a
  * `Group: names…` line then a `Group: values…` line. A pair whose counts
  * differ, a value that is not a number or an unpaired line throws a
- * `proc_parse` {@linkcode TcpError} naming the line.
+ * `proc_parse` {@linkcode ProcError} naming the line.
  *
  * @example
  * ```ts
@@ -133,7 +133,7 @@ export function parseNetstat(
   const out: ProcNetCounters = {};
   const lines = text.split("\n");
   const bad = (n: number, why: string) =>
-    new TcpError("proc_parse", `${source}: line ${n + 1}: ${why}`);
+    new ProcError("proc_parse", `${source}: line ${n + 1}: ${why}`);
   for (let i = 0; i < lines.length; i++) {
     if (lines[i]!.trim() === "") continue;
     const names = splitGroup(lines[i]!);

@@ -23,3 +23,4 @@ export * from "./owners.ts";
 export * from "./counters.ts";
 export * from "./udp_sockets.ts";
 export * from "./unix_sockets.ts";
+export { ProcError, type ProcErrorCode } from "../../errors.ts";

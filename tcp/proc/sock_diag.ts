@@ -9,7 +9,7 @@
  * @module
  */
 
-import { TcpError } from "../errors.ts";
+import { ProcError } from "../../errors.ts";
 import { assertLinux } from "../../_proc.ts";
 import { errorMessage } from "../../_io.ts";
 
@@ -75,7 +75,7 @@ function listenDumpRequest(family: 4 | 6, seq = 1): Uint8Array {
 /**
  * Parses the netlink messages of one `recv()`: inet_diag_msg records become
  * {@linkcode ListenQueue}s; returns `done` at NLMSG_DONE and throws a
- * `proc_unavailable` {@linkcode TcpError} on NLMSG_ERROR.
+ * `proc_unavailable` {@linkcode ProcError} on NLMSG_ERROR.
  *
  * @example
  * ```ts
@@ -98,12 +98,12 @@ export function parseListenDump(
     const len = view.getUint32(off, true);
     const type = view.getUint16(off + 4, true);
     if (len < NLMSG_HDR || off + len > bytes.length) {
-      throw new TcpError("proc_parse", `sock_diag: bad netlink length ${len}`);
+      throw new ProcError("proc_parse", `sock_diag: bad netlink length ${len}`);
     }
     if (type === NLMSG_DONE) return { queues, done: true };
     if (type === NLMSG_ERROR) {
       const errno = -view.getInt32(off + NLMSG_HDR, true);
-      throw new TcpError(
+      throw new ProcError(
         "proc_unavailable",
         `sock_diag refused the request (errno ${errno})`,
       );
@@ -145,7 +145,7 @@ export function readListenQueues(): Map<number, ListenQueue> {
   try {
     lib = Deno.dlopen("libc.so.6", SYMBOLS);
   } catch (error) {
-    throw new TcpError(
+    throw new ProcError(
       "proc_unavailable",
       `cannot call sock_diag through libc FFI: ${errorMessage(error)}`,
       { cause: error },
@@ -172,7 +172,7 @@ function dump(
     NETLINK_SOCK_DIAG,
   );
   if (fd < 0) {
-    throw new TcpError("proc_unavailable", "cannot open a sock_diag socket");
+    throw new ProcError("proc_unavailable", "cannot open a sock_diag socket");
   }
   try {
     // A kernel that never answers must not hang the caller: 2 s receive timeout.
@@ -181,20 +181,20 @@ function dump(
     libc.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval, 16);
     const req = listenDumpRequest(family);
     if (Number(libc.send(fd, req, BigInt(req.length), 0)) !== req.length) {
-      throw new TcpError("proc_unavailable", "sock_diag: send failed");
+      throw new ProcError("proc_unavailable", "sock_diag: send failed");
     }
     const buf = new Uint8Array(RECV_BYTES);
     const queues: ListenQueue[] = [];
     for (let i = 0; i < MAX_MESSAGES; i++) {
       const n = Number(libc.recv(fd, buf, BigInt(buf.length), 0));
       if (n <= 0) {
-        throw new TcpError("proc_unavailable", "sock_diag: no answer");
+        throw new ProcError("proc_unavailable", "sock_diag: no answer");
       }
       const got = parseListenDump(buf.subarray(0, n));
       queues.push(...got.queues);
       if (got.done) return queues;
     }
-    throw new TcpError("proc_unavailable", "sock_diag: dump did not end");
+    throw new ProcError("proc_unavailable", "sock_diag: dump did not end");
   } finally {
     libc.close(fd);
   }

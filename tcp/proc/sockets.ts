@@ -6,14 +6,14 @@
  */
 
 import type { HostPort } from "../../address.ts";
-import { assertLinux, readProcRequired, readProcText } from "../../_proc.ts";
+import { assertLinux } from "../../_proc.ts";
 import {
   decField,
   HOST_LITTLE_ENDIAN,
   parseInetRow,
   parseTable,
+  readInetTables,
   RowError,
-  withoutRepeats,
 } from "./_proc_net.ts";
 
 /** The name of a TCP state as the kernel's `tcp_states.h` spells it. */
@@ -182,7 +182,7 @@ export interface ParseProcNetTcpOptions {
 /**
  * Parses the text of `/proc/net/tcp` or `/proc/net/tcp6`. The header line
  * and blank lines are skipped; any other line that does not parse throws a
- * `proc_parse` `TcpError` naming the source and line number.
+ * `proc_parse` `ProcError` naming the source and line number.
  *
  * @example
  * ```ts
@@ -409,17 +409,8 @@ export async function readTcpSockets(
   filter: SocketFilter = {},
 ): Promise<TcpSocketRecord[]> {
   assertLinux("reading TCP sockets");
-  const [v4, v6] = await Promise.all([
-    readProcRequired("/proc/net/tcp"),
-    readProcText("/proc/net/tcp6"),
-  ]);
-  const records = parseProcNetTcp(v4, { family: 4, source: "/proc/net/tcp" });
-  if (v6 !== null) {
-    records.push(
-      ...parseProcNetTcp(v6, { family: 6, source: "/proc/net/tcp6" }),
-    );
-  }
-  return filterSockets(withoutRepeats(records), filter).sort(compareSockets);
+  const records = await readInetTables("tcp", parseProcNetTcp);
+  return filterSockets(records, filter).sort(compareSockets);
 }
 
 /** How many sockets are in each state (every state present, zero or not). */

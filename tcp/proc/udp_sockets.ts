@@ -6,14 +6,14 @@
  */
 
 import type { HostPort } from "../../address.ts";
-import { assertLinux, readProcRequired, readProcText } from "../../_proc.ts";
+import { assertLinux } from "../../_proc.ts";
 import {
   decField,
   HOST_LITTLE_ENDIAN,
   parseInetRow,
   parseTable,
+  readInetTables,
   RowError,
-  withoutRepeats,
 } from "./_proc_net.ts";
 import {
   compareSockets,
@@ -51,7 +51,7 @@ export interface UdpSocketRecord {
 
 /**
  * Parses the text of `/proc/net/udp` or `/proc/net/udp6` (options as for
- * `parseProcNetTcp`); a line that does not parse is a `proc_parse` `TcpError`.
+ * `parseProcNetTcp`); a line that does not parse is a `proc_parse` `ProcError`.
  *
  * @example
  * ```ts
@@ -132,15 +132,6 @@ export async function readUdpSockets(
   filter: SocketFilter = {},
 ): Promise<UdpSocketRecord[]> {
   assertLinux("reading UDP sockets");
-  const [v4, v6] = await Promise.all([
-    readProcRequired("/proc/net/udp"),
-    readProcText("/proc/net/udp6"),
-  ]);
-  const records = parseProcNetUdp(v4, { family: 4, source: "/proc/net/udp" });
-  if (v6 !== null) {
-    records.push(
-      ...parseProcNetUdp(v6, { family: 6, source: "/proc/net/udp6" }),
-    );
-  }
-  return filterSockets(withoutRepeats(records), filter).sort(compareSockets);
+  const records = await readInetTables("udp", parseProcNetUdp);
+  return filterSockets(records, filter).sort(compareSockets);
 }

@@ -61,7 +61,7 @@ const ROW =
  * Parses the text of `/proc/net/unix`. The kernel prints a path's bytes
  * as they are, so a path with a newline in it continues on the next line:
  * a line that is not a row is taken as the rest of the path above it. A
- * line that is neither is a `proc_parse` `TcpError`.
+ * line that is neither is a `proc_parse` `ProcError`.
  *
  * @example
  * ```ts

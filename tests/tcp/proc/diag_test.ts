@@ -12,7 +12,7 @@ import {
   readKernelCounters,
 } from "../../../tcp/proc/counters.ts";
 import { parseProcNetTcp, readTcpSockets } from "../../../tcp/proc/sockets.ts";
-import { TcpError } from "../../../tcp/errors.ts";
+import { ProcError } from "../../../errors.ts";
 import { hasPeer, IN_CI, ownPairs, ownRows, waitFor } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
@@ -71,14 +71,14 @@ Deno.test("parseListenDump: inet_diag_msg records, DONE, ERROR and a bad length"
   assert.throws(
     () => parseListenDump(error),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "proc_unavailable" &&
+      e instanceof ProcError && e.code === "proc_unavailable" &&
       /errno 13/.test(e.message),
   );
   const bad = diagMessage(1, 0, 0, 1);
   new DataView(bad.buffer).setUint32(0, 9999, true);
   assert.throws(
     () => parseListenDump(bad),
-    (e: unknown) => e instanceof TcpError && e.code === "proc_parse",
+    (e: unknown) => e instanceof ProcError && e.code === "proc_parse",
   );
 });
 

@@ -6,7 +6,7 @@ import {
   synRecvTimes,
   type TcpReading,
 } from "../../../tcp/proc/limits.ts";
-import { TcpError } from "../../../tcp/errors.ts";
+import { ProcError } from "../../../errors.ts";
 import { WAIT_MS, withTimeout } from "../../_helpers.ts";
 
 const FIXTURES = new URL("../../fixtures/proc/", import.meta.url);
@@ -43,7 +43,7 @@ Deno.test("parseLimits: a malformed row names its line", () => {
     () =>
       parseLimits(fixture("limits_malformed"), { source: "limits_malformed" }),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "proc_parse" &&
+      e instanceof ProcError && e.code === "proc_parse" &&
       e.message.startsWith("limits_malformed: line 3:") &&
       e.message.includes("lots"),
   );
@@ -70,7 +70,7 @@ Deno.test("parseNetstat: a values line that does not match its names is rejected
   assert.throws(
     () => parseNetstat(fixture("netstat_malformed")),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "proc_parse" &&
+      e instanceof ProcError && e.code === "proc_parse" &&
       e.message ===
         "/proc/net/netstat: line 4: 2 values for 3 names in 'IpExt'",
   );

@@ -11,7 +11,7 @@ import {
   type TcpSocketRecord,
   type TcpStateName,
 } from "../../../tcp/proc/sockets.ts";
-import { TcpError } from "../../../tcp/errors.ts";
+import { ProcError } from "../../../errors.ts";
 import { assertLinux } from "../../../_proc.ts";
 import { formatAddress } from "../../../address.ts";
 import {
@@ -153,7 +153,7 @@ Deno.test("parseProcNetTcp: a malformed line is rejected naming source and line"
         source: "fixtures/tcp_malformed",
       }),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "proc_parse" &&
+      e instanceof ProcError && e.code === "proc_parse" &&
       e.message.startsWith("fixtures/tcp_malformed: line 3:") &&
       e.message.includes("0100007F:1F9"),
   );
@@ -174,7 +174,7 @@ Deno.test("parseProcNetTcp: a malformed line is rejected naming source and line"
       () =>
         parseProcNetTcp(`  sl  local_address rem_address   st\n${line}\n`, LE),
       (e: unknown) =>
-        e instanceof TcpError && e.code === "proc_parse" &&
+        e instanceof ProcError && e.code === "proc_parse" &&
         e.message.includes("/proc/net/tcp: line 2:") && why.test(e.message),
       line,
     );
@@ -255,7 +255,7 @@ Deno.test("assertLinux: other systems get unsupported_os", () => {
   assert.throws(
     () => assertLinux("reading TCP sockets", "darwin"),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "unsupported_os" &&
+      e instanceof ProcError && e.code === "unsupported_os" &&
       /not supported on this OS/.test(e.message),
   );
   assertLinux("reading TCP sockets", "linux");

@@ -5,7 +5,7 @@ import {
   type UdpSocketRecord,
 } from "../../../tcp/proc/udp_sockets.ts";
 import { countStates } from "../../../tcp/proc/sockets.ts";
-import { TcpError } from "../../../tcp/errors.ts";
+import { ProcError } from "../../../errors.ts";
 import { formatAddress } from "../../../address.ts";
 import { missingIpv6, ownRows, pairKey, waitFor } from "../../_helpers.ts";
 
@@ -53,7 +53,7 @@ Deno.test("parseProcNetUdp: a TCP-only state or a bad field names the line", () 
     assert.throws(
       () => parseProcNetUdp(`   sl  local_address\n${line}\n`, LE),
       (e: unknown) =>
-        e instanceof TcpError && e.code === "proc_parse" &&
+        e instanceof ProcError && e.code === "proc_parse" &&
         e.message.startsWith("/proc/net/udp: line 2: ") && why.test(e.message),
       line,
     );

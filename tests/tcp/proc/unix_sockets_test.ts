@@ -4,7 +4,7 @@ import {
   readUnixSockets,
 } from "../../../tcp/proc/unix_sockets.ts";
 import { readSocketOwners } from "../../../tcp/proc/owners.ts";
-import { TcpError } from "../../../tcp/errors.ts";
+import { ProcError } from "../../../errors.ts";
 import { waitFor } from "../../_helpers.ts";
 
 const fixture = Deno.readTextFileSync(
@@ -39,7 +39,7 @@ Deno.test("parseProcNetUnix: a line that is neither a row nor a path's rest name
   assert.throws(
     () => parseProcNetUnix(bad),
     (e: unknown) =>
-      e instanceof TcpError && e.code === "proc_parse" &&
+      e instanceof ProcError && e.code === "proc_parse" &&
       e.message === "/proc/net/unix: line 3: not a socket row: 'garbage'",
   );
   // An unknown socket type is not a row either.
