@@ -14,7 +14,7 @@ import type { BenchRow } from "./_table.ts";
 import { tcpBulk, tcpPingPong, tcpServers } from "./_tcp.ts";
 
 /** Runs `netkit load` as users do and returns its `--json` object. */
-async function netkitLoad(
+export async function netkitLoad(
   args: string[],
 ): Promise<{ rate: number; mbps: number; errors: Record<string, number> }> {
   const { success, stdout, stderr } = await new Deno.Command(

@@ -8,7 +8,7 @@ import {
 } from "./_servers.ts";
 import type { PingPongResult } from "./_measure.ts";
 import { median } from "./_stats.ts";
-import type { BenchRow } from "./_table.ts";
+import type { BenchRow, SweepTable } from "./_table.ts";
 
 /** What every section is given. */
 export interface BenchContext {
@@ -26,6 +26,8 @@ export interface BenchContext {
   stalls: Record<string, number>;
   /** Peers that are not installed, with how to install them: their rows are dropped. */
   missing?: Record<string, string>;
+  /** Sweep tables the sections made, printed and written after the rows. */
+  tables?: SweepTable[];
 }
 
 const INSTALL_HINTS: Record<string, string> = {

@@ -14,7 +14,10 @@ export interface BenchRow {
   peerName: string;
   /** "MB/s", "round trips/s", "µs", … */
   unit: string;
-  /** The lowest acceptable netkit/peer ratio; rows without one are context. */
+  /**
+   * The lowest acceptable netkit/peer ratio (the highest, for rows where a
+   * smaller figure is better); rows without one are context.
+   */
   target?: number;
   /** False for latencies: then a smaller figure is better. Default true. */
   higherIsBetter?: boolean;
@@ -26,7 +29,9 @@ export interface BenchRow {
 export function verdict(row: BenchRow): string {
   if (row.target === undefined) return "info";
   const r = ratio(row);
-  return Number.isFinite(r) && r >= row.target ? "PASS" : "MISS";
+  if (!Number.isFinite(r)) return "MISS";
+  const ok = row.higherIsBetter === false ? r <= row.target : r >= row.target;
+  return ok ? "PASS" : "MISS";
 }
 
 /** netkit / peer, the way the targets are stated. */
@@ -49,7 +54,8 @@ function formatRatio(row: BenchRow): string {
   const r = ratio(row);
   const two = r.toFixed(2);
   if (
-    row.target !== undefined && two === row.target.toFixed(2) && r < row.target
+    row.target !== undefined && two === row.target.toFixed(2) &&
+    verdict(row) === "MISS"
   ) {
     return r.toFixed(3);
   }
@@ -65,7 +71,9 @@ function cells(row: BenchRow): string[] {
     `${formatNumber(row.peer)} ${row.unit}`,
     row.peerName,
     Number.isFinite(r) ? `${formatRatio(row)}×${better}` : "–",
-    row.target === undefined ? "–" : `≥ ${row.target.toFixed(2)}×`,
+    row.target === undefined
+      ? "–"
+      : `${row.higherIsBetter === false ? "≤" : "≥"} ${row.target.toFixed(2)}×`,
     verdict(row),
   ];
 }
@@ -103,4 +111,41 @@ export function textTable(rows: BenchRow[]): string {
     )
       .join("  ").trimEnd()
   ).join("\n");
+}
+
+/**
+ * A small table of a sweep (a figure by size, by connections, …), printed
+ * after the rows and written to the results as it is.
+ */
+export interface SweepTable {
+  title: string;
+  header: string[];
+  rows: string[][];
+  /** Lines under the table: what was measured, targets, causes. */
+  notes?: string[];
+}
+
+/** A sweep table as Markdown. */
+export function sweepMarkdown(table: SweepTable): string {
+  return [
+    `### ${table.title}`,
+    "",
+    `| ${table.header.join(" | ")} |`,
+    `|${table.header.map((_, i) => i === 0 ? "---" : "---:").join("|")}|`,
+    ...table.rows.map((r) => `| ${r.join(" | ")} |`),
+    ...(table.notes?.length ? ["", ...table.notes] : []),
+  ].join("\n");
+}
+
+/** A sweep table as aligned plain text for the terminal. */
+export function sweepText(table: SweepTable): string {
+  const all = [table.header, ...table.rows];
+  const widths = table.header.map((_, i) =>
+    Math.max(...all.map((r) => (r[i] ?? "").length))
+  );
+  const lines = all.map((r) =>
+    r.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))
+      .join("  ").trimEnd()
+  );
+  return [table.title, ...lines, ...(table.notes ?? [])].join("\n");
 }

@@ -12,6 +12,7 @@ import {
 } from "./_runner.ts";
 import type { RunningServer, ServerSpec } from "./_servers.ts";
 import type { BenchRow } from "./_table.ts";
+import { benchPayload, floodRaw, openRawWs } from "./_ws_raw.ts";
 
 /** The WebSocket echo servers compared. All print a `listening` line. */
 export function wsServers(): ServerSpec[] {
@@ -284,6 +285,7 @@ export async function wsRows(ctx: BenchContext): Promise<BenchRow[]> {
       });
     }
   }
+  rows.push(...await rawClientRows(ctx, servers));
   rows.push(...await memoryRows(ctx, servers));
   return rows;
 }
@@ -441,6 +443,140 @@ async function memoryRows(
         "first frame past it), node ws with maxPayload 32 MiB, the bare " +
         "runtime has no limit a program can apply before assembly.",
     });
+  }
+  return rows;
+}
+
+/** What a pipelined run with the raw-frame client gives, server CPU included. */
+interface RawResult {
+  msgsPerSecond: number;
+  mbps: number;
+  clientUsPerMessage: number;
+  serverUsPerMessage: number;
+  clientCpu: number;
+}
+
+/**
+ * `count` messages of `size` bytes echoed on one connection with
+ * `inFlight` outstanding, through the raw-frame client (bench/_ws_raw.ts:
+ * frames encoded once, replies only counted), after a warm-up of a tenth.
+ */
+async function rawFlood(
+  server: RunningServer,
+  size: number,
+  inFlight: number,
+  count: number,
+): Promise<RawResult> {
+  const ws = await openRawWs(server.port);
+  try {
+    const payload = benchPayload(size);
+    await floodRaw(ws, payload, {
+      count: Math.ceil(count / 10),
+      inFlight,
+      warmup: 0,
+    });
+    const cpu0 = server.cpuSeconds();
+    const f = await floodRaw(ws, payload, { count, inFlight, warmup: 0 });
+    const serverUs = (server.cpuSeconds() - cpu0) * 1e6 / count;
+    return {
+      msgsPerSecond: f.msgsPerSecond,
+      mbps: f.msgsPerSecond * size / 1e6,
+      clientUsPerMessage: f.clientUsPerMessage,
+      serverUsPerMessage: serverUs,
+      clientCpu: f.clientCpu,
+    };
+  } finally {
+    await ws.close();
+  }
+}
+
+/**
+ * Issue #26's rows with a client that is not the bottleneck: 32-byte
+ * messages on one connection with 100 in flight (target ≥ 1.3× Node
+ * `ws`), and 1 MiB messages with 8 in flight (target ≥ 1.0× the bare
+ * runtime). The client's and the servers' CPU per message are kept, so
+ * the report can show the client costs less than any server.
+ */
+async function rawClientRows(
+  ctx: BenchContext,
+  servers: ServerSpec[],
+): Promise<BenchRow[]> {
+  const q = ctx.quick;
+  const cases = [
+    {
+      key: "raw_small",
+      name: `WebSocket echo 32 B × ${
+        (q ? 50_000 : 300_000).toLocaleString("en-US")
+      }, 1 conn × 100 in flight, raw-frame client`,
+      size: 32,
+      inFlight: 100,
+      count: q ? 50_000 : 300_000,
+      unit: "msg/s",
+      pick: (r: RawResult) => r.msgsPerSecond,
+      targets: { "node ws": 1.3, python: undefined, "deno bare": undefined },
+    },
+    {
+      key: "raw_large",
+      name: `WebSocket echo 1 MiB × ${
+        q ? 100 : 400
+      }, 8 in flight, raw-frame client`,
+      size: MiB,
+      inFlight: 8,
+      count: q ? 100 : 400,
+      unit: "MB/s",
+      pick: (r: RawResult) => r.mbps,
+      targets: { "node ws": undefined, python: undefined, "deno bare": 1.0 },
+    },
+  ];
+  const rows: BenchRow[] = [];
+  for (const c of cases) {
+    const results = await runRounds(
+      ctx,
+      `ws ${c.key}`,
+      servers,
+      (s) => rawFlood(s, c.size, c.inFlight, c.count),
+    );
+    const figures = medians(
+      ctx,
+      `ws.${c.key}.${c.unit === "MB/s" ? "mbps" : "msgs_per_s"}`,
+      results,
+      c.pick,
+    );
+    const client = medians(
+      ctx,
+      `ws.${c.key}.client_us_per_msg`,
+      results,
+      (r) => r.clientUsPerMessage,
+    );
+    const server = medians(
+      ctx,
+      `ws.${c.key}.server_us_per_msg`,
+      results,
+      (r) => r.serverUsPerMessage,
+    );
+    medians(ctx, `ws.${c.key}.client_cpu`, results, (r) => r.clientCpu);
+    const clientMax = Math.max(
+      ...Object.values(client).filter(Number.isFinite),
+    );
+    for (const [peerName, target] of Object.entries(c.targets)) {
+      if (!(peerName in figures)) continue;
+      rows.push({
+        name: c.name,
+        netkit: figures.netkit!,
+        peer: figures[peerName]!,
+        peerName,
+        unit: c.unit,
+        target,
+        note: target === undefined
+          ? undefined
+          : `client CPU ≤ ${
+            clientMax.toFixed(2)
+          } µs per message against any server; server CPU per message: ${
+            Object.entries(server).map(([k, v]) => `${k} ${v.toFixed(2)} µs`)
+              .join(", ")
+          }.`,
+      });
+    }
   }
   return rows;
 }

@@ -16,6 +16,8 @@ import {
   type BenchRow,
   markdownTable,
   ratio,
+  sweepMarkdown,
+  sweepText,
   textTable,
   verdict,
 } from "./_table.ts";
@@ -27,6 +29,10 @@ import { deflateRows } from "./_deflate.ts";
 import { relayRows } from "./_relay.ts";
 import { startupRows } from "./_startup.ts";
 import { loadRows } from "./_load.ts";
+import { idleRows } from "./_idle.ts";
+import { wsSizeRows } from "./_ws_sizes.ts";
+import { connsRows } from "./_conns.ts";
+import { floorRows } from "./_floor.ts";
 import { httpRows } from "./_http.ts";
 
 class UsageError extends Error {}
@@ -41,6 +47,10 @@ const SECTIONS = [
   "deflate",
   "relay",
   "load",
+  "idle",
+  "sizes",
+  "conns",
+  "floor",
   "http",
 ] as const;
 type Section = typeof SECTIONS[number];
@@ -118,6 +128,7 @@ async function main(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   const env = await environment();
   console.log(textTable(rows));
+  for (const table of ctx.tables ?? []) console.log(`\n${sweepText(table)}`);
   for (const s of skipped) console.log(`skipped ${s}`);
   // Smoke runs and single sections must not replace the full results.
   const base = values.quick || values.only ? "partial" : "latest";
@@ -162,6 +173,14 @@ async function runSection(
       return await startupRows(ctx);
     case "load":
       return await loadRows(ctx);
+    case "idle":
+      return await idleRows(ctx);
+    case "sizes":
+      return await wsSizeRows(ctx);
+    case "conns":
+      return await connsRows(ctx);
+    case "floor":
+      return await floorRows(ctx);
     case "http":
       return await httpRows(ctx);
   }
@@ -310,6 +329,7 @@ async function writeResults(base: string, r: Results): Promise<void> {
     "",
     markdownTable(r.rows),
     "",
+    ...(r.ctx.tables ?? []).flatMap((t) => [sweepMarkdown(t), ""]),
     ...(notes.length ? ["Notes:", ...notes, ""] : []),
     ...(r.skipped.length
       ? ["Skipped:", ...r.skipped.map((s) => `- ${s}`), ""]
@@ -339,6 +359,7 @@ async function writeResults(base: string, r: Results): Promise<void> {
       result: verdict(row),
     })),
     skipped: r.skipped,
+    tables: r.ctx.tables ?? [],
     raw: r.ctx.raw,
     stalls: r.ctx.stalls,
     otherLoadCores: r.load,

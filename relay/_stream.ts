@@ -50,9 +50,10 @@ function netAddr(addr: Deno.Addr): Deno.NetAddr | undefined {
 
 /** A socket (TCP, TLS or Unix, accepted or dialed) as a relay stream. */
 export function connStream(conn: DialConn, peer?: string): RelayStream {
-  // A relay forwards what it has at once; Nagle would hold a small chunk
-  // back while an earlier one is unacknowledged (pipelined requests).
-  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  // No-delay is already on (serveTcp sets it on accepted connections,
+  // tcp/dial.ts on dialed ones): a relay forwards what it has at once,
+  // where Nagle would hold a small chunk back while an earlier one is
+  // unacknowledged (pipelined requests).
   return {
     peer: peer ?? describeAddr(conn.remoteAddr),
     read: (p) => conn.read(p),

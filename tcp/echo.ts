@@ -24,13 +24,16 @@ import {
 /** Options of {@linkcode serveEcho}: those of every TCP server. */
 export type EchoServerOptions = TcpServerOptions;
 
-const SMALL_BUFFER = 4 * 1024;
-const BUFFER_SIZE = 64 * 1024;
+// Read buffer sizes: an idle connection holds the first (its read is
+// pending on it, and the whole buffer is resident), a read that fills one
+// moves to the next.
+const READ_SIZES = [64, 4 * 1024, 64 * 1024];
 
 /**
  * Starts a TCP echo server.
  *
- * Each connection is served by a read/write loop over one 64 KiB buffer:
+ * Each connection is served by a read/write loop over one buffer (64 B,
+ * grown to 64 KiB as reads fill it, so idle connections cost little):
  * the next read waits for the previous write, so a client that does not
  * read stalls only itself (no unbounded buffering). When the client shuts
  * down its write side, everything it sent has been echoed, and the server
@@ -59,9 +62,10 @@ async function echoConnection(
 ): Promise<void> {
   // Plain reads, not conn.readable: the stream closes the whole socket at
   // EOF, which would make the final half-close impossible. Buffers start
-  // small, so thousands of chatty connections stay in cache, and grow once
-  // a read fills them (bulk traffic).
-  let buf = new Uint8Array(SMALL_BUFFER);
+  // small, so thousands of idle or chatty connections cost little, and
+  // grow when a read fills them (bulk traffic).
+  let size = 0;
+  let buf = new Uint8Array(READ_SIZES[0]!);
   for (;;) {
     const n = await conn.read(buf);
     if (n === null) break;
@@ -69,8 +73,8 @@ async function echoConnection(
     let written = await conn.write(chunk);
     while (written < n) written += await conn.write(chunk.subarray(written));
     context.record(n, n);
-    if (n === buf.length && buf.length < BUFFER_SIZE) {
-      buf = new Uint8Array(BUFFER_SIZE);
+    if (n === buf.length && size < READ_SIZES.length - 1) {
+      buf = new Uint8Array(READ_SIZES[++size]!);
     }
   }
   await conn.closeWrite();
@@ -109,7 +113,6 @@ export async function pingTcp(
     for (let seq = 1; seq <= count && !options.signal?.aborted; seq++) {
       const started = performance.now();
       conn ??= await connectTcp(addr);
-      conn.setNoDelay(true);
       new DataView(payload.buffer).setUint32(0, seq);
       payload.fill(seq & 0xff, 4);
       const ok = await roundTrip(conn, payload, reply, timeout);
@@ -138,14 +141,18 @@ export async function pingTcp(
  * Connects, turning a failure into a {@linkcode TcpError} `connect_failed`
  * that names the address ("connection refused by …", "the name does not
  * resolve").
+ * The connection has no-delay set: what is written leaves at once.
  */
 export async function connectTcp(addr: HostPort): Promise<Deno.TcpConn> {
   try {
-    return await Deno.connect({
+    const conn = await Deno.connect({
       hostname: addr.hostname,
       port: addr.port,
       transport: "tcp",
     });
+    // A probe or a typed line must not wait for the ACK of the last one.
+    conn.setNoDelay(true);
+    return conn;
   } catch (error) {
     if (error instanceof Deno.errors.ConnectionRefused) {
       throw new TcpError(

@@ -103,7 +103,11 @@ export function tcpLoadDriver(
         port: addr.port,
         signal,
       });
-      // Small requests must leave at once; bulk writes fill segments anyway.
+      // Small requests must leave at once. The stream modes keep Nagle on
+      // purpose: they write 64 KiB at a time and wait for no reply, and on
+      // loopback (MSS 65,483) each such write without Nagle leaves as a
+      // full segment plus a 53-byte runt; with Nagle the runt joins the
+      // next write.
       if (mode === "echo") conn.setNoDelay(true);
       return mode === "echo"
         ? echoChannel(conn, size, sink)

@@ -13,6 +13,7 @@ import { TcpError } from "./errors.ts";
 import { closeQuietly, errorMessage, isDisconnect, osMessage } from "../_io.ts";
 import { formatAddress } from "../address.ts";
 import { serverHandle } from "../_server_handle.ts";
+import { setListenerNoDelay } from "./_sockopt.ts";
 import { logBudget } from "../_log_budget.ts";
 import { type CloseOutcome, guardTls, type TlsGuard } from "./_tls_guard.ts";
 import { pickVictim } from "./_eviction.ts";
@@ -122,11 +123,21 @@ interface Tracked {
   conn: Deno.Conn;
   lastActive: number;
   expired: boolean;
-  closer: AbortController;
+  // Made when a handler first asks for `closedByServer` (most never do:
+  // an AbortController and its signal cost ~0.3 KB per connection).
+  closer?: AbortController;
+  closedBy?: string;
   /** Only for TLS: the handshake's state and the socket's real close. */
   guard?: TlsGuard;
   acceptedAt: number;
   host: string;
+}
+
+/** Aborts the connection's `closedByServer` (now, or when it is made). */
+function closeByServer(t: Tracked, reason: string): void {
+  t.closedBy ??= reason;
+  t.closer?.abort(reason);
+  closeQuietly(t.conn);
 }
 
 /**
@@ -134,6 +145,12 @@ interface Tracked {
  *
  * Binding errors (port in use, permission) throw synchronously; everything
  * after that is survived and reported through `onError` and `stats()`.
+ *
+ * Accepted TCP connections have no-delay set (`TCP_NODELAY`, as Go's
+ * default is): a small write leaves at once instead of waiting for the
+ * peer's ACK. TLS connections get it from their listener when FFI is
+ * allowed (`--allow-ffi`; Deno has no setter for them). A handler that
+ * wants Nagle's algorithm calls `conn.setNoDelay(false)`.
  *
  * @example A server that greets and hangs up
  * ```ts
@@ -176,8 +193,7 @@ export function serveTcp(
 
   const idleSweep = startIdleSweep(options.idleTimeoutMs ?? 0, open, (t) => {
     stats.idleClosed++;
-    t.closer.abort("idle_timeout");
-    closeQuietly(t.conn);
+    closeByServer(t, "idle_timeout");
   });
 
   function maybeFinish() {
@@ -202,11 +218,15 @@ export function serveTcp(
   }
 
   function serve(conn: Deno.Conn, guard: TlsGuard | undefined) {
+    // No-delay on every connection (Go's default): what a handler writes
+    // leaves at once; with Nagle a reply after a partial segment waits
+    // for the peer's delayed ACK (40 ms). TLS connections have it from
+    // the listener (see listen()).
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     const tracked: Tracked = {
       conn,
       lastActive: performance.now(),
       expired: false,
-      closer: new AbortController(),
       guard,
       acceptedAt: performance.now(),
       host: hostOf(conn.remoteAddr),
@@ -222,23 +242,36 @@ export function serveTcp(
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
       },
-      closedByServer: tracked.closer.signal,
+      get closedByServer() {
+        if (!tracked.closer) {
+          tracked.closer = new AbortController();
+          if (tracked.closedBy) tracked.closer.abort(tracked.closedBy);
+        }
+        return tracked.closer.signal;
+      },
     };
-    handler(conn, context)
-      .catch((error) => {
-        if (isDisconnect(error)) return;
-        // A handshake that failed is the client's doing, not the handler's.
-        if (guard?.state === "failed") return;
+    void run(tracked, context);
+  }
+
+  // An async function rather than a promise chain: one frame per
+  // connection instead of three promises and two closures.
+  async function run(tracked: Tracked, context: ConnectionContext) {
+    const { conn, guard } = tracked;
+    try {
+      await handler(conn, context);
+    } catch (error) {
+      // A handshake that failed is the client's doing, not the handler's.
+      if (!isDisconnect(error) && guard?.state !== "failed") {
         stats.errors++;
         onError(error);
-      })
-      .finally(async () => {
-        closeQuietly(conn);
-        await guard?.closed;
-        open.delete(tracked);
-        stats.active = open.size;
-        maybeFinish();
-      });
+      }
+    } finally {
+      closeQuietly(conn);
+      await guard?.closed;
+      open.delete(tracked);
+      stats.active = open.size;
+      maybeFinish();
+    }
   }
 
   async function acceptLoop() {
@@ -314,8 +347,7 @@ export function serveTcp(
       const grace = options.gracePeriodMs ?? 5000;
       graceTimer = setTimeout(() => {
         for (const t of open) {
-          t.closer.abort("shutdown");
-          closeQuietly(t.conn);
+          closeByServer(t, "shutdown");
         }
       }, grace);
       maybeFinish();
@@ -381,8 +413,10 @@ function watchHandshakes(
     pending.delete(t);
     if (why === "timeout") stats.handshakeTimeouts++;
     else stats.handshakesShed++;
-    t.closer.abort(why === "timeout" ? "handshake_timeout" : "handshake_shed");
-    closeQuietly(t.conn);
+    closeByServer(
+      t,
+      why === "timeout" ? "handshake_timeout" : "handshake_shed",
+    );
     const closed = t.guard!.closed;
     void closed.then((outcome) => report(t, why, outcome));
     return closed;
@@ -478,11 +512,16 @@ function listen(
   };
   try {
     if (options.tls) {
-      return Deno.listenTls({
+      const listener = Deno.listenTls({
         ...base,
         cert: options.tls.cert,
         key: options.tls.key,
       });
+      // Deno's TLS connections have no setNoDelay: set on the listener,
+      // the kernel copies it to each accepted one (needs FFI; without it
+      // TLS connections keep Nagle).
+      setListenerNoDelay(listener.addr);
+      return listener;
     }
     return Deno.listen({ ...base, transport: "tcp" });
   } catch (error) {

@@ -11,13 +11,16 @@ import type { ByteStream } from "../types.ts";
 
 /** What the driver tells its owner, and its timers (see WsTimers). */
 export interface DriverOptions extends WsTimersOptions {
-  /** Events of one read, in order; may queue replies on the protocol. */
-  onEvents(events: WsProtocolEvent[]): void;
+  /**
+   * Events of one read, in order; may queue replies on the protocol.
+   * `driver` is the connection's (so one options object can serve many).
+   */
+  onEvents(events: WsProtocolEvent[], driver: WsDriver): void;
   /**
    * A keep-alive ping is due, or went unanswered. Default: send an empty
    * ping; close with 1011 "ping timeout".
    */
-  onTimeout?(what: "ping" | "ping_timeout"): void;
+  onTimeout?(what: "ping" | "ping_timeout", driver: WsDriver): void;
   /**
    * The owner calls {@linkcode WsDriver.tick} on an interval for many
    * connections at once; the driver arms a timer of its own only for
@@ -28,9 +31,9 @@ export interface DriverOptions extends WsTimersOptions {
   role: "server" | "client";
 }
 
-const SMALL_BUFFER = 1024;
-const BUFFER_SIZE = 64 * 1024;
-const BULK_BUFFER_SIZE = 256 * 1024;
+// Read buffer sizes: an idle connection holds the first (its read is
+// pending on it), a read that fills one moves to the next.
+const READ_SIZES = [64, 4 * 1024, 64 * 1024, 256 * 1024];
 const RESOLVED = Promise.resolve();
 const WRITE_HIGH_WATER = 64 * 1024;
 
@@ -106,7 +109,7 @@ export class WsDriver {
     const due = this.#timers.handleTimeout(now);
     if (due === "close_timeout") return this.abort();
     if (due !== null) {
-      if (this.#options.onTimeout) this.#options.onTimeout(due);
+      if (this.#options.onTimeout) this.#options.onTimeout(due, this);
       else if (due === "ping_timeout") this.startClose(1011, "ping timeout");
       else if (this.protocol.sendPing()) void this.flush();
     }
@@ -116,20 +119,30 @@ export class WsDriver {
   /** The read loop. Settles (never rejects) when the transport is closed. */
   async run(leftover?: Uint8Array): Promise<void> {
     const protocol = this.protocol;
-    let buf = new Uint8Array(SMALL_BUFFER);
+    let size = 0;
+    let buf = new Uint8Array(READ_SIZES[0]!);
     try {
-      if (leftover && leftover.length > 0) await this.#handle(leftover);
+      if (leftover && leftover.length > 0) {
+        await this.#handle(protocol.receive(leftover));
+      }
       while (!this.#closed && protocol.state !== "closed") {
+        // The rest of a frame larger than the buffer is read into place:
+        // no copy out of the buffer, fewer and larger reads.
+        const space = protocol.receiveSpace(buf.length);
+        if (space !== null) {
+          const n = await this.#transport.read(space);
+          if (n === null) break;
+          await this.#handle(protocol.receiveInPlace(n));
+          continue;
+        }
         const n = await this.#transport.read(buf);
         if (n === null) break;
-        await this.#handle(buf.subarray(0, n));
+        await this.#handle(protocol.receive(buf.subarray(0, n)));
         // Small buffers keep thousands of idle connections cheap; a full
-        // read means bulk traffic, which reads better in large chunks
-        // (64 KiB, then 256 KiB: fewer read ops per large message).
-        if (n === buf.length && buf.length < BULK_BUFFER_SIZE) {
-          buf = new Uint8Array(
-            buf.length < BUFFER_SIZE ? BUFFER_SIZE : BULK_BUFFER_SIZE,
-          );
+        // read means more traffic, which reads better in larger chunks
+        // (up to 256 KiB: fewer read ops per large message).
+        if (n === buf.length && size < READ_SIZES.length - 1) {
+          buf = new Uint8Array(READ_SIZES[++size]!);
         }
       }
       if (!this.#closed && protocol.state === "closed") await this.#linger(buf);
@@ -140,10 +153,9 @@ export class WsDriver {
     }
   }
 
-  async #handle(bytes: Uint8Array): Promise<void> {
-    const events = this.protocol.receive(bytes);
+  async #handle(events: WsProtocolEvent[]): Promise<void> {
     if (this.#timers.keepAlive) this.#alive(events);
-    if (events.length > 0) this.#options.onEvents(events);
+    if (events.length > 0) this.#options.onEvents(events, this);
     const written = this.flush();
     // The next read may start while a small reply is being written (a
     // round trip sooner); past the high-water mark the read waits for the

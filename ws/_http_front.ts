@@ -33,6 +33,7 @@ export interface UpgradeRequest {
 }
 
 const LINGER_MS = 1000;
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /**
@@ -114,7 +115,10 @@ async function readHead(
       if (parsed) {
         return {
           head: parsed.head,
-          leftover: buf.slice(parsed.bodyOffset, filled),
+          // Almost always nothing: a client waits for the 101.
+          leftover: filled > parsed.bodyOffset
+            ? buf.slice(parsed.bodyOffset, filled)
+            : EMPTY,
         };
       }
     }

@@ -5,17 +5,35 @@
 
 import { OPCODE, type ProtocolError } from "./frame.ts";
 import type { WsProtocolEvent } from "./protocol.ts";
-import type { WsDriver } from "./_driver.ts";
+import { WsDriver } from "./_driver.ts";
 import { WsError } from "./errors.ts";
 import { escapeControl } from "../escape.ts";
+import { formatAddress } from "../address.ts";
 
 /** How the server answers a message. */
 export type Mode = "echo" | "broadcast";
 
-/** One upgraded connection, as the modes, pings and shutdown see it. */
-export interface Peer {
-  driver: WsDriver;
-  address: string;
+/**
+ * One upgraded connection, as the modes, pings and shutdown see it: its
+ * driver, which also knows the client's address (made when asked: only
+ * error reports need it).
+ */
+export class Peer extends WsDriver {
+  readonly #remote: Deno.Addr;
+
+  constructor(
+    conn: Deno.Conn,
+    protocol: ConstructorParameters<typeof WsDriver>[1],
+    options: ConstructorParameters<typeof WsDriver>[2],
+  ) {
+    super(conn, protocol, options);
+    this.#remote = conn.remoteAddr;
+  }
+
+  /** The client's `host:port`. */
+  get address(): string {
+    return formatAddress(this.#remote as Deno.NetAddr);
+  }
 }
 
 /** The counters the modes keep. */
@@ -68,19 +86,19 @@ export function messageHandler(
   function broadcast(from: Peer, opcode: number, data: Uint8Array) {
     for (const peer of peers) {
       if (peer === from) continue;
-      if (peer.driver.bufferedAmount > setup.maxBuffered) {
+      if (peer.bufferedAmount > setup.maxBuffered) {
         stats.slowClientsDropped++;
         peers.delete(peer);
-        peer.driver.startClose(
+        peer.startClose(
           1008,
           "too slow: reading messages slower than they arrive",
         );
         continue;
       }
-      if (!peer.driver.protocol.sendMessage(opcode, data)) continue;
+      if (!peer.protocol.sendMessage(opcode, data)) continue;
       stats.messagesOut++;
       stats.bytesOut += data.length;
-      void peer.driver.flush();
+      void peer.flush();
     }
   }
 
@@ -105,7 +123,7 @@ export function messageHandler(
       stats.messagesIn++;
       stats.bytesIn += data.length;
       if (mode === "broadcast") broadcast(peer, opcode, data);
-      else if (peer.driver.protocol.sendMessage(opcode, data)) {
+      else if (peer.protocol.sendMessage(opcode, data)) {
         stats.messagesOut++;
         stats.bytesOut += data.length;
       }

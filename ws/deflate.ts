@@ -524,6 +524,16 @@ export interface PerMessageDeflate extends Disposable {
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY_BLOCK = new Uint8Array([0x00]);
 const DEFAULT_MAX_INFLATED = 16 * 1024 * 1024;
+// The compressor's window: negotiated bits are a ceiling, and a smaller
+// window makes streams every inflater reads. 12 bits (python websockets'
+// default) against 15, measured in one process on a busy 2-core machine,
+// JSON-like text with context takeover: 1 MiB in 24-26 ms against 57-66
+// ms per message; distinct 8 and 16 KiB messages in 0.2-0.5 ms against
+// 0.45-1.07 ms; 22.5-23 % of the size against 21.6-22.1 %. The one loss:
+// a message identical to the one before (and within 32 KiB) becomes a
+// single back reference with 15 bits, 0.01 ms and 1 % of its size (issue
+// #26).
+const COMPRESS_WINDOW_BITS = 12;
 
 /**
  * Creates the codec for one connection after a negotiation, as `role`
@@ -571,7 +581,7 @@ export function createPerMessageDeflate(
     : params.serverNoContextTakeover;
   const deflater = createRawContext({
     mode: "deflate",
-    windowBits: ownBits,
+    windowBits: Math.min(ownBits, COMPRESS_WINDOW_BITS),
   });
   const inflater = createRawContext({
     mode: "inflate",

@@ -94,8 +94,39 @@ export async function loadWebSocket(
 }
 
 const BATCH_BYTES = 64 * 1024;
-const READ_SIZE = 256 * 1024;
+// Reads start at 16 KiB and grow to 256 KiB when a read fills the buffer:
+// a thousand echo connections must not cost 256 MB of buffers.
+const READ_SIZES = [16 * 1024, 256 * 1024];
 const STREAM_WINDOW = 4 * 1024 * 1024;
+
+/**
+ * The batch of masked frames for messages of `size` bytes, made once per
+ * size for every connection (making it per connection cost ~1,000 frame
+ * encodings and 64 KiB each: a thousand connections took seconds to set
+ * up, past the connect timeout). Masks need not differ between
+ * connections: the server cannot tell.
+ */
+const batches = new Map<number, { frame: number; frames: Uint8Array }>();
+
+function frameBatch(size: number, payload: Uint8Array) {
+  let made = batches.get(size);
+  if (made === undefined) {
+    const frame = encodeFrame({ opcode: OPCODE.binary, payload, mask: true });
+    const count = Math.max(1, Math.floor(BATCH_BYTES / frame.length));
+    const frames = new Uint8Array(count * frame.length);
+    for (let i = 0; i < count; i++) {
+      frames.set(
+        i === 0
+          ? frame
+          : encodeFrame({ opcode: OPCODE.binary, payload, mask: true }),
+        i * frame.length,
+      );
+    }
+    made = { frame: frame.length, frames };
+    batches.set(size, made);
+  }
+  return made;
+}
 
 /** Connects, shakes hands and returns a channel sending binary messages. */
 async function openWsChannel(
@@ -113,7 +144,7 @@ function wsChannel(
   o: { size: number; mode: WsLoadMode; sink: LoadSink },
 ): LoadChannel {
   const { size, mode, sink } = o;
-  const buf = new Uint8Array(READ_SIZE);
+  let buf = new Uint8Array(READ_SIZES[0]!);
   let closed = false;
   let queued = 0;
   let writing = false;
@@ -128,17 +159,10 @@ function wsChannel(
   // it afresh, which costs a pipelined echo a fifth of its rate (see
   // docs/architecture.md), and the server cannot tell. Everything else the
   // core writes (pongs, the reply to a close) goes out between batches.
-  const frame = encodeFrame({ opcode: OPCODE.binary, payload, mask: true });
-  const batch = Math.max(1, Math.floor(BATCH_BYTES / frame.length));
-  const frames = new Uint8Array(batch * frame.length);
-  for (let i = 0; i < batch; i++) {
-    frames.set(
-      i === 0
-        ? frame
-        : encodeFrame({ opcode: OPCODE.binary, payload, mask: true }),
-      i * frame.length,
-    );
-  }
+  const made = frameBatch(size, payload);
+  const frame = { length: made.frame };
+  const frames = made.frames;
+  const batch = frames.length / made.frame;
   const fail = (error: unknown) => {
     if (closed) return;
     closed = true;
@@ -211,6 +235,9 @@ function wsChannel(
         }
         if (closed) return;
         onEvents(protocol.receive(buf.subarray(0, n)));
+        if (n === buf.length && buf.length < READ_SIZES[1]!) {
+          buf = new Uint8Array(READ_SIZES[1]!);
+        }
       }
     } catch (error) {
       fail(error);

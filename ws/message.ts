@@ -244,8 +244,9 @@ export class MessageAssembler {
     this.#opcode = 0;
     this.#compressed = false;
     this.#size = 0;
-    this.#binary = [];
-    this.#text = [];
+    // Emptied, not replaced: no garbage per message.
+    this.#binary.length = 0;
+    this.#text.length = 0;
   }
 }
 

@@ -9,6 +9,7 @@
 import {
   encodeClose,
   encodeFrame,
+  type Frame,
   FrameDecoder,
   isValidCloseCode,
   OPCODE,
@@ -93,6 +94,8 @@ const KEY_POOL = 4096;
 // into a joined buffer: the copy would cost more than the extra write.
 const BY_REFERENCE = 16 * 1024;
 const encoder = new TextEncoder();
+// Shared until a client's first frame: a server never masks.
+const NO_KEYS = new Uint8Array(0);
 const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 // The core does no I/O and never waits: it needs the synchronous zlib
@@ -171,11 +174,11 @@ export class WsProtocol {
     | { buffer: ArrayBufferLike; checked: number; decoder: TextDecoder }
     | null = null;
   #outputBytes = 0;
-  #keys = new Uint8Array(0);
+  #keys = NO_KEYS;
   #keyAt = 0;
   // permessage-deflate: the agreed parameters, and the zlib contexts,
   // made at the first compressed message either way (an idle connection
-  // then costs no zlib state: about 370 KB each otherwise).
+  // then costs no zlib state: a few hundred KB each otherwise).
   readonly #deflate: DeflateParams | null;
   readonly #maxMessageSize: number;
   #codecState: PerMessageDeflate | null = null;
@@ -260,9 +263,33 @@ export class WsProtocol {
    * peer's Close or a protocol error is ignored.
    */
   receive(bytes: Uint8Array): WsProtocolEvent[] {
+    if (this.#closeReceived || this.#failure) return [];
+    return this.#consume(this.#decoder.push(bytes));
+  }
+
+  /**
+   * Where a driver may read the rest of a large frame's payload straight
+   * from the socket (at least `min` bytes of it still to come), or `null`;
+   * then it calls {@linkcode WsProtocol.receiveInPlace}. See
+   * {@linkcode FrameDecoder.payloadSpace}.
+   */
+  receiveSpace(min = 0): Uint8Array | null {
+    if (this.#closeReceived || this.#failure) return null;
+    return this.#decoder.payloadSpace(min);
+  }
+
+  /**
+   * Like {@linkcode WsProtocol.receive} for `n` bytes already read into
+   * {@linkcode WsProtocol.receiveSpace}.
+   */
+  receiveInPlace(n: number): WsProtocolEvent[] {
+    if (this.#closeReceived || this.#failure) return [];
+    return this.#consume(this.#decoder.pushInPlace(n));
+  }
+
+  #consume(items: Array<Frame | ProtocolError>): WsProtocolEvent[] {
     const events: WsProtocolEvent[] = [];
-    if (this.#closeReceived || this.#failure) return events;
-    for (const item of this.#decoder.push(bytes)) {
+    for (const item of items) {
       if ("kind" in item) {
         this.#fail(item, events);
         return events;

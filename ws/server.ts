@@ -16,17 +16,20 @@ import { serverHandle } from "../_server_handle.ts";
 import type { HttpRequestHead } from "./handshake.ts";
 import { renderWsPage } from "./page.ts";
 import { WsProtocol } from "./protocol.ts";
-import { WsDriver } from "./_driver.ts";
-import { type DeflateOptions, negotiatePerMessageDeflate } from "./deflate.ts";
+import type { DriverOptions } from "./_driver.ts";
+import {
+  type DeflateOptions,
+  type DeflateParams,
+  negotiatePerMessageDeflate,
+} from "./deflate.ts";
 import {
   type Acceptance,
   acceptUpgrades,
   switchingProtocols,
 } from "./_accept.ts";
 import { type FrontSetup, httpFront, respond } from "./_http_front.ts";
-import { messageHandler, type Peer } from "./_modes.ts";
+import { messageHandler, Peer } from "./_modes.ts";
 import { writeAll } from "../_io.ts";
-import { formatAddress } from "../address.ts";
 import {
   type ConnectionContext,
   serveTcp,
@@ -204,6 +207,12 @@ export interface WsServerOptions {
 export type WsServer = NetkitServer<WsServerStats>;
 
 const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
+
+/** What a connection keeps of its handshake. */
+interface Upgraded {
+  leftover: Uint8Array;
+  deflate: DeflateParams | undefined;
+}
 const CLOSE_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
 
@@ -299,17 +308,75 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     fail,
   });
 
+  // One options object for every connection's driver: the callbacks are
+  // told which driver (its Peer) calls.
+  const driverOptions: DriverOptions = {
+    role: "server",
+    closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
+    // A client silent for half the idle timeout is pinged; silent for
+    // the rest of it, it is closed. The sweep below keeps the time.
+    pingIntervalMs: idleTimeoutMs / 2,
+    pingTimeoutMs: idleTimeoutMs / 2,
+    keepAlive: "idle",
+    swept: true,
+    onEvents: (events, driver) => onEvents(driver as Peer, events),
+    onTimeout(what, driver) {
+      if (what === "ping") {
+        if (driver.protocol.sendPing()) void driver.flush();
+        return;
+      }
+      peers.delete(driver as Peer);
+      driver.startClose(1001, "no response to ping");
+    },
+  };
+
+  // No-delay is on (serveTcp sets it, on TLS connections through the
+  // listener): with Nagle, a reply that follows a partial segment waits
+  // for the client's delayed ACK (the 40 ms of 16–32 KiB messages).
+  // What an idle connection holds is kept small: this one frame (no
+  // nested async call waits while the connection lasts), the peer (the
+  // driver and its protocol), and the driver's pending read.
   async function handle(conn: Deno.Conn, context: ConnectionContext) {
-    // Replies leave at once: with Nagle on, a reply that follows a
-    // partial segment waits for the client's delayed ACK (40 ms).
-    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    // The head's objects die with this frame; only the engine's state
-    // lives on per connection.
+    const upgraded = await accept(conn, context);
+    if (!upgraded) return;
+    if (options.onUpgrade) return handOver(conn, context, upgraded.leftover);
+    const peer = new Peer(
+      conn,
+      new WsProtocol({
+        role: "server",
+        maxMessageSize: maxMessage,
+        keepTextBytes: true,
+        deflate: upgraded.deflate,
+      }),
+      driverOptions,
+    );
+    // Shutdown closes every peer from one loop, not through a listener
+    // per connection on the server's signal.
+    if (context.signal.aborted) {
+      peer.startClose(1001, "server shutting down", gracePeriodMs);
+    } else peers.add(peer);
+    stats.served++;
+    stats.active++;
+    try {
+      await peer.run(upgraded.leftover);
+    } finally {
+      peers.delete(peer);
+      stats.active--;
+    }
+  }
+
+  // The head's objects (headers, strings: about 1 KB) live only in this
+  // frame, which ends at the upgrade: a suspended async function keeps
+  // every local it has, so `handle` must never hold them while the
+  // connection lasts.
+  async function accept(
+    conn: Deno.Conn,
+    context: ConnectionContext,
+  ): Promise<Upgraded | null> {
     const request = await httpFront(conn, context.signal, front);
     const accepted = request && await upgrade(conn, request.head);
-    if (!accepted) return;
-    if (options.onUpgrade) await handOver(conn, context, request.leftover);
-    else await serveUpgraded(conn, context, request.leftover, accepted);
+    if (!accepted) return null;
+    return { leftover: request.leftover, deflate: accepted.deflate?.params };
   }
 
   // The 101, or the answer that refuses the upgrade (then null).
@@ -360,58 +427,6 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
     }
   }
 
-  async function serveUpgraded(
-    conn: Deno.Conn,
-    context: ConnectionContext,
-    leftover: Uint8Array,
-    accepted: Acceptance,
-  ) {
-    const peer: Peer = {
-      driver: undefined as unknown as WsDriver,
-      address: formatAddress(conn.remoteAddr as Deno.NetAddr),
-    };
-    const protocol = new WsProtocol({
-      role: "server",
-      maxMessageSize: maxMessage,
-      keepTextBytes: true,
-      deflate: accepted.deflate?.params,
-    });
-    peer.driver = new WsDriver(conn, protocol, {
-      role: "server",
-      closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
-      // A client silent for half the idle timeout is pinged; silent for
-      // the rest of it, it is closed. The sweep below keeps the time.
-      pingIntervalMs: idleTimeoutMs / 2,
-      pingTimeoutMs: idleTimeoutMs / 2,
-      keepAlive: "idle",
-      swept: true,
-      onEvents: (events) => onEvents(peer, events),
-      onTimeout(what) {
-        if (what === "ping") {
-          if (protocol.sendPing()) void peer.driver.flush();
-          return;
-        }
-        peers.delete(peer);
-        peer.driver.startClose(1001, "no response to ping");
-      },
-    });
-    const onAbort = () => {
-      peers.delete(peer);
-      peer.driver.startClose(1001, "server shutting down", gracePeriodMs);
-    };
-    context.signal.addEventListener("abort", onAbort, { once: true });
-    peers.add(peer);
-    stats.served++;
-    stats.active++;
-    try {
-      await peer.driver.run(leftover);
-    } finally {
-      peers.delete(peer);
-      stats.active--;
-      context.signal.removeEventListener("abort", onAbort);
-    }
-  }
-
   const tcp = serveTcp(handle, {
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
@@ -424,15 +439,21 @@ export function serveWebSocket(options: WsServerOptions = {}): WsServer {
   const sweep = idleTimeoutMs > 0
     ? setInterval(() => {
       const now = performance.now();
-      for (const peer of peers) peer.driver.tick(now);
+      for (const peer of peers) peer.tick(now);
     }, Math.max(5, Math.min(idleTimeoutMs / 8, 1000)))
     : undefined;
 
   const finished = tcp.finished.finally(() => clearInterval(sweep));
 
   function shutdown(): Promise<void> {
-    stopping = true;
-    void tcp.shutdown();
+    if (!stopping) {
+      stopping = true;
+      void tcp.shutdown();
+      for (const peer of [...peers]) {
+        peers.delete(peer);
+        peer.startClose(1001, "server shutting down", gracePeriodMs);
+      }
+    }
     return finished;
   }
 

@@ -1,9 +1,12 @@
 """Peer for the WebSocket rows: Debian's python3-websockets echo server.
 
-Usage: /usr/bin/python3 python_ws_echo.py  -> prints "listening ws 127.0.0.1:PORT".
+Usage: /usr/bin/python3 python_ws_echo.py [--deflate]
+  -> prints "listening ws 127.0.0.1:PORT".
+--deflate: permessage-deflate with the library's defaults.
 """
 import asyncio
 import signal
+import sys
 
 import websockets
 
@@ -19,7 +22,8 @@ async def echo(ws):
 async def main():
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    async with websockets.serve(echo, "127.0.0.1", 0, max_size=2**25, compression=None) as server:
+    compression = "deflate" if "--deflate" in sys.argv else None
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=2**25, compression=compression) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         print(f"listening ws 127.0.0.1:{port}", flush=True)
         await stop

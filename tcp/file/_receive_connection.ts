@@ -39,8 +39,6 @@ export async function serveConnection(
     },
   };
   const ticket = gate.admit(conn, peerAddr.hostname);
-  // Replies are small writes answering small writes: Nagle would add 40 ms each.
-  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
   const io: ConnectionIo = {
     conn,
     context,

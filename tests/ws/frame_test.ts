@@ -7,6 +7,7 @@ import {
   type FrameDecoderOptions,
   type FrameInit,
   isProtocolError,
+  maskInPlace,
   OPCODE,
   type ProtocolError,
 } from "../../ws/mod.ts";
@@ -439,4 +440,42 @@ Deno.test("randomized: the decoder returns frames or one ProtocolError and never
     frames > 1000 && errors > 1000,
     `${frames} frames, ${errors} errors`,
   );
+});
+
+Deno.test("maskInPlace: equals the byte-by-byte rule at every length, alignment and phase", () => {
+  const key = new Uint8Array([0, 0x9e, 0x37, 0x79, 0xb9, 0xf1, 0]);
+  const reference = (data: Uint8Array, phase: number) =>
+    data.map((b, j) => b ^ key[1 + ((phase + j) & 3)]!);
+  // Both word paths (32-bit below 256 bytes, 64-bit from there) and the
+  // byte runs around them.
+  const lengths = [
+    ...Array.from({ length: 40 }, (_, i) => i),
+    255,
+    256,
+    257,
+    263,
+    1000,
+    65_537,
+  ];
+  for (const length of lengths) {
+    for (let offset = 0; offset < 8; offset++) {
+      for (let phase = 0; phase < 4; phase++) {
+        const buffer = new Uint8Array(length + 16);
+        for (let i = 0; i < buffer.length; i++) buffer[i] = (i * 31 + 7) & 0xff;
+        const data = buffer.subarray(offset, offset + length);
+        const want = reference(data, phase);
+        maskInPlace(data, key, 1, phase);
+        assert.deepEqual(
+          data,
+          want,
+          `length ${length}, offset ${offset}, phase ${phase}`,
+        );
+        // Nothing around it touched.
+        assert.equal(
+          buffer[offset + length],
+          ((offset + length) * 31 + 7) & 0xff,
+        );
+      }
+    }
+  }
 });
