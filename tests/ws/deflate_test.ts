@@ -483,3 +483,21 @@ Deno.test("negotiation: a server's answer is accepted by the client that offered
     );
   }
 });
+
+Deno.test("deflate: the compressor's window stays at 12 bits whatever was negotiated (python websockets' default: faster, and any inflater reads it)", async () => {
+  using server = createPerMessageDeflate(TAKEOVER, "server");
+  // An 8 KiB random block, then the same block again. A 15-bit window
+  // copies the second half with back references 8 KiB long (about half the
+  // size); a 4 KiB window cannot see that far, so nothing shrinks.
+  const block = seededBytes(8192, 7);
+  const message = new Uint8Array(2 * block.length);
+  message.set(block, 0);
+  message.set(block, block.length);
+  const payload = await server.compress(message);
+  assert.ok(
+    payload.length > message.length,
+    `${payload.length} bytes: a reference 8 KiB back was made`,
+  );
+  using client = createPerMessageDeflate(TAKEOVER, "client");
+  assert.deepEqual(await client.decompress(payload), message);
+});
