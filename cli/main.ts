@@ -35,7 +35,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "serve", summary: "run every server (echo, file receiver, WebSocket) on default ports", load: async () => (await import("./serve.ts")).serveCommand },
   { name: "listen", summary: "wait for a client (TCP, UDP, WebSocket) and connect it to stdin/stdout, like nc -l", load: async () => (await import("./listen.ts")).listenCommand },
   { name: "relay", summary: "relay connections between endpoints (tcp, tls, udp, unix, exec, ws), like socat", load: async () => (await import("./relay.ts")).relayCommand },
-  { name: "load", summary: "drive a TCP, UDP or WebSocket server hard: rate, MB/s, latency percentiles, errors", load: async () => (await import("./load.ts")).loadCommand },
+  { name: "load", summary: "drive an HTTP, TCP, UDP or WebSocket server hard: rate, MB/s, latency percentiles, errors", load: async () => (await import("./load.ts")).loadCommand },
 ];
 
 /** The version from deno.json and how this copy runs. */

@@ -114,18 +114,28 @@ function uniform(n: number): number {
   }
 }
 
-// Levenshtein distance, short words only.
+// Edits between two words, a swap of two neighbouring letters counting as
+// one (the commonest slip when a code is typed from speech): optimal string
+// alignment distance.
 function distance(a: string, b: string): number {
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min(
+      let d = Math.min(
         prev[j]! + 1,
         row[j - 1]! + 1,
         prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      ));
+      );
+      if (
+        i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]
+      ) {
+        d = Math.min(d, before[j - 2]! + 1);
+      }
+      row.push(d);
     }
+    before = prev;
     prev = row;
   }
   return prev[b.length]!;

@@ -85,8 +85,13 @@ Deno.test("code: a mistyped code says what is wrong, with a suggestion", () => {
   assert.match(codeProblem("0-lantern-walnut-cobra")!, /from 1 to 99/);
   assert.match(codeProblem("100-lantern-walnut-cobra")!, /from 1 to 99/);
   assert.match(
+    codeProblem("7-xylophone-walnut-cobra")!,
+    /'xylophone' is not a code word$/,
+  );
+  // Two neighbouring letters swapped: the commonest slip, one edit away.
+  assert.match(
     codeProblem("7-lantren-walnut-cobra")!,
-    /'lantren' is not a code word$/,
+    /'lantren' is not a code word; did you mean 'lantern'\?/,
   );
   assert.match(
     codeProblem("7-lanten-walnut-cobra")!,
