@@ -14,6 +14,7 @@ import {
   runRounds,
 } from "./_runner.ts";
 import type { ServerSpec } from "./_servers.ts";
+import { tcpServer } from "./_tcp.ts";
 import type { BenchRow } from "./_table.ts";
 import { netkitLoad } from "./_load.ts";
 
@@ -34,26 +35,7 @@ function kinds(): Kind[] {
     {
       key: "tcp",
       name: "TCP echo",
-      servers: [
-        {
-          name: "netkit",
-          transport: "tcp",
-          cmd: netkitCommand([
-            "echo",
-            "serve",
-            "--tcp",
-            "--port",
-            "0",
-            "--grace",
-            "0",
-          ]),
-        },
-        {
-          name: "node",
-          transport: "tcp",
-          cmd: ["node", repoPath("bench/peers/node_tcp_echo.mjs")],
-        },
-      ],
+      servers: [tcpServer("netkit"), tcpServer("node")],
       target: (port) => `127.0.0.1:${port}`,
     },
     {

@@ -15,7 +15,9 @@ import {
   repoPath,
   runRounds,
 } from "./_runner.ts";
+import { relays } from "./_relay.ts";
 import type { RunningServer, ServerSpec } from "./_servers.ts";
+import { tcpServer } from "./_tcp.ts";
 import { sleep } from "./_stats.ts";
 import type { BenchRow } from "./_table.ts";
 import type { SweepTable } from "./_table.ts";
@@ -243,20 +245,8 @@ function idleServers(kind: IdleKind, echoPort: number): ServerSpec[] {
   const node = (file: string) => ["node", repoPath(`bench/peers/${file}`)];
   const specs: Record<IdleKind, ServerSpec[]> = {
     tcp: [
-      {
-        name: "netkit",
-        transport: "tcp",
-        cmd: netkitCommand([
-          "echo",
-          "serve",
-          "--tcp",
-          "--port",
-          "0",
-          "--grace",
-          "0",
-        ]),
-      },
-      { name: "node net", transport: "tcp", cmd: node("node_tcp_echo.mjs") },
+      tcpServer("netkit"),
+      { ...tcpServer("node"), name: "node net" },
       // Context: the least a Deno echo holds per connection.
       {
         name: "deno floor",
@@ -299,28 +289,7 @@ function idleServers(kind: IdleKind, echoPort: number): ServerSpec[] {
         ],
       },
     ],
-    relay: [
-      {
-        name: "netkit",
-        transport: "tcp",
-        cmd: netkitCommand([
-          "relay",
-          "tcp://127.0.0.1:0",
-          `tcp://127.0.0.1:${echoPort}`,
-          "--grace",
-          "0",
-        ]),
-      },
-      {
-        name: "socat",
-        transport: "tcp",
-        cmd: [
-          "socat",
-          "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=512",
-          `TCP:127.0.0.1:${echoPort}`,
-        ],
-      },
-    ],
+    relay: relays(echoPort, 512),
   };
   return specs[kind].map((s) => ({ ...s, cmd: withFdLimit(s.cmd) }));
 }

@@ -15,8 +15,11 @@ import { tcpBulk, tcpPingPong } from "./_tcp.ts";
 
 const GiB = 1024 ** 3;
 
-/** The two relays compared, in front of the echo at `echoPort`. */
-function relays(echoPort: number): ServerSpec[] {
+/**
+ * The two relays compared, in front of the echo at `echoPort`; socat's
+ * listen backlog is `backlog` (the idle sweep opens thousands at once).
+ */
+export function relays(echoPort: number, backlog = 256): ServerSpec[] {
   return [
     {
       name: "netkit",
@@ -34,7 +37,7 @@ function relays(echoPort: number): ServerSpec[] {
       transport: "tcp",
       cmd: [
         "socat",
-        "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=256",
+        `TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=${backlog}`,
         `TCP:127.0.0.1:${echoPort}`,
       ],
     },

@@ -195,6 +195,11 @@ async function pingPongLoop(
   return count;
 }
 
+/** One of {@linkcode tcpServers} by name. */
+export function tcpServer(name: "netkit" | "node" | "socat"): ServerSpec {
+  return tcpServers().find((s) => s.name === name)!;
+}
+
 /** The TCP echo servers compared: netkit, Node `s.pipe(s)`, socat `PIPE`. */
 export function tcpServers(): ServerSpec[] {
   return [

@@ -660,3 +660,21 @@ export function ownRows<T extends { local: Endpoint; remote: Endpoint }>(
 ): T[] {
   return records.filter((r) => pairs.has(pairKey(r.local, r.remote)));
 }
+
+/**
+ * Runs `run` with two fresh temporary folders (a source and a destination,
+ * named after `prefix`) and removes both afterwards, whatever happened.
+ */
+export async function withDirs(
+  prefix: string,
+  run: (src: string, dst: string) => Promise<void>,
+): Promise<void> {
+  const src = await Deno.makeTempDir({ prefix: `netkit-${prefix}-src-` });
+  const dst = await Deno.makeTempDir({ prefix: `netkit-${prefix}-dst-` });
+  try {
+    await run(src, dst);
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(dst, { recursive: true });
+  }
+}

@@ -18,6 +18,7 @@ import {
   runCli,
   seededBytes,
   startCli,
+  withDirs,
 } from "../_helpers.ts";
 import { renderLine } from "../../cli/_progress.ts";
 
@@ -41,21 +42,8 @@ async function finished(server: CliServer): Promise<CliResult> {
   return await server.stop();
 }
 
-async function withDirs(
-  run: (src: string, dst: string) => Promise<void>,
-): Promise<void> {
-  const src = await Deno.makeTempDir({ prefix: "netkit-cli-src-" });
-  const dst = await Deno.makeTempDir({ prefix: "netkit-cli-dst-" });
-  try {
-    await run(src, dst);
-  } finally {
-    await Deno.remove(src, { recursive: true });
-    await Deno.remove(dst, { recursive: true });
-  }
-}
-
 Deno.test("file cli: recv --once --json and send --json move a folder and report it", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.mkdir(`${src}/pics/empty`, { recursive: true });
     await Deno.writeFile(`${src}/pics/a.bin`, seededBytes(123_456, 2));
     const token = generateToken();
@@ -116,7 +104,7 @@ Deno.test("file cli: recv --once --json and send --json move a folder and report
 });
 
 Deno.test("file cli: a wrong token is refused, writes nothing, and does not end a --once receiver", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeTextFile(`${src}/x.txt`, "x");
     const recv = await startCli([
       "file",
@@ -159,7 +147,7 @@ Deno.test("file cli: a wrong token is refused, writes nothing, and does not end 
 });
 
 Deno.test("file cli: TLS with --tls-cert/--tls-key and --tls-ca", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeFile(`${src}/t.bin`, seededBytes(50_000, 6));
     const token = generateToken();
     const recv = await startCli([
@@ -201,7 +189,7 @@ Deno.test("file cli: TLS with --tls-cert/--tls-key and --tls-ca", async () => {
 });
 
 Deno.test("file cli: a sender killed midway leaves no final file; the next send resumes to an identical file", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     const size = 96 * 1024 * 1024;
     const data = seededBytes(1024 * 1024, 11);
     {
@@ -284,7 +272,7 @@ Deno.test("file cli: a sender killed midway leaves no final file; the next send 
 });
 
 Deno.test("file cli --basic: receiver takes a classic sender, sender feeds a classic receiver, both warn", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     const recv = await startCli([
       "file",
       "recv",
@@ -409,7 +397,7 @@ Deno.test({
     "file cli: through a pseudo-terminal the progress line fits 50 and 80 columns",
   ignore: !IN_CI && !hasScript(),
   async fn() {
-    await withDirs(async (src, dst) => {
+    await withDirs("cli", async (src, dst) => {
       await Deno.writeFile(
         `${src}/progress-test-file.bin`,
         seededBytes(4_000_000, 3),
@@ -484,7 +472,7 @@ function shellQuote(word: string): string {
 }
 
 Deno.test("file cli: peer names with escape sequences and bidi overrides reach the log escaped", async () => {
-  await withDirs(async (_src, dst) => {
+  await withDirs("cli", async (_src, dst) => {
     const recv = await startCli([
       "file",
       "recv",
@@ -525,7 +513,7 @@ Deno.test("file cli: peer names with escape sequences and bidi overrides reach t
 });
 
 Deno.test("file cli: --max-size refuses a larger file; send exits 1 when any file fails", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeTextFile(`${src}/small.txt`, "0123456789");
     await Deno.writeTextFile(`${src}/large.txt`, "0123456789A");
     const token = generateToken();
@@ -563,7 +551,7 @@ Deno.test("file cli: --max-size refuses a larger file; send exits 1 when any fil
 });
 
 Deno.test("file cli: --no-resume sends from byte 0; without it the verified prefix is kept", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     const data = seededBytes(300_000, 12);
     for (const name of ["a.bin", "b.bin"]) {
       await Deno.writeFile(`${src}/${name}`, data);
@@ -604,7 +592,7 @@ Deno.test("file cli: --no-resume sends from byte 0; without it the verified pref
 });
 
 Deno.test("file cli: --tls-insecure reaches a TLS receiver whose certificate it does not check; plain does not", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeTextFile(`${src}/i.txt`, "insecure but sealed");
     const token = generateToken();
     const recv = await startCli([
@@ -636,7 +624,7 @@ Deno.test("file cli: --tls-insecure reaches a TLS receiver whose certificate it 
 });
 
 Deno.test("file cli: Ctrl-C says how to resume, on the sender and on the receiver", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeFile(`${src}/big.bin`, seededBytes(32 * 1024 * 1024, 4));
     const token = generateToken();
     // A receiver that accepts the file, then stops reading: the sender is
@@ -741,7 +729,7 @@ async function printedCode(recv: CliServer): Promise<string> {
 }
 
 Deno.test("file cli: recv prints a code by default, send --code uses it, --json carries it", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeFile(`${src}/a.bin`, seededBytes(50_000, 3));
     const recv = await startCli([
       "file",
@@ -789,7 +777,7 @@ Deno.test("file cli: recv prints a code by default, send --code uses it, --json 
 });
 
 Deno.test("file cli: wrong codes are refused and counted; the third ends the code and the receiver", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeFile(`${src}/a.bin`, seededBytes(10_000, 4));
     const recv = await startCli(["file", "recv", "--port", "0", "--dir", dst]);
     const port = recv.ports.tcp!;
@@ -822,7 +810,7 @@ Deno.test("file cli: wrong codes are refused and counted; the third ends the cod
 });
 
 Deno.test("file cli: a token sender at a code receiver, and a code sender at a token receiver, are told which to use", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("cli", async (src, dst) => {
     await Deno.writeFile(`${src}/a.bin`, seededBytes(1000, 5));
     await using recv = await startCli([
       "file",

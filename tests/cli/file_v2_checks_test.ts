@@ -13,21 +13,9 @@ import {
   startCli,
   WAIT_MS,
   waitFor,
+  withDirs,
   withTimeout,
 } from "../_helpers.ts";
-
-async function withDirs(
-  run: (src: string, dst: string) => Promise<void>,
-): Promise<void> {
-  const src = await Deno.makeTempDir({ prefix: "netkit-v2-src-" });
-  const dst = await Deno.makeTempDir({ prefix: "netkit-v2-dst-" });
-  try {
-    await run(src, dst);
-  } finally {
-    await Deno.remove(src, { recursive: true });
-    await Deno.remove(dst, { recursive: true });
-  }
-}
 
 const TOKEN = "a-token-for-the-v2-checks";
 
@@ -58,7 +46,7 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 Deno.test("file v2: two senders of the same name at once: one file, whole, from one of them; the other is told why", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("v2", async (src, dst) => {
     const a = seededBytes(24 * 1024 * 1024, 1);
     const b = seededBytes(24 * 1024 * 1024, 2);
     await Deno.mkdir(`${src}/a`);
@@ -188,7 +176,7 @@ Deno.test({
     "file v2: a full disk refuses the file with disk_error, leaves no part file, and the receiver serves the next sender",
   ignore: !canMount(),
 }, async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("v2", async (src, dst) => {
     await Deno.writeFile(`${src}/big.bin`, seededBytes(8 * 1024 * 1024, 3));
     await Deno.writeFile(`${src}/small.bin`, seededBytes(1000, 4));
     const args = [
@@ -243,7 +231,7 @@ Deno.test({
 });
 
 Deno.test("file v2: SIGTERM of the receiver mid-transfer: the sender is told, the part file is kept, and the next run resumes to an identical file", async () => {
-  await withDirs(async (src, dst) => {
+  await withDirs("v2", async (src, dst) => {
     const data = seededBytes(24 * 1024 * 1024, 5);
     await Deno.writeFile(`${src}/big.bin`, data);
     const args = [

@@ -13,6 +13,7 @@ import {
   runCli,
   runProgram,
   WAIT_MS,
+  waitFor,
   withTimeout,
 } from "../_helpers.ts";
 
@@ -202,14 +203,9 @@ Deno.test({
           p.client === `127.0.0.1:${cport}` && p.server === `127.0.0.1:${port}`
         );
       // The client's ACK of the server's FIN ends the connection.
-      await withTimeout(
-        (async () => {
-          while (!mine().some((p) => p.states?.server === "CLOSED")) {
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        })(),
-        WAIT_MS,
+      await waitFor(
         "the last ACK in the trace",
+        () => mine().some((p) => p.states?.server === "CLOSED"),
       );
       trace.kill("SIGINT");
       const end = await trace.finished();
